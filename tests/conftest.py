@@ -1,0 +1,90 @@
+"""Shared fixtures: a migrated database on SQLite, and on PostgreSQL when one is given.
+
+Set TEST_DATABASE_URL (a PostgreSQL URL) to run every store test against PostgreSQL as
+well; each test run gets a database of its own, created and dropped here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from store.db import make_engine
+from store.migrate import upgrade
+from store.models import Base
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BACKENDS = ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
+
+
+def _pg_admin_url() -> str:
+    url = make_url(os.environ["TEST_DATABASE_URL"])
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_database_factory() -> Iterator[object]:
+    """Create empty PostgreSQL databases for this run; drop them at the end."""
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"tc_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    with admin.connect() as conn:
+        for name in created:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_url(request: pytest.FixtureRequest) -> str:
+    factory = request.getfixturevalue("pg_database_factory")
+    url = factory()  # type: ignore[operator]
+    upgrade(url)
+    return str(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database; SQLite always, PostgreSQL when TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        path = tmp_path / "telecampaign.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("pg_migrated_url")
+    yield url
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
