@@ -103,6 +103,8 @@ class KindSpec:
     columns: Mapping[str, tuple[str, ...]]
     """Row field -> the table columns it writes; a field the file lacks writes nothing."""
     refers_to_customers: bool = False
+    always: tuple[str, ...] = ()
+    """Columns written on every update whatever the file holds."""
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -272,6 +274,7 @@ SPECS: dict[str, KindSpec] = {
         ("phone", "channel"),
         _dnc,
         _same_names("phone", "channel", "source", "reason"),
+        always=("revoked_at",),  # listing a number again takes back an earlier opt-in
     ),
 }
 
@@ -351,7 +354,7 @@ class _TableImporter:
         self.spec = spec
         self.read_row = mapping.reader()
         self.context = {"default_region": default_region}
-        self.columns = sorted({c for f in mapped for c in spec.columns.get(f, ())})
+        self.columns = {c for f in mapped for c in spec.columns.get(f, ())} | set(spec.always)
         self.seen: dict[tuple[Any, ...], int] = {}
         self.refs = _load_refs(engine)
 
@@ -391,11 +394,10 @@ class _TableImporter:
                 rejects.add(result, [Reject(line, exc.field, exc.value, exc.reason)])
                 continue
             self.seen[file_key] = line
-            record = {c: record[c] for c in self.columns if c in record}
             records[tuple(record[k] for k in spec.key)] = record
         if records:
             with transaction(self.engine) as session:
-                inserted, changed = _upsert(session, spec, records)
+                inserted, changed = _upsert(session, spec, records, self.columns)
             result.imported += inserted
             result.updated += changed
 
@@ -422,14 +424,21 @@ class _TableImporter:
 
 
 def _upsert(
-    session: Session, spec: KindSpec, records: dict[tuple[Any, ...], dict[str, Any]]
+    session: Session,
+    spec: KindSpec,
+    records: dict[tuple[Any, ...], dict[str, Any]],
+    columns: set[str],
 ) -> tuple[int, int]:
-    """Insert new records, update changed ones; return (inserted, updated)."""
+    """Insert new records, update changed ones; return (inserted, updated).
+
+    New rows are inserted whole (schema defaults for what the file lacks); existing
+    rows are compared and updated on the columns the file holds only.
+    """
     model = spec.model
     table = model.__table__
     key_cols = [table.c[k] for k in spec.key]
     first_values = {k[0] for k in records}
-    value_cols = sorted({c for r in records.values() for c in r} - set(spec.key))
+    value_cols = sorted(columns - set(spec.key))
     existing: dict[tuple[Any, ...], Any] = {}
     for chunk in _batched(iter(first_values), 900):
         stmt = select(table.c.id, *key_cols, *[table.c[c] for c in value_cols]).where(
@@ -444,8 +453,8 @@ def _upsert(
             inserts.append(record)
             continue
         stored = dict(zip(value_cols, current[1 + len(key_cols) :], strict=True))
-        if any(stored[c] != record[c] for c in record if c in stored):
-            updates.append({"id": current[0], **{c: record[c] for c in value_cols if c in record}})
+        if any(stored[c] != record[c] for c in value_cols):
+            updates.append({"id": current[0], **{c: record[c] for c in value_cols}})
     if inserts:
         session.execute(insert(model), inserts)
     if updates:

@@ -142,6 +142,8 @@ def _spec(name: str, entry: Any) -> FieldSpec:
         return FieldSpec(name, columns=(entry,))
     if not isinstance(entry, dict):
         raise MappingError(f"mapping for {name!r}: give a column name or a {{column: ...}} spec")
+    # YAML 1.1 reads the keys true/false themselves as booleans.
+    entry = {str(k).lower() if isinstance(k, bool) else str(k): v for k, v in entry.items()}
     bad = sorted(set(entry) - _SPEC_KEYS)
     if bad:
         raise MappingError(

@@ -191,7 +191,7 @@ class InteractionRow(Row):
         scale = info.data.get("scale")
         if info.data.get("kind") is InteractionKind.SURVEY and value is None:
             raise ValueError("a survey needs a score (and its scale, 5 or 10)")
-        if value is not None and scale is None:
+        if value is not None and scale is None and "scale" in info.data:
             raise ValueError("a score needs its scale: fill in scale with 5 or 10")
         if value is not None and scale is not None and value > scale:
             raise ValueError(f"{value} is not on the 1-{scale} scale")

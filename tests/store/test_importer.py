@@ -1,0 +1,491 @@
+"""The importer: every row rule with a failing row, idempotence, and bad files."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from store.errors import ImportFileError, MappingError, SchemaNotReadyError
+from store.importer import ImportResult, import_file
+from store.matrix_import import current_matrix
+from store.models import (
+    Base,
+    Billing,
+    Customer,
+    CustomerType,
+    DncChannel,
+    DncEntry,
+    Holding,
+    ImportRun,
+    Interaction,
+    MatrixVersion,
+    Product,
+)
+
+PRODUCTS = """product_code,name,family,tier,monthly_price,monthly_margin
+MOB_S,Mobile S,MOBILE,1,15,6
+MOB_L,Mobile L,MOBILE,2,35.50,14
+BB_100,Broadband 100,BROADBAND,1,30,
+"""
+MATRIX = """segment,segment_name,MOB_S,MOB_L,BB_100
+B2C_YOUNG,Young adults,x,x,
+B2C_FAMILY,Families,,x,x
+"""
+CUSTOMER_HEADER = (
+    "customer_id,name,phone,country,region,timezone,language,customer_type,segment,"
+    "call_consent,sms_consent,signup_date,contract_end\n"
+)
+CUSTOMERS = CUSTOMER_HEADER + (
+    "C1,Ann Lee,(415) 555-0134,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
+    "C2,Bob Ray,+442079460958,,London,Europe/London,en,b2c,B2C_FAMILY,yes,yes,2021-03-01,2027-01-01\n"
+    "C3,Acme Ltd,212-555-0199,US,NY,America/New_York,en,B2B,,no,no,,\n"
+)
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+def run(engine: Engine, tmp_path: Path, kind: str, text: str, **kwargs: Any) -> ImportResult:
+    return import_file(
+        engine, kind, write(tmp_path, f"{kind}.csv", text), rejects_dir=tmp_path, **kwargs
+    )
+
+
+def rejects_of(result: ImportResult) -> list[dict[str, str]]:
+    assert result.rejects_file is not None
+    with result.rejects_file.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def count(engine: Engine, model: type[Base]) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+@pytest.fixture
+def base(engine: Engine, tmp_path: Path) -> Engine:
+    """Products, the matrix and three customers."""
+    run(engine, tmp_path, "products", PRODUCTS)
+    run(engine, tmp_path, "matrix", MATRIX)
+    result = run(engine, tmp_path, "customers", CUSTOMERS)
+    assert (result.imported, result.rejected) == (3, 0)
+    return engine
+
+
+def only_reject(result: ImportResult) -> dict[str, str]:
+    rows = rejects_of(result)
+    assert result.rejected == 1, rows
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+# --- customers --------------------------------------------------------------------
+
+
+def test_customers_are_stored_normalised(base: Engine) -> None:
+    with base.connect() as conn:
+        rows = {c.external_id: c for c in conn.execute(select(Customer))}
+    assert rows["C1"].phone == "+14155550134"
+    assert rows["C1"].country == "US"
+    assert rows["C2"].country == "GB", "country is derived from the number when blank"
+    assert rows["C2"].customer_type == CustomerType.B2C
+    assert rows["C3"].segment_id is None
+    assert rows["C2"].contract_end == dt.date(2027, 1, 1)
+    assert rows["C1"].call_consent is True
+    assert rows["C1"].sms_consent is False
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        ("C9,,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,,", "name", "required"),
+        ("C9,Al,12,US,,,,B2C,B2C_YOUNG,yes,no,,", "phone", "not a valid phone number"),
+        ("C9,Al,not a number,US,,,,B2C,B2C_YOUNG,yes,no,,", "phone", "not a phone number"),
+        ("C9,Al,(415) 555-0101,USA,,,,B2C,B2C_YOUNG,yes,no,,", "country", "pattern"),
+        ("C9,Al,(415) 555-0101,US,,Mars/Base,,B2C,B2C_YOUNG,yes,no,,", "timezone", "IANA"),
+        ("C9,Al,(415) 555-0101,US,,,,B2X,B2C_YOUNG,yes,no,,", "customer_type", "B2C"),
+        ("C9,Al,(415) 555-0101,US,,,,B2C,NOPE,yes,no,,", "segment", "unknown segment"),
+        ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,maybe,no,,", "call_consent", "yes/no"),
+        ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,2020-13-01,", "signup_date", "not a date"),
+        ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,,01/02/2027", "contract_end", "not a date"),
+        ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no", "(row)", "has 11 fields"),
+        ("C1,Twin,(415) 555-0102,US,,,,B2C,B2C_YOUNG,yes,no,,", "customer_id", "duplicate key"),
+    ],
+)
+def test_customer_row_rules(
+    engine: Engine, tmp_path: Path, line: str, field: str, reason: str
+) -> None:
+    run(engine, tmp_path, "products", PRODUCTS)
+    run(engine, tmp_path, "matrix", MATRIX)
+    good = "C1,Ann Lee,(415) 555-0134,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
+    result = run(engine, tmp_path, "customers", CUSTOMER_HEADER + good + line + "\n")
+    reject = only_reject(result)
+    assert reject["row"] == "3", "lines are counted as a spreadsheet shows them"
+    assert reject["field"] == field
+    assert reason in reject["reason"]
+    assert (result.read, result.imported) == (2, 1), "the good row is stored"
+
+
+def test_default_region_reads_national_numbers(engine: Engine, tmp_path: Path) -> None:
+    text = CUSTOMER_HEADER + "G1,Gail,020 7946 0958,,,,,B2C,,yes,no,,\n"
+    us = run(engine, tmp_path, "customers", text)
+    assert us.rejected == 1, "a UK national number is not valid in the US"
+    gb = run(engine, tmp_path, "customers", text, default_region="GB")
+    assert gb.imported == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(Customer.phone, Customer.country)).one() == ("+442079460958", "GB")
+
+
+def test_reimport_changes_nothing_and_updates_what_changed(base: Engine, tmp_path: Path) -> None:
+    again = run(base, tmp_path, "customers", CUSTOMERS)
+    assert (again.read, again.imported, again.updated, again.unchanged) == (3, 0, 0, 3)
+    changed = CUSTOMERS.replace("Ann Lee", "Ann Leigh")
+    result = run(base, tmp_path, "customers", changed)
+    assert (result.imported, result.updated, result.unchanged) == (0, 1, 2)
+    assert count(base, Customer) == 3
+    with base.connect() as conn:
+        names = set(conn.execute(select(Customer.name)).scalars())
+    assert "Ann Leigh" in names
+
+
+def test_columns_missing_from_a_file_keep_their_stored_values(base: Engine, tmp_path: Path) -> None:
+    partial = "customer_id,name,phone\nC1,Ann Lee,(415) 555-0134\n"
+    result = run(base, tmp_path, "customers", partial)
+    assert result.unchanged == 1
+    with base.connect() as conn:
+        region, segment = conn.execute(
+            select(Customer.region, Customer.segment_id).where(Customer.external_id == "C1")
+        ).one()
+    assert region == "CA"
+    assert segment is not None
+
+
+def test_progress_is_reported(base: Engine, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    run(base, tmp_path, "customers", CUSTOMERS, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (3, 3)
+
+
+def test_an_import_run_is_recorded(base: Engine, tmp_path: Path) -> None:
+    with base.connect() as conn:
+        runs = conn.execute(select(ImportRun.kind, ImportRun.status, ImportRun.imported)).all()
+    assert ("customers", "done", 3) in runs
+
+
+def test_rejects_go_to_the_requested_file(base: Engine, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "bad.csv"
+    result = import_file(
+        base,
+        "customers",
+        write(tmp_path, "c.csv", CUSTOMER_HEADER + "C9,,1,US,,,,B2C,,yes,no,,\n"),
+        rejects_path=target,
+    )
+    assert result.rejects_file == target
+    assert target.read_text(encoding="utf-8").splitlines()[0] == "row,field,value,reason"
+
+
+def test_no_rejects_file_when_nothing_was_rejected(base: Engine, tmp_path: Path) -> None:
+    result = run(base, tmp_path, "customers", CUSTOMERS)
+    assert result.rejects_file is None
+    assert result.as_json()["rejects_file"] is None
+
+
+# --- mapping ----------------------------------------------------------------------
+
+
+def test_mapping_imports_an_export_without_editing_it(engine: Engine, tmp_path: Path) -> None:
+    run(engine, tmp_path, "products", PRODUCTS)
+    run(engine, tmp_path, "matrix", MATRIX)
+    export = (
+        "Customer ID,First,Last,Phone Number,Plan,Do Not Call,Joined,Churn\n"
+        "X-1,Ann,Lee,(415) 555-0134,Gold,N,05/01/2020,No\n"
+        "X-2,Bob,Ray,(415) 555-0135,Silver,Y,01/03/2021,Yes\n"
+    )
+    mapping = write(
+        tmp_path,
+        "map.yaml",
+        """
+customer_id: "Customer ID"
+name: {columns: [First, Last], join: " "}
+phone: "Phone Number"
+segment: {column: Plan, map: {Gold: B2C_YOUNG, Silver: B2C_FAMILY}}
+call_consent: {column: "Do Not Call", true: ["N"], false: ["Y"]}
+signup_date: {column: Joined, format: "%d/%m/%Y"}
+churned: {column: Churn, true: [Yes]}
+customer_type: {value: B2C}
+""",
+    )
+    result = import_file(
+        engine, "customers", write(tmp_path, "export.csv", export), mapping_file=mapping
+    )
+    assert (result.imported, result.rejected) == (2, 0)
+    with engine.connect() as conn:
+        rows = {r.external_id: r for r in conn.execute(select(Customer))}
+    assert rows["X-1"].name == "Ann Lee"
+    assert rows["X-1"].call_consent is True
+    assert rows["X-2"].call_consent is False
+    assert rows["X-1"].signup_date == dt.date(2020, 1, 5)
+    assert rows["X-2"].churned is True
+    assert rows["X-1"].churned is False
+
+
+def test_mapping_with_a_value_outside_true_and_false_rejects_the_row(
+    engine: Engine, tmp_path: Path
+) -> None:
+    mapping = write(tmp_path, "m.yaml", 'call_consent: {column: DNC, true: ["N"], false: ["Y"]}\n')
+    text = "customer_id,name,phone,DNC\nA,Al,(415) 555-0134,?\n"
+    result = import_file(
+        engine, "customers", write(tmp_path, "c.csv", text), mapping_file=mapping,
+        rejects_dir=tmp_path,
+    )
+    reject = only_reject(result)
+    assert reject["field"] == "call_consent"
+    assert "expected one of" in reject["reason"]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ("phone_number: Phone\n", "does not have"),
+        ("phone: {colum: Phone}\n", "unknown key"),
+        ("phone: Telephone\n", "does not have"),
+        ("phone: {column: Phone, value: x}\n", "exactly one of"),
+        ("- just a list\n", "top level"),
+        ("phone: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_mapping_fails_before_writing(
+    engine: Engine, tmp_path: Path, mapping: str, message: str
+) -> None:
+    text = "customer_id,name,Phone\nA,Al,(415) 555-0134\n"
+    with pytest.raises(MappingError, match=message):
+        import_file(
+            engine, "customers", write(tmp_path, "c.csv", text),
+            mapping_file=write(tmp_path, "m.yaml", mapping),
+        )
+    assert count(engine, Customer) == 0
+
+
+# --- bad files ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        ("customer_id,name,phone\nC1,Zoë,(415) 555-0134\n".encode("latin-1"), "not valid utf-8"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "Excel workbook"),
+        (b"customer_id,name,phone\n\x00\x01\x02", "binary"),
+        (b"customer_id,name,region\nC1,Al,CA\n", r"missing required column\(s\) phone"),
+        (b'{"customers": [{"id": 1}]}\n', "missing required column"),
+        (b"customer_id,name,name\nC1,Al,Al\n", "repeats column"),
+    ],
+)
+def test_unusable_file_leaves_the_database_untouched(
+    base: Engine, tmp_path: Path, content: bytes, message: str
+) -> None:
+    before = count(base, Customer), count(base, ImportRun)
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(ImportFileError, match=message):
+        import_file(base, "customers", path)
+    assert (count(base, Customer), count(base, ImportRun)) == before
+
+
+def test_other_encodings_import_when_named(engine: Engine, tmp_path: Path) -> None:
+    text = "customer_id;name;phone\nC1;Zoë Ça;(415) 555-0134\n"
+    path = tmp_path / "latin.csv"
+    path.write_bytes(text.encode("cp1252"))
+    result = import_file(engine, "customers", path, encoding="cp1252")
+    assert result.imported == 1, "semicolon-separated files are read too"
+    with engine.connect() as conn:
+        assert conn.execute(select(Customer.name)).scalar_one() == "Zoë Ça"
+
+
+def test_missing_file_and_unknown_kind(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="no such file"):
+        import_file(engine, "customers", tmp_path / "nope.csv")
+    with pytest.raises(ImportFileError, match="unknown import kind"):
+        import_file(engine, "leads", tmp_path / "nope.csv")
+
+
+def test_unmigrated_database_is_refused(tmp_path: Path) -> None:
+    from store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(SchemaNotReadyError, match="db upgrade"):
+        import_file(engine, "customers", write(tmp_path, "c.csv", CUSTOMERS))
+    engine.dispose()
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffcustomer_id,name,phone\nC1,Al,(415) 555-0134\n".encode())
+    assert import_file(engine, "customers", path).imported == 1
+
+
+# --- products and the matrix ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        ("TV,TV,TV,0,10,", "tier", "greater than or equal to 1"),
+        ("TV,TV,TV,1,$10,", "monthly_price", "not a number"),
+        ("TV,TV,TV,1,-5,", "monthly_price", "greater than or equal to 0"),
+        ("TV,TV,TV,one,10,", "tier", "whole number"),
+        (",TV,TV,1,10,", "product_code", "required"),
+    ],
+)
+def test_product_row_rules(engine: Engine, tmp_path: Path, line: str, field: str, reason: str) -> None:
+    result = run(engine, tmp_path, "products", PRODUCTS + line + "\n")
+    reject = only_reject(result)
+    assert (reject["field"], reject["row"]) == (field, "5")
+    assert reason in reject["reason"]
+    assert count(engine, Product) == 3
+
+
+def test_matrix_is_versioned_and_reimport_keeps_the_version(engine: Engine, tmp_path: Path) -> None:
+    run(engine, tmp_path, "products", PRODUCTS)
+    first = run(engine, tmp_path, "matrix", MATRIX)
+    assert (first.imported, first.rejected) == (2, 0)
+    assert current_matrix(engine) == (
+        1,
+        {("B2C_YOUNG", "MOB_S"), ("B2C_YOUNG", "MOB_L"), ("B2C_FAMILY", "MOB_L"), ("B2C_FAMILY", "BB_100")},
+    )
+    again = run(engine, tmp_path, "matrix", MATRIX)
+    assert (again.imported, again.updated, again.unchanged) == (0, 0, 2)
+    assert count(engine, MatrixVersion) == 1
+    changed = run(engine, tmp_path, "matrix", MATRIX.replace("Families,,x,x", "Families,x,x,x"))
+    assert changed.updated == 1
+    version, cells = current_matrix(engine)
+    assert version == 2
+    assert ("B2C_FAMILY", "MOB_S") in cells
+
+
+def test_matrix_rules(engine: Engine, tmp_path: Path) -> None:
+    run(engine, tmp_path, "products", PRODUCTS)
+    run(engine, tmp_path, "matrix", MATRIX)
+    bad_mark = MATRIX.replace("Families,,x,x", "Families,,maybe,x")
+    result = run(engine, tmp_path, "matrix", bad_mark)
+    reject = only_reject(result)
+    assert (reject["field"], reject["value"]) == ("MOB_L", "maybe")
+    _, cells = current_matrix(engine)
+    assert ("B2C_FAMILY", "BB_100") in cells, "a rejected row keeps the cells it had"
+    with pytest.raises(ImportFileError, match="TV_XL are not known product codes"):
+        run(engine, tmp_path, "matrix", "segment,MOB_S,TV_XL\nB2C_YOUNG,x,x\n")
+    duplicate = run(engine, tmp_path, "matrix", MATRIX + "B2C_YOUNG,Again,x,,\n")
+    assert rejects_of(duplicate)[0]["reason"].startswith("duplicate key")
+
+
+# --- holdings, billing, interactions, dnc -------------------------------------------------
+
+
+HOLDINGS = """customer_id,product_code,start_date,end_date,monthly_revenue
+C1,MOB_S,2020-01-05,,14.50
+C2,MOB_L,2021-03-01,2024-03-01,35.5
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        ("C404,MOB_S,2020-01-01,,10", "customer_id", "unknown customer"),
+        ("C1,TV_XL,2020-01-01,,10", "product_code", "unknown product"),
+        ("C1,MOB_L,2020-01-01,2019-01-01,10", "end_date", "before start_date"),
+        ("C1,MOB_L,,,10", "start_date", "required"),
+        ("C1,MOB_L,2020-01-01,,ten", "monthly_revenue", "not a number"),
+        ("C1,MOB_S,2020-01-05,,14.50", "customer_id", "duplicate key"),
+    ],
+)
+def test_holding_row_rules(base: Engine, tmp_path: Path, line: str, field: str, reason: str) -> None:
+    result = run(base, tmp_path, "holdings", HOLDINGS + line + "\n")
+    reject = only_reject(result)
+    assert reject["field"] == field
+    assert reason in reject["reason"]
+    assert count(base, Holding) == 2
+    again = run(base, tmp_path, "holdings", HOLDINGS)
+    assert (again.imported, again.updated, again.unchanged) == (0, 0, 2)
+
+
+BILLING = """customer_id,month,amount,days_late
+C1,2026-01,14.50,0
+C1,2026-02,14.50,
+C2,2026-02-17,35.50,12
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        ("C1,2026-13,14.5,0", "month", "not a date"),
+        ("C1,2026-03,14.5,-2", "days_late", "greater than or equal to 0"),
+        ("C404,2026-03,14.5,0", "customer_id", "unknown customer"),
+        ("C2,2026-02,35.5,0", "customer_id", "duplicate key"),
+    ],
+)
+def test_billing_row_rules(base: Engine, tmp_path: Path, line: str, field: str, reason: str) -> None:
+    result = run(base, tmp_path, "billing", BILLING + line + "\n")
+    reject = only_reject(result)
+    assert reject["field"] == field
+    assert reason in reject["reason"]
+    with base.connect() as conn:
+        months = set(conn.execute(select(Billing.month)).scalars())
+    assert months == {dt.date(2026, 1, 1), dt.date(2026, 2, 1)}
+
+
+INTERACTIONS = """interaction_id,customer_id,kind,occurred_at,channel,topic,score,scale,closed_at
+I1,C1,complaint,2026-09-01T10:00:00Z,phone,billing,,,2026-09-03T10:00:00Z
+I2,C1,survey,2026-09-05T10:00:00+02:00,email,,3,5,
+I3,C2,exit,2024-03-01T09:00:00Z,phone,price,,,
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        ("I9,C1,survey,2026-09-06T10:00:00Z,,,,10,", "score", "needs a score"),
+        ("I9,C1,survey,2026-09-06T10:00:00Z,,,8,5,", "score", "not on the 1-5 scale"),
+        ("I9,C1,survey,2026-09-06T10:00:00Z,,,8,7,", "scale", "5 or 10"),
+        ("I9,C1,complaint,2026-09-06T10:00:00Z,,,,,2026-09-01T00:00:00Z", "closed_at", "before"),
+        ("I9,C1,praise,2026-09-06T10:00:00Z,,,,,", "kind", "complaint"),
+        ("I9,C1,ticket,yesterday,,,,,", "occurred_at", "not a date-time"),
+    ],
+)
+def test_interaction_row_rules(
+    base: Engine, tmp_path: Path, line: str, field: str, reason: str
+) -> None:
+    result = run(base, tmp_path, "interactions", INTERACTIONS + line + "\n")
+    reject = only_reject(result)
+    assert reject["field"] == field
+    assert reason in reject["reason"]
+    with base.connect() as conn:
+        survey = conn.execute(
+            select(Interaction.occurred_at, Interaction.score, Interaction.scale).where(
+                Interaction.kind == "survey"
+            )
+        ).one()
+    assert survey == (dt.datetime(2026, 9, 5, 8, 0, tzinfo=dt.UTC), 3, 5)
+
+
+def test_dnc_entries_are_upserted_and_reactivated(base: Engine, tmp_path: Path) -> None:
+    text = "phone,channel,source,reason\n(415) 555-0134,call,complaint,asked on call\n+14155550135,SMS,,\n"
+    first = run(base, tmp_path, "dnc", text)
+    assert first.imported == 2
+    with base.begin() as conn:
+        conn.execute(DncEntry.__table__.update().values(revoked_at=dt.datetime.now(dt.UTC)))
+    again = run(base, tmp_path, "dnc", text)
+    assert again.updated == 2, "listing a number again takes back an opt-in"
+    with base.connect() as conn:
+        rows = conn.execute(select(DncEntry.phone, DncEntry.channel, DncEntry.revoked_at)).all()
+    assert ("+14155550135", DncChannel.SMS, None) in rows
+    bad = run(base, tmp_path, "dnc", "phone,channel\n555,call\n+14155550136,fax\n")
+    assert bad.rejected == 2
