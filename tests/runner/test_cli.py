@@ -1,0 +1,93 @@
+"""The command line, through typer's CliRunner: exit codes and what people read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from runner.cli import app
+
+PRODUCTS = "product_code,name,family,tier,monthly_price\nMOB_S,Mobile S,MOBILE,1,15\n"
+
+
+@pytest.fixture
+def env(tmp_path: Path, db_url: str) -> dict[str, str]:
+    return {"TELECAMPAIGN_HOME": str(tmp_path / "home"), "DATABASE_URL": db_url}
+
+
+def invoke(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_db_upgrade_and_current(env: dict[str, str]) -> None:
+    code, out, _ = invoke(env, "db", "upgrade")
+    assert code == 0
+    assert "database at revision" in out
+    code, out, _ = invoke(env, "db", "current")
+    assert code == 0
+    assert "database: 0001" in out
+
+
+def test_import_json_counts(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "products.csv"
+    path.write_text(PRODUCTS + "BAD,Bad,X,0,1\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.csv"
+    code, out, _ = invoke(env, "import", "products", str(path), "--json", "--rejects", str(rejects))
+    assert code == 0
+    assert json.loads(out) == {
+        "kind": "products",
+        "read": 2,
+        "imported": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "rejects_file": str(rejects),
+    }
+    code, out, _ = invoke(env, "import", "products", str(path), "--json", "--rejects", str(rejects))
+    assert json.loads(out)["imported"] == 0
+
+
+def test_import_prints_a_summary_and_where_the_rejects_are(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "products.csv"
+    path.write_text(PRODUCTS + "BAD,Bad,X,0,1\n", encoding="utf-8")
+    code, out, _ = invoke(env, "import", "products", str(path))
+    assert code == 0
+    assert "read 2, imported 1, updated 0, unchanged 0, rejected 1" in out
+    assert "products.rejects.csv" in out
+
+
+def test_unusable_file_is_a_plain_error(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "products.csv"
+    path.write_text("code,title\nA,B\n", encoding="utf-8")
+    code, out, err = invoke(env, "import", "products", str(path))
+    assert code == 1
+    assert "missing required column(s) product_code" in err
+    assert "Traceback" not in out + err
+
+
+def test_unknown_kind_and_unmigrated_database(tmp_path: Path) -> None:
+    env = {
+        "TELECAMPAIGN_HOME": str(tmp_path / "home"),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+    }
+    path = tmp_path / "p.csv"
+    path.write_text(PRODUCTS, encoding="utf-8")
+    code, _, err = invoke(env, "import", "leads", str(path))
+    assert code == 1
+    assert "unknown import kind 'leads'" in err
+    code, _, err = invoke(env, "import", "products", str(path))
+    assert code == 1
+    assert "telecampaign db upgrade" in err
+
+
+def test_default_database_lives_under_the_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    code, _, _ = invoke({"TELECAMPAIGN_HOME": str(home)}, "db", "upgrade")
+    assert code == 0
+    assert (home / "telecampaign.db").exists()
