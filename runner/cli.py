@@ -106,6 +106,7 @@ def import_(
                 rejects_dir=settings.home / "rejects",
                 default_region=region or settings.default_region,
                 encoding=encoding,
+                workers=None,
                 progress=advance,
             )
     except StoreError as exc:

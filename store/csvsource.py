@@ -47,7 +47,7 @@ class CsvSource:
                     line = reader.line_num
                     continue
                 start, line = line + 1, reader.line_num
-                if not any(v.strip() for v in values):
+                if not any(values) or (len(values) == 1 and not values[0].strip()):
                     continue
                 if len(values) != width:
                     yield start, f"has {len(values)} fields where the header has {width}"

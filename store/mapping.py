@@ -45,6 +45,14 @@ class FieldSpec:
     default: str | None = None
     date_format: str | None = None
 
+    @property
+    def is_rename(self) -> bool:
+        return (
+            len(self.columns) == 1
+            and self.value is None
+            and not (self.true or self.false or self.translate or self.date_format)
+        )
+
     def read(self, row: Mapping[str, str]) -> str | None:
         """The field's text for this row, or None when blank; raises ValueError."""
         if self.value is not None:
@@ -81,12 +89,14 @@ class ColumnMapping:
 
     def reader(self) -> Callable[[Mapping[str, str]], tuple[dict[str, str | None], dict[str, str]]]:
         """A function turning a source row into (field texts, field errors)."""
-        specs = self.specs
+        # Plain renames are most of any mapping; read them without the general path.
+        plain = [(s.name, s.columns[0], s.default) for s in self.specs if s.is_rename]
+        derived = [s for s in self.specs if not s.is_rename]
 
         def read(row: Mapping[str, str]) -> tuple[dict[str, str | None], dict[str, str]]:
-            out: dict[str, str | None] = {}
+            out: dict[str, str | None] = {n: row[c].strip() or d for n, c, d in plain}
             errors: dict[str, str] = {}
-            for spec in specs:
+            for spec in derived:
                 try:
                     out[spec.name] = spec.read(row)
                 except ValueError as exc:

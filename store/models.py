@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -172,7 +173,7 @@ class MatrixVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(Integer, unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     source: Mapped[str | None] = mapped_column(String(255))
 
     cells: Mapped[list[MatrixCell]] = relationship(
@@ -216,8 +217,8 @@ class Customer(Base):
     contract_end: Mapped[dt.date | None] = mapped_column(Date)
     churned: Mapped[bool] = mapped_column(Boolean, default=False)
     churned_on: Mapped[dt.date | None] = mapped_column(Date)
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=_now, onupdate=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=_now)
 
     segment: Mapped[Segment | None] = relationship(back_populates="customers")
     holdings: Mapped[list[Holding]] = relationship(back_populates="customer")
@@ -297,7 +298,7 @@ class DncEntry(Base):
     channel: Mapped[DncChannel] = mapped_column(StrEnumType(DncChannel, 8))
     source: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[dt.datetime | None]
 
     __table_args__ = (UniqueConstraint("phone", "channel"),)
@@ -312,7 +313,7 @@ class User(Base):
     role: Mapped[Role] = mapped_column(StrEnumType(Role, 16))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 class Campaign(Base):
@@ -330,7 +331,7 @@ class Campaign(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     attribution_days: Mapped[int] = mapped_column(Integer, default=30)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     launched_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
 
@@ -355,7 +356,7 @@ class ListEntry(Base):
     status: Mapped[EntryStatus] = mapped_column(
         StrEnumType(EntryStatus, 16), default=EntryStatus.PENDING
     )
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
     campaign: Mapped[Campaign] = relationship(back_populates="entries")
 
@@ -382,7 +383,7 @@ class Attempt(Base):
     )
     answered_by: Mapped[AnsweredBy | None] = mapped_column(StrEnumType(AnsweredBy, 16))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     due_at: Mapped[dt.datetime] = mapped_column(default=_now)
     queued_at: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime | None]
@@ -414,7 +415,7 @@ class Disposition(Base):
     callback_at: Mapped[dt.datetime | None]
     callback_shared: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 class Conversion(Base):
@@ -441,7 +442,7 @@ class ModelVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[ModelKind] = mapped_column(StrEnumType(ModelKind, 16))
     version: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     trained_from: Mapped[dt.date | None] = mapped_column(Date)
     trained_to: Mapped[dt.date | None] = mapped_column(Date)
     rows: Mapped[int] = mapped_column(Integer, default=0)

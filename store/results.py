@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 
 @dataclass(frozen=True)
@@ -41,20 +41,6 @@ class ImportResult:
             "rejected": self.rejected,
             "rejects_file": None if self.rejects_file is None else str(self.rejects_file),
         }
-
-
-class BatchWriter(Protocol):
-    """Validates and stores one batch of (line, row or row error) pairs."""
-
-    def write_batch(
-        self,
-        batch: list[tuple[int, dict[str, str] | str]],
-        result: ImportResult,
-        rejects: RejectWriter,
-    ) -> None: ...
-
-    def finish(self, result: ImportResult) -> None:
-        """Store what can only be stored once the whole file was read."""
 
 
 class RejectWriter:

@@ -32,17 +32,33 @@ class PhoneError(ValueError):
     pass
 
 
-def to_e164(text: str, region: str | None) -> tuple[str, str]:
-    """Parse a phone number as written in an export; return (E.164, its region)."""
+def to_e164(text: str, region: str | None) -> str:
+    """Parse a phone number as written in an export into E.164; raise PhoneError."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise PhoneError(f"not a phone number ({exc})") from exc
-    if not phonenumbers.is_valid_number(number):
+    # Checking against the expected region first is much cheaper than letting
+    # is_valid_number search every region of a shared country code (+1 has 25).
+    valid = False
+    if region is not None and number.country_code == _COUNTRY_CODES.get(region):
+        valid = phonenumbers.is_valid_number_for_region(number, region)
+    if not (valid or phonenumbers.is_valid_number(number)):
         where = f" for region {region}" if region and not text.startswith("+") else ""
         raise PhoneError(f"not a valid phone number{where}")
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164, phonenumbers.region_code_for_number(number) or (region or "")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def region_of(e164: str) -> str:
+    """The ISO country of a valid E.164 number."""
+    return str(phonenumbers.region_code_for_number(phonenumbers.parse(e164)))
+
+
+_COUNTRY_CODES: dict[str, int] = {
+    region: code
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+    for region in regions
+}
 
 
 def _default_region(info: ValidationInfo) -> str | None:
@@ -101,14 +117,12 @@ class CustomerRow(Row):
     @classmethod
     def _e164(cls, value: str, info: ValidationInfo) -> str:
         country = info.data.get("country")
-        return to_e164(value, country.upper() if country else _default_region(info))[0]
+        return to_e164(value, country.upper() if country else _default_region(info))
 
     @model_validator(mode="after")
     def _derived(self) -> CustomerRow:
         if self.country is None:
-            number = phonenumbers.parse(self.phone)
-            region = phonenumbers.region_code_for_number(number)
-            object.__setattr__(self, "country", region)
+            object.__setattr__(self, "country", region_of(self.phone))
         else:
             object.__setattr__(self, "country", self.country.upper())
         if self.churned_on is not None and not self.churned:
@@ -220,7 +234,7 @@ class DncRow(Row):
     @field_validator("phone")
     @classmethod
     def _e164(cls, value: str, info: ValidationInfo) -> str:
-        return to_e164(value, _default_region(info))[0]
+        return to_e164(value, _default_region(info))
 
 
 class MatrixRow(Row):

@@ -180,6 +180,25 @@ def test_columns_missing_from_a_file_keep_their_stored_values(base: Engine, tmp_
     assert segment is not None
 
 
+def test_worker_processes_give_the_same_result(engine: Engine, tmp_path: Path) -> None:
+    run(engine, tmp_path, "products", PRODUCTS)
+    run(engine, tmp_path, "matrix", MATRIX)
+    lines = [
+        f"W{i},Name {i},(415) 555-{i % 10000:04d},US,,,,B2C,B2C_YOUNG,yes,no,," for i in range(1200)
+    ]
+    lines[700] = "W700,,(415) 555-0700,US,,,,B2C,B2C_YOUNG,yes,no,,"
+    lines[900] = "W1,Twin,(415) 555-0901,US,,,,B2C,B2C_YOUNG,yes,no,,"
+    text = CUSTOMER_HEADER + "\n".join(lines) + "\n"
+    result = run(engine, tmp_path, "customers", text, workers=1, batch_size=100)
+    assert (result.read, result.imported, result.rejected) == (1200, 1198, 2)
+    assert [(r["row"], r["field"]) for r in rejects_of(result)] == [
+        ("702", "name"),
+        ("902", "customer_id"),
+    ]
+    again = run(engine, tmp_path, "customers", text, workers=1, batch_size=100)
+    assert (again.unchanged, again.rejected) == (1198, 2)
+
+
 def test_progress_is_reported(base: Engine, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     run(base, tmp_path, "customers", CUSTOMERS, progress=lambda d, t: seen.append((d, t)))

@@ -60,7 +60,8 @@ def test_downgrade_to_base_and_up_again(empty_url: str) -> None:
 
 def test_lookup_columns_are_indexed_or_unique(empty_url: str) -> None:
     upgrade(empty_url)
-    inspector = inspect(make_engine(empty_url))
+    engine = make_engine(empty_url)
+    inspector = inspect(engine)
 
     def covered(table: str, columns: list[str]) -> bool:
         found = [ix["column_names"] for ix in inspector.get_indexes(table)]
@@ -73,6 +74,7 @@ def test_lookup_columns_are_indexed_or_unique(empty_url: str) -> None:
     assert covered("attempts", ["campaign_id", "status"])
     assert covered("dnc_entries", ["phone", "channel"])
     assert covered("attempts", ["provider_sid"])
+    engine.dispose()
 
 
 def test_unknown_revision_is_an_error(tmp_path: Path) -> None:

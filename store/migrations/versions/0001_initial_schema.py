@@ -39,7 +39,12 @@ def upgrade() -> None:
         ),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("revoked_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dnc_entries")),
         sa.UniqueConstraint("phone", "channel", name=op.f("uq_dnc_entries_phone_channel")),
@@ -63,7 +68,12 @@ def upgrade() -> None:
         "matrix_versions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("source", sa.String(length=255), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_matrix_versions")),
         sa.UniqueConstraint("version", name=op.f("uq_matrix_versions_version")),
@@ -84,7 +94,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("version", sa.String(length=64), nullable=False),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("trained_from", sa.Date(), nullable=True),
         sa.Column("trained_to", sa.Date(), nullable=True),
         sa.Column("rows", sa.Integer(), nullable=False),
@@ -143,7 +158,12 @@ def upgrade() -> None:
         ),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -187,7 +207,12 @@ def upgrade() -> None:
         sa.Column("policy", sa.JSON(), nullable=False),
         sa.Column("attribution_days", sa.Integer(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("launched_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("ended_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -223,8 +248,18 @@ def upgrade() -> None:
         sa.Column("contract_end", sa.Date(), nullable=True),
         sa.Column("churned", sa.Boolean(), nullable=False),
         sa.Column("churned_on", sa.Date(), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.ForeignKeyConstraint(
             ["segment_id"], ["segments.id"], name=op.f("fk_customers_segment_id_segments")
         ),
@@ -399,7 +434,12 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaigns.id"],
@@ -514,7 +554,12 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("agent_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.Column("due_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("queued_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("started_at", store.types.UTCDateTime(timezone=True), nullable=True),
@@ -602,7 +647,12 @@ def upgrade() -> None:
         sa.Column("callback_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("callback_shared", sa.Boolean(), nullable=False),
         sa.Column("notes", sa.Text(), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            store.types.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["users.id"], name=op.f("fk_dispositions_agent_id_users")
         ),
