@@ -1,0 +1,1 @@
+"""Campaigns: the segment x product matrix, contact policy, list planner, holdouts, outcomes."""

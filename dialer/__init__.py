@@ -1,0 +1,1 @@
+"""The dialer: arq jobs, the Twilio provider, pacing, webhooks and the carrier simulator."""

@@ -1,0 +1,1 @@
+"""Scoring: churn propensity, reasons, customer value and classes, uplift."""
