@@ -43,6 +43,7 @@ def demo_data_summary(summary: DemoDataSummary) -> dict[str, Any]:
         "mean_call_effect": round(summary.mean_call_effect, 4),
         "share_pushed_away": round(summary.share_pushed_away, 4),
         "history_coverage": round(summary.history_coverage, 4),
+        "folder": str(next(iter(summary.files.values())).parent) if summary.files else "",
         "files": {k: str(v) for k, v in summary.files.items()},
     }
 
@@ -51,7 +52,7 @@ def print_demo_data(console: Console, info: dict[str, Any]) -> None:
     console.print(
         f"wrote {info['customers']:,} customers, {info['holdings']:,} holdings, "
         f"{info['billing_rows']:,} bills, {info['interactions']:,} interactions "
-        f"(data up to {info['as_of']}) to {Path(info['files']['customers.csv']).parent}"
+        f"(data up to {info['as_of']}) to {info['folder']}"
     )
     console.print(
         f"ground truth: 90-day churn {info['churn_rate_90d']:.1%} without a call; a retention "
@@ -80,6 +81,10 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
     try:
         console.rule("3. import")
         console.print(_import_all(engine, settings, out))
+        console.print(
+            f"rejected rows are listed with their reasons in {settings.home / 'rejects'}",
+            soft_wrap=True,
+        )
         console.rule("4. queue")
         with redis_url(settings) as url:
             client = redis.Redis.from_url(url)
@@ -96,8 +101,8 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
 
 def _import_all(engine: Engine, settings: Settings, folder: Path) -> Table:
     table = Table(title="imports")
-    for column in ("kind", "read", "imported", "updated", "unchanged", "rejected", "rejects"):
-        table.add_column(column, justify="left" if column in ("kind", "rejects") else "right")
+    for column in ("file", "read", "imported", "updated", "unchanged", "rejected"):
+        table.add_column(column, justify="left" if column == "file" else "right", no_wrap=True)
     for kind in IMPORT_ORDER:
         with progress_bar(f"importing {kind}") as advance:
             result = import_file(
@@ -109,13 +114,12 @@ def _import_all(engine: Engine, settings: Settings, folder: Path) -> Table:
                 progress=advance,
             )
         table.add_row(
-            kind,
+            f"{kind}.csv",
             f"{result.read:,}",
             f"{result.imported:,}",
             f"{result.updated:,}",
             f"{result.unchanged:,}",
             f"{result.rejected:,}",
-            str(result.rejects_file or ""),
         )
     return table
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,7 +30,10 @@ def progress_bar(description: str, *, disable: bool = False, total: float = 0) -
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, disable=disable, transient=True) as progress:
+    console = Console(stderr=True)
+    # A bar only means something on a terminal; in logs it leaves blank lines behind.
+    disable = disable or not console.is_terminal
+    with Progress(*columns, console=console, disable=disable, transient=True) as progress:
         task = progress.add_task(description, total=total or None)
 
         def advance(done: float, of: float) -> None:
