@@ -1,0 +1,1 @@
+"""Demo-data generator, benchmarks and operational helpers."""

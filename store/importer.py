@@ -582,8 +582,11 @@ _FRIENDLY = {
 
 def _reject(line: int, err: ErrorDetails, values: Mapping[str, str | None]) -> Reject:
     loc = err["loc"]
-    name = str(loc[0]) if loc else "(row)"
     reason = _FRIENDLY.get(err["type"], err["msg"].removeprefix("Value error, "))
+    name = str(loc[0]) if loc else "(row)"
+    if not loc and ": " in reason:
+        # Checks across fields name the field they blame as "field: reason".
+        name, reason = reason.split(": ", 1)
     value = values.get(name)
     return Reject(line, name, "" if value is None else value, reason)
 

@@ -204,7 +204,8 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str] = mapped_column(String(16), index=True)
+    # A customer without a number is kept (billing, churn, reports) but never dialled.
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)
     country: Mapped[str] = mapped_column(String(2))
     region: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str | None] = mapped_column(String(64))

@@ -84,7 +84,7 @@ class CustomerRow(Row):
     customer_id: ExternalId
     name: Annotated[str, Field(min_length=1, max_length=200)]
     country: Annotated[str | None, Field(pattern=r"^[A-Za-z]{2}$")] = None
-    phone: str
+    phone: str | None = None
     region: Annotated[str | None, Field(max_length=64)] = None
     timezone: str | None = None
     language: Annotated[str | None, Field(max_length=16)] = None
@@ -115,14 +115,18 @@ class CustomerRow(Row):
 
     @field_validator("phone")
     @classmethod
-    def _e164(cls, value: str, info: ValidationInfo) -> str:
+    def _e164(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         country = info.data.get("country")
         return to_e164(value, country.upper() if country else _default_region(info))
 
     @model_validator(mode="after")
     def _derived(self) -> CustomerRow:
-        if self.country is None:
+        if self.country is None and self.phone is not None:
             object.__setattr__(self, "country", region_of(self.phone))
+        elif self.country is None:
+            raise ValueError("country: give the country when there is no phone number")
         else:
             object.__setattr__(self, "country", self.country.upper())
         if self.churned_on is not None and not self.churned:

@@ -143,6 +143,22 @@ def test_customer_row_rules(
     assert (result.read, result.imported) == (2, 1), "the good row is stored"
 
 
+def test_a_customer_without_a_phone_is_kept_but_needs_a_country(
+    engine: Engine, tmp_path: Path
+) -> None:
+    text = CUSTOMER_HEADER + "N1,No Phone,,US,,,,B2C,,yes,no,,\nN2,Nowhere,,,,,,B2C,,yes,no,,\n"
+    result = run(engine, tmp_path, "customers", text)
+    assert (result.imported, result.rejected) == (1, 1)
+    assert only_reject(result) == {
+        "row": "3",
+        "field": "country",
+        "value": "",
+        "reason": "give the country when there is no phone number",
+    }
+    with engine.connect() as conn:
+        assert conn.execute(select(Customer.phone, Customer.country)).one() == (None, "US")
+
+
 def test_default_region_reads_national_numbers(engine: Engine, tmp_path: Path) -> None:
     text = CUSTOMER_HEADER + "G1,Gail,020 7946 0958,,,,,B2C,,yes,no,,\n"
     us = run(engine, tmp_path, "customers", text)
@@ -320,7 +336,7 @@ def test_bad_mapping_fails_before_writing(
         ("customer_id,name,phone\nC1,Zoë,(415) 555-0134\n".encode("latin-1"), "not valid utf-8"),
         (b"PK\x03\x04\x14\x00\x06\x00", "Excel workbook"),
         (b"customer_id,name,phone\n\x00\x01\x02", "binary"),
-        (b"customer_id,name,region\nC1,Al,CA\n", r"missing required column\(s\) phone"),
+        (b"customer_id,region\nC1,CA\n", r"missing required column\(s\) name"),
         (b'{"customers": [{"id": 1}]}\n', "missing required column"),
         (b"customer_id,name,name\nC1,Al,Al\n", "repeats column"),
     ],

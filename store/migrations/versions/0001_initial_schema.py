@@ -229,7 +229,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("external_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("phone", sa.String(length=16), nullable=False),
+        sa.Column("phone", sa.String(length=16), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=False),
         sa.Column("region", sa.String(length=64), nullable=True),
         sa.Column("timezone", sa.String(length=64), nullable=True),
