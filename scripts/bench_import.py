@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="use demo data already generated here")
     parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--workers", type=int, default=None, help="validating processes")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -111,6 +112,8 @@ def main() -> None:
                 f"generated {args.customers:,} customers in {time.perf_counter() - started:.1f} s"
             )
         backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
+        if args.only:
+            backends = [args.only]
         results: list[dict[str, Any]] = []
         for backend in backends:
             with fresh_database(backend, args.postgres, folder) as url:

@@ -109,8 +109,8 @@ Observed signals from the latent traits
   (1-120); due on the 15th; ``days_late`` blank when a late bill is still unpaid
   at ``as_of``.
 * Interaction times fall in local business hours; ``occurred_at`` is written in
-  UTC with ``Z`` (60%) or in the customer's local time with its UTC offset (US,
-  Canadian and UK daylight-saving rules are applied exactly).
+  UTC with ``Z`` (60%) or in the customer's local time with its UTC offset (taken
+  from ``zoneinfo``, i.e. the IANA time zone database, daylight saving included).
 
 Retention call effect (heterogeneous, on the monthly logit, for 3 months)
 -------------------------------------------------------------------------
@@ -185,9 +185,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -419,16 +420,16 @@ _KINDS = ("complaint", "ticket", "survey", "exit")
 _CHANNELS = ("phone", "email", "web", "chat", "store", "app", "sms", "ivr")
 
 # --------------------------------------------------------------------------- places
-# time zones: standard UTC offset (hours) and daylight-saving rule (US/CA or EU/UK)
+# IANA time zones; their UTC offsets come from zoneinfo (see _UtcOffsets)
 _ZONES = (
-    ("America/New_York", -5, "us"),
-    ("America/Chicago", -6, "us"),
-    ("America/Denver", -7, "us"),
-    ("America/Los_Angeles", -8, "us"),
-    ("America/Toronto", -5, "us"),
-    ("America/Vancouver", -8, "us"),
-    ("America/Edmonton", -7, "us"),
-    ("Europe/London", 0, "eu"),
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Toronto",
+    "America/Vancouver",
+    "America/Edmonton",
+    "Europe/London",
 )
 _COUNTRIES = ("US", "CA", "GB")
 # NANP area code, country, region, zone index, weight
@@ -699,6 +700,8 @@ class _Calendar:
         self._offset = 100
         self.w0 = self.first_day(0)
         self.labels = [str(np.datetime64(int(self.m0 + m), "M")) for m in range(HISTORY_MONTHS)]
+        # every interaction falls within a day of the window
+        self.offsets = _UtcOffsets((self.w0 - 2) * DAY_S, self.as_of_end_s + 2 * DAY_S)
 
     def first_day(self, m: int) -> int:
         return int(self._first[m + self._offset])
@@ -714,38 +717,76 @@ class _Calendar:
         return _month_index(days) - self.m0
 
 
-def _dst_bounds(rule: str, years: I64, std_hours: int) -> tuple[I64, I64]:
-    """UTC seconds at which daylight-saving time starts and ends in each year."""
-    y = years.astype("datetime64[Y]")
-    mar = (y.astype("datetime64[M]") + 2).astype("datetime64[D]").astype(np.int64)
-    if rule == "us":
-        # second Sunday of March 02:00 local standard; first Sunday of November 02:00 DST
-        nov = (y.astype("datetime64[M]") + 10).astype("datetime64[D]").astype(np.int64)
-        first_sun_mar = mar + (3 - mar) % 7  # 1970-01-04 (day 3) was a Sunday
-        first_sun_nov = nov + (3 - nov) % 7
-        start = (first_sun_mar + 7) * DAY_S + (2 - std_hours) * 3600
-        end = first_sun_nov * DAY_S + (2 - std_hours - 1) * 3600
-        return start, end
-    # EU/UK: last Sunday of March and of October, 01:00 UTC
-    apr = (y.astype("datetime64[M]") + 3).astype("datetime64[D]").astype(np.int64)
-    nov = (y.astype("datetime64[M]") + 10).astype("datetime64[D]").astype(np.int64)
-    last_sun_mar = (apr - 1) - ((apr - 1 - 3) % 7)
-    last_sun_oct = (nov - 1) - ((nov - 1 - 3) % 7)
-    return last_sun_mar * DAY_S + 3600, last_sun_oct * DAY_S + 3600
+_EPOCH = datetime(1970, 1, 1)
 
 
-def _utc_offset_s(zone: I8 | I64, utc_s: I64) -> I64:
-    """UTC offset in seconds of each zone (index into _ZONES) at each UTC instant."""
-    out = np.zeros(len(utc_s), dtype=np.int64)
-    years = (utc_s // DAY_S).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
-    for zi, (_name, std, rule) in enumerate(_ZONES):
-        sel = np.flatnonzero(zone == zi)
-        if len(sel) == 0:
-            continue
-        start, end = _dst_bounds(rule, years[sel], std)
-        ts = utc_s[sel]
-        out[sel] = std * 3600 + np.where((ts >= start) & (ts < end), 3600, 0)
-    return out
+def _offset_s(moment: datetime) -> int:
+    off = moment.utcoffset()
+    assert off is not None
+    return int(off.total_seconds())
+
+
+def _offset_at_utc(zone: ZoneInfo, utc_s: int) -> int:
+    """zoneinfo's UTC offset of ``zone`` at a UTC instant (seconds since the epoch)."""
+    return _offset_s(datetime.fromtimestamp(utc_s, zone))
+
+
+def _offset_at_wall(zone: ZoneInfo, local_s: int) -> int:
+    """zoneinfo's UTC offset of ``zone`` at a local wall-clock time (seconds since
+    1970-01-01 00:00 local; a skipped or repeated time resolves as zoneinfo's fold=0)."""
+    return _offset_s((_EPOCH + timedelta(seconds=local_s)).replace(tzinfo=zone))
+
+
+class _UtcOffsets:
+    """UTC offsets of the ``_ZONES`` from zoneinfo (the IANA time zone database).
+
+    zoneinfo is asked once per zone and hour of [start_s, end_s], for the offset at each
+    UTC hour and at each local wall-clock hour; lookups then index these tables with
+    numpy. These zones change offset on whole hours, so an entry holds for its whole hour;
+    an hour in which the offset changes at another moment (zoneinfo is asked about the
+    second before each change) and any time outside the span are asked of zoneinfo
+    directly, so lookups always agree with zoneinfo.
+    """
+
+    def __init__(self, start_s: int, end_s: int) -> None:
+        self._zones = [ZoneInfo(name) for name in _ZONES]
+        self._h0 = start_s // 3600
+        hours = np.arange(self._h0, end_s // 3600 + 2, dtype=np.int64) * 3600
+        self._at_utc = self._tabulate(_offset_at_utc, hours)
+        self._at_wall = self._tabulate(_offset_at_wall, hours)
+
+    def _tabulate(self, ask: Callable[[ZoneInfo, int], int], hours: I64) -> tuple[I64, Bool]:
+        table = np.array([[ask(z, int(t)) for t in hours] for z in self._zones], dtype=np.int64)
+        # an hour is "mixed" when the offset changes inside it rather than at its end
+        mixed = np.zeros(table.shape, dtype=np.bool_)
+        for zi, h in zip(*np.nonzero(table[:, 1:] != table[:, :-1]), strict=True):
+            mixed[zi, h] = ask(self._zones[zi], int(hours[h + 1]) - 1) != table[zi, h]
+        mixed[:, -1] = True  # its end is not checked
+        return table, mixed
+
+    def _lookup(
+        self,
+        tables: tuple[I64, Bool],
+        ask: Callable[[ZoneInfo, int], int],
+        zone: I64,
+        seconds: I64,
+    ) -> I64:
+        table, mixed = tables
+        h = seconds // 3600 - self._h0
+        inside = (h >= 0) & (h < table.shape[1])
+        hc = np.where(inside, h, 0)
+        out: I64 = table[zone, hc]
+        for i in np.flatnonzero(~inside | mixed[zone, hc]):
+            out[i] = ask(self._zones[int(zone[i])], int(seconds[i]))
+        return out
+
+    def at_utc(self, zone: I64, utc_s: I64) -> I64:
+        """UTC offset in seconds of each zone (index into _ZONES) at each UTC instant."""
+        return self._lookup(self._at_utc, _offset_at_utc, zone, utc_s)
+
+    def at_wall(self, zone: I64, local_s: I64) -> I64:
+        """UTC offset in seconds of each zone at each local wall-clock time."""
+        return self._lookup(self._at_wall, _offset_at_wall, zone, local_s)
 
 
 # --------------------------------------------------------------------------- population
@@ -1267,10 +1308,7 @@ class _Simulation:
         k = len(idx)
         day = lo + np.floor(rng.random(k) * (hi - lo + 1)).astype(np.int64)
         local = day * DAY_S + np.floor((h0 + rng.random(k) * (h1 - h0)) * 3600).astype(np.int64)
-        zone = self.pop.zone[idx]
-        std = np.array([z[1] for z in _ZONES], dtype=np.int64)[zone] * 3600
-        off = _utc_offset_s(zone, local - std)
-        utc = local - off
+        utc = local - self.cal.offsets.at_wall(self.pop.zone[idx], local)
         # late on as_of in the Americas is already the next day in UTC: keep before the cut
         cap = self.cal.as_of_end_s
         early = cap - np.floor(rng.random(k) * 3 * 3600).astype(np.int64)
@@ -1747,7 +1785,7 @@ def _write_customers(
             strings.phone,
             _labels(_COUNTRIES, pop.country),
             _labels(pop.region, pop.region_code, mask=rng.random(n) < 0.03),
-            _labels([z[0] for z in _ZONES], pop.zone, mask=rng.random(n) < 0.15),
+            _labels(_ZONES, pop.zone, mask=rng.random(n) < 0.15),
             _labels(("en", "fr", "es"), lang, mask=rng.random(n) < 0.05),
             _labels(("B2C", "B2B"), pop.b2b.astype(np.int64)),
             _labels([s.code for s in SEGMENTS], pop.seg),
@@ -1777,9 +1815,13 @@ def _write_holdings(path: Path, sim: _Simulation, strings: _CustomerStrings) -> 
     )
 
 
-def _iso(utc: I64, zone: I64, z_style: Bool, mask: Bool | None = None) -> pa.Array:
+def _iso(
+    utc: I64, zone: I64, z_style: Bool, offsets: _UtcOffsets, mask: Bool | None = None
+) -> pa.Array:
     """ISO 8601 timestamps: UTC with Z, or local time with the zone's UTC offset."""
-    off = np.where(z_style, 0, _utc_offset_s(zone, utc))
+    local_style = ~z_style if mask is None else ~z_style & ~mask
+    off = np.zeros(len(utc), dtype=np.int64)
+    off[local_style] = offsets.at_utc(zone[local_style], utc[local_style])
     local = pa.array(utc + off, type=pa.timestamp("s"), mask=mask)
     text = pc.replace_substring(pc.cast(local, pa.string()), " ", "T", max_replacements=1)
     values, code = np.unique(off, return_inverse=True)
@@ -1827,12 +1869,12 @@ def _write_interactions(
             _ids("I", n, 8),
             strings.ids.take(pa.array(cols["cust"])),
             _labels(_KINDS, cols["kind"].astype(np.int64)),
-            _iso(cols["when"], zone, z_style),
+            _iso(cols["when"], zone, z_style, cal.offsets),
             _labels(_CHANNELS, cols["channel"]),
             _labels(_TOPICS, np.maximum(topic, 0), mask=topic < 0),
             pa.array(score, mask=scale == 0),
             pa.array(scale, mask=scale == 0),
-            _iso(np.maximum(closed, 0), zone, z_style, mask=closed < 0),
+            _iso(np.maximum(closed, 0), zone, z_style, cal.offsets, mask=closed < 0),
         ],
     )
 

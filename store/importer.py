@@ -9,6 +9,7 @@ upserted by their natural key, so importing the same file twice changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import multiprocessing
 import os
 from collections import deque
@@ -17,12 +18,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from store.csvsource import CsvSource, open_csv
 from store.db import make_engine, transaction
@@ -51,6 +53,9 @@ from store.schemas import (
     ProductRow,
     Row,
 )
+
+if TYPE_CHECKING:
+    import psycopg
 
 KINDS = ("products", "matrix", "customers", "holdings", "billing", "interactions", "dnc")
 Progress = Callable[[int, int], None]
@@ -539,13 +544,43 @@ def _upsert(
         stored = dict(zip(value_cols, current[1 + len(key_cols) :], strict=True))
         if any(stored[c] != record[c] for c in value_cols):
             updates.append({"id": current[0], **{c: record[c] for c in value_cols}})
-    if inserts:
+    if inserts and session.get_bind().dialect.name == "postgresql":
+        _copy_into(session, table, inserts)
+    elif inserts:
         # Core executemany: several times faster than the ORM's bulk path, and it
         # fills the columns' Python-side defaults the same way.
         session.connection().execute(insert(table), inserts)
     if updates:
         session.execute(update(model), updates)
     return len(inserts), len(updates)
+
+
+def _copy_into(session: Session, table: Table, records: list[dict[str, Any]]) -> None:
+    """Insert through PostgreSQL's COPY, inside the session's transaction.
+
+    Columns no record sets keep their database defaults; Python-side scalar defaults
+    are filled in here, as Core's executemany would.
+    """
+    columns = [c for c in table.columns if c.name in records[0]]
+    names = [c.name for c in columns]
+    fill = {
+        c.name: c.default.arg
+        for c in table.columns
+        if c.name not in records[0] and isinstance(c.default, ScalarElementColumnDefault)
+    }
+    names += list(fill)
+    dbapi = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
+    quoted = ", ".join(f'"{n}"' for n in names)
+    with (
+        dbapi.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy,
+    ):
+        for record in records:
+            copy.write_row([_plain(record[c.name]) for c in columns] + list(fill.values()))
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _load_refs(engine: Engine) -> Refs:

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
@@ -392,6 +393,36 @@ def test_interactions(demo: tuple[Path, DemoDataSummary]) -> None:
     assert scales["10"] > 3 * scales["5"]
     assert 0 < open_complaints < kinds["complaint"] / 4
     assert 0.2 < offsets / len(interactions) < 0.6
+
+
+def test_interaction_offsets_follow_zoneinfo(demo: tuple[Path, DemoDataSummary]) -> None:
+    """A timestamp written with an offset carries the offset zoneinfo gives for the
+    customer's zone at that instant, in summer and in winter, and falls in local
+    business hours (except on as_of, where late times are pulled back before the cut)."""
+    out, _ = demo
+    zones = {c["customer_id"]: c["timezone"] for c in read(out, "customers") if c["timezone"]}
+    checked = 0
+    seasons: set[tuple[str, bool]] = set()  # (zone, daylight-saving time in force)
+    for r in read(out, "interactions"):
+        name = zones.get(r["customer_id"])
+        if name is None:
+            continue
+        zone = ZoneInfo(name)
+        for text in (r["occurred_at"], r["closed_at"]):
+            if not text or text.endswith("Z"):
+                continue
+            stamp = datetime.fromisoformat(text)
+            local = stamp.astimezone(zone)
+            assert stamp.utcoffset() == local.utcoffset(), (r, name)
+            seasons.add((name, bool(local.dst())))
+            checked += 1
+        occurred = datetime.fromisoformat(r["occurred_at"]).astimezone(zone)
+        if occurred.date() < DEFAULT_AS_OF:
+            assert 7 <= occurred.hour < 21, (r, name)
+    assert checked > 1000
+    # every zone shows up both under daylight-saving time and under standard time
+    assert {name for name, _ in seasons} == set(zones.values())
+    assert all((name, dst) in seasons for name in zones.values() for dst in (True, False))
 
 
 def test_dnc(demo: tuple[Path, DemoDataSummary]) -> None:
