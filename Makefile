@@ -1,13 +1,14 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# Each bootstraps uv and the locked environment when they are missing.
+# Each bootstraps uv (from PyPI, into .tools/) and the locked environment when missing.
 
-UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: demo test lint env
 
-$(UV):
-	python3 -m pip install --user --quiet uv
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv
 
 env: | $(UV)
 	$(UV) sync --frozen --quiet
