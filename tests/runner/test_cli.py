@@ -139,7 +139,14 @@ def test_demo_runs_end_to_end_and_again(tmp_path: Path) -> None:
         runs = conn.execute(
             select(ImportRun.kind, ImportRun.imported, ImportRun.updated).order_by(ImportRun.id)
         ).all()
+        customers_rejected = (
+            conn.execute(select(ImportRun.rejected).where(ImportRun.kind == "customers"))
+            .scalars()
+            .first()
+        )
     engine.dispose()
+    assert customers_rejected is not None
+    assert customers_rejected < 0.02 * 400, "the demo's own exports import almost whole"
     assert len(runs) == 14
     assert all(imported > 0 for _, imported, _ in runs[:7])
     assert [(i, u) for _, i, u in runs[7:]] == [(0, 0)] * 7, "a second run changes nothing"
