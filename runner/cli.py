@@ -17,9 +17,10 @@ from rich.console import Console
 from runner import demo as demo_job
 from runner.progress import progress_bar
 from runner.settings import Settings, load_settings
+from scoring.errors import ScoringError
 from store.db import make_engine
 from store.errors import StoreError
-from store.importer import KINDS, import_file
+from store.importer import KINDS, ensure_schema, import_file
 from store.migrate import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -124,6 +125,71 @@ def import_(
         console.print(f"rejected rows and reasons: {result.rejects_file}", soft_wrap=True)
 
 
+@app.command("train")
+def train_(
+    ctx: typer.Context,
+    horizon: Annotated[
+        int, typer.Option(min=30, help="Days after the cutoff a churn counts.")
+    ] = 90,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train the churn model on the store, validate it out of time, save a new version."""
+    from scoring.churn import train
+
+    settings = _settings(ctx)
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_schema(engine)
+        with progress_bar("training", disable=as_json) as advance:
+            result = train(engine, settings.home / "models", horizon_days=horizon, progress=advance)
+    except (StoreError, ScoringError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"version": result.version, "rows": result.rows, **result.metrics}))
+        return
+    console.print(demo_job.metrics_table(result.metrics))
+    console.print(f"saved {result.version} with its model card in {result.folder}", soft_wrap=True)
+
+
+@app.command("score")
+def score_(
+    ctx: typer.Context,
+    chunk: Annotated[int, typer.Option(min=100, help="Customers per chunk.")] = 50_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Score every customer with the active churn model: risk, reasons, CLV, classes."""
+    from scoring.churn import score
+
+    settings = _settings(ctx)
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_schema(engine)
+        with progress_bar("scoring", disable=as_json) as advance:
+            summary = score(engine, chunk=chunk, progress=advance)
+    except (StoreError, ScoringError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    info = {
+        "version": summary.version,
+        "as_of": summary.as_of.isoformat(),
+        "customers": summary.customers,
+        "scored": summary.scored,
+        "mean_p_churn": round(summary.mean_p_churn, 4),
+        "by_abc": summary.by_abc,
+    }
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    console.print(
+        f"scored {summary.scored:,} active customers of {summary.customers:,} with "
+        f"{summary.version} as of {summary.as_of}: mean 90-day churn risk "
+        f"{summary.mean_p_churn:.1%}"
+    )
+
+
 @app.command("demo-data")
 def demo_data(
     customers: Annotated[int, typer.Option(min=100, help="Number of customers.")] = 5000,
@@ -161,5 +227,5 @@ def demo(
     """Run everything end to end on the embedded defaults and print a summary."""
     try:
         demo_job.run(_settings(ctx), console, customers=customers, seed=seed)
-    except StoreError as exc:
+    except (StoreError, ScoringError) as exc:
         raise fail(str(exc)) from None

@@ -1,8 +1,8 @@
 """The main job: `telecampaign demo`, end to end on the embedded defaults.
 
 It generates a demo customer base with a known ground truth, migrates the database,
-imports every file the way a campaign manager would, checks the embedded Redis, and
-prints what is now in the store.
+imports every file the way a campaign manager would, checks the embedded Redis,
+trains the churn model, scores every customer and prints what it found.
 """
 
 from __future__ import annotations
@@ -19,10 +19,20 @@ from sqlalchemy import Engine, func, select
 from runner.embedded import redis_url
 from runner.progress import progress_bar
 from runner.settings import Settings
+from scoring.churn import score, train
+from scoring.errors import NotEnoughDataError
 from store.db import make_engine
 from store.importer import import_file
 from store.migrate import upgrade
-from store.models import Customer, DncEntry, Holding, Interaction, MatrixVersion, Segment
+from store.models import (
+    Customer,
+    DncEntry,
+    Holding,
+    Interaction,
+    MatrixVersion,
+    Score,
+    Segment,
+)
 
 if TYPE_CHECKING:
     from scripts.demo_data import DemoDataSummary
@@ -94,9 +104,58 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
         console.print(f"Redis {version} answers ({where}, {url.split('@')[-1]})")
         console.rule("5. the base")
         console.print(_base_table(engine))
+        console.rule("6. churn model")
+        try:
+            with progress_bar("training", total=6) as advance:
+                trained = train(engine, settings.home / "models", progress=advance)
+        except NotEnoughDataError as exc:
+            console.print(f"[yellow]no model trained: {exc}[/]")
+            console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]")
+            return
+        console.print(metrics_table(trained.metrics))
+        console.print(f"model card: {trained.folder / 'model_card.md'}", soft_wrap=True)
+        console.rule("7. scores")
+        with progress_bar("scoring") as advance:
+            scored = score(engine, progress=advance)
+        console.print(
+            f"scored {scored.scored:,} active customers as of {scored.as_of}: mean 90-day "
+            f"churn risk {scored.mean_p_churn:.1%} (ground truth {summary.churn_rate_90d:.1%})"
+        )
+        console.print(_top_risks(engine))
     finally:
         engine.dispose()
     console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]")
+
+
+def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
+    validation = metrics["validation"]
+    table = Table(
+        title=f"out-of-time validation: {validation['rows']:,} customers, "
+        f"{validation['churn_rate']:.1%} churned"
+    )
+    for column in ("metric", "model", "logistic baseline"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for key in ("roc_auc", "pr_auc", "brier", "top_decile_lift"):
+        table.add_row(key, f"{metrics['model'][key]:.3f}", f"{metrics['baseline'][key]:.3f}")
+    return table
+
+
+def _top_risks(engine: Engine, limit: int = 5) -> Table:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Customer.external_id, Score.p_churn, Score.clv, Score.abc_class, Score.reasons)
+            .join(Score, Score.customer_id == Customer.id)
+            .where(Score.p_churn.is_not(None))
+            .order_by(Score.p_churn.desc(), Score.clv.desc())
+            .limit(limit)
+        ).all()
+    table = Table(title="highest churn risk")
+    for column in ("customer", "risk", "CLV", "ABC", "why"):
+        table.add_column(column, justify="right" if column in ("risk", "CLV") else "left")
+    for external_id, p, value, abc, reasons in rows:
+        why = "; ".join(r["text"] for r in reasons.get("top", []))
+        table.add_row(external_id, f"{p:.0%}", f"{value:,.0f}", abc or "", why)
+    return table
 
 
 def _import_all(engine: Engine, settings: Settings, folder: Path) -> Table:

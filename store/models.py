@@ -461,7 +461,8 @@ class Score(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     scored_at: Mapped[dt.datetime] = mapped_column(default=_now)
-    p_churn: Mapped[float] = mapped_column(Float)
+    # None for customers who hold nothing at the scoring date: they cannot churn.
+    p_churn: Mapped[float | None] = mapped_column(Float)
     uplift: Mapped[float | None] = mapped_column(Float)
     reasons: Mapped[dict[str, Any]] = mapped_column(default=dict)
     arpu: Mapped[float | None] = mapped_column(Float)

