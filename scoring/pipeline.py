@@ -28,6 +28,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
@@ -87,7 +88,9 @@ def build_churn_pipeline(
     return Pipeline(
         [
             ("features", _tree_features(numeric, categorical)),
-            ("model", CalibratedClassifierCV(trees, method="sigmoid", cv=5)),
+            # Shuffled folds: rows often arrive sorted (by id, i.e. by signup date), and
+            # unshuffled folds then calibrate each member on a different kind of customer.
+            ("model", CalibratedClassifierCV(trees, method="sigmoid", cv=_folds(random_state))),
         ]
     )
 
@@ -111,6 +114,10 @@ def build_outcome_pipeline(
     else:
         model = churn_trees(cat_positions, random_state=random_state)
     return Pipeline([("features", _tree_features(numeric, categorical)), ("model", model)])
+
+
+def _folds(random_state: int) -> StratifiedKFold:
+    return StratifiedKFold(n_splits=5, shuffle=True, random_state=random_state)
 
 
 def build_baseline_pipeline(numeric: Sequence[str], categorical: Sequence[str]) -> Pipeline:
