@@ -175,6 +175,7 @@ def load_active(engine: Engine) -> tuple[ModelVersion, Pipeline]:
 TRUSTED = [
     "functools.partial",
     "sklearn.utils.validation.check_array",
+    "sklearn.model_selection._split.StratifiedKFold",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
