@@ -11,9 +11,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 import redis
 from rich.console import Console
 from rich.table import Table
+from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine, func, select
 
 from runner.embedded import redis_url
@@ -121,6 +125,11 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
             f"scored {scored.scored:,} active customers as of {scored.as_of}: mean 90-day "
             f"churn risk {scored.mean_p_churn:.1%} (ground truth {summary.churn_rate_90d:.1%})"
         )
+        model_auc, ceiling = ground_truth_auc(engine, out / "ground_truth.csv")
+        console.print(
+            f"against the ground truth's churn probabilities the scores rank with ROC AUC "
+            f"{model_auc:.3f} (the true probabilities themselves: {ceiling:.3f})"
+        )
         console.print(_top_risks(engine))
     finally:
         engine.dispose()
@@ -138,6 +147,34 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
     for key in ("roc_auc", "pr_auc", "brier", "top_decile_lift"):
         table.add_row(key, f"{metrics['model'][key]:.3f}", f"{metrics['baseline'][key]:.3f}")
     return table
+
+
+def ground_truth_auc(engine: Engine, truth_file: Path) -> tuple[float, float]:
+    """Expected ROC AUC of the stored scores when churn is drawn from the true probabilities.
+
+    Each customer counts as a churner with weight p and a stayer with weight 1 - p, so
+    the figure is the AUC averaged over every outcome the ground truth can produce. The
+    second figure ranks by the true probabilities themselves: the best any model can do.
+    """
+    truth = pd.read_csv(truth_file, usecols=["customer_id", "p_churn_no_call"])
+    with engine.connect() as conn:
+        scores = pd.DataFrame(
+            conn.execute(
+                select(Customer.external_id, Score.p_churn)
+                .join(Score, Score.customer_id == Customer.id)
+                .where(Score.p_churn.is_not(None))
+            ).all(),
+            columns=["customer_id", "p_churn"],
+        )
+    both = truth.merge(scores, on="customer_id")
+    p = both["p_churn_no_call"].to_numpy(float)
+    labels = np.r_[np.ones(len(p)), np.zeros(len(p))]
+    weights = np.r_[p, 1.0 - p]
+
+    def auc(ranking: npt.NDArray[np.float64]) -> float:
+        return float(roc_auc_score(labels, np.r_[ranking, ranking], sample_weight=weights))
+
+    return auc(both["p_churn"].to_numpy(float)), auc(p)
 
 
 def _top_risks(engine: Engine, limit: int = 5) -> Table:
