@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from runner import demo as demo_job
+from runner.cli_models import model_app, uplift_app
 from runner.progress import progress_bar
 from runner.settings import Settings, load_settings
 from scoring.errors import ScoringError
@@ -31,6 +32,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(model_app, name="model")
+app.add_typer(uplift_app, name="uplift")
 
 console = Console()
 errors = Console(stderr=True)
