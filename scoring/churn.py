@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
-from threadpoolctl import threadpool_limits
 
 from scoring.errors import ModelNotFoundError, NotEnoughDataError
+from scoring.evaluate import classification_metrics as evaluation_metrics
+from scoring.evaluate import single_threaded
 from scoring.features import CATEGORICAL, LABEL, NUMERIC, FeatureBuilder, Window, data_end
 from scoring.pipeline import build_baseline_pipeline, build_churn_pipeline
 from scoring.reasons import explain
@@ -54,21 +54,9 @@ class TrainResult:
     trained_to: dt.date
 
 
-def lift_at(y: np.ndarray[Any, Any], p: np.ndarray[Any, Any], share: float = 0.1) -> float:
-    """Positive rate among the top ``share`` of scores over the overall positive rate."""
-    n = max(round(len(p) * share), 1)
-    top = np.argsort(-p, kind="stable")[:n]
-    base = float(np.mean(y))
-    return float(np.mean(y[top]) / base) if base > 0 else float("nan")
-
-
 def classification_metrics(y: np.ndarray[Any, Any], p: np.ndarray[Any, Any]) -> dict[str, float]:
-    return {
-        "roc_auc": round(float(roc_auc_score(y, p)), 4),
-        "pr_auc": round(float(average_precision_score(y, p)), 4),
-        "brier": round(float(brier_score_loss(y, p)), 4),
-        "top_decile_lift": round(lift_at(y, p), 3),
-    }
+    """The evaluation harness's four metrics, rounded for the store and the model card."""
+    return {k: round(v, 4) for k, v in evaluation_metrics(y, p).items()}
 
 
 def labelled(engine: Engine, window: Window, export_end: dt.date) -> pd.DataFrame:
@@ -219,7 +207,7 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
     def predict(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
         # Tree prediction is per tree and per call: OpenMP start-up on every one of
         # thousands of small calls costs far more than it saves (60 s against 2 s).
-        with threadpool_limits(limits=1, user_api="openmp"):
+        with single_threaded():
             return np.asarray(model.predict_proba(frame[FEATURES])[:, 1], dtype=np.float64)
 
     for frame in builder.chunks(chunk):

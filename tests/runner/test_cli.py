@@ -10,6 +10,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from runner.cli import app
+from scripts.demo_data import FILE_NAMES
 from store.db import make_engine
 from store.models import ImportRun
 
@@ -106,20 +107,7 @@ def test_demo_data_writes_importable_files(tmp_path: Path) -> None:
     info = json.loads(stdout)
     assert info["customers"] == 500
     assert 0.0 < info["churn_rate_90d"] < 0.3
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{n}.csv"
-        for n in (
-            "products",
-            "matrix",
-            "customers",
-            "holdings",
-            "billing",
-            "interactions",
-            "dnc",
-            "history",
-            "ground_truth",
-        )
-    )
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.csv" for n in FILE_NAMES)
     code, _, err = invoke(env, "demo-data", "--as-of", "yesterday", "--out", str(out))
     assert code == 1
     assert "--as-of 'yesterday' is not a date" in err

@@ -11,20 +11,12 @@ import pytest
 import skops.io as sio
 from sqlalchemy import func, select
 
-from scoring.churn import TRUSTED, lift_at, load_active, score, train
+from scoring.churn import TRUSTED, load_active, score, train
 from scoring.errors import ModelNotFoundError, NotEnoughDataError
 from scoring.features import CATEGORICAL, NUMERIC
 from scoring.pipeline import build_churn_pipeline
 from store.db import make_engine
 from store.models import Customer, ModelVersion, Score
-
-
-def test_lift_at_the_top_decile() -> None:
-    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0] * 10)
-    perfect = y.astype(float)
-    assert lift_at(y, perfect) == pytest.approx(5.0)
-    # Ties keep file order: the first ten rows hold two positives, the base rate.
-    assert lift_at(y, np.zeros(100)) == pytest.approx(1.0)
 
 
 def test_trusted_types_cover_a_fresh_pipeline() -> None:
