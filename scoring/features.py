@@ -405,6 +405,8 @@ def _churn_labels(index: pd.Index, holdings: pd.DataFrame, window: Window) -> pd
             continue
         # Follow products that start by the day after the covered run ends.
         for start, end in spans:
+            if covered == open_end:
+                break
             if start <= covered + dt.timedelta(days=1) and end > covered:
                 covered = end
         labels.at[customer] = covered < horizon_end

@@ -137,3 +137,27 @@ def test_chunk_size_does_not_change_features(demo_store: Path, size: int) -> Non
     engine.dispose()
     if pieces is not None:
         pd.testing.assert_frame_equal(whole, pieces)
+
+
+def test_labels_follow_switches_into_an_open_holding() -> None:
+    from scoring.features import _churn_labels
+
+    d = dt.date
+    holdings = pd.DataFrame(
+        [
+            # 1: switches product inside the window, the new one stays open: not churn
+            (1, 10, d(2025, 1, 1), d(2026, 8, 14), 10.0),
+            (1, 11, d(2026, 8, 15), None, 12.0),
+            (1, 12, d(2026, 8, 15), d(2026, 9, 1), 3.0),
+            # 2: everything ends inside the window: churn
+            (2, 10, d(2025, 1, 1), d(2026, 9, 30), 10.0),
+            # 3: ends after the window: not churn
+            (3, 10, d(2025, 1, 1), d(2027, 1, 1), 10.0),
+            # 4: a gap inside the window, then back: churn (held nothing for a while)
+            (4, 10, d(2025, 1, 1), d(2026, 8, 1), 10.0),
+            (4, 10, d(2026, 9, 1), None, 10.0),
+        ],
+        columns=["customer_id", "product_id", "start_date", "end_date", "monthly_revenue"],
+    )
+    labels = _churn_labels(pd.Index([1, 2, 3, 4, 5]), holdings, Window(d(2026, 7, 31)))
+    assert labels.to_dict() == {1: False, 2: True, 3: False, 4: True, 5: False}
