@@ -210,6 +210,17 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
         with single_threaded():
             return np.asarray(model.predict_proba(frame[FEATURES])[:, 1], dtype=np.float64)
 
+    members = getattr(model.named_steps["model"], "calibrated_classifiers_", None)
+
+    def predict_for_reasons(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
+        # One calibrated member of the ensemble weighs the reasons: the same kind of
+        # model at a fifth of the cost of asking all five for every reason.
+        if not members:
+            return predict(frame)
+        with single_threaded():
+            matrix = model.named_steps["features"].transform(frame[FEATURES])
+            return np.asarray(members[0].predict_proba(matrix)[:, 1], dtype=np.float64)
+
     for frame in builder.chunks(chunk):
         active = frame["active"].to_numpy(bool)
         p = np.full(len(frame), np.nan)
@@ -218,25 +229,39 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
             live = frame[active]
             p_live = predict(live)
             p[active] = p_live
-            for i, r in zip(np.flatnonzero(active), explain(live, predict, p_live), strict=True):
+            why = explain(live, predict_for_reasons)
+            for i, r in zip(np.flatnonzero(active), why, strict=True):
                 reasons[i] = r
         arpu = frame["arpu"].fillna(frame["mrr"]).to_numpy(float)
         value = np.where(active, clv(arpu, np.nan_to_num(p, nan=1.0)), 0.0)
+
+        def nullable(values: np.ndarray[Any, Any], digits: int) -> list[float | None]:
+            return [None if np.isnan(v) else v for v in np.round(values, digits).tolist()]
+
+        xyz = frame["xyz_class"].to_numpy(object)
         rows = [
             {
-                "customer_id": int(cid),
+                "customer_id": cid,
                 "model_version_id": mv.id,
-                "p_churn": None if np.isnan(p[i]) else round(float(p[i]), 6),
-                "reasons": {"top": reasons[i]},
-                "arpu": None if np.isnan(arpu[i]) else round(float(arpu[i]), 2),
-                "clv": round(float(value[i]), 2),
-                "abc_class": frame["abc_class"].iat[i],
-                "xyz_class": None
-                if frame["xyz_class"].iat[i] == "none"
-                else frame["xyz_class"].iat[i],
-                "lifecycle": frame["lifecycle"].iat[i],
+                "p_churn": pc,
+                "reasons": {"top": why},
+                "arpu": a,
+                "clv": v,
+                "abc_class": abc,
+                "xyz_class": None if x == "none" else x,
+                "lifecycle": life,
             }
-            for i, cid in enumerate(frame.index)
+            for cid, pc, why, a, v, abc, x, life in zip(
+                frame.index.tolist(),
+                nullable(p, 6),
+                reasons,
+                nullable(arpu, 2),
+                np.round(value, 2).tolist(),
+                frame["abc_class"].tolist(),
+                xyz.tolist(),
+                frame["lifecycle"].tolist(),
+                strict=True,
+            )
         ]
         ids = [r["customer_id"] for r in rows]
         with transaction(engine) as session:

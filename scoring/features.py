@@ -448,7 +448,8 @@ def _targeted_products(engine: Engine) -> dict[str, frozenset[int]]:
 
 
 def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=columns)
+    # Plain tuples: pandas reads SQLAlchemy Row objects about ten times slower.
+    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
 
 
 def _months_between(months: pd.Series, top: dt.date) -> pd.Series:
