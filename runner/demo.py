@@ -25,6 +25,7 @@ from runner.progress import progress_bar
 from runner.settings import Settings
 from scoring.churn import score, train
 from scoring.errors import NotEnoughDataError
+from scoring.retention_uplift import train_uplift
 from store.db import make_engine
 from store.importer import import_file
 from store.migrate import upgrade
@@ -118,7 +119,23 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
             return
         console.print(metrics_table(trained.metrics))
         console.print(f"model card: {trained.folder / 'model_card.md'}", soft_wrap=True)
-        console.rule("7. scores")
+        console.rule("7. uplift from the past campaign")
+        try:
+            uplift = train_uplift(engine, out / "history.csv", settings.home / "models")
+            m = uplift.metrics
+            console.print(
+                f"{uplift.version}: learned from {m['rows']:,} customers of the past campaign "
+                f"(churn {m['churn_treated']:.1%} treated vs {m['churn_holdout']:.1%} holdout); "
+                + (
+                    "active"
+                    if m["activated"]
+                    else "ranks no better than chance on held-out customers, so not used: "
+                    "lists rank by risk x value"
+                )
+            )
+        except NotEnoughDataError as exc:
+            console.print(f"[yellow]no uplift model: {exc}; lists rank by risk x value[/]")
+        console.rule("8. scores")
         with progress_bar("scoring") as advance:
             scored = score(engine, progress=advance)
         console.print(
@@ -130,6 +147,13 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
             f"against the ground truth's churn probabilities the scores rank with ROC AUC "
             f"{model_auc:.3f} (the true probabilities themselves: {ceiling:.3f})"
         )
+        effect = ground_truth_effect(engine, out / "ground_truth.csv")
+        if effect is not None:
+            console.print(
+                f"predicted drop in churn if called: mean {effect[0]:+.1%} against the true "
+                f"{effect[1]:+.1%}; correlation with the true per-customer effect {effect[2]:.2f}"
+                + (" (the campaign is too small to tell customers apart)" if effect[2] == 0 else "")
+            )
         console.print(_top_risks(engine))
     finally:
         engine.dispose()
@@ -175,6 +199,27 @@ def ground_truth_auc(engine: Engine, truth_file: Path) -> tuple[float, float]:
         return float(roc_auc_score(labels, np.r_[ranking, ranking], sample_weight=weights))
 
     return auc(both["p_churn"].to_numpy(float)), auc(p)
+
+
+def ground_truth_effect(engine: Engine, truth_file: Path) -> tuple[float, float, float] | None:
+    """Mean predicted and true drop in churn if called, and their correlation."""
+    truth = pd.read_csv(truth_file, usecols=["customer_id", "p_churn_no_call", "p_churn_if_called"])
+    with engine.connect() as conn:
+        predicted = pd.DataFrame(
+            conn.execute(
+                select(Customer.external_id, Score.uplift)
+                .join(Score, Score.customer_id == Customer.id)
+                .where(Score.uplift.is_not(None))
+            ).all(),
+            columns=["customer_id", "uplift"],
+        )
+    both = truth.merge(predicted, on="customer_id")
+    if len(both) < 2:
+        return None
+    true_effect = both["p_churn_no_call"] - both["p_churn_if_called"]
+    spread = float(both["uplift"].std())
+    correlation = float(np.corrcoef(both["uplift"], true_effect)[0, 1]) if spread > 0 else 0.0
+    return float(both["uplift"].mean()), float(true_effect.mean()), correlation
 
 
 def _top_risks(engine: Engine, limit: int = 5) -> Table:

@@ -211,6 +211,9 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
             return np.asarray(model.predict_proba(frame[FEATURES])[:, 1], dtype=np.float64)
 
     members = getattr(model.named_steps["model"], "calibrated_classifiers_", None)
+    from scoring.retention_uplift import call_gain, load_active_uplift
+
+    uplift_model = load_active_uplift(engine)
 
     def predict_for_reasons(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
         # One calibrated member of the ensemble weighs the reasons: the same kind of
@@ -224,11 +227,14 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
     for frame in builder.chunks(chunk):
         active = frame["active"].to_numpy(bool)
         p = np.full(len(frame), np.nan)
+        gain = np.full(len(frame), np.nan)
         reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(frame))]
         if active.any():
             live = frame[active]
             p_live = predict(live)
             p[active] = p_live
+            if uplift_model is not None:
+                gain[active] = call_gain(uplift_model, live)
             why = explain(live, predict_for_reasons)
             for i, r in zip(np.flatnonzero(active), why, strict=True):
                 reasons[i] = r
@@ -244,6 +250,7 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
                 "customer_id": cid,
                 "model_version_id": mv.id,
                 "p_churn": pc,
+                "uplift": g,
                 "reasons": {"top": why},
                 "arpu": a,
                 "clv": v,
@@ -251,9 +258,10 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
                 "xyz_class": None if x == "none" else x,
                 "lifecycle": life,
             }
-            for cid, pc, why, a, v, abc, x, life in zip(
+            for cid, pc, g, why, a, v, abc, x, life in zip(
                 frame.index.tolist(),
                 nullable(p, 6),
+                nullable(gain, 6),
                 reasons,
                 nullable(arpu, 2),
                 np.round(value, 2).tolist(),
