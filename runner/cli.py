@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 
 from runner import demo as demo_job
 from runner.cli_models import model_app, uplift_app
@@ -54,6 +57,19 @@ def fail(message: str) -> typer.Exit:
 def main(ctx: typer.Context) -> None:
     """Read the settings once from the environment."""
     ctx.obj = load_settings()
+
+
+@contextmanager
+def migrated_store(settings: Settings) -> Iterator[Engine]:
+    """An engine on a migrated store; errors a user can fix end the command plainly."""
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_schema(engine)
+        yield engine
+    except (StoreError, ScoringError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
 
 
 @db_app.command("upgrade")
@@ -140,15 +156,8 @@ def train_(
     from scoring.churn import train
 
     settings = _settings(ctx)
-    engine = make_engine(settings.database_url)
-    try:
-        ensure_schema(engine)
-        with progress_bar("training", disable=as_json) as advance:
-            result = train(engine, settings.home / "models", horizon_days=horizon, progress=advance)
-    except (StoreError, ScoringError) as exc:
-        raise fail(str(exc)) from None
-    finally:
-        engine.dispose()
+    with migrated_store(settings) as engine, progress_bar("training", disable=as_json) as advance:
+        result = train(engine, settings.home / "models", horizon_days=horizon, progress=advance)
     if as_json:
         typer.echo(json.dumps({"version": result.version, "rows": result.rows, **result.metrics}))
         return
@@ -171,14 +180,8 @@ def uplift_train(
     from scoring.retention_uplift import train_uplift
 
     settings = _settings(ctx)
-    engine = make_engine(settings.database_url)
-    try:
-        ensure_schema(engine)
+    with migrated_store(settings) as engine:
         result = train_uplift(engine, history, settings.home / "models")
-    except (StoreError, ScoringError) as exc:
-        raise fail(str(exc)) from None
-    finally:
-        engine.dispose()
     if as_json:
         typer.echo(json.dumps({"version": result.version, **result.metrics}))
         return
@@ -206,15 +209,8 @@ def score_(
     from scoring.churn import score
 
     settings = _settings(ctx)
-    engine = make_engine(settings.database_url)
-    try:
-        ensure_schema(engine)
-        with progress_bar("scoring", disable=as_json) as advance:
-            summary = score(engine, chunk=chunk, progress=advance)
-    except (StoreError, ScoringError) as exc:
-        raise fail(str(exc)) from None
-    finally:
-        engine.dispose()
+    with migrated_store(settings) as engine, progress_bar("scoring", disable=as_json) as advance:
+        summary = score(engine, chunk=chunk, progress=advance)
     info = {
         "version": summary.version,
         "as_of": summary.as_of.isoformat(),

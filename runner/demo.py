@@ -181,16 +181,7 @@ def ground_truth_auc(engine: Engine, truth_file: Path) -> tuple[float, float]:
     second figure ranks by the true probabilities themselves: the best any model can do.
     """
     truth = pd.read_csv(truth_file, usecols=["customer_id", "p_churn_no_call"])
-    with engine.connect() as conn:
-        scores = pd.DataFrame(
-            conn.execute(
-                select(Customer.external_id, Score.p_churn)
-                .join(Score, Score.customer_id == Customer.id)
-                .where(Score.p_churn.is_not(None))
-            ).all(),
-            columns=["customer_id", "p_churn"],
-        )
-    both = truth.merge(scores, on="customer_id")
+    both = truth.merge(_stored(engine, "p_churn"), on="customer_id")
     p = both["p_churn_no_call"].to_numpy(float)
     labels = np.r_[np.ones(len(p)), np.zeros(len(p))]
     weights = np.r_[p, 1.0 - p]
@@ -204,22 +195,25 @@ def ground_truth_auc(engine: Engine, truth_file: Path) -> tuple[float, float]:
 def ground_truth_effect(engine: Engine, truth_file: Path) -> tuple[float, float, float] | None:
     """Mean predicted and true drop in churn if called, and their correlation."""
     truth = pd.read_csv(truth_file, usecols=["customer_id", "p_churn_no_call", "p_churn_if_called"])
-    with engine.connect() as conn:
-        predicted = pd.DataFrame(
-            conn.execute(
-                select(Customer.external_id, Score.uplift)
-                .join(Score, Score.customer_id == Customer.id)
-                .where(Score.uplift.is_not(None))
-            ).all(),
-            columns=["customer_id", "uplift"],
-        )
-    both = truth.merge(predicted, on="customer_id")
+    both = truth.merge(_stored(engine, "uplift"), on="customer_id")
     if len(both) < 2:
         return None
     true_effect = both["p_churn_no_call"] - both["p_churn_if_called"]
     spread = float(both["uplift"].std())
     correlation = float(np.corrcoef(both["uplift"], true_effect)[0, 1]) if spread > 0 else 0.0
     return float(both["uplift"].mean()), float(true_effect.mean()), correlation
+
+
+def _stored(engine: Engine, column: str) -> pd.DataFrame:
+    """One stored score column by customer external id, where it is set."""
+    value = getattr(Score, column)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Customer.external_id, value)
+            .join(Score, Score.customer_id == Customer.id)
+            .where(value.is_not(None))
+        ).all()
+    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=["customer_id", column])
 
 
 def _top_risks(engine: Engine, limit: int = 5) -> Table:

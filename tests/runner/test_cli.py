@@ -90,6 +90,21 @@ def test_unknown_kind_and_unmigrated_database(tmp_path: Path) -> None:
     assert "telecampaign db upgrade" in err
 
 
+def test_train_and_score_need_a_migrated_store_and_a_model(tmp_path: Path) -> None:
+    env = {"TELECAMPAIGN_HOME": str(tmp_path / "home")}
+    code, _, err = invoke(env, "score")
+    assert code == 1
+    assert "telecampaign db upgrade" in err
+    assert invoke(env, "db", "upgrade")[0] == 0
+    code, _, err = invoke(env, "score")
+    assert code == 1
+    assert "run `telecampaign train` first" in err
+    code, _, err = invoke(env, "train")
+    assert code == 1
+    assert "import billing.csv first" in err
+    assert "Traceback" not in err
+
+
 def test_default_database_lives_under_the_home(tmp_path: Path) -> None:
     home = tmp_path / "home"
     code, _, _ = invoke({"TELECAMPAIGN_HOME": str(home)}, "db", "upgrade")
