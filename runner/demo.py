@@ -27,7 +27,7 @@ from scoring.churn import score, train
 from scoring.errors import NotEnoughDataError
 from scoring.retention_uplift import train_uplift
 from store.db import make_engine
-from store.importer import import_file
+from store.importer import KINDS, import_file
 from store.migrate import upgrade
 from store.models import (
     Customer,
@@ -41,8 +41,6 @@ from store.models import (
 
 if TYPE_CHECKING:
     from scripts.demo_data import DemoDataSummary
-
-IMPORT_ORDER = ("products", "matrix", "customers", "holdings", "billing", "interactions", "dnc")
 
 
 def demo_data_summary(summary: DemoDataSummary) -> dict[str, Any]:
@@ -238,7 +236,7 @@ def _import_all(engine: Engine, settings: Settings, folder: Path) -> Table:
     table = Table(title="imports")
     for column in ("file", "read", "imported", "updated", "unchanged", "rejected"):
         table.add_column(column, justify="left" if column == "file" else "right", no_wrap=True)
-    for kind in IMPORT_ORDER:
+    for kind in KINDS:  # in the order rows refer to each other
         with progress_bar(f"importing {kind}") as advance:
             result = import_file(
                 engine,

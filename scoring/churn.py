@@ -147,13 +147,18 @@ def train(
     return TrainResult(version, folder, len(both), metrics, train_at, end)
 
 
-def load_active(engine: Engine) -> tuple[ModelVersion, Pipeline]:
+def active_version(engine: Engine, kind: ModelKind) -> ModelVersion | None:
+    """The newest active model version of a kind, if any."""
     with Session(engine, expire_on_commit=False) as session:
-        mv = session.scalars(
+        return session.scalars(
             select(ModelVersion)
-            .where(ModelVersion.kind == ModelKind.CHURN, ModelVersion.active.is_(True))
+            .where(ModelVersion.kind == kind, ModelVersion.active.is_(True))
             .order_by(ModelVersion.id.desc())
         ).first()
+
+
+def load_active(engine: Engine) -> tuple[ModelVersion, Pipeline]:
+    mv = active_version(engine, ModelKind.CHURN)
     if mv is None:
         raise ModelNotFoundError("no churn model yet: run `telecampaign train` first")
     return mv, load_pipeline(Path(mv.artifact_path))
@@ -173,14 +178,18 @@ TRUSTED = [
 ]
 
 
-def load_pipeline(path: Path) -> Pipeline:
-    """Load a skops artifact, trusting only the types our pipelines are made of."""
+def load_artifact(path: Path, trusted: list[str]) -> Any:
+    """Load a skops artifact, refusing any type beyond those our models are made of."""
     if not path.exists():
         raise ModelNotFoundError(f"model file {path} is missing: train again")
-    unknown = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED]
+    unknown = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
     if unknown:
         raise ModelNotFoundError(f"{path} holds types this version does not trust: {unknown}")
-    model: Pipeline = sio.load(path, trusted=TRUSTED)
+    return sio.load(path, trusted=trusted)
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    model: Pipeline = load_artifact(path, TRUSTED)
     return model
 
 

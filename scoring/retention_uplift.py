@@ -28,10 +28,10 @@ import pandas as pd
 import skops.io as sio
 from sklearn.model_selection import train_test_split
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
 
 from scoring.churn import TRUSTED as CHURN_TRUSTED
-from scoring.errors import ModelNotFoundError, NotEnoughDataError
+from scoring.churn import active_version, load_artifact
+from scoring.errors import NotEnoughDataError
 from scoring.evaluate import single_threaded
 from scoring.features import CATEGORICAL, NUMERIC, FeatureBuilder, Window, data_end
 from scoring.qini import qini_auc_score, uplift_at_k
@@ -162,21 +162,10 @@ def train_uplift(
 
 def load_active_uplift(engine: Engine) -> SLearner | None:
     """The active uplift model, or None when none was trained (the planner falls back)."""
-    with Session(engine) as session:
-        mv = session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.kind == ModelKind.UPLIFT, ModelVersion.active.is_(True))
-            .order_by(ModelVersion.id.desc())
-        ).first()
-        path = None if mv is None else Path(mv.artifact_path)
-    if path is None:
+    mv = active_version(engine, ModelKind.UPLIFT)
+    if mv is None:
         return None
-    if not path.exists():
-        raise ModelNotFoundError(f"uplift model file {path} is missing: train it again")
-    unknown = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED]
-    if unknown:
-        raise ModelNotFoundError(f"{path} holds types this version does not trust: {unknown}")
-    model: SLearner = sio.load(path, trusted=TRUSTED)
+    model: SLearner = load_artifact(Path(mv.artifact_path), TRUSTED)
     return model
 
 

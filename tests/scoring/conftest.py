@@ -9,9 +9,7 @@ import pytest
 
 from scripts.demo_data import generate
 from store.db import make_engine
-from store.importer import import_file
-
-IMPORT_ORDER = ("products", "matrix", "customers", "holdings", "billing", "interactions", "dnc")
+from store.importer import KINDS, import_file
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +20,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) 
     path = folder / "store.db"
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
-    for kind in IMPORT_ORDER:
+    for kind in KINDS:
         import_file(engine, kind, folder / "data" / f"{kind}.csv", rejects_dir=folder)
     engine.dispose()
     return path
