@@ -139,6 +139,40 @@ class AnsweredBy(enum.StrEnum):
 class ModelKind(enum.StrEnum):
     CHURN = "churn"
     UPLIFT = "uplift"
+    PROPENSITY = "propensity"
+
+
+class DispositionCode(enum.StrEnum):
+    """What an agent can record at the end of a call (one click each in the console)."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    CALLBACK = "callback"
+    WRONG_PERSON = "wrong_person"
+    DO_NOT_CALL = "do_not_call"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+
+
+class ExclusionReason(enum.StrEnum):
+    """Why a customer was kept off a list or a contact was not made."""
+
+    NO_PHONE = "no_phone"
+    NO_CONSENT = "no_consent"
+    DO_NOT_CALL = "do_not_call"
+    OPTED_OUT = "opted_out"
+    NO_TIMEZONE = "no_timezone"
+    OUTSIDE_WINDOW = "outside_window"
+    HOLIDAY = "holiday"
+    CONTACT_CAP = "contact_cap"
+    REFUSAL_COOLDOWN = "refusal_cooldown"
+    ABANDON_COOLDOWN = "abandon_cooldown"
+    MAX_ATTEMPTS = "max_attempts"
+    OPEN_COMPLAINT = "open_complaint"
+    ON_ACTIVE_LIST = "on_active_list"
+    HIGHER_PRIORITY_LIST = "higher_priority_list"
+    NOT_WORTH_CALLING = "not_worth_calling"
+    OVER_CAPACITY = "over_capacity"
 
 
 class Segment(Base):
@@ -332,6 +366,9 @@ class Campaign(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     attribution_days: Mapped[int] = mapped_column(Integer, default=30)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # the scores the list was built from, and the planning inputs and preview figures
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     launched_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
@@ -353,6 +390,8 @@ class ListEntry(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     expected_value: Mapped[float] = mapped_column(Float, default=0.0)
     score_decile: Mapped[int | None] = mapped_column(SmallInteger)
+    # why the entry is on the list: the figures its expected value was computed from
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     group: Mapped[Group] = mapped_column(StrEnumType(Group, 16))
     status: Mapped[EntryStatus] = mapped_column(
         StrEnumType(EntryStatus, 16), default=EntryStatus.PENDING
@@ -365,6 +404,24 @@ class ListEntry(Base):
         UniqueConstraint("campaign_id", "customer_id"),
         Index("ix_list_entries_campaign_status", "campaign_id", "status"),
     )
+
+
+class Exclusion(Base):
+    """A customer kept off a campaign's list, or a contact the policy stopped, and why."""
+
+    __tablename__ = "exclusions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    list_entry_id: Mapped[int | None] = mapped_column(ForeignKey("list_entries.id"))
+    # "plan" when the list was built, "contact" when the dialer checked before a contact
+    stage: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[ExclusionReason] = mapped_column(StrEnumType(ExclusionReason, 32))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+
+    __table_args__ = (Index("ix_exclusions_campaign_reason", "campaign_id", "reason"),)
 
 
 class Attempt(Base):
@@ -506,9 +563,12 @@ __all__ = [
     "Customer",
     "CustomerType",
     "Disposition",
+    "DispositionCode",
     "DncChannel",
     "DncEntry",
     "EntryStatus",
+    "Exclusion",
+    "ExclusionReason",
     "Group",
     "Holding",
     "ImportRun",
