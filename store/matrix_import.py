@@ -1,18 +1,30 @@
 """Importing the segment x product matrix: segments as rows, products as columns.
 
+As CSV, one column per product:
+
     segment,segment_name,MOB_S,MOB_L,BB_100
     B2C_YOUNG,Young adults,x,,x
 
-A mark (x, 1, yes, true) targets the product at the segment. Each import that changes
-the matrix stores a new version; the newest version is in force. Segments whose row
-is rejected keep the cells they had, so a bad row never drops targeting silently.
+A mark (x, 1, yes, true) targets the product at the segment. Or as YAML (a file
+ending in .yaml or .yml), one entry per segment listing its products:
+
+    segments:
+      B2C_YOUNG: {name: Young adults, products: [MOB_S, BB_100]}
+
+Each import that changes the matrix stores a new version; the newest version is in
+force. Segments whose row is rejected keep the cells they had, so a bad row never
+drops targeting silently; a file without a single segment is refused for the same
+reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
@@ -26,6 +38,7 @@ from store.schemas import MatrixRow
 
 MARKED = frozenset({"x", "1", "yes", "y", "true", "✓", "✔", "•"})
 UNMARKED = frozenset({"", "0", "no", "n", "false", "-"})
+YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 
 
 def current_matrix(engine: Engine) -> tuple[int | None, set[tuple[str, str]]]:
@@ -44,22 +57,120 @@ def current_matrix(engine: Engine) -> tuple[int | None, set[tuple[str, str]]]:
         return version, {(s, p) for s, p in conn.execute(stmt)}
 
 
+@dataclass
+class SegmentEntry:
+    """One segment as the file gives it, before it is checked against the store."""
+
+    line: int
+    values: dict[str, str]
+    """Fields of MatrixRow (segment, segment_name) as written."""
+    products: set[str]
+    problems: list[Reject] = field(default_factory=list)
+
+
+def read_yaml_matrix(path: Path, encoding: str, products: Mapping[str, int]) -> list[SegmentEntry]:
+    """The segments of a YAML matrix file; raises ImportFileError when the file is unusable.
+
+    Codes are read as written, from the YAML nodes: a plain ``NO`` or ``0123`` would
+    otherwise come back as a boolean or an octal number.
+    """
+    try:
+        root = yaml.compose(path.read_text(encoding=encoding), Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ImportFileError(f"{path}: is not valid YAML: {exc}") from exc
+    shape = "expected `segments:` with one entry per segment, e.g. B2C_YOUNG: {products: [MOB_S]}"
+    if not isinstance(root, yaml.MappingNode):
+        raise ImportFileError(f"{path}: {shape}")
+    keys = [key.value if isinstance(key, yaml.ScalarNode) else "?" for key, _ in root.value]
+    if keys != ["segments"]:
+        raise ImportFileError(f"{path}: has top-level key(s) {', '.join(keys)}: {shape}")
+    segments = root.value[0][1]
+    if not isinstance(segments, yaml.MappingNode) or not segments.value:
+        raise ImportFileError(f"{path}: has no segments: {shape}")
+    return [_yaml_entry(key, value, products) for key, value in segments.value]
+
+
+def _yaml_entry(key: yaml.Node, value: yaml.Node, products: Mapping[str, int]) -> SegmentEntry:
+    line = key.start_mark.line + 1
+    code = key.value if isinstance(key, yaml.ScalarNode) else ""
+    entry = SegmentEntry(line, {"segment": code}, set())
+    if not isinstance(key, yaml.ScalarNode):
+        entry.problems.append(Reject(line, "segment", "", "a segment code must be plain text"))
+        return entry
+    if _is_null(value):
+        return entry  # a segment listed without products targets nothing
+    if not isinstance(value, yaml.MappingNode):
+        entry.problems.append(
+            Reject(line, "segment", code, "expected {name: ..., products: [...]}")
+        )
+        return entry
+    for item_key, item in value.value:
+        name = item_key.value if isinstance(item_key, yaml.ScalarNode) else ""
+        if name == "name" and isinstance(item, yaml.ScalarNode):
+            if not _is_null(item):
+                entry.values["segment_name"] = item.value
+        elif name == "products" and isinstance(item, yaml.SequenceNode):
+            for product in item.value:
+                if not isinstance(product, yaml.ScalarNode):
+                    entry.problems.append(
+                        Reject(line, "products", "", "list product codes as plain text")
+                    )
+                elif product.value not in products:
+                    entry.problems.append(
+                        Reject(
+                            line,
+                            "products",
+                            product.value,
+                            f"not a known product code (segment {code}): import products "
+                            "first or fix the code",
+                        )
+                    )
+                else:
+                    entry.products.add(product.value)
+        elif name == "products" and _is_null(item):
+            pass
+        elif name in ("name", "products"):
+            shape = "a list of product codes" if name == "products" else "plain text"
+            entry.problems.append(Reject(line, name, "", f"expected {shape}"))
+        else:
+            entry.problems.append(Reject(line, name, "", "unknown key: use name and products"))
+    return entry
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
 class MatrixImporter:
+    """Reads the matrix from a CSV or YAML file and stores a new version if it changed."""
+
     def __init__(
         self, engine: Engine, source: CsvSource, entries: Mapping[str, Any] | None
     ) -> None:
-        mapping = build_mapping(tuple(MatrixRow.model_fields), source.header, entries)
-        if "segment" not in {s.name for s in mapping.specs}:
-            raise ImportFileError(
-                f"{source.path}: missing required column segment; the file has "
-                f"{', '.join(source.header)}"
-            )
         with engine.connect() as conn:
             self.products = dict(conn.execute(select(Product.code, Product.id)).all())
             self.segments = {
                 code: (sid, name)
                 for code, sid, name in conn.execute(select(Segment.code, Segment.id, Segment.name))
             }
+        self.engine = engine
+        self.source = source
+        self.rows: dict[str, tuple[str | None, set[str]]] = {}
+        self.lines: dict[str, int] = {}
+        self.rejected_segments: set[str] = set()
+        self.yaml_entries: list[SegmentEntry] | None = None
+        if source.path.suffix.lower() in YAML_SUFFIXES:
+            if entries:
+                raise ImportFileError(f"{source.path}: a column mapping applies to CSV files only")
+            # The caller opened the file as CSV too; its "rows" mean nothing here.
+            self.yaml_entries = read_yaml_matrix(source.path, source.encoding, self.products)
+            return
+        mapping = build_mapping(tuple(MatrixRow.model_fields), source.header, entries)
+        if "segment" not in {s.name for s in mapping.specs}:
+            raise ImportFileError(
+                f"{source.path}: missing required column segment; the file has "
+                f"{', '.join(source.header)}"
+            )
         self.product_columns = [c for c in source.header if c not in mapping.source_columns]
         unknown = [c for c in self.product_columns if c not in self.products]
         if not self.product_columns:
@@ -69,12 +180,7 @@ class MatrixImporter:
                 f"{source.path}: column(s) {', '.join(unknown)} are not known product codes: "
                 "import products first, or fix the header"
             )
-        self.engine = engine
-        self.source = source
         self.read_row = mapping.reader()
-        self.rows: dict[str, tuple[str | None, set[str]]] = {}
-        self.lines: dict[str, int] = {}
-        self.rejected_segments: set[str] = set()
 
     def write_batch(
         self,
@@ -82,58 +188,90 @@ class MatrixImporter:
         result: ImportResult,
         rejects: RejectWriter,
     ) -> None:
+        if self.yaml_entries is not None:
+            for entry in self.yaml_entries:
+                result.read += 1
+                if problems := self._check(entry):
+                    rejects.add(result, problems)
+            self.yaml_entries = []
+            return
         for line, raw in batch:
             result.read += 1
             if isinstance(raw, str):
                 rejects.add(result, [Reject(line, "(row)", "", raw)])
                 continue
-            values, errors = self.read_row(raw)
-            problems = [Reject(line, f, raw.get(f, ""), r) for f, r in errors.items()]
-            row = None
-            try:
-                row = MatrixRow.model_validate({k: v for k, v in values.items() if v is not None})
-            except ValidationError as exc:
-                problems += [
+            if problems := self._check(self._csv_entry(line, raw)):
+                rejects.add(result, problems)
+
+    def _csv_entry(self, line: int, raw: dict[str, str]) -> SegmentEntry:
+        values, errors = self.read_row(raw)
+        entry = SegmentEntry(
+            line,
+            {k: v for k, v in values.items() if v is not None},
+            set(),
+            [Reject(line, f, raw.get(f, ""), r) for f, r in errors.items()],
+        )
+        for code in self.product_columns:
+            mark = raw[code].strip().lower()
+            if mark in MARKED:
+                entry.products.add(code)
+            elif mark not in UNMARKED:
+                entry.problems.append(
                     Reject(
-                        line,
-                        str(e["loc"][0]) if e["loc"] else "(row)",
-                        values.get("segment") or "",
-                        e["msg"],
-                    )
-                    for e in exc.errors(include_url=False)
-                ]
-            targeted: set[str] = set()
-            for code in self.product_columns:
-                mark = raw[code].strip().lower()
-                if mark in MARKED:
-                    targeted.add(code)
-                elif mark not in UNMARKED:
-                    problems.append(
-                        Reject(
-                            line,
-                            code,
-                            raw[code],
-                            "mark targeted products with x, leave others blank",
-                        )
-                    )
-            if row is not None and row.segment in self.lines:
-                problems.append(
-                    Reject(
-                        line,
-                        "segment",
-                        row.segment,
-                        f"duplicate key: also on line {self.lines[row.segment]}",
+                        line, code, raw[code], "mark targeted products with x, leave others blank"
                     )
                 )
-            if problems or row is None:
-                if row is not None:
-                    self.rejected_segments.add(row.segment)
-                rejects.add(result, problems)
-                continue
-            self.lines[row.segment] = line
-            self.rows[row.segment] = (row.segment_name, targeted)
+        return entry
+
+    def _check(self, entry: SegmentEntry) -> list[Reject]:
+        """Keep the segment's row, or return why it is rejected."""
+        line, problems = entry.line, list(entry.problems)
+        row = None
+        try:
+            row = MatrixRow.model_validate(entry.values)
+        except ValidationError as exc:
+            problems += [
+                Reject(
+                    line,
+                    str(e["loc"][0]) if e["loc"] else "(row)",
+                    entry.values.get("segment") or "",
+                    e["msg"],
+                )
+                for e in exc.errors(include_url=False)
+            ]
+        if row is not None and row.segment in self.lines:
+            problems.append(
+                Reject(
+                    line,
+                    "segment",
+                    row.segment,
+                    f"duplicate key: also on line {self.lines[row.segment]}",
+                )
+            )
+        if problems or row is None:
+            if row is not None:
+                self.rejected_segments.add(row.segment)
+            return problems
+        self.lines[row.segment] = line
+        self.rows[row.segment] = (row.segment_name, entry.products)
+        return []
 
     def finish(self, result: ImportResult) -> None:
+        if self.yaml_entries:
+            # A one-line YAML file yields no CSV rows, so write_batch never ran and there
+            # is no reject file to send bad entries to: they stop the import instead.
+            entries, self.yaml_entries = self.yaml_entries, []
+            problems = [p for entry in entries for p in self._check(entry)]
+            if problems:
+                shown = "; ".join(f"{p.field} {p.value!r}: {p.reason}" for p in problems)
+                raise ImportFileError(f"{self.source.path}: {shown}")
+            result.read += len(entries)
+        if result.read == 0:
+            raise ImportFileError(
+                f"{self.source.path}: has no segments: the matrix in force is unchanged"
+            )
+        if not self.rows:
+            return  # every row rejected: storing a version would drop every segment
         version, cells = current_matrix(self.engine)
         kept = {(s, p) for s, p in cells if s in self.rejected_segments and s not in self.rows}
         wanted = kept | {(s, p) for s, (_, products) in self.rows.items() for p in products}
