@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from sqlalchemy import Engine
 
-from runner import demo as demo_job
-from runner.cli_models import model_app, uplift_app
+from runner.cli_campaigns import register as register_campaign_commands
+from runner.cli_common import console, fail, migrated_store, settings_of
+from runner.cli_matrix import matrix_app
+from runner.cli_models import model_app, propensity_app, uplift_app
 from runner.progress import progress_bar
-from runner.settings import Settings, load_settings
+from runner.settings import load_settings
 from scoring.errors import ScoringError
 from store.db import make_engine
 from store.errors import StoreError
-from store.importer import KINDS, ensure_schema, import_file
+from store.importer import KINDS, import_file
 from store.migrate import current_revision, head_revision, upgrade
 
 app = typer.Typer(
@@ -37,39 +35,17 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(uplift_app, name="uplift")
+app.add_typer(propensity_app, name="propensity")
+app.add_typer(matrix_app, name="matrix")
+register_campaign_commands(app)
 
-console = Console()
-errors = Console(stderr=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
+_settings = settings_of
 
 
 @app.callback()
 def main(ctx: typer.Context) -> None:
     """Read the settings once from the environment."""
     ctx.obj = load_settings()
-
-
-@contextmanager
-def migrated_store(settings: Settings) -> Iterator[Engine]:
-    """An engine on a migrated store; errors a user can fix end the command plainly."""
-    engine = make_engine(settings.database_url)
-    try:
-        ensure_schema(engine)
-        yield engine
-    except (StoreError, ScoringError) as exc:
-        raise fail(str(exc)) from None
-    finally:
-        engine.dispose()
 
 
 @db_app.command("upgrade")
@@ -153,6 +129,7 @@ def train_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train the churn model on the store, validate it out of time, save a new version."""
+    from runner.demo import metrics_table
     from scoring.churn import train
 
     settings = _settings(ctx)
@@ -161,7 +138,7 @@ def train_(
     if as_json:
         typer.echo(json.dumps({"version": result.version, "rows": result.rows, **result.metrics}))
         return
-    console.print(demo_job.metrics_table(result.metrics))
+    console.print(metrics_table(result.metrics))
     console.print(f"saved {result.version} with its model card in {result.folder}", soft_wrap=True)
 
 
@@ -242,6 +219,7 @@ def demo_data(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write a realistic customer base with a known ground truth, ready to import."""
+    from runner.demo import demo_data_summary, print_demo_data
     from scripts.demo_data import DEFAULT_AS_OF, generate
 
     try:
@@ -250,11 +228,11 @@ def demo_data(
         raise fail(f"--as-of {as_of!r} is not a date: write YYYY-MM-DD") from None
     with progress_bar("generating demo data", disable=as_json, total=1.0) as advance:
         summary = generate(out, customers, seed, end, progress=lambda _s, f: advance(f, 1.0))
-    info = demo_job.demo_data_summary(summary)
+    info = demo_data_summary(summary)
     if as_json:
         typer.echo(json.dumps(info))
         return
-    demo_job.print_demo_data(console, info)
+    print_demo_data(console, info)
 
 
 @app.command("demo")
@@ -264,7 +242,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 7,
 ) -> None:
     """Run everything end to end on the embedded defaults and print a summary."""
+    from runner.demo import run
+
     try:
-        demo_job.run(_settings(ctx), console, customers=customers, seed=seed)
+        run(_settings(ctx), console, customers=customers, seed=seed)
     except (StoreError, ScoringError) as exc:
         raise fail(str(exc)) from None

@@ -1,10 +1,11 @@
-"""`telecampaign model evaluate` and `telecampaign uplift evaluate`: models on any CSV.
+"""`telecampaign model evaluate`, `uplift evaluate` and `propensity train`.
 
-Two typer apps that `runner.cli` mounts as sub-commands. They read a flat CSV file,
+Typer apps that `runner.cli` mounts as sub-commands. The first two read a flat CSV file,
 cross-validate the churn model against its logistic baseline, or an uplift learner
 against a response model and a random ranking, and print a small table or JSON.
-Mistakes a user can fix (a column that is not there, a value that never occurs) are
-printed plainly and end with exit code 1.
+`propensity train` fits the offer-acceptance model on the store and prints its
+out-of-time validation. Mistakes a user can fix (a column that is not there, a value
+that never occurs, too little history) are printed plainly and end with exit code 1.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from runner.cli_common import migrated_store, settings_of
 from runner.progress import progress_bar
 from scoring.errors import ScoringError
 from scoring.evaluate import evaluate_model
 from scoring.uplift import evaluate_uplift
 
-__all__ = ["model_app", "uplift_app"]
+__all__ = ["model_app", "propensity_app", "uplift_app"]
 
 model_app = typer.Typer(
     help="Evaluate the churn model on a CSV file of your own.",
@@ -33,6 +35,11 @@ model_app = typer.Typer(
 )
 uplift_app = typer.Typer(
     help="Evaluate uplift models on a randomised campaign experiment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+propensity_app = typer.Typer(
+    help="Offer-acceptance propensity for cross-sell and up-sell lists.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -159,6 +166,59 @@ def uplift_evaluate(
     table.add_row("uplift at 10%", *_cells(result, arms, "uplift_at_10", "{:+.4f}"))
     table.add_row("uplift at 30%", *_cells(result, arms, "uplift_at_30", "{:+.4f}"))
     console.print(table)
+
+
+@propensity_app.command("train")
+def propensity_train(
+    ctx: typer.Context,
+    horizon: Annotated[
+        int, typer.Option(min=30, help="Days after the cutoff a take-up counts.")
+    ] = 90,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the offer-acceptance model on the store, validate it out of time, save it."""
+    from scoring.propensity import train_propensity
+
+    settings = settings_of(ctx)
+    with migrated_store(settings) as engine, progress_bar("training", disable=as_json) as advance:
+        result = train_propensity(
+            engine, settings.home / "models", horizon_days=horizon, progress=advance
+        )
+    metrics = result.metrics
+    if as_json:
+        typer.echo(json.dumps({"version": result.version, "rows": result.rows, **metrics}))
+        return
+    v = metrics["validation"]
+    console.print(
+        f"out-of-time validation: {v['rows']:,} offerable pairs at {v['cutoff']}, "
+        f"{v['positive_rate']:.2%} taken up within {horizon} days "
+        f"(mean prediction {v['mean_p']:.2%})",
+        highlight=False,
+    )
+    table = _table("model", "baseline")
+    for key, name, fmt in (
+        ("roc_auc", "ROC AUC", "{:.4f}"),
+        ("pr_auc", "PR AUC", "{:.4f}"),
+        ("brier", "Brier (lower is better)", "{:.4f}"),
+        ("top_decile_lift", "top-decile lift", "{:.2f}"),
+    ):
+        table.add_row(name, *_cells(metrics, ("model", "baseline"), key, fmt))
+    console.print(table)
+    console.print(
+        "model: calibrated gradient boosting; baseline: take-up rate per product and tier step"
+    )
+    offers = metrics["offers"]
+    if offers["rows"]:
+        console.print(
+            f"learned from {offers['rows']:,} offers of our own ({offers['accepted']:,} accepted)"
+        )
+    else:
+        console.print(
+            "no accepted or refused offers recorded yet: the scores are unprompted take-up, "
+            "a ranking proxy well below the acceptance of a call",
+            highlight=False,
+        )
+    console.print(f"saved {result.version} with its model card in {result.folder}", soft_wrap=True)
 
 
 def _table(*columns: str) -> Table:

@@ -1,21 +1,32 @@
-"""Scoring: churn propensity, reasons, customer value and classes, uplift."""
+"""Scoring: churn propensity, reasons, customer value and classes, uplift.
 
-from scoring.churn import load_active, score, train
-from scoring.errors import ModelNotFoundError, NotEnoughDataError, ScoringError
-from scoring.evaluate import evaluate_model
-from scoring.features import FeatureBuilder, Window, data_end
-from scoring.uplift import evaluate_uplift
+The names below load on first use (PEP 562), so that importing one light submodule,
+e.g. ``scoring.errors``, does not pull in scikit-learn.
+"""
 
-__all__ = [
-    "FeatureBuilder",
-    "ModelNotFoundError",
-    "NotEnoughDataError",
-    "ScoringError",
-    "Window",
-    "data_end",
-    "evaluate_model",
-    "evaluate_uplift",
-    "load_active",
-    "score",
-    "train",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "FeatureBuilder": "scoring.features",
+    "ModelNotFoundError": "scoring.errors",
+    "NotEnoughDataError": "scoring.errors",
+    "ScoringError": "scoring.errors",
+    "Window": "scoring.features",
+    "data_end": "scoring.features",
+    "evaluate_model": "scoring.evaluate",
+    "evaluate_uplift": "scoring.uplift",
+    "load_active": "scoring.churn",
+    "score": "scoring.churn",
+    "train": "scoring.churn",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'scoring' has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)

@@ -1,0 +1,150 @@
+"""A small scored base written straight into the store, for the planner's tests.
+
+The planner reads scores, not models, so a base with chosen risks and values (and a
+churn model version row that points nowhere) shows exactly who it must pick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session
+
+from store.db import transaction
+from store.models import (
+    Billing,
+    Customer,
+    CustomerType,
+    Holding,
+    MatrixCell,
+    MatrixVersion,
+    ModelKind,
+    ModelVersion,
+    Product,
+    Score,
+    Segment,
+)
+
+__all__ = ["build_scored_base"]
+
+
+def build_scored_base(
+    engine: Engine, n: int = 200, seed: int = 0, p_churn: list[float] | None = None
+) -> list[int]:
+    """Write ``n`` scored customers in New York; returns their ids in insertion order."""
+    rng = np.random.default_rng(seed)
+    with transaction(engine) as session:
+        if session.scalars(select(Segment.id)).first() is None:
+            _catalogue(session)
+        segments = session.scalars(select(Segment.id).order_by(Segment.id)).all()
+        mobile_s = session.scalars(select(Product.id).where(Product.code == "MOB_S")).one()
+        mv = session.scalars(
+            select(ModelVersion).where(ModelVersion.kind == ModelKind.CHURN)
+        ).first()
+        if mv is None:
+            mv = ModelVersion(
+                kind=ModelKind.CHURN,
+                version="churn-test-v1",
+                artifact_path="/nonexistent/model.skops",
+                active=True,
+            )
+            session.add(mv)
+            session.flush()
+        start = session.scalars(select(Customer.id).order_by(Customer.id.desc())).first() or 0
+        ids = []
+        for i in range(n):
+            number = start + i + 1
+            customer = Customer(
+                external_id=f"T{number:06d}",
+                name=f"Customer {number}",
+                phone=f"+1212{2000000 + number:07d}",
+                country="US",
+                region="NY",
+                timezone="America/New_York",
+                customer_type=CustomerType.B2C,
+                segment_id=segments[i % len(segments)],
+                call_consent=True,
+                sms_consent=True,
+                signup_date=dt.date(2022, 1, 1),
+            )
+            session.add(customer)
+            session.flush()
+            ids.append(customer.id)
+        session.execute(
+            insert(Billing),
+            [{"customer_id": c, "month": dt.date(2026, 10, 1), "amount": 30.0} for c in ids],
+        )
+        session.execute(
+            insert(Holding),
+            [
+                {
+                    "customer_id": c,
+                    "product_id": mobile_s,
+                    "start_date": dt.date(2022, 1, 1),
+                    "monthly_revenue": 30.0,
+                }
+                for c in ids
+            ],
+        )
+        risks = p_churn if p_churn is not None else rng.uniform(0.01, 0.5, n).tolist()
+        session.execute(
+            insert(Score),
+            [
+                {
+                    "customer_id": c,
+                    "model_version_id": mv.id,
+                    "p_churn": p,
+                    "uplift": None,
+                    "reasons": {"top": [{"code": "contract", "text": "contract ends soon"}]},
+                    "arpu": 30.0,
+                    "clv": float(rng.uniform(500, 3000)),
+                    "abc_class": "ABC"[i % 3],
+                    "xyz_class": "X",
+                    "lifecycle": "regular",
+                }
+                for i, (c, p) in enumerate(zip(ids, risks, strict=True))
+            ],
+        )
+    return ids
+
+
+def _catalogue(session: Session) -> None:
+    segments = [Segment(code="MASS", name="Mass market"), Segment(code="PREM", name="Premium")]
+    products = [
+        Product(
+            code="MOB_S",
+            name="Mobile S",
+            family="MOBILE",
+            tier=1,
+            monthly_price=19,
+            monthly_margin=8,
+        ),
+        Product(
+            code="MOB_L",
+            name="Mobile L",
+            family="MOBILE",
+            tier=2,
+            monthly_price=39,
+            monthly_margin=20,
+        ),
+        Product(
+            code="BB_1",
+            name="Fiber 100",
+            family="BROADBAND",
+            tier=1,
+            monthly_price=35,
+            monthly_margin=12,
+        ),
+    ]
+    session.add_all(segments + products)
+    session.flush()
+    version = MatrixVersion(version=1, source="test")
+    session.add(version)
+    session.flush()
+    session.add_all(
+        MatrixCell(matrix_version_id=version.id, segment_id=s.id, product_id=p.id)
+        for s in segments
+        for p in products
+    )
