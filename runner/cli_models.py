@@ -23,8 +23,6 @@ from rich.table import Table
 from runner.cli_common import migrated_store, settings_of
 from runner.progress import progress_bar
 from scoring.errors import ScoringError
-from scoring.evaluate import evaluate_model
-from scoring.uplift import evaluate_uplift
 
 __all__ = ["model_app", "propensity_app", "uplift_app"]
 
@@ -82,6 +80,8 @@ def model_evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Cross-validate the calibrated churn model against a logistic baseline."""
+    from scoring.evaluate import evaluate_model
+
     try:
         with progress_bar("cross-validating", disable=as_json, total=2 * folds) as advance:
             result = evaluate_model(
@@ -131,6 +131,8 @@ def uplift_evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Compare an uplift learner with a response model and a random ranking."""
+    from scoring.uplift import evaluate_uplift
+
     try:
         with progress_bar("train/test splits", disable=as_json, total=splits) as advance:
             result = evaluate_uplift(
