@@ -166,7 +166,8 @@ def uplift_train(
     console.print(
         f"saved {result.version}: {m['rows']:,} customers of the campaign, churn "
         f"{m['churn_treated']:.1%} treated vs {m['churn_holdout']:.1%} holdout; on the held-out "
-        f"half Qini AUC {m['qini_auc']:.6f} (random {m['random_qini_auc']:.6f}), retention "
+        f"half Qini AUC {m['qini_auc']:.6f} (95% of random rankings stay below "
+        f"{m['random_qini_auc']:.6f}), retention "
         f"uplift in the top 30% {m['uplift_at_30']:+.1%} vs {m['uplift_overall']:+.1%} overall. "
         + (
             "`telecampaign score` now stores each customer's expected drop in churn if called."
