@@ -78,7 +78,7 @@ def train(
         raise NotEnoughDataError("the store has no billing data: import billing.csv first")
     validate_at = end - dt.timedelta(days=horizon_days)
     train_at = validate_at - dt.timedelta(days=horizon_days)
-    step = _stepper(progress, 6)
+    step = stepper(progress, 6)
     fit_rows = labelled(engine, Window(train_at, horizon_days), end)
     step()
     check_rows = labelled(engine, Window(validate_at, horizon_days), end)
@@ -109,7 +109,7 @@ def train(
             both[FEATURES], both[LABEL].to_numpy(bool)
         )
     step()
-    version = _next_version(engine, end)
+    version = next_version(engine, ModelKind.CHURN, end)
     folder = models_dir / version
     folder.mkdir(parents=True, exist_ok=True)
     sio.dump(final, folder / "model.skops")
@@ -125,7 +125,7 @@ def train(
         "rows": len(both),
         "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
         "metrics": metrics,
-        "libraries": _library_versions(),
+        "libraries": library_versions(),
     }
     (folder / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     (folder / "model_card.md").write_text(_model_card(meta), encoding="utf-8")
@@ -301,15 +301,14 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
     )
 
 
-def _next_version(engine: Engine, end: dt.date) -> str:
+def next_version(engine: Engine, kind: ModelKind, end: dt.date) -> str:
+    """The name of a kind's next model version: kind, data end, running number."""
     with engine.connect() as conn:
-        count = conn.execute(
-            select(func.count()).where(ModelVersion.kind == ModelKind.CHURN)
-        ).scalar_one()
-    return f"churn-{end:%Y%m%d}-v{count + 1}"
+        count = conn.execute(select(func.count()).where(ModelVersion.kind == kind)).scalar_one()
+    return f"{kind.value}-{end:%Y%m%d}-v{count + 1}"
 
 
-def _stepper(progress: Progress | None, total: int) -> Callable[[], None]:
+def stepper(progress: Progress | None, total: int) -> Callable[[], None]:
     done = 0
 
     def step() -> None:
@@ -321,7 +320,7 @@ def _stepper(progress: Progress | None, total: int) -> Callable[[], None]:
     return step
 
 
-def _library_versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     names = ("scikit-learn", "numpy", "pandas", "skops", "telecampaign")
     return {"python": platform.python_version(), **{n: package_version(n) for n in names}}
 

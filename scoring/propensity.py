@@ -65,7 +65,14 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sqlalchemy import Engine, func, select, update
 
-from scoring.churn import TRUSTED, _library_versions, active_version, classification_metrics
+from scoring.churn import (
+    TRUSTED,
+    active_version,
+    classification_metrics,
+    library_versions,
+    next_version,
+    stepper,
+)
 from scoring.churn import load_artifact as load_trusted
 from scoring.errors import NotEnoughDataError
 from scoring.evaluate import single_threaded
@@ -287,7 +294,7 @@ def train_propensity(
     horizon = dt.timedelta(days=horizon_days)
     validate_at = end - horizon
     cutoffs = [validate_at - k * horizon for k in range(fit_windows, 0, -1)] + [validate_at]
-    step = _stepper(progress, len(cutoffs) + 4)
+    step = stepper(progress, len(cutoffs) + 4)
     # The validation window whole, for honest metrics; its take-up rate sets how many
     # negatives the fitted windows keep, so they never all sit in memory.
     check = training_rows(engine, Window(validate_at, horizon_days), end, seed=seed)
@@ -335,7 +342,7 @@ def train_propensity(
     rows = _stack([fit, check])
     final = _fit(rows, seed)
     step()
-    version = _next_version(engine, end)
+    version = next_version(engine, ModelKind.PROPENSITY, end)
     folder = models_dir / version
     folder.mkdir(parents=True, exist_ok=True)
     artifact = folder / "model.skops"
@@ -354,7 +361,7 @@ def train_propensity(
         "features": {"numeric": NUMERIC_FEATURES, "categorical": CATEGORICAL_FEATURES},
         "metrics": metrics,
         "reliability": reliability,
-        "libraries": _library_versions(),
+        "libraries": library_versions(),
     }
     (folder / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     (folder / "model_card.md").write_text(_model_card(meta), encoding="utf-8")
@@ -641,26 +648,6 @@ def _day(moment: Any) -> dt.date:
     if isinstance(moment, dt.date):
         return moment
     return pd.Timestamp(moment).date()
-
-
-def _next_version(engine: Engine, end: dt.date) -> str:
-    with engine.connect() as conn:
-        count = conn.execute(
-            select(func.count()).where(ModelVersion.kind == ModelKind.PROPENSITY)
-        ).scalar_one()
-    return f"propensity-{end:%Y%m%d}-v{count + 1}"
-
-
-def _stepper(progress: Progress | None, total: int) -> Callable[[], None]:
-    done = 0
-
-    def step() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    return step
 
 
 def _model_card(meta: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from planner_base import build_scored_base
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
 
 from campaigns.errors import CampaignError, NothingScoredError
 from campaigns.export import export_list
@@ -394,7 +395,7 @@ def _reset(engine: Engine) -> None:
 
 
 def _write_facts(engine: Engine, ids: list[int], facts: list[dict[str, object]]) -> None:
-    from store.models import Attempt, AttemptStatus, Customer, Disposition
+    from store.models import Attempt, AttemptStatus, Customer
 
     with transaction(engine) as session:
         old = Campaign(
@@ -444,23 +445,8 @@ def _write_facts(engine: Engine, ids: list[int], facts: list[dict[str, object]])
                     )
                 )
             if fact["refused_days_ago"] is not None:
-                entry = ListEntry(
-                    campaign_id=old.id,
-                    customer_id=cid,
-                    group=Group.TREATMENT,
-                    status=EntryStatus.DONE,
-                )
-                session.add(entry)
-                session.flush()
-                session.add(
-                    Disposition(
-                        list_entry_id=entry.id,
-                        customer_id=cid,
-                        code="refused",
-                        refusal_reason="price",
-                        created_at=NOW - dt.timedelta(days=fact["refused_days_ago"]),  # type: ignore[arg-type]
-                    )
-                )
+                days = int(fact["refused_days_ago"])  # type: ignore[call-overload]
+                _disposed(session, old.id, cid, None, "refused", NOW - dt.timedelta(days=days))
             if fact["open_complaint"] or fact["closed_complaint"]:
                 session.add(
                     Interaction(
@@ -524,31 +510,48 @@ def _starts(engine: Engine, ids: list[int], code: str, day: dt.date) -> None:
         )
 
 
+def _disposed(
+    session: Session,
+    campaign_id: int,
+    customer_id: int,
+    product_id: int | None,
+    code: str,
+    when: dt.datetime,
+) -> None:
+    """A past list entry of ``campaign_id`` and the disposition an agent gave it."""
+    from store.models import Disposition
+
+    entry = ListEntry(
+        campaign_id=campaign_id,
+        customer_id=customer_id,
+        product_id=product_id,
+        group=Group.TREATMENT,
+        status=EntryStatus.DONE,
+    )
+    session.add(entry)
+    session.flush()
+    refused = code == "refused"
+    session.add(
+        Disposition(
+            list_entry_id=entry.id,
+            customer_id=customer_id,
+            code=code,
+            refusal_reason="price" if refused else None,
+            created_at=when,
+        )
+    )
+
+
 def _accepted(engine: Engine, customer_id: int, code: str) -> None:
-    from store.models import Disposition, Product
+    from store.models import Product
 
     with transaction(engine) as session:
         product = session.scalars(select(Product.id).where(Product.code == code)).one()
         old = Campaign(name="spring", kind=CampaignKind.CROSS_SELL, status=CampaignStatus.COMPLETED)
         session.add(old)
         session.flush()
-        entry = ListEntry(
-            campaign_id=old.id,
-            customer_id=customer_id,
-            product_id=product,
-            group=Group.TREATMENT,
-            status=EntryStatus.DONE,
-        )
-        session.add(entry)
-        session.flush()
-        session.add(
-            Disposition(
-                list_entry_id=entry.id,
-                customer_id=customer_id,
-                code="accepted",
-                created_at=dt.datetime(2026, 10, 20, tzinfo=dt.UTC),
-            )
-        )
+        when = dt.datetime(2026, 10, 20, tzinfo=dt.UTC)
+        _disposed(session, old.id, customer_id, product, "accepted", when)
 
 
 def test_cross_sell_offers_a_new_family_and_skips_pending_acceptances(
@@ -591,7 +594,7 @@ def test_up_sell_offers_the_next_tier_of_a_held_family(
 def test_win_back_calls_lost_customers_with_an_answerable_reason(
     engine: Engine, scored_base: ScoredBase
 ) -> None:
-    ids = scored_base(6, p_churn=[None, None, None, 0.2, 0.2, 0.2])  # type: ignore[list-item]
+    ids = scored_base(6, p_churn=[None, None, None, 0.2, 0.2, 0.2])
     with transaction(engine) as session:
         for cid, topic in zip(ids[:3], ["price", "moving", "competitor_offer"], strict=True):
             session.add(
