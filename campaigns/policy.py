@@ -345,7 +345,11 @@ def _blocked_dates(
 
 @functools.lru_cache(maxsize=512)
 def _public_holidays(country: str, region: str | None) -> holidays.HolidayBase | None:
-    """The country's public holidays, with the region's when the package knows it."""
+    """The country's public holidays, with the region's when the package knows it.
+
+    The holidays package answers a country or subdivision it does not know with
+    NotImplementedError; then the country alone, or no calendar at all, is used.
+    """
     for subdiv in (region, region.upper()) if region else ():
         try:
             return holidays.country_holidays(country.upper(), subdiv=subdiv)
