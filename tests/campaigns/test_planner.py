@@ -613,3 +613,17 @@ def test_win_back_calls_lost_customers_with_an_answerable_reason(
     assert entries[ids[0]].offer == "Come-back price: 25% off for 12 months"
     assert entries[ids[2]].details["exit_reason"] == "competitor_offer"
     assert entries[ids[0]].details["former_arpu"] == 30.0
+
+
+def test_two_plans_at_once_never_share_a_customer(engine: Engine, scored_base: ScoredBase) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    scored_base(120, p_churn=[0.4] * 120)
+    names = ["north", "south", "east"]
+    with ThreadPoolExecutor(len(names)) as pool:
+        results = list(pool.map(lambda n: plan(engine, _request(name=n, holdout=0.1)), names))
+    seen: list[int] = []
+    for result in results:
+        seen += [e.customer_id for e in _entries(engine, result.campaign_id)]  # type: ignore[arg-type]
+    assert len(seen) == len(set(seen)) == 120  # the first takes everyone, the rest nobody
+    assert sorted(r.preview["size"] for r in results) == [0, 0, 120]
