@@ -202,7 +202,7 @@ def _call_lists(engine: Engine, console: Console, truth_file: Path) -> None:
         ("risk_only", "highest risk only"),
         ("risk_value", "risk x value"),
         ("random", "at random"),
-        ("feature_ceiling", "best a model of our data could do"),
+        ("feature_ceiling", "a model fitted on the true effects"),
         ("oracle", "oracle (true effects)"),
     ):
         row = checked[rule]
