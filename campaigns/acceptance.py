@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from scoring.propensity import load_active_propensity, predict_acceptance
 from store.models import ModelVersion
 
 __all__ = ["ASSUMED_ACCEPTANCE", "MIN_OFFERS", "acceptance"]
@@ -33,8 +34,6 @@ def acceptance(
     conn: Connection, pairs: pd.DataFrame, as_of: dt.date
 ) -> tuple[npt.NDArray[np.float64], str]:
     """P(accept) for each (customer_id, product_id) row of ``pairs``, and its basis."""
-    from scoring.propensity import load_active_propensity, predict_acceptance
-
     engine = conn.engine
     model = load_active_propensity(engine)
     if model is not None:

@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, update
 
+from campaigns.acceptance import acceptance
 from campaigns.errors import CampaignError, NothingScoredError
 from campaigns.matrix import ProductState, product_states
 from campaigns.offers import (
@@ -443,8 +444,6 @@ class _Candidates:
         pairs = self._pairs(kind, live, products)
         if pairs.empty:
             return _empty_candidates(), "propensity"
-        from campaigns.acceptance import acceptance
-
         pairs["p_accept"], basis = acceptance(self.conn, pairs, self.as_of)
         arpu = live["arpu"].reindex(pairs["customer_id"]).to_numpy(float)
         clv = live["clv"].reindex(pairs["customer_id"]).to_numpy(float)
