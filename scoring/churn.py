@@ -130,22 +130,19 @@ def train(
     (folder / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     (folder / "model_card.md").write_text(_model_card(meta), encoding="utf-8")
     step()
-    with transaction(engine) as session:
-        session.execute(
-            update(ModelVersion).where(ModelVersion.kind == ModelKind.CHURN).values(active=False)
-        )
-        session.add(
-            ModelVersion(
-                kind=ModelKind.CHURN,
-                version=version,
-                trained_from=train_at,
-                trained_to=end,
-                rows=len(both),
-                metrics=metrics,
-                artifact_path=str((folder / "model.skops").resolve()),
-                active=True,
-            )
-        )
+    record_version(
+        engine,
+        ModelVersion(
+            kind=ModelKind.CHURN,
+            version=version,
+            trained_from=train_at,
+            trained_to=end,
+            rows=len(both),
+            metrics=metrics,
+            artifact_path=str((folder / "model.skops").resolve()),
+            active=True,
+        ),
+    )
     step()
     return TrainResult(version, folder, len(both), metrics, train_at, end)
 
@@ -299,6 +296,16 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
     return ScoreSummary(
         mv.version, end, customers, scored, p_sum / scored if scored else 0.0, by_abc
     )
+
+
+def record_version(engine: Engine, version: ModelVersion) -> None:
+    """Store a model version; an active one switches off the kind's others."""
+    with transaction(engine) as session:
+        if version.active:
+            session.execute(
+                update(ModelVersion).where(ModelVersion.kind == version.kind).values(active=False)
+            )
+        session.add(version)
 
 
 def next_version(engine: Engine, kind: ModelKind, end: dt.date) -> str:

@@ -63,7 +63,7 @@ import numpy.typing as npt
 import pandas as pd
 import skops.io as sio
 from sklearn.pipeline import Pipeline
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from scoring.churn import (
     TRUSTED,
@@ -71,6 +71,7 @@ from scoring.churn import (
     classification_metrics,
     library_versions,
     next_version,
+    record_version,
     stepper,
 )
 from scoring.churn import load_artifact as load_trusted
@@ -87,7 +88,6 @@ from scoring.features import (
     data_end,
 )
 from scoring.pipeline import build_churn_pipeline
-from store.db import transaction
 from store.models import (
     Campaign,
     CampaignKind,
@@ -365,24 +365,19 @@ def train_propensity(
     }
     (folder / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     (folder / "model_card.md").write_text(_model_card(meta), encoding="utf-8")
-    with transaction(engine) as session:
-        session.execute(
-            update(ModelVersion)
-            .where(ModelVersion.kind == ModelKind.PROPENSITY)
-            .values(active=False)
-        )
-        session.add(
-            ModelVersion(
-                kind=ModelKind.PROPENSITY,
-                version=version,
-                trained_from=cutoffs[0],
-                trained_to=end,
-                rows=len(rows),
-                metrics=metrics,
-                artifact_path=str(artifact.resolve()),
-                active=True,
-            )
-        )
+    record_version(
+        engine,
+        ModelVersion(
+            kind=ModelKind.PROPENSITY,
+            version=version,
+            trained_from=cutoffs[0],
+            trained_to=end,
+            rows=len(rows),
+            metrics=metrics,
+            artifact_path=str(artifact.resolve()),
+            active=True,
+        ),
+    )
     step()
     return PropensityResult(version, folder, len(rows), metrics, cutoffs[0], end)
 

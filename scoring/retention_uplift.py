@@ -27,16 +27,15 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 from sklearn.model_selection import train_test_split
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from scoring.churn import TRUSTED as CHURN_TRUSTED
-from scoring.churn import active_version, load_artifact
+from scoring.churn import active_version, load_artifact, record_version
 from scoring.errors import NotEnoughDataError
 from scoring.evaluate import single_threaded
 from scoring.features import CATEGORICAL, NUMERIC, FeatureBuilder, Window, data_end
 from scoring.qini import qini_auc_score, uplift_at_k
 from scoring.uplift import SLearner, build_learner
-from store.db import transaction
 from store.models import Customer, ModelKind, ModelVersion
 
 FEATURES = NUMERIC + CATEGORICAL
@@ -149,23 +148,17 @@ def train_uplift(
         ),
         encoding="utf-8",
     )
-    with transaction(engine) as session:
-        if useful:
-            session.execute(
-                update(ModelVersion)
-                .where(ModelVersion.kind == ModelKind.UPLIFT)
-                .values(active=False)
-            )
-        session.add(
-            ModelVersion(
-                kind=ModelKind.UPLIFT,
-                version=version,
-                rows=len(frame),
-                metrics=metrics,
-                artifact_path=str((folder / "model.skops").resolve()),
-                active=useful,
-            )
-        )
+    record_version(
+        engine,
+        ModelVersion(
+            kind=ModelKind.UPLIFT,
+            version=version,
+            rows=len(frame),
+            metrics=metrics,
+            artifact_path=str((folder / "model.skops").resolve()),
+            active=useful,
+        ),
+    )
     return UpliftResult(version, folder, len(frame), metrics)
 
 
