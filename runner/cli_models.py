@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.cli_common import migrated_store, settings_of
+from runner.cli_common import console, errors, fail, migrated_store, settings_of
 from runner.progress import progress_bar
 from scoring.errors import ScoringError
 
@@ -42,8 +41,6 @@ propensity_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console()
-errors = Console(stderr=True)
 
 FileArgument = Annotated[
     Path, typer.Argument(help="A CSV file with a header row (delimiter and types detected).")
@@ -88,7 +85,7 @@ def model_evaluate(
                 file, target, positive, id_col, drop or [], folds, seed, progress=advance
             )
     except ScoringError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _print_notes(result)
     if as_json:
         typer.echo(json.dumps(result))
@@ -149,7 +146,7 @@ def uplift_evaluate(
                 progress=advance,
             )
     except ScoringError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _print_notes(result)
     if as_json:
         typer.echo(json.dumps(result))
@@ -228,11 +225,6 @@ def _table(*columns: str) -> Table:
     for column in columns:
         table.add_column(column, justify="right")
     return table
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
 
 
 def _print_notes(result: dict[str, Any]) -> None:
