@@ -37,6 +37,21 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_API_BASE")
     )
+    twilio_from_number: str = Field(
+        default="+15005550006",
+        validation_alias=AliasChoices("TWILIO_FROM_NUMBER"),
+        description="Caller ID for calls and texts: a number the Twilio account owns.",
+    )
+    company_name: str = Field(
+        default="Northwind Telecom",
+        validation_alias=AliasChoices("TELECAMPAIGN_COMPANY"),
+        description="Said in the abandon message and the voicemail, signed under texts.",
+    )
+    callback_number: str = Field(
+        default="+15005550006",
+        validation_alias=AliasChoices("TELECAMPAIGN_CALLBACK_NUMBER"),
+        description="The number customers can call back, said in the abandon message.",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8080", validation_alias=AliasChoices("PUBLIC_BASE_URL")
     )

