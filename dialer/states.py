@@ -8,9 +8,10 @@ duplicated or late callback never takes an attempt back (a late "ringing" after
 state as receiving them in order.
 
 Calls:  scheduled -> queued -> initiated -> ringing -> in-progress -> an outcome
-        (completed, busy, no-answer, failed, canceled), and abandoned above completed:
-        we mark it while the carrier still says the call is up, and the carrier's
-        "completed" that follows must not hide it.
+        (completed, busy, no-answer, failed, canceled), and abandoned or machine above
+        completed: we mark them while the carrier still says the call is up (no agent
+        within 2 s; answering-machine detection heard a machine), and the carrier's
+        "completed" that follows must not hide them.
 Texts:  scheduled -> queued -> sent -> delivered or undelivered (or failed).
 
 An outcome is final: between two different outcomes of the same rank (a "busy" and a
@@ -37,6 +38,7 @@ _CALL_RANK = {
     S.FAILED: 5,
     S.CANCELED: 5,
     S.ABANDONED: 6,
+    S.MACHINE: 6,
 }
 _SMS_RANK = {
     S.SCHEDULED: 0,
@@ -48,7 +50,7 @@ _SMS_RANK = {
     S.CANCELED: 3,
 }
 FINAL = frozenset(
-    {S.COMPLETED, S.BUSY, S.NO_ANSWER, S.FAILED, S.CANCELED, S.ABANDONED}
+    {S.COMPLETED, S.BUSY, S.NO_ANSWER, S.FAILED, S.CANCELED, S.ABANDONED, S.MACHINE}
     | {S.DELIVERED, S.UNDELIVERED}
 )
 

@@ -15,6 +15,7 @@ import typer
 
 from runner.cli_campaigns import register as register_campaign_commands
 from runner.cli_common import console, fail, migrated_store, settings_of
+from runner.cli_dialer import register as register_dialer_commands
 from runner.cli_matrix import matrix_app
 from runner.cli_models import model_app, propensity_app, uplift_app
 from runner.progress import progress_bar
@@ -38,6 +39,7 @@ app.add_typer(uplift_app, name="uplift")
 app.add_typer(propensity_app, name="propensity")
 app.add_typer(matrix_app, name="matrix")
 register_campaign_commands(app)
+register_dialer_commands(app)
 
 _settings = settings_of
 

@@ -124,6 +124,7 @@ class AttemptStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     ABANDONED = "abandoned"
+    MACHINE = "machine"
     SENT = "sent"
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
@@ -369,6 +370,8 @@ class Campaign(Base):
     # the scores the list was built from, and the planning inputs and preview figures
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # how the dialer works the list: pacing target, retries, SMS fallback (dialer.settings)
+    dialing: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     launched_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
@@ -396,13 +399,17 @@ class ListEntry(Base):
     status: Mapped[EntryStatus] = mapped_column(
         StrEnumType(EntryStatus, 16), default=EntryStatus.PENDING
     )
+    # not to be dialled before this instant: a retry's delay, a callback, a policy block
+    due_at: Mapped[dt.datetime | None]
+    # a personal callback goes to this agent only
+    assigned_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
     campaign: Mapped[Campaign] = relationship(back_populates="entries")
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "customer_id"),
-        Index("ix_list_entries_campaign_status", "campaign_id", "status"),
+        Index("ix_list_entries_campaign_status", "campaign_id", "status", "due_at"),
     )
 
 
@@ -474,6 +481,40 @@ class Disposition(Base):
     callback_shared: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class InboundMessage(Base):
+    """A text a customer sent us, with the keyword it was and what we answered."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    body: Mapped[str] = mapped_column(Text)
+    keyword: Mapped[str | None] = mapped_column(String(16))
+    reply: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime]
+
+
+class AgentEvent(Base):
+    """An agent's state change (ready, talk, wrap, paused, offline), kept for the KPIs.
+
+    The live states are in Redis; this is their history, written as they change.
+    """
+
+    __tablename__ = "agent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    pause_code: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_agent_events_agent_at", "agent_id", "at"),)
 
 
 class Conversion(Base):

@@ -1,0 +1,140 @@
+"""What a dialer process holds: the store, Redis, the agent board, the provider, the clock.
+
+Workers and the web app (its webhooks) open one ``Dialer`` each from the settings and
+share nothing else: every state they both need is in the database or in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from dialer.agents import AgentBoard
+from dialer.clock import DialerClock, load_clock
+from dialer.provider import CallbackUrls, TwilioProvider
+from store.db import make_engine
+
+__all__ = ["DEFAULT_QUEUE", "Dialer", "DialerConfig", "open_dialer"]
+
+T = TypeVar("T")
+DEFAULT_QUEUE = "telecampaign:dialer"
+
+
+@dataclass(frozen=True)
+class DialerConfig:
+    """Everything a dialer process needs to know, taken from the settings."""
+
+    database_url: str
+    redis_url: str
+    account_sid: str
+    auth_token: str
+    api_base: str | None
+    from_number: str
+    public_base_url: str
+    company: str
+    callback_number: str
+    prefix: str = "tc"
+    queue_name: str = DEFAULT_QUEUE
+
+    @classmethod
+    def from_settings(cls, settings: Any, redis_url: str, **overrides: Any) -> DialerConfig:
+        values = {
+            "database_url": settings.database_url,
+            "redis_url": redis_url,
+            "account_sid": settings.twilio_account_sid,
+            "auth_token": settings.twilio_auth_token.get_secret_value(),
+            "api_base": settings.twilio_api_base,
+            "from_number": settings.twilio_from_number,
+            "public_base_url": settings.public_base_url.rstrip("/"),
+            "company": settings.company_name,
+            "callback_number": settings.callback_number,
+        }
+        return cls(**{**values, **overrides})
+
+
+@dataclass
+class Dialer:
+    config: DialerConfig
+    engine: Engine
+    redis: ArqRedis
+    board: AgentBoard
+    provider: TwilioProvider
+    clock: DialerClock
+    validator: RequestValidator
+    own_engine: bool = True
+
+    @property
+    def prefix(self) -> str:
+        return self.config.prefix
+
+    async def store(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction on a worker thread (the store API is sync)."""
+
+        def run() -> T:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def enqueue(self, function: str, *args: Any, job_id: str, delay: float = 0.0) -> None:
+        """Queue a job once: arq refuses a second job with the same id.
+
+        ``delay`` is in clock seconds, turned into real seconds for arq.
+        """
+        kwargs: dict[str, Any] = {"_job_id": job_id, "_queue_name": self.config.queue_name}
+        if delay > 0:
+            kwargs["_defer_by"] = self.clock.real(delay)
+        await self.redis.enqueue_job(function, *args, **kwargs)
+
+    async def nudge(self, campaign_id: int | None) -> None:
+        """Ask for a pacing pass soon (an agent freed up, a line ended); bursts fold into one."""
+        if campaign_id is None:
+            return
+        tick = int(time.time() * 10)
+        await self.enqueue("pace_campaign", campaign_id, job_id=f"pace:{campaign_id}:{tick}")
+
+    async def close(self) -> None:
+        await self.provider.close()
+        await self.redis.aclose()
+        if self.own_engine:
+            self.engine.dispose()
+
+
+def redis_settings(url: str) -> RedisSettings:
+    return RedisSettings.from_dsn(url)
+
+
+async def open_dialer(config: DialerConfig, *, engine: Engine | None = None) -> Dialer:
+    redis = await create_pool(
+        redis_settings(config.redis_url), default_queue_name=config.queue_name
+    )
+    clock = await load_clock(redis, prefix=config.prefix)
+    provider = TwilioProvider(
+        account_sid=config.account_sid,
+        auth_token=config.auth_token,
+        from_number=config.from_number,
+        callbacks=CallbackUrls(config.public_base_url),
+        api_base=config.api_base,
+    )
+    return Dialer(
+        config=config,
+        engine=engine if engine is not None else make_engine(config.database_url),
+        redis=redis,
+        board=AgentBoard(redis, prefix=config.prefix),
+        provider=provider,
+        clock=clock,
+        validator=RequestValidator(config.auth_token),
+        own_engine=engine is None,
+    )
+
+
+async def gather_quietly(*aws: Awaitable[Any]) -> None:
+    await asyncio.gather(*aws, return_exceptions=True)

@@ -1,0 +1,322 @@
+"""What happens in the store when an attempt moves: statuses, retries, SMS fallback,
+dispositions.
+
+Everything here is synchronous store work on one ``Session`` (the caller's transaction),
+shared by the webhooks, the worker jobs and the simulated agents, so every path records
+an outcome the same way.
+
+An attempt's status is written by compare-and-set (``UPDATE ... WHERE status = <what
+was read>``), not by locking: two callbacks for one call that race each other both end
+in ``advance``'s furthest state, and the consequences of an outcome (the entry's next
+try, a fallback text) run exactly once, in the transaction that made the status final.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.policy import ContactPolicy
+from dialer.dialing import DialingSettings
+from dialer.states import advance, is_final
+from store.models import (
+    AnsweredBy,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    Channel,
+    Disposition,
+    DispositionCode,
+    DncChannel,
+    DncEntry,
+    EntryStatus,
+    ListEntry,
+)
+
+__all__ = [
+    "UNREACHED",
+    "Change",
+    "DispositionError",
+    "apply_status",
+    "record_disposition",
+    "settle",
+]
+
+S = AttemptStatus
+E = EntryStatus
+D = DispositionCode
+# call outcomes that reached no one: they count towards the SMS fallback
+UNREACHED = (S.BUSY, S.NO_ANSWER, S.MACHINE, S.FAILED)
+# dispositions that end the entry: the customer was spoken to (or must not be again)
+_CLOSING = frozenset({D.ACCEPTED, D.REFUSED, D.WRONG_PERSON, D.DO_NOT_CALL})
+_RETRY_AS = {D.VOICEMAIL: S.MACHINE, D.NO_ANSWER: S.NO_ANSWER}
+
+
+class DispositionError(ValueError):
+    """A disposition that cannot be recorded; the message says which field and why."""
+
+
+@dataclass
+class Change:
+    """One status update as applied: what it was, what it is, and what follows from it."""
+
+    attempt_id: int
+    channel: Channel
+    campaign_id: int | None
+    list_entry_id: int | None
+    agent_id: int | None
+    before: AttemptStatus
+    after: AttemptStatus
+    # texts to send now that this outcome is known (SMS fallback)
+    texts: list[int] = field(default_factory=list)
+
+    @property
+    def moved(self) -> bool:
+        return self.before is not self.after
+
+    @property
+    def became_final(self) -> bool:
+        return not is_final(self.before) and is_final(self.after)
+
+
+def apply_status(
+    session: Session,
+    attempt_id: int,
+    incoming: AttemptStatus,
+    *,
+    now: dt.datetime,
+    provider_sid: str | None = None,
+    duration_s: int | None = None,
+    answered_by: AnsweredBy | None = None,
+    error_code: str | None = None,
+) -> Change:
+    """Move an attempt towards ``incoming`` (never back) and settle a final outcome.
+
+    Duplicated and out-of-order updates are harmless: a status the attempt is already
+    past changes nothing, but the facts it carries (the SID, the duration, who answered)
+    are still kept where none are recorded yet.
+    """
+    while True:
+        attempt = session.get(Attempt, attempt_id, populate_existing=True)
+        if attempt is None:
+            raise LookupError(f"no attempt with id {attempt_id}")
+        before = attempt.status
+        after = advance(attempt.channel, before, incoming)
+        values: dict[str, object] = {"status": after}
+        if provider_sid and attempt.provider_sid is None:
+            values["provider_sid"] = provider_sid
+        if answered_by is not None and attempt.answered_by is None:
+            values["answered_by"] = answered_by
+        if error_code and attempt.error_code is None and after is incoming:
+            values["error_code"] = error_code[:32]
+        if duration_s is not None and attempt.duration_s is None and is_final(incoming):
+            values["duration_s"] = duration_s
+        if incoming in (S.INITIATED, S.RINGING, S.SENT) and attempt.started_at is None:
+            values["started_at"] = now
+        if incoming is S.IN_PROGRESS and attempt.answered_at is None:
+            values["answered_at"] = now
+        if is_final(after) and attempt.ended_at is None and is_final(incoming):
+            values["ended_at"] = now
+        if after is before and len(values) == 1:
+            break
+        swapped = session.execute(
+            update(Attempt)
+            .where(Attempt.id == attempt_id, Attempt.status == before)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if swapped.rowcount == 1:  # type: ignore[attr-defined]
+            break
+        # another writer moved it between our read and write: read again
+    change = Change(
+        attempt_id=attempt_id,
+        channel=attempt.channel,
+        campaign_id=attempt.campaign_id,
+        list_entry_id=attempt.list_entry_id,
+        agent_id=attempt.agent_id,
+        before=before,
+        after=after,
+    )
+    if change.became_final:
+        session.expire(attempt)
+        change.texts = settle(session, attempt, now=now)
+    return change
+
+
+def settle(session: Session, attempt: Attempt, *, now: dt.datetime) -> list[int]:
+    """The consequence of a final outcome for the list entry; returns texts to send.
+
+    A call an agent took waits for the agent's disposition. Otherwise the entry is
+    tried again after the campaign's delay for the outcome, up to the policy's attempts;
+    after ``sms_after_failed_calls`` calls that reached no one it gets one text instead.
+    """
+    if attempt.list_entry_id is None or attempt.campaign_id is None:
+        return []
+    entry = session.get(ListEntry, attempt.list_entry_id, populate_existing=True)
+    campaign = session.get(Campaign, attempt.campaign_id)
+    if entry is None or campaign is None or entry.status in (E.DONE, E.EXCLUDED):
+        return []
+    if attempt.channel is Channel.SMS:
+        return []
+    status = attempt.status
+    if status is S.COMPLETED and attempt.agent_id is not None:
+        return []  # the agent's disposition decides
+    if status is S.COMPLETED:
+        status = S.NO_ANSWER  # hung up before anyone took it: as if unanswered
+    return _next_try(session, entry, campaign, status, now=now)
+
+
+def _next_try(
+    session: Session,
+    entry: ListEntry,
+    campaign: Campaign,
+    outcome: AttemptStatus,
+    *,
+    now: dt.datetime,
+) -> list[int]:
+    dialing = DialingSettings.of(campaign)
+    policy = ContactPolicy.of(campaign)
+    calls = session.execute(
+        select(Attempt.status).where(
+            Attempt.list_entry_id == entry.id, Attempt.channel == Channel.CALL
+        )
+    ).scalars()
+    statuses = list(calls)
+    unreached = sum(s in UNREACHED for s in statuses)
+    tried = sum(s not in (S.SCHEDULED, S.QUEUED, S.CANCELED) for s in statuses)
+    if outcome is S.ABANDONED:
+        # the contact policy keeps the customer out for the abandon cooldown
+        entry.status = E.PENDING
+        entry.due_at = now + dt.timedelta(hours=policy.abandon_cooldown_hours)
+        return []
+    after = dialing.sms_after_failed_calls
+    if after and unreached >= after and outcome in UNREACHED:
+        entry.status = E.DONE
+        return [_queue_text(session, entry, campaign, now=now)]
+    delay = dialing.retry_delay_minutes(outcome)
+    if delay is None or tried >= policy.max_attempts:
+        entry.status = E.DONE
+        return []
+    entry.status = E.PENDING
+    entry.due_at = now + dt.timedelta(minutes=delay)
+    return []
+
+
+def _queue_text(session: Session, entry: ListEntry, campaign: Campaign, *, now: dt.datetime) -> int:
+    """A scheduled SMS attempt for the entry; the caller queues its job after commit."""
+    already = session.scalar(
+        select(Attempt.id).where(Attempt.list_entry_id == entry.id, Attempt.channel == Channel.SMS)
+    )
+    if already is not None:
+        return int(already)
+    phone = session.scalar(
+        select(Attempt.phone).where(Attempt.list_entry_id == entry.id).order_by(Attempt.id.desc())
+    )
+    text = Attempt(
+        campaign_id=campaign.id,
+        list_entry_id=entry.id,
+        customer_id=entry.customer_id,
+        channel=Channel.SMS,
+        phone=phone or "",
+        status=S.SCHEDULED,
+        created_at=now,
+        due_at=now,
+    )
+    session.add(text)
+    session.flush()
+    return text.id
+
+
+def record_disposition(
+    session: Session,
+    *,
+    attempt_id: int,
+    agent_id: int | None,
+    code: DispositionCode | str,
+    now: dt.datetime,
+    refusal_reason: str | None = None,
+    funnel_stage: str | None = None,
+    callback_at: dt.datetime | None = None,
+    callback_shared: bool = False,
+    notes: str | None = None,
+) -> tuple[Disposition, list[int]]:
+    """Record what the agent (or a simulated one) said the call came to.
+
+    Idempotent per attempt: a second click returns the first disposition unchanged.
+    Returns the disposition and any texts to send.
+    """
+    try:
+        code = DispositionCode(code)
+    except ValueError:
+        known = ", ".join(c.value for c in DispositionCode)
+        raise DispositionError(f"code: {code!r} is not a disposition; one of {known}") from None
+    existing = session.scalars(
+        select(Disposition).where(Disposition.attempt_id == attempt_id)
+    ).first()
+    if existing is not None:
+        return existing, []
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise LookupError(f"no attempt with id {attempt_id}")
+    if code is D.REFUSED and not (refusal_reason and refusal_reason.strip()):
+        raise DispositionError("refusal_reason: say why the customer refused")
+    if code is D.CALLBACK:
+        if callback_at is None:
+            raise DispositionError("callback_at: give the time to call back")
+        if callback_at.tzinfo is None:
+            raise DispositionError("callback_at: give the time with its time zone")
+        if callback_at <= now:
+            raise DispositionError("callback_at: the call-back time must be in the future")
+    disposition = Disposition(
+        attempt_id=attempt_id,
+        list_entry_id=attempt.list_entry_id,
+        customer_id=attempt.customer_id,
+        agent_id=agent_id,
+        code=code.value,
+        refusal_reason=refusal_reason.strip()[:120] if refusal_reason else None,
+        funnel_stage=funnel_stage[:32] if funnel_stage else None,
+        callback_at=callback_at if code is D.CALLBACK else None,
+        callback_shared=callback_shared if code is D.CALLBACK else False,
+        notes=notes,
+        created_at=now,
+    )
+    session.add(disposition)
+    if code is D.DO_NOT_CALL:
+        _do_not_call(session, attempt.phone, now=now)
+    texts: list[int] = []
+    entry = session.get(ListEntry, attempt.list_entry_id) if attempt.list_entry_id else None
+    campaign = session.get(Campaign, attempt.campaign_id) if attempt.campaign_id else None
+    if entry is not None and entry.status not in (E.DONE, E.EXCLUDED):
+        if code in _CLOSING:
+            entry.status = E.DONE
+        elif code is D.CALLBACK:
+            entry.status = E.CALLBACK
+            entry.due_at = callback_at
+            entry.assigned_agent_id = None if callback_shared else agent_id
+        elif campaign is not None:
+            texts = _next_try(session, entry, campaign, _RETRY_AS[code], now=now)
+    session.flush()
+    return disposition, texts
+
+
+def _do_not_call(session: Session, phone: str, *, now: dt.datetime) -> None:
+    listed = session.scalar(
+        select(func.count()).where(
+            DncEntry.phone == phone,
+            DncEntry.channel == DncChannel.ALL,
+            DncEntry.revoked_at.is_(None),
+        )
+    )
+    if not listed:
+        session.add(
+            DncEntry(
+                phone=phone,
+                channel=DncChannel.ALL,
+                source="agent",
+                reason="asked on a call not to be contacted again",
+                created_at=now,
+            )
+        )

@@ -1,0 +1,298 @@
+"""The telephony provider: Twilio, through the ``twilio`` library, and the TwiML we answer with.
+
+There is one implementation. The carrier simulator speaks the same REST API, so pointing
+``api_base`` (``TWILIO_API_BASE``) at it runs the very code that talks to Twilio in
+production: only the scheme and host of each request change, never path or query.
+
+Errors::
+
+    ProviderError
+    ├── TransientProviderError   HTTP 429 or 5xx, connection refused or reset, a timeout
+    │                            before a response: the attempt is retried later
+    └── PermanentProviderError   any other 4xx (an invalid number, a blocked destination):
+                                 never retried
+
+Messages carry the HTTP status and Twilio's error code, never the number called: Twilio's
+own error text often repeats it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import phonenumbers
+from twilio.base.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    TwilioRestException,
+    TwilioServiceException,
+)
+from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[import-untyped, unused-ignore]
+from twilio.http.response import Response  # type: ignore[import-untyped, unused-ignore]
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped, unused-ignore]
+from twilio.rest import Client  # type: ignore[import-untyped, unused-ignore]
+from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[import-untyped, unused-ignore]
+from twilio.twiml.voice_response import Dial, VoiceResponse  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = [
+    "CallbackUrls",
+    "PermanentProviderError",
+    "ProviderError",
+    "TransientProviderError",
+    "TwilioProvider",
+    "abandon_twiml",
+    "agent_identity",
+    "connect_to_agent_twiml",
+    "route_url",
+    "signature_validator",
+    "sms_reply_twiml",
+    "spoken_number",
+    "voicemail_twiml",
+]
+
+CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+
+
+class ProviderError(Exception):
+    """A request to the carrier did not do what was asked."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status = status  # HTTP status, None when no response came
+        self.code = code  # Twilio's error code (21211 invalid number, ...), when it sent one
+
+
+class TransientProviderError(ProviderError):
+    """Worth trying again later: the carrier was busy, down or out of reach."""
+
+
+class PermanentProviderError(ProviderError):
+    """Trying again gives the same answer."""
+
+
+@dataclass(frozen=True)
+class CallbackUrls:
+    """Where Twilio posts back about an attempt; ``base`` is ``PUBLIC_BASE_URL``."""
+
+    base: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", self.base.rstrip("/"))
+
+    def voice_status(self, attempt_id: int) -> str:
+        return f"{self.base}/twilio/voice/status?attempt={attempt_id}"
+
+    def voice_answer(self, attempt_id: int) -> str:
+        return f"{self.base}/twilio/voice/answer?attempt={attempt_id}"
+
+    def voice_amd(self, attempt_id: int) -> str:
+        return f"{self.base}/twilio/voice/amd?attempt={attempt_id}"
+
+    def sms_status(self, attempt_id: int) -> str:
+        return f"{self.base}/twilio/sms/status?attempt={attempt_id}"
+
+
+def route_url(url: str, api_base: str | None) -> str:
+    """``url`` sent to ``api_base`` instead when it points at a Twilio host."""
+    if api_base is None:
+        return url
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host != "twilio.com" and not host.endswith(".twilio.com"):
+        return url
+    base = urlsplit(api_base.rstrip("/"))
+    return urlunsplit((base.scheme, base.netloc, base.path + parts.path, parts.query, ""))
+
+
+class _RoutedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """Twilio's aiohttp client, sending requests to ``api_base`` when one is set.
+
+    The session is opened on the first request rather than in ``__init__``, so the
+    provider can be built outside a running event loop.
+    """
+
+    session: aiohttp.ClientSession | None
+
+    def __init__(self, api_base: str | None, timeout: float) -> None:
+        super().__init__(pool_connections=False, timeout=timeout)
+        self.api_base = api_base
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if self.session is None:
+            self.session = aiohttp.ClientSession()
+        if auth is not None:
+            # aiohttp 3.14 deprecates the BasicAuth object the library would build
+            headers = {**(headers or {}), "Authorization": _basic_auth(*auth)}
+        # the library passes no timeout of its own, which aiohttp reads as "wait forever"
+        return await super().request(
+            method,
+            route_url(url, self.api_base),
+            params=params,
+            data=data,
+            headers=headers,
+            auth=None,
+            timeout=timeout if timeout is not None else self.timeout,
+            allow_redirects=allow_redirects,
+        )
+
+
+def _basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+@contextmanager
+def _provider_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except (TwilioRestException, TwilioServiceException) as exc:
+        status, code = int(exc.status), exc.code if isinstance(exc.code, int) else None
+        message = f"{action} failed: HTTP {status}, Twilio error {code}"
+        if status == 429 or status >= 500:
+            raise TransientProviderError(message, status=status, code=code) from exc
+        raise PermanentProviderError(message, status=status, code=code) from exc
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        raise TransientProviderError(f"{action} failed: {type(exc).__name__}") from exc
+
+
+class TwilioProvider:
+    """Places calls and sends texts through one Twilio REST client."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        callbacks: CallbackUrls,
+        api_base: str | None = None,
+        ring_timeout: int = 25,
+        request_timeout: float = 15.0,
+    ) -> None:
+        self.from_number = from_number
+        self.callbacks = callbacks
+        self.ring_timeout = ring_timeout
+        self._http = _RoutedHttpClient(api_base, request_timeout)
+        self._client = Client(account_sid, auth_token, http_client=self._http)
+
+    async def place_call(self, *, attempt_id: int, to: str, machine_detection: bool = True) -> str:
+        """Dial ``to``; returns the CallSid. The answer and status webhooks carry the attempt."""
+        amd: dict[str, str] = {}
+        if machine_detection:
+            amd = {
+                "machine_detection": "DetectMessageEnd",
+                "async_amd": "true",
+                "async_amd_status_callback": self.callbacks.voice_amd(attempt_id),
+                "async_amd_status_callback_method": "POST",
+            }
+        with _provider_errors("placing a call"):
+            call = await self._client.calls.create_async(
+                to=to,
+                from_=self.from_number,
+                url=self.callbacks.voice_answer(attempt_id),
+                method="POST",
+                status_callback=self.callbacks.voice_status(attempt_id),
+                status_callback_method="POST",
+                status_callback_event=list(CALL_EVENTS),
+                timeout=self.ring_timeout,
+                **amd,
+            )
+        return str(call.sid)
+
+    async def send_sms(self, *, attempt_id: int, to: str, body: str) -> str:
+        """Text ``body`` to ``to``; returns the MessageSid."""
+        with _provider_errors("sending a text"):
+            message = await self._client.messages.create_async(
+                to=to,
+                from_=self.from_number,
+                body=body,
+                status_callback=self.callbacks.sms_status(attempt_id),
+            )
+        return str(message.sid)
+
+    async def update_call(self, sid: str, *, twiml: str) -> None:
+        """Replace what a live call is doing (bridge to an agent, drop a voicemail)."""
+        with _provider_errors("updating a call"):
+            await self._client.calls(sid).update_async(twiml=twiml)
+
+    async def hang_up(self, sid: str) -> None:
+        with _provider_errors("hanging up a call"):
+            await self._client.calls(sid).update_async(status="completed")
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+def signature_validator(auth_token: str) -> RequestValidator:
+    """Checks ``X-Twilio-Signature`` on the webhooks Twilio posts to us."""
+    return RequestValidator(auth_token)
+
+
+def agent_identity(agent_id: int) -> str:
+    """The Twilio Client identity an agent's console registers as."""
+    return f"agent-{agent_id}"
+
+
+def connect_to_agent_twiml(agent_id: int) -> str:
+    response = VoiceResponse()
+    # answerOnBridge: the customer hears ringing, not silence, until the agent picks up
+    dial = Dial(answer_on_bridge=True)
+    dial.client(agent_identity(agent_id))
+    response.append(dial)
+    return str(response)
+
+
+def spoken_number(number: str) -> str:
+    """A phone number as a voice reads it clearly: digit by digit, a pause between groups."""
+    try:
+        national = phonenumbers.format_number(
+            phonenumbers.parse(number, None), phonenumbers.PhoneNumberFormat.NATIONAL
+        )
+    except phonenumbers.NumberParseException:
+        national = number
+    groups = [group for group in re.split(r"\D+", national) if group]
+    return ", ".join(" ".join(group) for group in groups)
+
+
+def abandon_twiml(company: str, callback_number: str) -> str:
+    """What a person hears when no agent was free: who called and how to call back, nothing
+    more (TCPA and Ofcom allow only an information message on an abandoned call)."""
+    response = VoiceResponse()
+    response.say(
+        f"Hello, this is {company}. We called you but no one was free to take your call. "
+        f"Please call us back on {spoken_number(callback_number)}. Thank you, goodbye."
+    )
+    response.hangup()
+    return str(response)
+
+
+def voicemail_twiml(company: str, callback_number: str) -> str:
+    """A short message left after the answering machine's beep."""
+    response = VoiceResponse()
+    response.say(
+        f"Hello, this is {company}, calling about your account. "
+        f"Please call us back on {spoken_number(callback_number)}. Thank you, goodbye."
+    )
+    response.hangup()
+    return str(response)
+
+
+def sms_reply_twiml(text: str | None) -> str:
+    """The answer to an inbound text: ``text`` as a reply, or an empty Response for none."""
+    response = MessagingResponse()
+    if text is not None:
+        response.message(text)
+    return str(response)

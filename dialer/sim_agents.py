@@ -1,0 +1,232 @@
+"""Simulated agents: a pool that works campaigns as telemarketers would, for the demo,
+the benchmarks and the tests.
+
+Each one logs in to a running campaign (ready), is claimed by the answer webhook for an
+answered call (talk), goes to wrap-up when the carrier says the call ended, and after a
+wrap-up time drawn around the mean records a disposition and is ready again. They use
+the same agent board and the same ``record_disposition`` as the agent console, so the
+dialer cannot tell them from people. Who accepts is drawn from the figures the entry was
+planned on (the acceptance propensity of an offer), else from a rate per campaign kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialer.agents import AgentState
+from dialer.context import Dialer
+from dialer.outcomes import record_disposition
+from dialer.worker import after_change
+from store.models import (
+    AgentEvent,
+    Attempt,
+    Campaign,
+    CampaignStatus,
+    DispositionCode,
+    ListEntry,
+    Role,
+    User,
+)
+
+__all__ = ["AgentProfile", "SimulatedAgents", "ensure_agents"]
+
+log = logging.getLogger("telecampaign.sim_agents")
+D = DispositionCode
+# a share of conversations that end each way besides accepted/refused
+_OTHER = ((D.CALLBACK, 0.06), (D.WRONG_PERSON, 0.03), (D.DO_NOT_CALL, 0.01))
+_REFUSALS = (
+    ("price", "offer"),
+    ("not interested", "needs"),
+    ("happy with current plan", "needs"),
+    ("switching to a competitor", "objection"),
+    ("no time to talk", "contact"),
+)
+_POLL = 0.02  # real seconds between looks at the board
+# no argon2 hash: no password ever matches it, so a simulated agent cannot log in
+LOCKED = "!"
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    mean_wrap_seconds: float = 30.0
+    # acceptance when the entry carries no acceptance propensity of its own
+    accept_rate: dict[str, float] = field(
+        default_factory=lambda: {
+            "anti-churn": 0.25,
+            "win-back": 0.15,
+            "cross-sell": 0.09,
+            "up-sell": 0.10,
+            "follow-up": 0.05,
+        }
+    )
+
+
+def ensure_agents(session: Session, count: int) -> list[int]:
+    """User ids of ``count`` simulated agents, created when missing (they cannot log in)."""
+    ids = []
+    for n in range(1, count + 1):
+        name = f"sim-agent-{n:03d}"
+        user = session.scalars(select(User).where(User.username == name)).first()
+        if user is None:
+            user = User(
+                username=name,
+                full_name=f"Simulated agent {n}",
+                role=Role.AGENT,
+                password_hash=LOCKED,
+            )
+            session.add(user)
+            session.flush()
+        ids.append(user.id)
+    return ids
+
+
+class SimulatedAgents:
+    """A pool of simulated agents spread over campaigns; ``run`` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        dialer: Dialer,
+        agent_ids: list[int],
+        *,
+        seed: int | None = None,
+        profile: AgentProfile | None = None,
+    ) -> None:
+        self.dialer = dialer
+        self.agent_ids = agent_ids
+        self.random = random.Random(seed)
+        self.profile = profile or AgentProfile()
+        self.dispositions = 0
+
+    async def run(self, campaign_ids: list[int], stop: asyncio.Event) -> None:
+        tasks = [
+            asyncio.create_task(self._agent(agent_id, campaign_ids, n, stop))
+            for n, agent_id in enumerate(self.agent_ids)
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            now = self.dialer.clock.now()
+            for agent_id in self.agent_ids:
+                status = await self.dialer.board.status(agent_id)
+                if status.state in (AgentState.READY, AgentState.PAUSED):
+                    await self.dialer.board.logout(agent_id, now)
+
+    async def _agent(
+        self, agent_id: int, campaigns: list[int], n: int, stop: asyncio.Event
+    ) -> None:
+        board, clock = self.dialer.board, self.dialer.clock
+        campaign: int | None = None
+        while not stop.is_set():
+            status = await board.status(agent_id)
+            if status.state is AgentState.WRAP and status.attempt_id is not None:
+                await clock.sleep(self.random.expovariate(1 / self.profile.mean_wrap_seconds))
+                await self._dispose(agent_id, status.attempt_id)
+                continue
+            if status.state in (AgentState.OFFLINE, AgentState.READY, AgentState.PAUSED):
+                wanted = await self._campaign_for(campaigns, n)
+                if wanted is None:
+                    if status.state is not AgentState.OFFLINE:
+                        await board.logout(agent_id, clock.now())
+                    campaign = None
+                elif wanted != status.campaign_id or status.state is not AgentState.READY:
+                    await board.login(agent_id, wanted, clock.now())
+                    campaign = wanted
+                    await self._event(agent_id, "ready", campaign, None)
+                    await self.dialer.nudge(campaign)
+            await asyncio.sleep(_POLL)
+
+    async def _campaign_for(self, campaigns: list[int], n: int) -> int | None:
+        """The running campaign this agent works: spread evenly over those still running."""
+
+        def running(session: Session) -> list[int]:
+            return list(
+                session.scalars(
+                    select(Campaign.id).where(
+                        Campaign.id.in_(campaigns), Campaign.status == CampaignStatus.RUNNING
+                    )
+                )
+            )
+
+        live = sorted(await self.dialer.store(running))
+        return live[n % len(live)] if live else None
+
+    async def _dispose(self, agent_id: int, attempt_id: int) -> None:
+        dialer = self.dialer
+        now = dialer.clock.utcnow()
+        draw = self.random.random()
+        reason = self.random.choice(_REFUSALS)
+        back_in = dt.timedelta(hours=self.random.choice((2, 4, 24)))
+
+        def dispose(session: Session) -> tuple[int | None, list[int]]:
+            attempt = session.get(Attempt, attempt_id)
+            if attempt is None:
+                return None, []
+            campaign = session.get(Campaign, attempt.campaign_id)
+            entry = session.get(ListEntry, attempt.list_entry_id) if attempt.list_entry_id else None
+            kind = campaign.kind.value if campaign is not None else "cross-sell"
+            accept = float((entry.details or {}).get("p_accept", 0.0)) if entry else 0.0
+            accept = accept or self.profile.accept_rate.get(kind, 0.1)
+            code, stage = _draw(draw, accept)
+            _, texts = record_disposition(
+                session,
+                attempt_id=attempt_id,
+                agent_id=agent_id,
+                code=code,
+                now=now,
+                refusal_reason=reason[0] if code is D.REFUSED else None,
+                funnel_stage=stage or (reason[1] if code is D.REFUSED else None),
+                callback_at=now + back_in if code is D.CALLBACK else None,
+                callback_shared=True,
+            )
+            session.add(
+                AgentEvent(
+                    agent_id=agent_id,
+                    campaign_id=attempt.campaign_id,
+                    attempt_id=attempt_id,
+                    state="ready",
+                    at=now,
+                )
+            )
+            return attempt.campaign_id, texts
+
+        campaign_id, texts = await dialer.store(dispose)
+        await dialer.board.finish_wrap(agent_id, attempt_id, dialer.clock.now())
+        self.dispositions += 1
+        await after_change(dialer, texts, campaign_id)
+
+    async def _event(
+        self, agent_id: int, state: str, campaign_id: int | None, attempt_id: int | None
+    ) -> None:
+        at = self.dialer.clock.utcnow()
+        await self.dialer.store(
+            lambda s: s.add(
+                AgentEvent(
+                    agent_id=agent_id,
+                    campaign_id=campaign_id,
+                    attempt_id=attempt_id,
+                    state=state,
+                    at=at,
+                )
+            )
+        )
+
+
+def _draw(draw: float, accept: float) -> tuple[DispositionCode, str | None]:
+    """A disposition from one uniform draw: accepted, one of the others, else refused."""
+    if draw < accept:
+        return D.ACCEPTED, "closed"
+    edge = accept
+    for code, share in _OTHER:
+        edge += share
+        if draw < edge:
+            return code, None
+    return D.REFUSED, None

@@ -1,0 +1,669 @@
+"""The arq worker: pacing passes, placing calls, sending texts.
+
+The database says what is to be done; Redis only carries it. The pacer commits an
+attempt row (status queued) before it queues the job that dials it, and the job's id
+is the attempt's (``call:<id>``), so arq never holds two jobs for one attempt; the job
+itself moves the attempt from queued to initiated by compare-and-set before it asks the
+carrier, so a job that does run twice (a worker killed after the carrier call, before arq
+recorded the job as done) finds the attempt already initiated and does nothing. On start
+a worker queues again whatever the database says is due, so a flushed Redis loses
+nothing.
+
+Jobs:
+    pace                every second (cron, one worker runs each tick): each running
+                        campaign's pacing pass
+    pace_campaign       one campaign's pass, also queued as a nudge when an agent frees
+                        up or a line ends; a per-campaign lock keeps passes apart
+    place_call          the contact policy once more, under a per-customer lock, then the
+                        carrier; transient carrier errors retry with backoff (arq Retry)
+    send_sms            likewise for a text (SMS fallback), rendered from templates/sms
+    reap                every minute: attempts the carrier went silent on are closed
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from arq import Retry, cron
+from arq.worker import Function, Worker, func
+from redis.exceptions import LockError
+from sqlalchemy import func as sqlfunc
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.policy import ContactPolicy, Verdict, check_contact, record_exclusion
+from dialer.context import Dialer, DialerConfig, open_dialer, redis_settings
+from dialer.dialing import DialingSettings
+from dialer.outcomes import Change, apply_status
+from dialer.pacing import PacingMode, PacingState, WindowStats, lines_to_dial
+from dialer.provider import PermanentProviderError, TransientProviderError
+from dialer.sms import render_sms
+from store.models import (
+    AnsweredBy,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Customer,
+    Disposition,
+    EntryStatus,
+    Group,
+    ListEntry,
+)
+
+__all__ = [
+    "MAX_TRIES",
+    "pace_campaign",
+    "place_call",
+    "requeue_due",
+    "send_sms",
+    "worker_options",
+]
+
+log = logging.getLogger("telecampaign.dialer")
+S = AttemptStatus
+E = EntryStatus
+MAX_TRIES = 6
+LIVE = (S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS)
+# a line the carrier has said nothing about for this long (clock seconds) is closed
+SILENT_AFTER = 2 * 3600.0
+# blocks that no waiting lifts take the entry off the list for good
+_LASTING_REASONS = {"no_phone", "no_consent", "do_not_call", "opted_out", "no_timezone"}
+_LASTING_REASONS |= {"open_complaint", "max_attempts"}
+
+
+def _dialer(ctx: dict[str, Any]) -> Dialer:
+    dialer: Dialer = ctx["dialer"]
+    return dialer
+
+
+def backoff(job_try: int) -> float:
+    """Real seconds before the next try of a job that met a transient error."""
+    return float(min(60, 2 ** (job_try - 1)))
+
+
+# -- pacing ------------------------------------------------------------------------------
+
+
+async def pace(ctx: dict[str, Any]) -> int:
+    """Every running campaign's pacing pass; the number of calls queued."""
+    dialer = _dialer(ctx)
+    campaigns = await dialer.store(
+        lambda s: list(
+            s.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))
+        )
+    )
+    return sum([await pace_campaign(ctx, campaign_id) for campaign_id in campaigns])
+
+
+async def pace_campaign(ctx: dict[str, Any], campaign_id: int) -> int:
+    """Queue as many calls as the campaign's pacing asks for now; the number queued."""
+    dialer = _dialer(ctx)
+    lock = dialer.redis.lock(f"{dialer.prefix}:pace:{campaign_id}", timeout=30)
+    if not await lock.acquire(blocking=False):
+        return 0  # another worker is pacing this campaign right now
+    try:
+        return await _pace(dialer, campaign_id)
+    finally:
+        try:
+            await lock.release()
+        except LockError:
+            log.warning("pacing lock of campaign %s expired before release", campaign_id)
+
+
+async def _pace(dialer: Dialer, campaign_id: int) -> int:
+    now = dialer.clock.now()
+    snapshot = await dialer.store(lambda s: _snapshot(s, campaign_id, now))
+    if snapshot is None:
+        return 0
+    dialing, ringing, stats = snapshot
+    if dialing.mode is PacingMode.PREVIEW:
+        return 0
+    agents = await dialer.board.campaign_agents(campaign_id)
+    state = PacingState(
+        now=now,
+        agents_ready=agents.ready,
+        talk_started=agents.talk_started,
+        wrap_started=agents.wrap_started,
+        ringing_started=ringing,
+        calls_waiting=agents.waiting_calls,
+        stats=stats,
+    )
+    lines = lines_to_dial(state, dialing.pacing())
+    if lines <= 0:
+        return 0
+    at = dialer.clock.at(now)
+    attempts = await dialer.store(lambda s: take_entries(s, campaign_id, lines, now=at))
+    for attempt_id in attempts:
+        await dialer.enqueue("place_call", attempt_id, job_id=f"call:{attempt_id}")
+    return len(attempts)
+
+
+def _snapshot(
+    session: Session, campaign_id: int, now: float
+) -> tuple[DialingSettings, tuple[float, ...], WindowStats] | None:
+    """The campaign's dialing settings, lines in flight and windowed outcomes, or None."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status is not CampaignStatus.RUNNING:
+        return None
+    dialing = DialingSettings.of(campaign)
+    pacing = dialing.pacing()
+    day_ago = dt.datetime.fromtimestamp(now - pacing.measuring_window_seconds, dt.UTC)
+    since = now - pacing.window_seconds
+    rows = session.execute(
+        select(
+            Attempt.status,
+            Attempt.answered_by,
+            Attempt.agent_id,
+            Attempt.queued_at,
+            Attempt.started_at,
+            Attempt.answered_at,
+            Attempt.ended_at,
+            Disposition.created_at,
+        )
+        .outerjoin(Disposition, Disposition.attempt_id == Attempt.id)
+        .where(
+            Attempt.campaign_id == campaign_id,
+            Attempt.channel == Channel.CALL,
+            or_(Attempt.status.in_(LIVE), Attempt.started_at >= day_ago),
+        )
+    ).all()
+    ringing: list[float] = []
+    dials = answers = abandons = measured_answers = measured_abandons = 0
+    ring_seconds: list[float] = []
+    talks: list[float] = []
+    wraps: list[float] = []
+    for status, answered_by, agent_id, queued, started, answered, ended, disposed in rows:
+        if status in (S.QUEUED, S.INITIATED, S.RINGING):
+            begun = started or queued
+            ringing.append(begun.timestamp() if begun else now)
+        if started is None:
+            continue
+        human = answered is not None and answered_by is not AnsweredBy.MACHINE
+        abandoned = status is S.ABANDONED and answered_by is not AnsweredBy.MACHINE
+        measured_answers += human
+        measured_abandons += abandoned
+        if started.timestamp() < since:
+            continue
+        dials += 1
+        if human and answered is not None:
+            answers += 1
+            ring_seconds.append(max(0.0, (answered - started).total_seconds()))
+        abandons += abandoned
+        if agent_id is not None and answered is not None and ended is not None and human:
+            talks.append((ended - answered).total_seconds())
+            if disposed is not None:
+                wraps.append(max(0.0, (disposed - ended).total_seconds()))
+    defaults = WindowStats()
+    stats = WindowStats(
+        dials=dials,
+        human_answers=answers,
+        abandons=abandons,
+        answer_ring_seconds=tuple(ring_seconds[-pacing.window_max_answers :]),
+        mean_talk_seconds=sum(talks) / len(talks) if talks else defaults.mean_talk_seconds,
+        mean_wrap_seconds=sum(wraps) / len(wraps) if wraps else defaults.mean_wrap_seconds,
+        measured_answers=measured_answers,
+        measured_abandons=measured_abandons,
+    )
+    return dialing, tuple(ringing), stats
+
+
+def take_entries(session: Session, campaign_id: int, lines: int, *, now: dt.datetime) -> list[int]:
+    """Turn up to ``lines`` due treatment entries into queued call attempts.
+
+    Callbacks that are due come first, then retries in the order they fell due, then new
+    entries by priority. Each passes the contact policy here (so no line is spent on a
+    customer who may not be called now) and again right before the dial. An entry that
+    is blocked waits until its block lifts, or leaves the list for good.
+    """
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return []
+    policy = ContactPolicy.of(campaign)
+    attempts: list[int] = []
+    seen: set[int] = set()
+    while len(attempts) < lines:
+        batch = session.scalars(
+            select(ListEntry)
+            .where(
+                ListEntry.campaign_id == campaign_id,
+                ListEntry.group == Group.TREATMENT,
+                ListEntry.status.in_((E.PENDING, E.CALLBACK)),
+                or_(ListEntry.due_at.is_(None), ListEntry.due_at <= now),
+                ListEntry.assigned_agent_id.is_(None),
+                ListEntry.id.not_in(seen) if seen else ListEntry.id.is_not(None),
+            )
+            .order_by(
+                (ListEntry.status != E.CALLBACK),
+                ListEntry.due_at.is_(None),
+                ListEntry.due_at,
+                ListEntry.priority.desc(),
+                ListEntry.id,
+            )
+            .limit(max(8, 2 * (lines - len(attempts))))
+        ).all()
+        if not batch:
+            break
+        for entry in batch:
+            seen.add(entry.id)
+            if len(attempts) >= lines:
+                break
+            attempt_id = _take(session, campaign, policy, entry, now=now)
+            if attempt_id is not None:
+                attempts.append(attempt_id)
+    if not attempts:
+        _complete_when_worked(session, campaign, now=now)
+    return attempts
+
+
+def _take(
+    session: Session,
+    campaign: Campaign,
+    policy: ContactPolicy,
+    entry: ListEntry,
+    *,
+    now: dt.datetime,
+) -> int | None:
+    claimed = session.execute(
+        update(ListEntry)
+        .where(ListEntry.id == entry.id, ListEntry.status == entry.status)
+        .values(status=E.IN_PROGRESS)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    verdict = check_contact(
+        session,
+        policy,
+        customer_id=entry.customer_id,
+        channel=Channel.CALL,
+        kind=campaign.kind,
+        now=now,
+        list_entry_id=entry.id,
+    )
+    if not verdict.allowed:
+        hold(session, campaign.id, entry.id, entry.customer_id, verdict)
+        return None
+    phone = session.scalar(select(Customer.phone).where(Customer.id == entry.customer_id))
+    attempt = Attempt(
+        campaign_id=campaign.id,
+        list_entry_id=entry.id,
+        customer_id=entry.customer_id,
+        channel=Channel.CALL,
+        phone=phone or "",
+        status=S.QUEUED,
+        created_at=now,
+        due_at=now,
+        queued_at=now,
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt.id
+
+
+def hold(
+    session: Session, campaign_id: int, entry_id: int, customer_id: int, verdict: Verdict
+) -> None:
+    """Keep the reason a contact was not made; the entry waits for the block to lift."""
+    record_exclusion(
+        session,
+        campaign_id=campaign_id,
+        customer_id=customer_id,
+        list_entry_id=entry_id,
+        stage="contact",
+        verdict=verdict,
+    )
+    lasting = verdict.reason is not None and verdict.reason.value in _LASTING_REASONS
+    waits = verdict.retry_at is not None and not lasting
+    session.execute(
+        update(ListEntry)
+        .where(ListEntry.id == entry_id)
+        .values(
+            status=E.PENDING if waits else E.EXCLUDED,
+            due_at=verdict.retry_at if waits else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _complete_when_worked(session: Session, campaign: Campaign, *, now: dt.datetime) -> None:
+    """A running campaign with nothing left to dial, in flight or to call back is done."""
+    open_entries = session.scalar(
+        select(sqlfunc.count()).where(
+            ListEntry.campaign_id == campaign.id,
+            ListEntry.group == Group.TREATMENT,
+            ListEntry.status.in_((E.PENDING, E.CALLBACK, E.IN_PROGRESS)),
+        )
+    )
+    texts = session.scalar(
+        select(sqlfunc.count()).where(
+            Attempt.campaign_id == campaign.id,
+            Attempt.status.in_((S.SCHEDULED, S.QUEUED, S.SENT)),
+        )
+    )
+    if not open_entries and not texts:
+        campaign.status = CampaignStatus.COMPLETED
+        campaign.ended_at = now
+
+
+# -- calls and texts ----------------------------------------------------------------------
+
+
+async def place_call(ctx: dict[str, Any], attempt_id: int) -> str:
+    """Dial one queued attempt; what happened, in a word (for the job result)."""
+    dialer = _dialer(ctx)
+    customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
+    if customer_id is None:
+        return "unknown"
+    lock = dialer.redis.lock(f"{dialer.prefix}:customer:{customer_id}", timeout=60)
+    async with lock:
+        now = dialer.clock.utcnow()
+        ready = await dialer.store(lambda s: _ready_to_dial(s, attempt_id, Channel.CALL, now))
+    if isinstance(ready, str):
+        return ready
+    phone, dialing = ready
+    try:
+        sid = await dialer.provider.place_call(
+            attempt_id=attempt_id, to=phone, machine_detection=dialing.machine_detection
+        )
+    except TransientProviderError as error:
+        return await _transient(ctx, dialer, attempt_id, S.INITIATED, error)
+    except PermanentProviderError as error:
+        await _failed(dialer, attempt_id, error)
+        return "failed"
+    await dialer.store(
+        lambda s: apply_status(s, attempt_id, S.INITIATED, now=now, provider_sid=sid)
+    )
+    return "dialled"
+
+
+async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
+    """Send one scheduled text, rendered from the campaign kind's SMS template."""
+    dialer = _dialer(ctx)
+    customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
+    if customer_id is None:
+        return "unknown"
+    lock = dialer.redis.lock(f"{dialer.prefix}:customer:{customer_id}", timeout=60)
+    async with lock:
+        now = dialer.clock.utcnow()
+        ready = await dialer.store(lambda s: _ready_to_dial(s, attempt_id, Channel.SMS, now))
+    if isinstance(ready, str):
+        return ready
+    phone, _ = ready
+    body = await dialer.store(lambda s: _sms_body(s, attempt_id, dialer.config))
+    try:
+        sid = await dialer.provider.send_sms(attempt_id=attempt_id, to=phone, body=body)
+    except TransientProviderError as error:
+        return await _transient(ctx, dialer, attempt_id, S.QUEUED, error)
+    except PermanentProviderError as error:
+        await _failed(dialer, attempt_id, error)
+        return "failed"
+    await dialer.store(lambda s: apply_status(s, attempt_id, S.QUEUED, now=now, provider_sid=sid))
+    return "sent"
+
+
+def _customer_of(attempt_id: int) -> Any:
+    return select(Attempt.customer_id).where(Attempt.id == attempt_id)
+
+
+def _ready_to_dial(
+    session: Session, attempt_id: int, channel: Channel, now: dt.datetime
+) -> tuple[str, DialingSettings] | str:
+    """Check the attempt once more and mark it started; a word when it must not go."""
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        return "unknown"
+    # a text is claimed from scheduled to queued, a call from queued to initiated
+    waiting = (S.QUEUED,) if channel is Channel.CALL else (S.SCHEDULED,)
+    if attempt.status not in waiting or attempt.provider_sid is not None:
+        return "already"  # a job that ran before got this far
+    campaign = session.get(Campaign, attempt.campaign_id) if attempt.campaign_id else None
+    if campaign is None:
+        return "unknown"
+    if campaign.status is not CampaignStatus.RUNNING and channel is Channel.CALL:
+        # a paused or stopped list places no more calls; the entry waits for a resume
+        apply_status(session, attempt_id, S.CANCELED, now=now, error_code="campaign_not_running")
+        _reopen(session, attempt.list_entry_id)
+        return "not running"
+    verdict = check_contact(
+        session,
+        ContactPolicy.of(campaign),
+        customer_id=attempt.customer_id,
+        channel=channel,
+        kind=campaign.kind,
+        now=now,
+        list_entry_id=attempt.list_entry_id,
+        exclude_attempt_id=attempt_id,
+    )
+    if not verdict.allowed:
+        apply_status(
+            session,
+            attempt_id,
+            S.CANCELED,
+            now=now,
+            error_code=verdict.reason.value if verdict.reason else "policy",
+        )
+        if attempt.list_entry_id is not None and channel is Channel.CALL:
+            hold(session, campaign.id, attempt.list_entry_id, attempt.customer_id, verdict)
+        else:
+            record_exclusion(
+                session,
+                campaign_id=campaign.id,
+                customer_id=attempt.customer_id,
+                list_entry_id=attempt.list_entry_id,
+                stage="contact",
+                verdict=verdict,
+            )
+        return "blocked"
+    # from queued to initiated by compare-and-set: a second run of this job stops here
+    moved = session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.status.in_(waiting))
+        .values(
+            status=S.INITIATED if channel is Channel.CALL else S.QUEUED,
+            started_at=now,
+            queued_at=sqlfunc.coalesce(Attempt.queued_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return "already"
+    return attempt.phone, DialingSettings.of(campaign)
+
+
+def _reopen(session: Session, entry_id: int | None) -> None:
+    if entry_id is None:
+        return
+    session.execute(
+        update(ListEntry)
+        .where(ListEntry.id == entry_id, ListEntry.status == E.IN_PROGRESS)
+        .values(status=E.PENDING)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _sms_body(session: Session, attempt_id: int, config: DialerConfig) -> str:
+    attempt = session.get(Attempt, attempt_id)
+    assert attempt is not None
+    campaign = session.get(Campaign, attempt.campaign_id)
+    customer = session.get(Customer, attempt.customer_id)
+    entry = session.get(ListEntry, attempt.list_entry_id) if attempt.list_entry_id else None
+    assert campaign is not None
+    assert customer is not None
+    first_name = customer.name.split()[0] if customer.name.strip() else None
+    return render_sms(
+        campaign.kind.value,
+        company=config.company,
+        first_name=first_name,
+        callback_number=config.callback_number,
+        offer=entry.offer if entry is not None else None,
+        opt_out="Reply STOP to opt out.",
+    ).text
+
+
+async def _transient(
+    ctx: dict[str, Any],
+    dialer: Dialer,
+    attempt_id: int,
+    started: AttemptStatus,
+    error: TransientProviderError,
+) -> str:
+    """Put the attempt back and retry the job later; give up after ``MAX_TRIES``."""
+    job_try = int(ctx.get("job_try", 1))
+    if job_try >= MAX_TRIES:
+        await _failed(dialer, attempt_id, error)
+        return "failed"
+    back = S.QUEUED if started is S.INITIATED else S.SCHEDULED
+
+    def undo(session: Session) -> None:
+        session.execute(
+            update(Attempt)
+            .where(
+                Attempt.id == attempt_id,
+                Attempt.status == started,
+                Attempt.provider_sid.is_(None),
+            )
+            .values(status=back, started_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    await dialer.store(undo)
+    log.warning(
+        "attempt %s: carrier unavailable (%s), try %s of %s",
+        attempt_id,
+        error.status,
+        job_try,
+        MAX_TRIES,
+    )
+    raise Retry(defer=backoff(job_try))
+
+
+async def _failed(dialer: Dialer, attempt_id: int, error: Exception) -> None:
+    code = getattr(error, "code", None) or getattr(error, "status", None) or "provider"
+    now = dialer.clock.utcnow()
+    change = await dialer.store(
+        lambda s: apply_status(s, attempt_id, S.FAILED, now=now, error_code=str(code))
+    )
+    await after_change(dialer, change.texts, change.campaign_id)
+    log.warning("attempt %s: the carrier refused it (%s)", attempt_id, code)
+
+
+async def after_change(dialer: Dialer, texts: Sequence[int], campaign_id: int | None) -> None:
+    """Queue the texts an outcome asked for, and a pacing pass."""
+    for text_id in texts:
+        await dialer.enqueue("send_sms", text_id, job_id=f"sms:{text_id}")
+    await dialer.nudge(campaign_id)
+
+
+# -- start-up and housekeeping -----------------------------------------------------------
+
+
+async def requeue_due(dialer: Dialer) -> int:
+    """Queue again every attempt the database says is waiting for a job."""
+
+    def due(session: Session) -> list[tuple[int, Channel, dt.datetime]]:
+        rows = session.execute(
+            select(Attempt.id, Attempt.channel, Attempt.due_at).where(
+                or_(
+                    (Attempt.status == S.QUEUED) & (Attempt.channel == Channel.CALL),
+                    (Attempt.status == S.SCHEDULED) & (Attempt.channel == Channel.SMS),
+                ),
+                Attempt.provider_sid.is_(None),
+            )
+        ).all()
+        return [(int(i), c, d) for i, c, d in rows]
+
+    rows = await dialer.store(due)
+    now = dialer.clock.now()
+    for attempt_id, channel, due_at in rows:
+        if channel is Channel.CALL:
+            await dialer.enqueue("place_call", attempt_id, job_id=f"call:{attempt_id}")
+        else:
+            delay = due_at.timestamp() - now if due_at else 0.0
+            await dialer.enqueue("send_sms", attempt_id, job_id=f"sms:{attempt_id}", delay=delay)
+    if rows:
+        log.info("queued again %s attempts the database holds as due", len(rows))
+    return len(rows)
+
+
+async def reap(ctx: dict[str, Any]) -> int:
+    """Close lines the carrier has been silent on for ``SILENT_AFTER``: failed, retried."""
+    dialer = _dialer(ctx)
+    now = dialer.clock.utcnow()
+    cutoff = now - dt.timedelta(seconds=SILENT_AFTER)
+
+    def silent(session: Session) -> list[int]:
+        return [
+            int(i)
+            for i in session.scalars(
+                select(Attempt.id).where(
+                    Attempt.status.in_((S.INITIATED, S.RINGING, S.IN_PROGRESS)),
+                    Attempt.started_at < cutoff,
+                )
+            )
+        ]
+
+    stale = await dialer.store(silent)
+    for attempt_id in stale:
+        change = await dialer.store(partial(_silent, attempt_id=attempt_id, now=now))
+        await after_change(dialer, change.texts, change.campaign_id)
+    return len(stale)
+
+
+def _silent(session: Session, *, attempt_id: int, now: dt.datetime) -> Change:
+    return apply_status(session, attempt_id, S.FAILED, now=now, error_code="silent")
+
+
+async def _startup(ctx: dict[str, Any]) -> None:
+    config: DialerConfig = ctx["dialer_config"]
+    dialer = await open_dialer(config)
+    ctx["dialer"] = dialer
+    await requeue_due(dialer)
+
+
+async def _shutdown(ctx: dict[str, Any]) -> None:
+    dialer = ctx.get("dialer")
+    if dialer is not None:
+        await dialer.close()
+
+
+FUNCTIONS: list[Function] = [
+    func(place_call, name="place_call", max_tries=MAX_TRIES),
+    func(send_sms, name="send_sms", max_tries=MAX_TRIES),
+    func(pace_campaign, name="pace_campaign", max_tries=1),
+]
+
+
+def worker_options(config: DialerConfig, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for ``arq.worker.Worker`` (or ``run_worker``) for this dialer."""
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["dialer_config"] = config
+        await _startup(ctx)
+
+    options: dict[str, Any] = {
+        "functions": FUNCTIONS,
+        "cron_jobs": [
+            cron(pace, name="pace", second=set(range(60)), unique=True, run_at_startup=True),
+            cron(reap, name="reap", second={30}, unique=True),
+        ],
+        "redis_settings": redis_settings(config.redis_url),
+        "queue_name": config.queue_name,
+        "on_startup": startup,
+        "on_shutdown": _shutdown,
+        "max_jobs": 20,
+        "keep_result": 3600,
+        "handle_signals": True,
+        "poll_delay": 0.05,
+    }
+    options.update(overrides)
+    return options
+
+
+def make_worker(config: DialerConfig, **overrides: Any) -> Worker:
+    return Worker(**worker_options(config, **overrides))

@@ -1,0 +1,43 @@
+"""The web application: one aiohttp app for the pages, the JSON API and Twilio's webhooks.
+
+``create_app`` wires resources through ``cleanup_ctx`` so they open with the app and
+close with it: the dialer (store engine, Redis, agent board, Twilio provider, clock) that
+the webhooks use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from dialer.context import DialerConfig, open_dialer
+from dialer.webhooks import DIALER, add_webhook_routes
+from runner.settings import Settings
+
+__all__ = ["create_app"]
+
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def create_app(
+    settings: Settings, *, redis_url: str, **dialer_overrides: object
+) -> web.Application:
+    """The app for ``settings``; ``redis_url`` is the queue's (REDIS_URL or the embedded one)."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    config = DialerConfig.from_settings(settings, redis_url, **dialer_overrides)
+
+    async def dialer(app: web.Application) -> AsyncIterator[None]:
+        app[DIALER] = await open_dialer(config)
+        yield
+        await app[DIALER].close()
+
+    app.cleanup_ctx.append(dialer)
+    add_webhook_routes(app)
+    app.router.add_get("/healthz", _health, name="health")
+    return app
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

@@ -1,0 +1,192 @@
+"""`telecampaign worker`, `serve`, `simulator` and `dialing`: running the dialer.
+
+Production runs N workers and M web processes against one PostgreSQL and one Redis;
+on a fresh machine the embedded Redis is started by the first of them and the carrier
+simulator stands in for Twilio (``TWILIO_API_BASE``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from runner.cli_common import console, fail, migrated_store, settings_of
+
+__all__ = ["register"]
+
+
+def worker_command(
+    ctx: typer.Context,
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Stop once the queue is empty (for scripts).")
+    ] = False,
+) -> None:
+    """Run an arq worker: pacing passes, calls, texts; start as many as you need."""
+    from arq.worker import Worker
+
+    from dialer.context import DialerConfig
+    from dialer.worker import worker_options
+    from runner.embedded import redis_url
+
+    settings = settings_of(ctx)
+    with migrated_store(settings), redis_url(settings) as url:
+        config = DialerConfig.from_settings(settings, url)
+        console.print(
+            f"worker on queue {config.queue_name}; "
+            f"carrier: {'Twilio' if settings.uses_real_twilio else settings.twilio_api_base}"
+        )
+        Worker(**worker_options(config, burst=burst)).run()
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the web app and Twilio's webhooks (Twilio reaches them at PUBLIC_BASE_URL)."""
+    from aiohttp import web
+
+    from runner.app import create_app
+    from runner.embedded import redis_url
+
+    settings = settings_of(ctx)
+    with migrated_store(settings), redis_url(settings) as url:
+        web.run_app(create_app(settings, redis_url=url), host=host, port=port, print=None)
+
+
+def simulator_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    time_scale: Annotated[
+        float, typer.Option(min=0.1, help="Simulated seconds per real second.")
+    ] = 1.0,
+    human: Annotated[float, typer.Option(help="Share of calls a person answers.")] = 0.30,
+    machine: Annotated[float, typer.Option(help="Share an answering machine answers.")] = 0.15,
+    busy: Annotated[float, typer.Option(help="Share that is busy.")] = 0.08,
+    failed: Annotated[float, typer.Option(help="Share that fails.")] = 0.07,
+    talk: Annotated[float, typer.Option(help="Mean talk time, seconds.")] = 180.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the draws.")] = None,
+    agents: Annotated[
+        int,
+        typer.Option(help="Simulated agents to work the running campaigns (needs the store)."),
+    ] = 0,
+) -> None:
+    """Run the carrier simulator: Twilio's REST subset with signed callbacks.
+
+    Point the dialer at it with TWILIO_API_BASE=http://HOST:PORT. The rest of the calls
+    (1 - human - machine - busy - failed) ring out unanswered.
+    """
+    from dialer.simulator import Outcome, SimulatorConfig, run_simulator
+
+    settings = settings_of(ctx)
+    no_answer = round(1.0 - human - machine - busy - failed, 6)
+    if no_answer < 0:
+        raise fail("the shares of human, machine, busy and failed add up to more than 1")
+    config = SimulatorConfig(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+        rates={
+            Outcome.HUMAN: human,
+            Outcome.MACHINE: machine,
+            Outcome.BUSY: busy,
+            Outcome.FAILED: failed,
+            Outcome.NO_ANSWER: no_answer,
+        },
+        time_scale=time_scale,
+        mean_talk_seconds=talk,
+        seed=seed,
+        inbound_sms_url=settings.public_base_url.rstrip("/") + "/twilio/sms/inbound",
+    )
+    console.print(f"carrier simulator on http://{host}:{port} (x{time_scale:g})")
+    if not agents:
+        asyncio.run(run_simulator(config, host, port))
+        return
+    from runner.dialing_run import simulator_with_agents
+
+    with migrated_store(settings):
+        asyncio.run(simulator_with_agents(settings, config, host, port, agents=agents, seed=seed))
+
+
+def dialing_command(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Argument(help="The campaign's name.")],
+    pacing: Annotated[str | None, typer.Option(help="preview, progressive or predictive.")] = None,
+    abandon_target: Annotated[
+        float | None,
+        typer.Option(help="Most abandoned share of live answers (at most 0.03)."),
+    ] = None,
+    sms_after: Annotated[
+        int | None, typer.Option(help="Calls that reach no one before one text (0: never).")
+    ] = None,
+    retry: Annotated[
+        list[str] | None,
+        typer.Option(help="OUTCOME=MINUTES before another try, e.g. busy=20 (repeatable)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show a campaign's dialing settings, or change them (pacing, abandon target, retries)."""
+    from pydantic import ValidationError
+    from sqlalchemy import select
+
+    from dialer.dialing import DialingSettings
+    from store.db import transaction
+    from store.models import Campaign
+
+    changes: dict[str, Any] = {}
+    if pacing is not None:
+        changes["mode"] = pacing
+    if abandon_target is not None:
+        changes["abandon_target"] = abandon_target
+    if sms_after is not None:
+        changes["sms_after_failed_calls"] = sms_after
+    settings = settings_of(ctx)
+    with migrated_store(settings) as engine, transaction(engine) as session:
+        row = session.scalars(select(Campaign).where(Campaign.name == campaign)).first()
+        if row is None:
+            raise fail(f"no campaign named {campaign!r}; `telecampaign campaigns` lists them")
+        current = DialingSettings.of(row)
+        if retry:
+            delays = dict(current.retry_minutes)
+            for item in retry:
+                outcome, _, minutes = item.partition("=")
+                if not minutes.strip().isdigit():
+                    raise fail(f"--retry {item!r}: write OUTCOME=MINUTES, e.g. busy=20")
+                delays[outcome.strip()] = int(minutes)
+            changes["retry_minutes"] = delays
+        try:
+            updated = DialingSettings.for_kind(row.kind, {**(row.dialing or {}), **changes})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise fail(f"dialing settings of {campaign!r} not changed: {problems}") from None
+        if changes:
+            row.dialing = updated.as_json()
+            row.pacing = updated.mode.value
+    if as_json:
+        console.print_json(json.dumps(updated.as_json()))
+        return
+    table = Table(title=f"dialing: {campaign}")
+    table.add_column("setting")
+    table.add_column("value")
+    for key, value in updated.as_json().items():
+        shown = (
+            ", ".join(f"{k} {v} min" for k, v in value.items())
+            if isinstance(value, dict)
+            else value
+        )
+        table.add_row(key, str(shown))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker_command)
+    app.command("serve")(serve_command)
+    app.command("simulator")(simulator_command)
+    app.command("dialing")(dialing_command)

@@ -1,0 +1,263 @@
+"""Working lists end to end in one process: the carrier simulator, the web app with the
+webhooks, an arq worker and simulated agents, on a shifted, accelerated clock.
+
+The demo uses it to work its planned lists; ``telecampaign simulator --agents N`` uses
+the agent half. Every part talks to the others as in production: the worker dials the
+simulator over HTTP with the twilio client, the simulator posts signed callbacks to the
+web app, agents are claimed through the agent board in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from arq.worker import Worker
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from dialer.clock import DialerClock, save_clock
+from dialer.context import Dialer, DialerConfig, open_dialer
+from dialer.sim_agents import SimulatedAgents, ensure_agents
+from dialer.simulator import SimulatorConfig, create_simulator_app
+from dialer.worker import worker_options
+from runner.app import create_app
+from runner.settings import Settings
+from store.models import (
+    AnsweredBy,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Disposition,
+    DispositionCode,
+)
+
+__all__ = ["CampaignFigures", "figures", "simulator_with_agents", "work_lists"]
+
+S = AttemptStatus
+
+
+@dataclass(frozen=True)
+class CampaignFigures:
+    campaign_id: int
+    name: str
+    status: str
+    dials: int
+    human_answers: int
+    connects: int
+    abandoned: int
+    machines: int
+    texts: int
+    dispositions: int
+    conversions: int
+
+    @property
+    def abandon_rate(self) -> float:
+        return self.abandoned / self.human_answers if self.human_answers else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: web.Application, port: int) -> AsyncIterator[None]:
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def work_lists(
+    settings: Settings,
+    redis_url: str,
+    campaign_ids: Sequence[int],
+    *,
+    agents: int,
+    start_at: dt.datetime,
+    time_scale: float,
+    simulator: SimulatorConfig,
+    max_hours: float,
+    seed: int | None = None,
+    on_tick: Callable[[float, list[CampaignFigures]], None] | None = None,
+) -> list[CampaignFigures]:
+    """Dial ``campaign_ids`` (already running) until they are worked or ``max_hours`` of
+    clock time have passed; returns each campaign's figures."""
+    sim_port, app_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{app_port}"
+    simulator = _with(
+        simulator, time_scale=time_scale, inbound_sms_url=f"{base}/twilio/sms/inbound"
+    )
+    overrides: dict[str, Any] = {
+        "api_base": f"http://127.0.0.1:{sim_port}",
+        "public_base_url": base,
+    }
+    config = DialerConfig.from_settings(settings, redis_url, **overrides)
+    clock = DialerClock.starting(start_at, time_scale)
+    dialer = await open_dialer(config)
+    await save_clock(dialer.redis, clock, prefix=config.prefix)
+    dialer.clock = clock
+    stop = asyncio.Event()
+    worker = Worker(**worker_options(config, handle_signals=False))
+    try:
+        async with (
+            _serving(create_simulator_app(simulator), sim_port),
+            _serving(create_app(settings, redis_url=redis_url, **overrides), app_port),
+        ):
+            agent_ids = await dialer.store(lambda s: ensure_agents(s, agents))
+            pool = SimulatedAgents(dialer, agent_ids, seed=seed)
+            working = asyncio.create_task(pool.run(list(campaign_ids), stop))
+            dialing = asyncio.create_task(worker.async_run())
+            try:
+                await _until_worked(dialer, campaign_ids, start_at, max_hours, on_tick)
+            finally:
+                stop.set()
+                await working
+                await worker.close()
+                dialing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await dialing
+    finally:
+        await save_clock(dialer.redis, DialerClock(), prefix=config.prefix)
+        result = await dialer.store(lambda s: figures(s, campaign_ids))
+        await dialer.close()
+    return result
+
+
+def _with(config: SimulatorConfig, **changes: Any) -> SimulatorConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+async def _until_worked(
+    dialer: Dialer,
+    campaign_ids: Sequence[int],
+    start_at: dt.datetime,
+    max_hours: float,
+    on_tick: Callable[[float, list[CampaignFigures]], None] | None,
+) -> None:
+    end = start_at.timestamp() + max_hours * 3600
+    while True:
+        await asyncio.sleep(0.5)
+        now = dialer.clock.now()
+        current = await dialer.store(lambda s: figures(s, campaign_ids))
+        if on_tick is not None:
+            on_tick((now - start_at.timestamp()) / 3600, current)
+        if all(f.status != CampaignStatus.RUNNING.value for f in current) or now >= end:
+            return
+
+
+def figures(session: Session, campaign_ids: Sequence[int]) -> list[CampaignFigures]:
+    """Dials, answers, connects, abandons, texts and conversions per campaign."""
+    human = (Attempt.answered_at.is_not(None)) & (
+        Attempt.answered_by.is_(None) | (Attempt.answered_by != AnsweredBy.MACHINE)
+    )
+    calls = {
+        row.campaign_id: row
+        for row in session.execute(
+            select(
+                Attempt.campaign_id,
+                func.count(Attempt.started_at).label("dials"),
+                func.sum(case((human, 1), else_=0)).label("answers"),
+                func.sum(case((human & Attempt.agent_id.is_not(None), 1), else_=0)).label(
+                    "connects"
+                ),
+                func.sum(case((human & (Attempt.status == S.ABANDONED), 1), else_=0)).label(
+                    "abandoned"
+                ),
+                func.sum(case((Attempt.status == S.MACHINE, 1), else_=0)).label("machines"),
+            )
+            .where(Attempt.campaign_id.in_(campaign_ids), Attempt.channel == Channel.CALL)
+            .group_by(Attempt.campaign_id)
+        )
+    }
+    texts = dict(
+        session.execute(
+            select(Attempt.campaign_id, func.count())
+            .where(
+                Attempt.campaign_id.in_(campaign_ids),
+                Attempt.channel == Channel.SMS,
+                Attempt.provider_sid.is_not(None),
+            )
+            .group_by(Attempt.campaign_id)
+        ).all()
+    )
+    said = {
+        row.campaign_id: row
+        for row in session.execute(
+            select(
+                Attempt.campaign_id,
+                func.count().label("all"),
+                func.sum(
+                    case((Disposition.code == DispositionCode.ACCEPTED.value, 1), else_=0)
+                ).label("accepted"),
+            )
+            .join(Attempt, Attempt.id == Disposition.attempt_id)
+            .where(Attempt.campaign_id.in_(campaign_ids))
+            .group_by(Attempt.campaign_id)
+        )
+    }
+    out = []
+    for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))):
+        c, d = calls.get(campaign.id), said.get(campaign.id)
+        out.append(
+            CampaignFigures(
+                campaign_id=campaign.id,
+                name=campaign.name,
+                status=campaign.status.value,
+                dials=int(c.dials or 0) if c else 0,
+                human_answers=int(c.answers or 0) if c else 0,
+                connects=int(c.connects or 0) if c else 0,
+                abandoned=int(c.abandoned or 0) if c else 0,
+                machines=int(c.machines or 0) if c else 0,
+                texts=int(texts.get(campaign.id, 0)),
+                dispositions=int(d.all or 0) if d else 0,
+                conversions=int(d.accepted or 0) if d else 0,
+            )
+        )
+    return out
+
+
+async def simulator_with_agents(
+    settings: Settings,
+    config: SimulatorConfig,
+    host: str,
+    port: int,
+    *,
+    agents: int,
+    seed: int | None,
+) -> None:
+    """The carrier simulator plus ``agents`` simulated agents on every running campaign."""
+    from runner.embedded import redis_url
+
+    with redis_url(settings) as url:
+        dialer = await open_dialer(DialerConfig.from_settings(settings, url))
+        runner = web.AppRunner(create_simulator_app(config), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        stop = asyncio.Event()
+        try:
+            agent_ids = await dialer.store(lambda s: ensure_agents(s, agents))
+            running = await dialer.store(
+                lambda s: list(
+                    s.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))
+                )
+            )
+            await SimulatedAgents(dialer, agent_ids, seed=seed).run(running, stop)
+        finally:
+            await runner.cleanup()
+            await dialer.close()
