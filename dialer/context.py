@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -56,6 +56,8 @@ class DialerConfig:
             "public_base_url": settings.public_base_url.rstrip("/"),
             "company": settings.company_name,
             "callback_number": settings.callback_number,
+            "prefix": settings.redis_prefix,
+            "queue_name": settings.queue_name,
         }
         return cls(**{**values, **overrides})
 
@@ -135,6 +137,3 @@ async def open_dialer(config: DialerConfig, *, engine: Engine | None = None) -> 
         own_engine=engine is None,
     )
 
-
-async def gather_quietly(*aws: Awaitable[Any]) -> None:
-    await asyncio.gather(*aws, return_exceptions=True)

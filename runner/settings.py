@@ -52,6 +52,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TELECAMPAIGN_CALLBACK_NUMBER"),
         description="The number customers can call back, said in the abandon message.",
     )
+    queue_name: str = Field(
+        default="telecampaign:dialer",
+        validation_alias=AliasChoices("TELECAMPAIGN_QUEUE"),
+        description="The arq queue the dialer's workers share.",
+    )
+    redis_prefix: str = Field(
+        default="tc",
+        validation_alias=AliasChoices("TELECAMPAIGN_REDIS_PREFIX"),
+        description="Prefix of the dialer's Redis keys (agent board, clock, locks).",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8080", validation_alias=AliasChoices("PUBLIC_BASE_URL")
     )
