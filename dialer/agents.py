@@ -188,16 +188,20 @@ redis.call('SET', taken, agent, 'EX', ttl)
 return agent
 """
 
-# ARGV: prefix, attempt, now
+# ARGV: prefix, attempt, now, then ('wrap', or 'ready' for a call with nothing to wrap up)
 _END_CALL = """
-local attempt, now = ARGV[2], ARGV[3]
+local attempt, now, after = ARGV[2], ARGV[3], ARGV[4]
 local agent = redis.call('GET', prefix .. ':attempt-agent:' .. attempt)
 if not agent then
   return false
 end
 local state, on, on_attempt = current(agent)
 if state == 'talk' and on_attempt == attempt then
-  place(agent, 'wrap', on, attempt, now, '')
+  if after == 'ready' then
+    place(agent, 'ready', on, '', now, '')
+  else
+    place(agent, 'wrap', on, attempt, now, '')
+  end
 end
 return agent
 """
@@ -319,7 +323,12 @@ class AgentBoard:
 
         Repeated, it returns the same agent and changes nothing.
         """
-        return await self._agent(self._end_call, attempt_id, now)
+        return await self._agent(self._end_call, attempt_id, now, "wrap")
+
+    async def release(self, attempt_id: int, now: float) -> int | None:
+        """Make the agent talking on the attempt ready at once, with no wrap-up: the call
+        turned out to be an answering machine. None if no agent had it; idempotent."""
+        return await self._agent(self._end_call, attempt_id, now, "ready")
 
     async def finish_wrap(
         self,

@@ -251,9 +251,8 @@ async def voice_amd(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=f"no attempt {attempt_id}") from None
     if not machine or not change.moved:
         return web.Response(status=204)
-    agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
+    agent = await dialer.board.release(attempt_id, dialer.clock.now())
     if agent is not None:
-        await dialer.board.finish_wrap(agent, attempt_id, dialer.clock.now())
         await dialer.store(
             lambda s: _agent_event(
                 s, agent, "ready", at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
@@ -269,7 +268,7 @@ async def voice_amd(request: web.Request) -> web.Response:
             await dialer.provider.hang_up(sid)
     except ProviderError as error:
         # the call may have ended meanwhile; its status callback still closes it
-        log.warning(
+        log.info(
             "attempt %s: could not redirect the machine-answered call (%s)",
             attempt_id,
             error.status,

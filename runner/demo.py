@@ -8,6 +8,8 @@ anti-churn and a cross-sell list, and prints what it found, checked against the 
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -157,7 +159,9 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
         console.rule("9. offer propensity")
         _propensity(engine, settings, console)
         console.rule("10. call lists")
-        _call_lists(engine, console, out / "ground_truth.csv")
+        names = _call_lists(engine, console, out / "ground_truth.csv")
+        console.rule("11. dialing")
+        _dial(engine, settings, console, names, summary.as_of)
     finally:
         engine.dispose()
     console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]")
@@ -184,7 +188,7 @@ def _propensity(engine: Engine, settings: Settings, console: Console) -> None:
     )
 
 
-def _call_lists(engine: Engine, console: Console, truth_file: Path) -> None:
+def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]:
     from campaigns.lifecycle import move
     from campaigns.planner import PlanRequest, plan
     from runner.cli_campaigns import print_preview
@@ -227,6 +231,7 @@ def _call_lists(engine: Engine, console: Console, truth_file: Path) -> None:
     for name in earlier:
         move(engine, name, "stop")
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    names = []
     for kind in (CampaignKind.ANTI_CHURN, CampaignKind.CROSS_SELL):
         request = PlanRequest(
             kind=kind,
@@ -237,6 +242,94 @@ def _call_lists(engine: Engine, console: Console, truth_file: Path) -> None:
             seed=1,
         )
         print_preview(plan(engine, request).preview, stored=True)
+        names.append(request.name)
+    return names
+
+
+# The dialing run: simulated agents on a clock 120x real time, from noon in New York
+# (9:00 in Los Angeles, 17:00 in London) on the first working day after the data's date.
+DIAL_AGENTS, DIAL_SCALE, DIAL_MAX_HOURS = 12, 120.0, 3.0
+DEMO_DIALING = {
+    "mode": "predictive",
+    "retry_minutes": {"busy": 10, "no-answer": 30, "machine": 60, "failed": 30, "canceled": 30},
+    "sms_after_failed_calls": 2,
+}
+
+
+def _dial(
+    engine: Engine, settings: Settings, console: Console, names: list[str], as_of: dt.date
+) -> None:
+    import holidays
+
+    from campaigns.lifecycle import get_campaign, move
+    from dialer.dialing import DialingSettings
+    from dialer.simulator import SimulatorConfig
+    from runner.dialing_run import work_lists
+    from store.db import transaction
+    from store.models import Campaign
+
+    day = as_of + dt.timedelta(days=1)
+    closed = holidays.country_holidays("US") | holidays.country_holidays("GB")
+    while day.weekday() >= 5 or day in closed:
+        day += dt.timedelta(days=1)
+    start = dt.datetime.combine(day, dt.time(17, 0), dt.UTC)
+    ids = []
+    for name in names:
+        campaign = get_campaign(engine, name)
+        with transaction(engine) as session:
+            row = session.get(Campaign, campaign.id)
+            assert row is not None
+            dialing = DialingSettings.for_kind(row.kind, DEMO_DIALING)
+            row.dialing, row.pacing = dialing.as_json(), dialing.mode.value
+        move(engine, name, "launch", now=start)
+        ids.append(campaign.id)
+    console.print(
+        f"launched {len(ids)} lists; {DIAL_AGENTS} simulated agents dial them against the "
+        f"carrier simulator from {start:%a %d %b %H:%M} UTC, the clock at {DIAL_SCALE:g}x"
+    )
+    with redis_url(settings) as url, progress_bar("dialing", total=DIAL_MAX_HOURS) as advance:
+        worked = asyncio.run(
+            work_lists(
+                settings,
+                url,
+                ids,
+                agents=DIAL_AGENTS,
+                start_at=start,
+                time_scale=DIAL_SCALE,
+                simulator=SimulatorConfig(seed=7),
+                max_hours=DIAL_MAX_HOURS,
+                seed=7,
+                on_tick=lambda hours, _figures: advance(min(hours, DIAL_MAX_HOURS), DIAL_MAX_HOURS),
+            )
+        )
+    console.print(dialing_table(worked, engine))
+
+
+def dialing_table(worked: list[Any], engine: Engine) -> Table:
+    from dialer.dialing import DialingSettings
+    from store.db import transaction
+    from store.models import Campaign
+
+    table = Table(title="Dialing, by list")
+    for column in ("list", "dials", "answered", "connected", "abandoned", "machine", "texts"):
+        table.add_column(column, justify="left" if column == "list" else "right")
+    table.add_column("accepted", justify="right")
+    for f in worked:
+        with transaction(engine) as session:
+            campaign = session.get(Campaign, f.campaign_id)
+            assert campaign is not None
+            target = DialingSettings.of(campaign).abandon_target
+        table.add_row(
+            f.kind,
+            f"{f.dials:,}",
+            f"{f.human_answers:,}",
+            f"{f.connects:,}",
+            f"{f.abandoned:,} = {f.abandon_rate:.1%} (max {target:.0%})",
+            f"{f.machines:,}",
+            f"{f.texts:,}",
+            f"{f.conversions:,} of {f.dispositions:,}",
+        )
+    return table
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:

@@ -38,9 +38,12 @@ from store.models import (
     Channel,
     Disposition,
     DispositionCode,
+    EntryStatus,
+    Group,
+    ListEntry,
 )
 
-__all__ = ["CampaignFigures", "figures", "simulator_with_agents", "work_lists"]
+__all__ = ["CampaignFigures", "figures", "simulator_with_agents", "work_lists", "worked"]
 
 S = AttemptStatus
 
@@ -49,6 +52,7 @@ S = AttemptStatus
 class CampaignFigures:
     campaign_id: int
     name: str
+    kind: str
     status: str
     dials: int
     human_answers: int
@@ -157,8 +161,47 @@ async def _until_worked(
         current = await dialer.store(lambda s: figures(s, campaign_ids))
         if on_tick is not None:
             on_tick((now - start_at.timestamp()) / 3600, current)
-        if all(f.status != CampaignStatus.RUNNING.value for f in current) or now >= end:
+        if now >= end or await dialer.store(lambda s: worked(s, campaign_ids)):
             return
+
+
+def worked(session: Session, campaign_ids: Sequence[int]) -> bool:
+    """Every treatment entry tried at least once, and nothing in flight or being wrapped up:
+    what is left are retries and call-backs due later."""
+    untried = session.scalar(
+        select(func.count())
+        .select_from(ListEntry)
+        .where(
+            ListEntry.campaign_id.in_(campaign_ids),
+            ListEntry.group == Group.TREATMENT,
+            ListEntry.status.in_((EntryStatus.PENDING, EntryStatus.IN_PROGRESS)),
+            ~select(Attempt.id)
+            .where(Attempt.list_entry_id == ListEntry.id, Attempt.status != S.CANCELED)
+            .exists(),
+        )
+    )
+    live = session.scalar(
+        select(func.count()).where(
+            Attempt.campaign_id.in_(campaign_ids),
+            Attempt.status.in_((S.SCHEDULED, S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS)),
+        )
+    )
+    wrapping = session.scalar(
+        select(func.count())
+        .select_from(Attempt)
+        .where(
+            Attempt.campaign_id.in_(campaign_ids),
+            Attempt.agent_id.is_not(None),
+            Attempt.status == S.COMPLETED,
+            ~select(Disposition.id).where(Disposition.attempt_id == Attempt.id).exists(),
+        )
+    )
+    running = session.scalar(
+        select(func.count()).where(
+            Campaign.id.in_(campaign_ids), Campaign.status == CampaignStatus.RUNNING
+        )
+    )
+    return not running or not (untried or live or wrapping)
 
 
 def figures(session: Session, campaign_ids: Sequence[int]) -> list[CampaignFigures]:
@@ -218,6 +261,7 @@ def figures(session: Session, campaign_ids: Sequence[int]) -> list[CampaignFigur
             CampaignFigures(
                 campaign_id=campaign.id,
                 name=campaign.name,
+                kind=campaign.kind.value,
                 status=campaign.status.value,
                 dials=int(c.dials or 0) if c else 0,
                 human_answers=int(c.answers or 0) if c else 0,

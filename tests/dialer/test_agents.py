@@ -365,3 +365,20 @@ def test_random_moves_keep_the_board_consistent(
             await _check(board, client, prefix)
 
     asyncio.run(_on_client(redis_url, prefix, scenario))
+
+
+def test_release_frees_the_agent_of_a_machine_answered_call_without_wrap_up(
+    on_board: Callable[[Scenario[None]], None],
+) -> None:
+    async def scenario(board: AgentBoard) -> None:
+        await board.login(3, 1, 10.0)
+        assert await board.claim(1, 900, 11.0) == 3
+        assert await board.release(900, 15.0) == 3
+        assert await board.status(3) == AgentStatus(3, AgentState.READY, 1, None, 15.0, None)
+        # repeated, or followed by the carrier's end of the call: nothing more happens
+        assert await board.release(900, 16.0) == 3
+        assert await board.end_call(900, 17.0) == 3
+        assert (await board.status(3)).state is AgentState.READY
+        assert await board.release(901, 18.0) is None
+
+    on_board(scenario)

@@ -1,0 +1,179 @@
+"""Outcomes in the store: retries by outcome with the campaign's delays, max attempts,
+the SMS fallback, and dispositions from the agent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, select
+
+from dialer.dialing import DialingSettings
+from dialer.outcomes import DispositionError, apply_status, record_disposition
+from dialer.states import rank
+from dialer.worker import take_entries
+from store.db import transaction
+from store.models import (
+    Attempt,
+    AttemptStatus,
+    CampaignKind,
+    Channel,
+    Disposition,
+    DispositionCode,
+    DncChannel,
+    DncEntry,
+    EntryStatus,
+    ListEntry,
+)
+from tests.dialer.dial_base import build_running_campaign
+
+S = AttemptStatus
+AT = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)
+DIALING = {"retry_minutes": {"busy": 15, "no-answer": 90}, "sms_after_failed_calls": 3}
+
+
+def _dial(engine: Engine, campaign_id: int, at: dt.datetime) -> int:
+    with transaction(engine) as session:
+        (attempt_id,) = take_entries(session, campaign_id, 1, now=at)
+        apply_status(session, attempt_id, S.INITIATED, now=at)
+    return attempt_id
+
+
+def _entry(engine: Engine, campaign_id: int) -> ListEntry:
+    with transaction(engine) as session:
+        return session.scalars(select(ListEntry).where(ListEntry.campaign_id == campaign_id)).one()
+
+
+def test_each_outcome_waits_its_campaign_delay_then_texts_after_three_unreached(
+    engine: Engine,
+) -> None:
+    campaign_id, _ = build_running_campaign(engine, 1, dialing=DIALING)
+    at = AT
+    for outcome, minutes in ((S.BUSY, 15), (S.NO_ANSWER, 90)):
+        attempt_id = _dial(engine, campaign_id, at)
+        with transaction(engine) as session:
+            change = apply_status(session, attempt_id, outcome, now=at)
+        assert change.became_final
+        assert change.texts == []
+        entry = _entry(engine, campaign_id)
+        assert entry.status is EntryStatus.PENDING
+        assert entry.due_at == at + dt.timedelta(minutes=minutes)
+        with transaction(engine) as session:
+            assert take_entries(session, campaign_id, 1, now=at + dt.timedelta(minutes=1)) == []
+        at = at + dt.timedelta(minutes=minutes)
+    attempt_id = _dial(engine, campaign_id, at)
+    with transaction(engine) as session:
+        change = apply_status(session, attempt_id, S.NO_ANSWER, now=at)
+    (text_id,) = change.texts
+    with transaction(engine) as session:
+        text = session.get(Attempt, text_id)
+        assert text is not None
+        assert (text.channel, text.status) == (Channel.SMS, S.SCHEDULED)
+        # settling again (a duplicated final callback) queues no second text
+        assert apply_status(session, attempt_id, S.NO_ANSWER, now=at).texts == []
+        texts = session.scalar(select(func.count()).where(Attempt.channel == Channel.SMS))
+        assert texts == 1
+    assert _entry(engine, campaign_id).status is EntryStatus.DONE
+
+
+def test_max_attempts_ends_the_entry(engine: Engine) -> None:
+    campaign_id, _ = build_running_campaign(
+        engine,
+        1,
+        dialing={"sms_after_failed_calls": 0, "retry_minutes": {"busy": 1}},
+        policy={"max_attempts": 2},
+    )
+    at = AT
+    for _ in range(2):
+        attempt_id = _dial(engine, campaign_id, at)
+        with transaction(engine) as session:
+            apply_status(session, attempt_id, S.BUSY, now=at)
+        at += dt.timedelta(minutes=5)
+    assert _entry(engine, campaign_id).status is EntryStatus.DONE
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([s for s in S if s not in (S.SENT, S.DELIVERED, S.UNDELIVERED)])))
+def test_a_status_never_moves_back(statuses: list[AttemptStatus]) -> None:
+    from dialer.states import advance
+
+    current = S.QUEUED
+    for incoming in statuses:
+        after = advance(Channel.CALL, current, incoming)
+        assert rank(Channel.CALL, after) >= rank(Channel.CALL, current)
+        current = after
+
+
+def test_dispositions_close_call_back_or_retry_and_are_recorded_once(engine: Engine) -> None:
+    campaign_id, _ = build_running_campaign(engine, 4, kind=CampaignKind.CROSS_SELL)
+    attempts = []
+    with transaction(engine) as session:
+        attempts = take_entries(session, campaign_id, 4, now=AT)
+        for attempt_id in attempts:
+            apply_status(session, attempt_id, S.IN_PROGRESS, now=AT)
+            session.get(Attempt, attempt_id).agent_id = None  # type: ignore[union-attr]
+    accepted, callback, dnc, voicemail = attempts
+    later = AT + dt.timedelta(minutes=5)
+    with transaction(engine) as session:
+        first, _ = record_disposition(
+            session, attempt_id=accepted, agent_id=None, code="accepted", now=later
+        )
+        again, _ = record_disposition(
+            session, attempt_id=accepted, agent_id=None, code="refused", now=later
+        )
+        assert again.id == first.id
+        assert again.code == DispositionCode.ACCEPTED.value
+        with pytest.raises(DispositionError, match="callback_at"):
+            record_disposition(
+                session, attempt_id=callback, agent_id=None, code="callback", now=later
+            )
+        with pytest.raises(DispositionError, match="future"):
+            record_disposition(
+                session,
+                attempt_id=callback,
+                agent_id=None,
+                code="callback",
+                now=later,
+                callback_at=AT,
+            )
+        with pytest.raises(DispositionError, match="refusal_reason"):
+            record_disposition(session, attempt_id=dnc, agent_id=None, code="refused", now=later)
+        with pytest.raises(DispositionError, match="one of"):
+            record_disposition(session, attempt_id=dnc, agent_id=None, code="maybe", now=later)
+        back = AT + dt.timedelta(days=6)  # a Tuesday; the day after is Thanksgiving
+        record_disposition(
+            session,
+            attempt_id=callback,
+            agent_id=None,
+            code="callback",
+            now=later,
+            callback_at=back,
+            callback_shared=True,
+        )
+        record_disposition(session, attempt_id=dnc, agent_id=None, code="do_not_call", now=later)
+        record_disposition(
+            session, attempt_id=voicemail, agent_id=None, code="voicemail", now=later
+        )
+    with transaction(engine) as session:
+        status = {
+            a: session.get(ListEntry, session.get(Attempt, a).list_entry_id)  # type: ignore[union-attr]
+            for a in attempts
+        }
+        assert status[accepted].status is EntryStatus.DONE  # type: ignore[union-attr]
+        assert status[callback].status is EntryStatus.CALLBACK  # type: ignore[union-attr]
+        assert status[callback].due_at == back  # type: ignore[union-attr]
+        assert status[dnc].status is EntryStatus.DONE  # type: ignore[union-attr]
+        assert status[voicemail].status is EntryStatus.PENDING  # type: ignore[union-attr]
+        minutes = DialingSettings().retry_minutes["machine"]
+        assert status[voicemail].due_at == later + dt.timedelta(minutes=minutes)  # type: ignore[union-attr]
+        phone = session.get(Attempt, dnc).phone  # type: ignore[union-attr]
+        listed = session.scalars(select(DncEntry).where(DncEntry.phone == phone)).one()
+        assert listed.channel is DncChannel.ALL
+        assert session.scalar(select(func.count()).select_from(Disposition)) == 4
+    # the call-back comes first once it is due, before the entry still never tried
+    callback_entry = status[callback].id  # type: ignore[union-attr]
+    with transaction(engine) as session:
+        (next_call,) = take_entries(session, campaign_id, 1, now=back)
+        assert session.get(Attempt, next_call).list_entry_id == callback_entry  # type: ignore[union-attr]

@@ -1,0 +1,418 @@
+"""Twilio's webhooks: signatures, answer-time connection or abandon, AMD, callbacks in any
+order, inbound STOP/START/HELP; against the store and the agent board as they run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+
+from campaigns.policy import ContactPolicy, check_contact
+from dialer.clock import DialerClock
+from dialer.context import Dialer, DialerConfig, open_dialer
+from dialer.webhooks import DIALER, add_webhook_routes
+from store.db import transaction
+from store.models import (
+    AgentEvent,
+    AnsweredBy,
+    Attempt,
+    AttemptStatus,
+    CampaignKind,
+    Channel,
+    DncChannel,
+    DncEntry,
+    EntryStatus,
+    InboundMessage,
+    ListEntry,
+)
+from tests.dialer.dial_base import build_running_campaign
+
+S = AttemptStatus
+TOKEN = "webhook-test-token"
+BASE = "https://dialer.example.com"
+# a weekday afternoon in New York, inside the calling window
+NOON = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)
+ROUTES = (
+    "/twilio/voice/status",
+    "/twilio/voice/answer",
+    "/twilio/voice/amd",
+    "/twilio/sms/status",
+    "/twilio/sms/inbound",
+)
+
+
+class Hooks:
+    """A test client for the webhook routes that signs like Twilio."""
+
+    def __init__(self, client: TestClient[Any, Any], dialer: Dialer, campaign_id: int) -> None:
+        self.client, self.dialer, self.campaign_id = client, dialer, campaign_id
+        self.validator = RequestValidator(TOKEN)
+
+    async def post(
+        self, path: str, params: dict[str, str], *, signature: str | None = None
+    ) -> tuple[int, str]:
+        if signature is None:
+            signature = self.validator.compute_signature(BASE + path, params)
+        response = await self.client.post(
+            path, data=params, headers={"X-Twilio-Signature": signature}
+        )
+        return response.status, await response.text()
+
+    async def call(self, attempt_id: int, status: str, **extra: str) -> int:
+        params = {"CallSid": f"CA{attempt_id:032x}", "CallStatus": status, **extra}
+        code, _ = await self.post(f"/twilio/voice/status?attempt={attempt_id}", params)
+        return code
+
+    async def answer(self, attempt_id: int) -> str:
+        params = {"CallSid": f"CA{attempt_id:032x}", "CallStatus": "in-progress"}
+        code, body = await self.post(f"/twilio/voice/answer?attempt={attempt_id}", params)
+        assert code == 200, body
+        return body
+
+    def store(self, work: Callable[[Session], Any]) -> Any:
+        with transaction(self.dialer.engine) as session:
+            return work(session)
+
+
+@asynccontextmanager
+async def hooks(
+    engine: Engine, db_url: str, redis_url: str, prefix: str, *, scale: float = 20.0
+) -> AsyncIterator[Hooks]:
+    campaign_id, _ = build_running_campaign(
+        engine, 4, kind=CampaignKind.ANTI_CHURN, name=f"test {uuid.uuid4().hex[:8]}"
+    )
+    config = DialerConfig(
+        database_url=db_url,
+        redis_url=redis_url,
+        account_sid="AC" + "0" * 32,
+        auth_token=TOKEN,
+        api_base="http://127.0.0.1:9",  # nothing listens: provider calls fail, and are caught
+        from_number="+15005550006",
+        public_base_url=BASE,
+        company="Northwind Telecom",
+        callback_number="+18005550199",
+        prefix=prefix,
+        queue_name=f"tc-test-{uuid.uuid4().hex[:8]}",
+    )
+    dialer = await open_dialer(config, engine=engine)
+    dialer.clock = DialerClock.starting(NOON, scale)
+    app = web.Application()
+    app[DIALER] = dialer
+    add_webhook_routes(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Hooks(client, dialer, campaign_id)
+    finally:
+        await client.close()
+        keys = [k async for k in dialer.redis.scan_iter(match=f"{prefix}:*")]
+        keys += [k async for k in dialer.redis.scan_iter(match=f"{config.queue_name}*")]
+        keys += [k async for k in dialer.redis.scan_iter(match="arq:job:*")]
+        if keys:
+            await dialer.redis.delete(*keys)
+        await dialer.close()
+
+
+def _attempt(session: Session, campaign_id: int, *, status: AttemptStatus = S.INITIATED) -> int:
+    entry = session.scalars(
+        select(ListEntry)
+        .where(ListEntry.campaign_id == campaign_id, ListEntry.status == EntryStatus.PENDING)
+        .order_by(ListEntry.id)
+    ).first()
+    assert entry is not None
+    entry.status = EntryStatus.IN_PROGRESS
+    phone = f"+1212555{entry.customer_id:04d}"
+    attempt = Attempt(
+        campaign_id=campaign_id,
+        list_entry_id=entry.id,
+        customer_id=entry.customer_id,
+        channel=Channel.CALL,
+        phone=phone,
+        status=status,
+        created_at=NOON,
+        started_at=NOON,
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt.id
+
+
+Scenario = Callable[[Hooks], Awaitable[None]]
+
+
+@pytest.fixture
+def run_hooks(
+    engine: Engine, db_url: str, redis_url: str, redis_prefix: str
+) -> Callable[[Scenario], None]:
+    def run(scenario: Scenario) -> None:
+        async def main() -> None:
+            async with hooks(engine, db_url, redis_url, redis_prefix) as h:
+                await scenario(h)
+
+        asyncio.run(main())
+
+    return run
+
+
+def test_every_route_refuses_a_missing_wrong_or_misplaced_signature(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        params = {
+            "CallSid": "CA" + "1" * 32,
+            "CallStatus": "completed",
+            "MessageSid": "SM" + "1" * 32,
+            "MessageStatus": "delivered",
+            "From": "+12125550000",
+            "Body": "STOP",
+            "AnsweredBy": "machine_end_beep",
+        }
+        for route in ROUTES:
+            path = f"{route}?attempt={attempt_id}"
+            elsewhere = h.validator.compute_signature("https://evil.example.com" + path, params)
+            forged = RequestValidator("not-the-token").compute_signature(BASE + path, params)
+            for signature in ("", "bm9wZQ==", elsewhere, forged):
+                code, _ = await h.post(path, params, signature=signature)
+                assert code == 403, (route, signature)
+            # a valid signature over other parameters does not cover these
+            tampered = h.validator.compute_signature(BASE + path, {**params, "Body": "START"})
+            code, _ = await h.post(path, params, signature=tampered)
+            assert code == 403, route
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert attempt.status is S.INITIATED
+        assert h.store(lambda s: s.scalar(select(func.count()).select_from(DncEntry))) == 0
+        assert h.store(lambda s: s.scalar(select(func.count()).select_from(InboundMessage))) == 0
+
+    run_hooks(scenario)
+
+
+def test_an_answered_call_goes_to_the_longest_ready_agent_then_wraps_up(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        from dialer.sim_agents import ensure_agents
+
+        first, second = h.store(lambda s: ensure_agents(s, 2))
+        board, now = h.dialer.board, h.dialer.clock.now()
+        await board.login(second, h.campaign_id, now - 5)
+        await board.login(first, h.campaign_id, now)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        assert await h.call(attempt_id, "ringing") == 204
+        twiml = await h.answer(attempt_id)
+        assert f"<Client>agent-{second}</Client>" in twiml
+        assert await h.answer(attempt_id) == twiml, "a repeated request gets the same agent"
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.agent_id) == (S.IN_PROGRESS, second)
+        assert await h.call(attempt_id, "completed", CallDuration="95") == 204
+        assert (await board.status(second)).state.value == "wrap"
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.duration_s) == (S.COMPLETED, 95)
+        events = h.store(
+            lambda s: s.scalars(
+                select(AgentEvent.state).where(AgentEvent.attempt_id == attempt_id)
+            ).all()
+        )
+        assert events == ["talk", "wrap"]
+        entry = h.store(lambda s: s.get(ListEntry, attempt.list_entry_id))
+        assert entry.status is EntryStatus.IN_PROGRESS, "waits for the agent's disposition"
+
+    run_hooks(scenario)
+
+
+def test_with_no_agent_free_within_the_grace_the_caller_hears_the_abandon_message(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        twiml = await h.answer(attempt_id)
+        assert "Northwind Telecom" in twiml
+        assert "<Hangup" in twiml
+        assert "<Dial" not in twiml
+        for sales_word in ("offer", "discount", "deal", "price"):
+            assert sales_word not in twiml.lower()
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert attempt.status is S.ABANDONED
+        # the carrier's "completed" afterwards keeps it abandoned
+        await h.call(attempt_id, "completed", CallDuration="9")
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert attempt.status is S.ABANDONED
+        entry = h.store(lambda s: s.get(ListEntry, attempt.list_entry_id))
+        assert entry.status is EntryStatus.PENDING
+        assert entry.due_at == NOON.replace(microsecond=0) + dt.timedelta(hours=72) or (
+            entry.due_at is not None and entry.due_at > NOON + dt.timedelta(hours=71)
+        )
+        # and the contact policy keeps the customer out for the abandon cooldown
+        policy = ContactPolicy.for_kind(CampaignKind.ANTI_CHURN)
+        verdict = h.store(
+            lambda s: check_contact(
+                s,
+                policy,
+                customer_id=attempt.customer_id,
+                channel=Channel.CALL,
+                kind=CampaignKind.ANTI_CHURN,
+                now=NOON + dt.timedelta(hours=1),
+            )
+        )
+        assert verdict.reason is not None
+        assert verdict.reason.value == "abandon_cooldown"
+
+    run_hooks(scenario)
+
+
+def test_an_agent_freed_within_the_grace_takes_the_waiting_call(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        from dialer.sim_agents import ensure_agents
+
+        (agent,) = h.store(lambda s: ensure_agents(s, 1))
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        answering = asyncio.create_task(h.answer(attempt_id))
+        # 2 s of grace at 20x is 0.1 s real: the agent comes back after a quarter of it
+        await asyncio.sleep(0.025)
+        waiting = await h.dialer.board.campaign_agents(h.campaign_id)
+        assert waiting.waiting_calls == 1
+        await h.dialer.board.login(agent, h.campaign_id, h.dialer.clock.now())
+        assert f"<Client>agent-{agent}</Client>" in await answering
+        assert (await h.dialer.board.campaign_agents(h.campaign_id)).waiting_calls == 0
+
+    run_hooks(scenario)
+
+
+def test_a_machine_frees_the_agent_and_the_entry_is_tried_later(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        from dialer.sim_agents import ensure_agents
+
+        (agent,) = h.store(lambda s: ensure_agents(s, 1))
+        await h.dialer.board.login(agent, h.campaign_id, h.dialer.clock.now())
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        await h.answer(attempt_id)
+        params = {"CallSid": f"CA{attempt_id:032x}", "AnsweredBy": "machine_end_beep"}
+        code, _ = await h.post(f"/twilio/voice/amd?attempt={attempt_id}", params)
+        assert code == 204
+        assert (await h.dialer.board.status(agent)).state.value == "ready"
+        await h.call(attempt_id, "completed", CallDuration="30")
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.answered_by) == (S.MACHINE, AnsweredBy.MACHINE)
+        entry = h.store(lambda s: s.get(ListEntry, attempt.list_entry_id))
+        assert entry.status is EntryStatus.PENDING
+        assert entry.due_at is not None
+        assert entry.due_at > NOON + dt.timedelta(minutes=200)
+
+    run_hooks(scenario)
+
+
+CALL_SEQUENCE = (
+    ("initiated", {}),
+    ("ringing", {}),
+    ("in-progress", {}),
+    ("completed", {"CallDuration": "61"}),
+)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    order=st.permutations(range(len(CALL_SEQUENCE))),
+    repeats=st.lists(st.integers(0, len(CALL_SEQUENCE) - 1), max_size=4),
+)
+def test_shuffled_and_duplicated_callbacks_end_where_the_ordered_ones_do(
+    engine: Engine, db_url: str, redis_url: str, order: list[int], repeats: list[int]
+) -> None:
+    prefix = f"tctest:{uuid.uuid4().hex[:10]}"
+
+    async def main() -> None:
+        async with hooks(engine, db_url, redis_url, prefix) as h:
+            attempt_id = h.store(lambda s: _attempt(s, h.campaign_id, status=S.QUEUED))
+            seen = [S.QUEUED]
+            for index in [*order, *repeats]:
+                word, extra = CALL_SEQUENCE[index]
+                assert await h.call(attempt_id, word, **extra) == 204
+                status = h.store(lambda s: s.get(Attempt, attempt_id)).status
+                ranks = [list(S).index(x) for x in seen]
+                assert list(S).index(status) >= max(ranks), "a status never moves back"
+                seen.append(status)
+            attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+            assert attempt.status is S.COMPLETED
+            assert attempt.duration_s == 61
+            assert attempt.provider_sid == f"CA{attempt_id:032x}"
+            assert attempt.started_at is not None
+
+    asyncio.run(main())
+
+
+def test_stop_opts_out_of_texts_at_once_start_opts_back_in_help_answers(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        customer, phone = (
+            attempt.customer_id,
+            h.store(
+                lambda s: s.scalar(
+                    select(ListEntry.customer_id).where(ListEntry.id == attempt.list_entry_id)
+                )
+            ),
+        )
+        from store.models import Customer
+
+        phone = h.store(lambda s: s.get(Customer, customer)).phone
+
+        async def text(sid: str, body: str) -> str:
+            code, reply = await h.post(
+                "/twilio/sms/inbound", {"MessageSid": sid, "From": phone, "Body": body}
+            )
+            assert code == 200
+            return reply
+
+        def sms_verdict() -> str | None:
+            verdict = h.store(
+                lambda s: check_contact(
+                    s,
+                    ContactPolicy.for_kind(CampaignKind.ANTI_CHURN),
+                    customer_id=customer,
+                    channel=Channel.SMS,
+                    kind=CampaignKind.ANTI_CHURN,
+                    now=NOON,
+                )
+            )
+            return verdict.reason.value if verdict.reason else None
+
+        assert sms_verdict() is None
+        reply = await text("SM" + "a" * 32, " stop! ")
+        assert "no more texts" in reply
+        assert sms_verdict() == "opted_out"
+        assert await text("SM" + "a" * 32, " stop! ") == reply, "a retried delivery: same answer"
+        rows = h.store(lambda s: s.scalar(select(func.count()).select_from(InboundMessage)))
+        assert rows == 1
+        dnc = h.store(lambda s: s.scalars(select(DncEntry).where(DncEntry.phone == phone)).one())
+        assert dnc.channel is DncChannel.SMS
+        assert "customer care" in await text("SM" + "b" * 32, "HELP")
+        assert "restarted" in await text("SM" + "c" * 32, "unstop")
+        assert sms_verdict() is None
+        assert "<Message" not in await text("SM" + "d" * 32, "thanks, call me tomorrow")
+        keywords = h.store(
+            lambda s: s.scalars(select(InboundMessage.keyword).order_by(InboundMessage.id)).all()
+        )
+        assert keywords == ["stop", "help", "start", None]
+
+    run_hooks(scenario)
