@@ -188,8 +188,18 @@ class TwilioProvider:
         self._http = _RoutedHttpClient(api_base, request_timeout)
         self._client = Client(account_sid, auth_token, http_client=self._http)
 
-    async def place_call(self, *, attempt_id: int, to: str, machine_detection: bool = True) -> str:
-        """Dial ``to``; returns the CallSid. The answer and status webhooks carry the attempt."""
+    async def place_call(
+        self,
+        *,
+        attempt_id: int,
+        to: str,
+        machine_detection: bool = True,
+        ring_timeout: int | None = None,
+    ) -> str:
+        """Dial ``to``; returns the CallSid. The answer and status webhooks carry the attempt.
+
+        ``ring_timeout`` (seconds before no-answer) defaults to the provider's.
+        """
         amd: dict[str, str] = {}
         if machine_detection:
             amd = {
@@ -207,7 +217,7 @@ class TwilioProvider:
                 status_callback=self.callbacks.voice_status(attempt_id),
                 status_callback_method="POST",
                 status_callback_event=list(CALL_EVENTS),
-                timeout=self.ring_timeout,
+                timeout=ring_timeout or self.ring_timeout,
                 **amd,
             )
         return str(call.sid)

@@ -41,7 +41,7 @@ from dialer.dialing import DialingSettings
 from dialer.outcomes import Change, apply_status
 from dialer.pacing import PacingMode, PacingState, WindowStats, lines_to_dial
 from dialer.provider import PermanentProviderError, TransientProviderError
-from dialer.sms import render_sms
+from dialer.sms import OPT_OUT_LINE, render_sms
 from store.models import (
     AnsweredBy,
     Attempt,
@@ -369,7 +369,10 @@ async def place_call(ctx: dict[str, Any], attempt_id: int) -> str:
     phone, dialing = ready
     try:
         sid = await dialer.provider.place_call(
-            attempt_id=attempt_id, to=phone, machine_detection=dialing.machine_detection
+            attempt_id=attempt_id,
+            to=phone,
+            machine_detection=dialing.machine_detection,
+            ring_timeout=dialing.ring_timeout,
         )
     except TransientProviderError as error:
         return await _transient(ctx, dialer, attempt_id, S.INITIATED, error)
@@ -502,7 +505,7 @@ def _sms_body(session: Session, attempt_id: int, config: DialerConfig) -> str:
         first_name=first_name,
         callback_number=config.callback_number,
         offer=entry.offer if entry is not None else None,
-        opt_out="Reply STOP to opt out.",
+        opt_out=OPT_OUT_LINE,
     ).text
 
 

@@ -131,11 +131,12 @@ def dialing_command(
 ) -> None:
     """Show a campaign's dialing settings, or change them (pacing, abandon target, retries)."""
     from pydantic import ValidationError
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from dialer.dialing import DialingSettings
+    from dialer.sms import OPT_OUT_LINE, render_sms
     from store.db import transaction
-    from store.models import Campaign
+    from store.models import Campaign, ListEntry
 
     changes: dict[str, Any] = {}
     if pacing is not None:
@@ -169,8 +170,30 @@ def dialing_command(
         if changes:
             row.dialing = updated.as_json()
             row.pacing = updated.mode.value
+        kind = row.kind.value
+        offer = session.scalar(
+            select(ListEntry.offer)
+            .where(ListEntry.campaign_id == row.id, ListEntry.offer.is_not(None))
+            .group_by(ListEntry.offer)
+            .order_by(func.count().desc())
+            .limit(1)
+        )
+    text = render_sms(
+        kind,
+        company=settings.company_name,
+        first_name="Alex",
+        callback_number=settings.callback_number,
+        offer=offer,
+        opt_out=OPT_OUT_LINE,
+    )
+    sms = {
+        "text": text.text,
+        "encoding": text.encoding,
+        "segments": text.segments,
+        "characters": text.characters,
+    }
     if as_json:
-        console.print_json(json.dumps(updated.as_json()))
+        console.print_json(json.dumps({**updated.as_json(), "sms_fallback": sms}))
         return
     table = Table(title=f"dialing: {campaign}")
     table.add_column("setting")
@@ -183,6 +206,12 @@ def dialing_command(
         )
         table.add_row(key, str(shown))
     console.print(table)
+    console.print(
+        f"SMS fallback ({text.encoding}, {text.segments} segment"
+        f"{'s' if text.segments != 1 else ''}, {text.characters} characters):",
+        highlight=False,
+    )
+    console.print(f"  {text.text}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
