@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
@@ -26,6 +27,8 @@ __all__ = ["DEFAULT_QUEUE", "Dialer", "DialerConfig", "open_dialer"]
 
 T = TypeVar("T")
 DEFAULT_QUEUE = "telecampaign:dialer"
+# threads for store work, and pooled connections for them
+STORE_THREADS = 6
 
 
 @dataclass(frozen=True)
@@ -72,19 +75,26 @@ class Dialer:
     clock: DialerClock
     validator: RequestValidator
     own_engine: bool = True
+    threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
+    )
 
     @property
     def prefix(self) -> str:
         return self.config.prefix
 
     async def store(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one transaction on a worker thread (the store API is sync)."""
+        """Run ``work`` in one transaction on a store thread (the store API is sync).
+
+        The threads are as many as the engine's pooled connections, so no transaction
+        waits for a connection or opens one outside the pool.
+        """
 
         def run() -> T:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
                 return work(session)
 
-        return await asyncio.to_thread(run)
+        return await asyncio.get_running_loop().run_in_executor(self.threads, run)
 
     async def enqueue(self, function: str, *args: Any, job_id: str, delay: float = 0.0) -> None:
         """Queue a job once: arq refuses a second job with the same id.
@@ -106,12 +116,34 @@ class Dialer:
     async def close(self) -> None:
         await self.provider.close()
         await self.redis.aclose()
+        self.threads.shutdown(wait=True)
         if self.own_engine:
             self.engine.dispose()
 
 
 def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
+
+
+def dialer_engine(url: str) -> Engine:
+    """An engine whose pool fits the store threads.
+
+    On SQLite every transaction takes the write lock when it begins (BEGIN IMMEDIATE):
+    several dialer processes write to one file, and a transaction that read first and
+    then wants to write cannot wait for the lock in WAL mode, it fails at once.
+    """
+    engine = make_engine(url, pool_size=STORE_THREADS, max_overflow=2)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # the driver leaves BEGIN to us
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 async def open_dialer(config: DialerConfig, *, engine: Engine | None = None) -> Dialer:
@@ -128,7 +160,7 @@ async def open_dialer(config: DialerConfig, *, engine: Engine | None = None) -> 
     )
     return Dialer(
         config=config,
-        engine=engine if engine is not None else make_engine(config.database_url),
+        engine=engine if engine is not None else dialer_engine(config.database_url),
         redis=redis,
         board=AgentBoard(redis, prefix=config.prefix),
         provider=provider,
@@ -136,4 +168,3 @@ async def open_dialer(config: DialerConfig, *, engine: Engine | None = None) -> 
         validator=RequestValidator(config.auth_token),
         own_engine=engine is None,
     )
-

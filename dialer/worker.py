@@ -138,10 +138,10 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
     if lines <= 0:
         return 0
     at = dialer.clock.at(now)
-    attempts = await dialer.store(lambda s: take_entries(s, campaign_id, lines, now=at))
-    for attempt_id in attempts:
-        await dialer.enqueue("place_call", attempt_id, job_id=f"call:{attempt_id}")
-    return len(attempts)
+    calls = await dialer.store(lambda s: take_calls(s, campaign_id, lines, now=at))
+    for attempt_id, customer_id in calls:
+        await dialer.enqueue("place_call", attempt_id, customer_id, job_id=f"call:{attempt_id}")
+    return len(calls)
 
 
 def _snapshot(
@@ -214,7 +214,15 @@ def _snapshot(
 
 
 def take_entries(session: Session, campaign_id: int, lines: int, *, now: dt.datetime) -> list[int]:
-    """Turn up to ``lines`` due treatment entries into queued call attempts.
+    """The ids of the queued call attempts ``take_calls`` made."""
+    return [attempt_id for attempt_id, _ in take_calls(session, campaign_id, lines, now=now)]
+
+
+def take_calls(
+    session: Session, campaign_id: int, lines: int, *, now: dt.datetime
+) -> list[tuple[int, int]]:
+    """Turn up to ``lines`` due treatment entries into queued call attempts; returns each
+    attempt's id and its customer's.
 
     Callbacks that are due come first, then retries in the order they fell due, then new
     entries by priority. Each passes the contact policy here (so no line is spent on a
@@ -225,7 +233,7 @@ def take_entries(session: Session, campaign_id: int, lines: int, *, now: dt.date
     if campaign is None:
         return []
     policy = ContactPolicy.of(campaign)
-    attempts: list[int] = []
+    attempts: list[tuple[int, int]] = []
     seen: set[int] = set()
     while len(attempts) < lines:
         batch = session.scalars(
@@ -255,7 +263,7 @@ def take_entries(session: Session, campaign_id: int, lines: int, *, now: dt.date
                 break
             attempt_id = _take(session, campaign, policy, entry, now=now)
             if attempt_id is not None:
-                attempts.append(attempt_id)
+                attempts.append((attempt_id, entry.customer_id))
     if not attempts:
         _complete_when_worked(session, campaign, now=now)
     return attempts
@@ -354,10 +362,14 @@ def _complete_when_worked(session: Session, campaign: Campaign, *, now: dt.datet
 # -- calls and texts ----------------------------------------------------------------------
 
 
-async def place_call(ctx: dict[str, Any], attempt_id: int) -> str:
-    """Dial one queued attempt; what happened, in a word (for the job result)."""
+async def place_call(ctx: dict[str, Any], attempt_id: int, customer_id: int | None = None) -> str:
+    """Dial one queued attempt; what happened, in a word (for the job result).
+
+    ``customer_id`` (the attempt's, for the per-customer lock) is looked up when not given.
+    """
     dialer = _dialer(ctx)
-    customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
+    if customer_id is None:
+        customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
     if customer_id is None:
         return "unknown"
     lock = dialer.redis.lock(f"{dialer.prefix}:customer:{customer_id}", timeout=60)
@@ -379,9 +391,7 @@ async def place_call(ctx: dict[str, Any], attempt_id: int) -> str:
     except PermanentProviderError as error:
         await _failed(dialer, attempt_id, error)
         return "failed"
-    await dialer.store(
-        lambda s: apply_status(s, attempt_id, S.INITIATED, now=now, provider_sid=sid)
-    )
+    await dialer.store(lambda s: _keep_sid(s, attempt_id, sid))
     return "dialled"
 
 
@@ -406,8 +416,18 @@ async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
     except PermanentProviderError as error:
         await _failed(dialer, attempt_id, error)
         return "failed"
-    await dialer.store(lambda s: apply_status(s, attempt_id, S.QUEUED, now=now, provider_sid=sid))
+    await dialer.store(lambda s: _keep_sid(s, attempt_id, sid))
     return "sent"
+
+
+def _keep_sid(session: Session, attempt_id: int, sid: str) -> None:
+    """The carrier's id for the attempt, unless a callback already brought it."""
+    session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.provider_sid.is_(None))
+        .values(provider_sid=sid)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _customer_of(attempt_id: int) -> Any:
@@ -569,9 +589,9 @@ async def after_change(dialer: Dialer, texts: Sequence[int], campaign_id: int | 
 async def requeue_due(dialer: Dialer) -> int:
     """Queue again every attempt the database says is waiting for a job."""
 
-    def due(session: Session) -> list[tuple[int, Channel, dt.datetime]]:
+    def due(session: Session) -> list[tuple[int, int, Channel, dt.datetime]]:
         rows = session.execute(
-            select(Attempt.id, Attempt.channel, Attempt.due_at).where(
+            select(Attempt.id, Attempt.customer_id, Attempt.channel, Attempt.due_at).where(
                 or_(
                     (Attempt.status == S.QUEUED) & (Attempt.channel == Channel.CALL),
                     (Attempt.status == S.SCHEDULED) & (Attempt.channel == Channel.SMS),
@@ -579,13 +599,13 @@ async def requeue_due(dialer: Dialer) -> int:
                 Attempt.provider_sid.is_(None),
             )
         ).all()
-        return [(int(i), c, d) for i, c, d in rows]
+        return [(int(i), int(p), c, d) for i, p, c, d in rows]
 
     rows = await dialer.store(due)
     now = dialer.clock.now()
-    for attempt_id, channel, due_at in rows:
+    for attempt_id, customer_id, channel, due_at in rows:
         if channel is Channel.CALL:
-            await dialer.enqueue("place_call", attempt_id, job_id=f"call:{attempt_id}")
+            await dialer.enqueue("place_call", attempt_id, customer_id, job_id=f"call:{attempt_id}")
         else:
             delay = due_at.timestamp() - now if due_at else 0.0
             await dialer.enqueue("send_sms", attempt_id, job_id=f"sms:{attempt_id}", delay=delay)

@@ -461,6 +461,7 @@ class Attempt(Base):
         Index("ix_attempts_campaign_status", "campaign_id", "status"),
         Index("ix_attempts_customer_created", "customer_id", "created_at"),
         Index("ix_attempts_status_due", "status", "due_at"),
+        Index("ix_attempts_entry_channel", "list_entry_id", "channel"),
     )
 
 

@@ -46,6 +46,11 @@ def _statuses(statuses: tuple[str, ...]) -> None:
 
 def upgrade() -> None:
     _statuses(STATUSES)
+    # an entry's attempts are counted before every dial and after every outcome
+    with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_attempts_entry_channel", ["list_entry_id", "channel"], unique=False
+        )
     op.create_table(
         "agent_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -117,6 +122,8 @@ def downgrade() -> None:
     # a machine-answered call was a completed call before this revision
     op.execute(sa.text("UPDATE attempts SET status = 'completed' WHERE status = 'machine'"))
     _statuses(STATUSES_BEFORE)
+    with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_attempts_entry_channel")
     with op.batch_alter_table("list_entries", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_list_entries_assigned_agent_id_users"), type_="foreignkey"
