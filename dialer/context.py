@@ -96,12 +96,20 @@ class Dialer:
 
         return await asyncio.get_running_loop().run_in_executor(self.threads, run)
 
+    def job_id(self, name: str) -> str:
+        """arq keys jobs by id across the whole Redis: ours carry the key prefix, so two
+        deployments sharing a server never refuse each other's jobs."""
+        return f"{self.prefix}:{name}"
+
     async def enqueue(self, function: str, *args: Any, job_id: str, delay: float = 0.0) -> None:
         """Queue a job once: arq refuses a second job with the same id.
 
         ``delay`` is in clock seconds, turned into real seconds for arq.
         """
-        kwargs: dict[str, Any] = {"_job_id": job_id, "_queue_name": self.config.queue_name}
+        kwargs: dict[str, Any] = {
+            "_job_id": self.job_id(job_id),
+            "_queue_name": self.config.queue_name,
+        }
         if delay > 0:
             kwargs["_defer_by"] = self.clock.real(delay)
         await self.redis.enqueue_job(function, *args, **kwargs)

@@ -672,8 +672,14 @@ def worker_options(config: DialerConfig, **overrides: Any) -> dict[str, Any]:
     options: dict[str, Any] = {
         "functions": FUNCTIONS,
         "cron_jobs": [
-            cron(pace, name="pace", second=set(range(60)), unique=True, run_at_startup=True),
-            cron(reap, name="reap", second={30}, unique=True),
+            cron(
+                pace,
+                name=f"{config.prefix}:pace",
+                second=set(range(60)),
+                unique=True,
+                run_at_startup=True,
+            ),
+            cron(reap, name=f"{config.prefix}:reap", second={30}, unique=True),
         ],
         "redis_settings": redis_settings(config.redis_url),
         "queue_name": config.queue_name,
@@ -681,6 +687,8 @@ def worker_options(config: DialerConfig, **overrides: Any) -> dict[str, Any]:
         "on_shutdown": _shutdown,
         "max_jobs": 20,
         "keep_result": 3600,
+        # a job a killed worker held is run again after this (the carrier answers in 15 s)
+        "job_timeout": 60,
         "handle_signals": True,
         "poll_delay": 0.05,
     }
