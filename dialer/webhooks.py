@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select, update
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from dialer.context import Dialer
 from dialer.dialing import DialingSettings
 from dialer.opt_out import apply_keyword
-from dialer.outcomes import apply_status
+from dialer.outcomes import Change, apply_status
 from dialer.pacing import PacingSettings
 from dialer.provider import (
     ProviderError,
@@ -123,26 +124,16 @@ def _agent_event(
 async def voice_status(request: web.Request) -> web.Response:
     dialer, params = await _signed(request)
     attempt_id = _attempt_id(request)
-    try:
-        incoming = from_twilio(Channel.CALL, params.get("CallStatus", ""))
-    except ValueError as error:
-        raise web.HTTPBadRequest(text=str(error)) from None
-    now = dialer.clock.utcnow()
-    try:
-        change = await dialer.store(
-            lambda s: apply_status(
-                s,
-                attempt_id,
-                incoming,
-                now=now,
-                provider_sid=params.get("CallSid") or None,
-                duration_s=_int(params, "CallDuration"),
-                error_code=params.get("ErrorCode") or params.get("SipResponseCode") or None,
-            )
-        )
-    except LookupError:
-        raise web.HTTPNotFound(text=f"no attempt {attempt_id}") from None
+    change = await _apply(
+        dialer,
+        attempt_id,
+        _incoming(Channel.CALL, params.get("CallStatus", "")),
+        provider_sid=params.get("CallSid") or None,
+        duration_s=_int(params, "CallDuration"),
+        error_code=params.get("ErrorCode") or params.get("SipResponseCode") or None,
+    )
     if change.became_final:
+        now = dialer.clock.utcnow()
         agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
         if agent is not None:
             await dialer.store(
@@ -152,6 +143,22 @@ async def voice_status(request: web.Request) -> web.Response:
             )
         await after_change(dialer, change.texts, change.campaign_id)
     return web.Response(status=204)
+
+
+def _incoming(channel: Channel, word: str) -> AttemptStatus:
+    try:
+        return from_twilio(channel, word)
+    except ValueError as error:
+        raise web.HTTPBadRequest(text=str(error)) from None
+
+
+async def _apply(dialer: Dialer, attempt_id: int, incoming: AttemptStatus, **facts: Any) -> Change:
+    """``apply_status`` now, in one transaction; 404 for an attempt we do not have."""
+    now = dialer.clock.utcnow()
+    try:
+        return await dialer.store(lambda s: apply_status(s, attempt_id, incoming, now=now, **facts))
+    except LookupError:
+        raise web.HTTPNotFound(text=f"no attempt {attempt_id}") from None
 
 
 async def voice_answer(request: web.Request) -> web.Response:
@@ -236,19 +243,13 @@ async def voice_amd(request: web.Request) -> web.Response:
     )
     now = dialer.clock.utcnow()
     machine = answered_by in (AnsweredBy.MACHINE, AnsweredBy.FAX)
-    try:
-        change = await dialer.store(
-            lambda s: apply_status(
-                s,
-                attempt_id,
-                S.MACHINE if machine else S.IN_PROGRESS,
-                now=now,
-                answered_by=answered_by,
-                provider_sid=params.get("CallSid") or None,
-            )
-        )
-    except LookupError:
-        raise web.HTTPNotFound(text=f"no attempt {attempt_id}") from None
+    change = await _apply(
+        dialer,
+        attempt_id,
+        S.MACHINE if machine else S.IN_PROGRESS,
+        answered_by=answered_by,
+        provider_sid=params.get("CallSid") or None,
+    )
     if not machine or not change.moved:
         return web.Response(status=204)
     agent = await dialer.board.release(attempt_id, dialer.clock.now())
@@ -287,26 +288,13 @@ def _leaves_voicemail(session: Session, campaign_id: int | None) -> bool:
 
 async def sms_status(request: web.Request) -> web.Response:
     dialer, params = await _signed(request)
-    attempt_id = _attempt_id(request)
-    word = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    try:
-        incoming = from_twilio(Channel.SMS, word)
-    except ValueError as error:
-        raise web.HTTPBadRequest(text=str(error)) from None
-    now = dialer.clock.utcnow()
-    try:
-        change = await dialer.store(
-            lambda s: apply_status(
-                s,
-                attempt_id,
-                incoming,
-                now=now,
-                provider_sid=params.get("MessageSid") or None,
-                error_code=params.get("ErrorCode") or None,
-            )
-        )
-    except LookupError:
-        raise web.HTTPNotFound(text=f"no attempt {attempt_id}") from None
+    change = await _apply(
+        dialer,
+        _attempt_id(request),
+        _incoming(Channel.SMS, params.get("MessageStatus") or params.get("SmsStatus") or ""),
+        provider_sid=params.get("MessageSid") or None,
+        error_code=params.get("ErrorCode") or None,
+    )
     if change.became_final:
         await after_change(dialer, change.texts, change.campaign_id)
     return web.Response(status=204)

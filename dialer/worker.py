@@ -368,14 +368,7 @@ async def place_call(ctx: dict[str, Any], attempt_id: int, customer_id: int | No
     ``customer_id`` (the attempt's, for the per-customer lock) is looked up when not given.
     """
     dialer = _dialer(ctx)
-    if customer_id is None:
-        customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
-    if customer_id is None:
-        return "unknown"
-    lock = dialer.redis.lock(f"{dialer.prefix}:customer:{customer_id}", timeout=60)
-    async with lock:
-        now = dialer.clock.utcnow()
-        ready = await dialer.store(lambda s: _ready_to_dial(s, attempt_id, Channel.CALL, now))
+    ready = await _checked(dialer, attempt_id, Channel.CALL, customer_id)
     if isinstance(ready, str):
         return ready
     phone, dialing = ready
@@ -398,13 +391,7 @@ async def place_call(ctx: dict[str, Any], attempt_id: int, customer_id: int | No
 async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
     """Send one scheduled text, rendered from the campaign kind's SMS template."""
     dialer = _dialer(ctx)
-    customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
-    if customer_id is None:
-        return "unknown"
-    lock = dialer.redis.lock(f"{dialer.prefix}:customer:{customer_id}", timeout=60)
-    async with lock:
-        now = dialer.clock.utcnow()
-        ready = await dialer.store(lambda s: _ready_to_dial(s, attempt_id, Channel.SMS, now))
+    ready = await _checked(dialer, attempt_id, Channel.SMS, None)
     if isinstance(ready, str):
         return ready
     phone, _ = ready
@@ -418,6 +405,19 @@ async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
         return "failed"
     await dialer.store(lambda s: _keep_sid(s, attempt_id, sid))
     return "sent"
+
+
+async def _checked(
+    dialer: Dialer, attempt_id: int, channel: Channel, customer_id: int | None
+) -> tuple[str, DialingSettings] | str:
+    """``_ready_to_dial`` under the customer's lock: two workers never both pass the cap."""
+    if customer_id is None:
+        customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
+    if customer_id is None:
+        return "unknown"
+    async with dialer.redis.lock(f"{dialer.prefix}:customer:{customer_id}", timeout=60):
+        now = dialer.clock.utcnow()
+        return await dialer.store(lambda s: _ready_to_dial(s, attempt_id, channel, now))
 
 
 def _keep_sid(session: Session, attempt_id: int, sid: str) -> None:
