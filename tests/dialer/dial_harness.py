@@ -161,7 +161,7 @@ def wait_until(
             return found
         if time.monotonic() > deadline:
             pytest.fail(f"not {what} within {timeout:.0f} s: {explain()}")
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 class Carrier:

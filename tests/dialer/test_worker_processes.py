@@ -160,9 +160,7 @@ def test_a_killed_worker_loses_no_call_and_dials_none_twice(deployment: Deployme
     deployment.wait(
         "mid-campaign with every line ringing",
         lambda s: (
-            s.final >= CUSTOMERS // 3
-            and s.live_with_carrier >= AGENTS // 2
-            and s.waiting_for_a_job == 0
+            s.final >= CUSTOMERS // 6 and s.live_with_carrier >= 3 and s.waiting_for_a_job == 0
         ),
     )
     workers.kill("worker-1")
@@ -190,9 +188,7 @@ def test_a_redis_that_lost_its_data_is_rebuilt_from_the_database(
     deployment.wait(
         "mid-campaign with every line ringing",
         lambda s: (
-            s.final >= CUSTOMERS // 3
-            and s.live_with_carrier >= AGENTS // 2
-            and s.waiting_for_a_job == 0
+            s.final >= CUSTOMERS // 6 and s.live_with_carrier >= 3 and s.waiting_for_a_job == 0
         ),
     )
     # The worker goes down with the Redis; before anything is lost, a pacing pass (as
