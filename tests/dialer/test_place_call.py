@@ -1,0 +1,152 @@
+"""The place-call job against a carrier that fails: a transient error puts the attempt
+back and retries the job with backoff (arq Retry), a refusal fails the attempt, the
+last try gives up; a second run of a job that got through dials nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from arq import Retry
+from sqlalchemy import Engine
+
+from dialer.clock import DialerClock
+from dialer.context import Dialer, DialerConfig, open_dialer
+from dialer.worker import MAX_TRIES, backoff, place_call, take_entries
+from store.db import transaction
+from store.models import Attempt, AttemptStatus, EntryStatus, ListEntry
+from tests.dialer.dial_base import build_running_campaign
+
+S = AttemptStatus
+NOON = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)
+CALLS = web.AppKey("calls", list[str])
+
+
+def _carrier(answers: list[tuple[int, dict[str, Any]]]) -> web.Application:
+    """A carrier that answers Calls.json with the given statuses and bodies, in turn."""
+    app = web.Application()
+    calls: list[str] = []
+
+    async def create(request: web.Request) -> web.Response:
+        await request.post()
+        status, body = answers[min(len(calls), len(answers) - 1)]
+        calls.append(request.path)
+        return web.json_response(body, status=status)
+
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Calls.json", create)
+    app[CALLS] = calls
+    return app
+
+
+CREATED = {"sid": "CA" + "f" * 32, "status": "queued"}
+BUSY_CARRIER = {"code": 20500, "message": "Internal Server Error", "status": 503}
+BAD_NUMBER = {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}
+
+
+@asynccontextmanager
+async def dialing(
+    engine: Engine, db_url: str, redis_url: str, prefix: str, carrier: web.Application
+) -> AsyncIterator[tuple[Dialer, int]]:
+    server = TestServer(carrier)
+    await server.start_server()
+    config = DialerConfig(
+        database_url=db_url,
+        redis_url=redis_url,
+        account_sid="AC" + "0" * 32,
+        auth_token="simulator-token",
+        api_base=str(server.make_url("")).rstrip("/"),
+        from_number="+15005550006",
+        public_base_url="https://dialer.example.com",
+        company="Northwind Telecom",
+        callback_number="+15005550006",
+        prefix=prefix,
+        queue_name=f"{prefix}:dialer",
+    )
+    dialer = await open_dialer(config, engine=engine)
+    dialer.clock = DialerClock.starting(NOON)
+    campaign_id, _ = build_running_campaign(engine, 1, name=f"c {uuid.uuid4().hex[:6]}")
+    with transaction(engine) as session:
+        (attempt_id,) = take_entries(session, campaign_id, 1, now=NOON)
+    try:
+        yield dialer, attempt_id
+    finally:
+        keys = [k async for k in dialer.redis.scan_iter(match=f"{prefix}:*")]
+        keys += [k async for k in dialer.redis.scan_iter(match=f"arq:*:{prefix}:*")]
+        if keys:
+            await dialer.redis.delete(*keys)
+        await dialer.close()
+        await server.close()
+
+
+def _attempt(engine: Engine, attempt_id: int) -> Attempt:
+    with transaction(engine) as session:
+        attempt = session.get(Attempt, attempt_id)
+        assert attempt is not None
+        return attempt
+
+
+Run = Callable[[list[tuple[int, dict[str, Any]]], Callable[..., Any]], None]
+
+
+@pytest.fixture
+def run(engine: Engine, db_url: str, redis_url: str, redis_prefix: str) -> Run:
+    def go(answers: list[tuple[int, dict[str, Any]]], scenario: Callable[..., Any]) -> None:
+        async def main() -> None:
+            carrier = _carrier(answers)
+            async with dialing(engine, db_url, redis_url, redis_prefix, carrier) as (d, a):
+                await scenario(d, a, carrier[CALLS])
+
+        asyncio.run(main())
+
+    return go
+
+
+def test_a_carrier_error_puts_the_attempt_back_and_retries_the_job(
+    engine: Engine, run: Run
+) -> None:
+    async def scenario(dialer: Dialer, attempt_id: int, calls: list[str]) -> None:
+        with pytest.raises(Retry) as retry:
+            await place_call({"dialer": dialer, "job_try": 1}, attempt_id)
+        assert retry.value.defer_score == int(backoff(1) * 1000)
+        attempt = _attempt(engine, attempt_id)
+        assert (attempt.status, attempt.started_at) == (S.QUEUED, None)
+        assert await place_call({"dialer": dialer, "job_try": 2}, attempt_id) == "dialled"
+        attempt = _attempt(engine, attempt_id)
+        assert (attempt.status, attempt.provider_sid) == (S.INITIATED, CREATED["sid"])
+        # the job run again (a worker died before arq noted it done) dials nothing
+        assert await place_call({"dialer": dialer, "job_try": 1}, attempt_id) == "already"
+        assert len(calls) == 2
+
+    run([(503, BUSY_CARRIER), (201, CREATED)], scenario)
+
+
+def test_the_last_try_gives_up_and_the_entry_is_tried_later(engine: Engine, run: Run) -> None:
+    async def scenario(dialer: Dialer, attempt_id: int, calls: list[str]) -> None:
+        context = {"dialer": dialer, "job_try": MAX_TRIES}
+        assert await place_call(context, attempt_id) == "failed"
+        attempt = _attempt(engine, attempt_id)
+        assert attempt.status is S.FAILED
+        with transaction(engine) as session:
+            entry = session.get(ListEntry, attempt.list_entry_id)
+            assert entry is not None
+            assert entry.status is EntryStatus.PENDING
+            assert entry.due_at is not None
+
+    run([(503, BUSY_CARRIER)], scenario)
+
+
+def test_a_refused_number_fails_at_once_with_the_carrier_code(engine: Engine, run: Run) -> None:
+    async def scenario(dialer: Dialer, attempt_id: int, calls: list[str]) -> None:
+        assert await place_call({"dialer": dialer, "job_try": 1}, attempt_id) == "failed"
+        attempt = _attempt(engine, attempt_id)
+        assert (attempt.status, attempt.error_code) == (S.FAILED, "21211")
+        assert len(calls) == 1
+
+    run([(400, BAD_NUMBER)], scenario)
