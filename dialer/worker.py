@@ -31,8 +31,8 @@ from typing import Any
 from arq import Retry, cron
 from arq.worker import Function, Worker, func
 from redis.exceptions import LockError
+from sqlalchemy import case, or_, select, update
 from sqlalchemy import func as sqlfunc
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.policy import ContactPolicy, Verdict, check_contact, record_exclusion
@@ -118,13 +118,15 @@ async def pace_campaign(ctx: dict[str, Any], campaign_id: int) -> int:
 
 async def _pace(dialer: Dialer, campaign_id: int) -> int:
     now = dialer.clock.now()
+    agents = await dialer.board.campaign_agents(campaign_id)
+    if not (agents.ready or agents.talk_started or agents.wrap_started):
+        return 0  # nobody logged in to take a call: no line to dial
     snapshot = await dialer.store(lambda s: _snapshot(s, campaign_id, now))
     if snapshot is None:
         return 0
     dialing, ringing, stats = snapshot
     if dialing.mode is PacingMode.PREVIEW:
         return 0
-    agents = await dialer.board.campaign_agents(campaign_id)
     state = PacingState(
         now=now,
         agents_ready=agents.ready,
@@ -154,7 +156,17 @@ def _snapshot(
     dialing = DialingSettings.of(campaign)
     pacing = dialing.pacing()
     day_ago = dt.datetime.fromtimestamp(now - pacing.measuring_window_seconds, dt.UTC)
-    since = now - pacing.window_seconds
+    since = dt.datetime.fromtimestamp(now - pacing.window_seconds, dt.UTC)
+    ours = (Attempt.campaign_id == campaign_id) & (Attempt.channel == Channel.CALL)
+    # the measuring window (a day) in two counts; the recent window and the lines in
+    # flight row by row
+    not_machine = Attempt.answered_by.is_(None) | (Attempt.answered_by != AnsweredBy.MACHINE)
+    measured_answers, measured_abandons = session.execute(
+        select(
+            sqlfunc.count(Attempt.answered_at),
+            sqlfunc.count(case((Attempt.status == S.ABANDONED, 1))),
+        ).where(ours, Attempt.started_at >= day_ago, not_machine)
+    ).one()
     rows = session.execute(
         select(
             Attempt.status,
@@ -167,14 +179,10 @@ def _snapshot(
             Disposition.created_at,
         )
         .outerjoin(Disposition, Disposition.attempt_id == Attempt.id)
-        .where(
-            Attempt.campaign_id == campaign_id,
-            Attempt.channel == Channel.CALL,
-            or_(Attempt.status.in_(LIVE), Attempt.started_at >= day_ago),
-        )
+        .where(ours, or_(Attempt.status.in_(LIVE), Attempt.started_at >= since))
     ).all()
     ringing: list[float] = []
-    dials = answers = abandons = measured_answers = measured_abandons = 0
+    dials = answers = abandons = 0
     ring_seconds: list[float] = []
     talks: list[float] = []
     wraps: list[float] = []
@@ -184,12 +192,10 @@ def _snapshot(
             ringing.append(begun.timestamp() if begun else now)
         if started is None:
             continue
+        if started < since:
+            continue
         human = answered is not None and answered_by is not AnsweredBy.MACHINE
         abandoned = status is S.ABANDONED and answered_by is not AnsweredBy.MACHINE
-        measured_answers += human
-        measured_abandons += abandoned
-        if started.timestamp() < since:
-            continue
         dials += 1
         if human and answered is not None:
             answers += 1
@@ -207,8 +213,8 @@ def _snapshot(
         answer_ring_seconds=tuple(ring_seconds[-pacing.window_max_answers :]),
         mean_talk_seconds=sum(talks) / len(talks) if talks else defaults.mean_talk_seconds,
         mean_wrap_seconds=sum(wraps) / len(wraps) if wraps else defaults.mean_wrap_seconds,
-        measured_answers=measured_answers,
-        measured_abandons=measured_abandons,
+        measured_answers=int(measured_answers),
+        measured_abandons=int(measured_abandons),
     )
     return dialing, tuple(ringing), stats
 
