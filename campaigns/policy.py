@@ -79,7 +79,9 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    literal,
     literal_column,
+    null,
     or_,
     select,
     true,
@@ -755,30 +757,13 @@ def check_contact(
     cap nor for the entry's attempts. ``product_id`` defaults to the list entry's.
     """
     now = _utc(now)
-    person = session.execute(
-        select(
-            Customer.phone,
-            Customer.country,
-            Customer.region,
-            Customer.timezone,
-            Customer.call_consent if channel is Channel.CALL else Customer.sms_consent,
-        ).where(Customer.id == customer_id)
-    ).one_or_none()
-    if person is None:
-        raise LookupError(f"no customer with id {customer_id}")
-    if list_entry_id is not None:
-        entry = session.execute(
-            select(ListEntry.product_id).where(ListEntry.id == list_entry_id)
-        ).one_or_none()
-        if entry is None:
-            raise LookupError(f"no list entry with id {list_entry_id}")
-        product_id = entry.product_id if product_id is None else product_id
-    phone, country, region, zone_name, consent = person
-    zones = customer_zones(phone, zone_name) if phone else ()
     not_this = Attempt.id != exclude_attempt_id if exclude_attempt_id is not None else true()
-    lasting = _lasting_block(
-        session, policy, customer_id, phone, consent, zones, channel, kind, list_entry_id, not_this
-    )
+    facts = _facts(session, policy, customer_id, channel, list_entry_id, not_this)
+    if list_entry_id is not None and product_id is None:
+        product_id = facts.entry_product_id
+    zones = customer_zones(facts.phone, facts.zone_name) if facts.phone else ()
+    country, region = facts.country, facts.region
+    lasting = _lasting_block(policy, facts, zones, channel, kind)
     if lasting is not None:
         return Verdict(allowed=False, reason=lasting[0], detail=lasting[1])
     blocks = _passing_blocks(session, policy, customer_id, channel, kind, product_id, now, not_this)
@@ -805,51 +790,114 @@ def check_contact(
     )
 
 
-def _lasting_block(
+@dataclass(frozen=True)
+class _Facts:
+    """What one contact check needs from the store, read in one statement."""
+
+    phone: str | None
+    country: str
+    region: str | None
+    zone_name: str | None
+    consent: bool
+    entry_product_id: int | None
+    dnc_channel: DncChannel | None
+    open_complaint: bool
+    tried: int
+
+
+def _facts(
     session: Session,
     policy: ContactPolicy,
     customer_id: int,
-    phone: str | None,
-    consent: bool,
+    channel: Channel,
+    list_entry_id: int | None,
+    not_this: ColumnElement[bool],
+) -> _Facts:
+    """The customer, the entry's product, the number's block, an open complaint and the
+    entry's attempts so far: scalar subqueries of one SELECT, one round trip."""
+    dnc = (
+        _blocked_phones(channel)
+        .with_only_columns(DncEntry.channel)
+        .where(DncEntry.phone == Customer.phone)
+        .limit(1)
+        .scalar_subquery()
+    )
+    complaint = (
+        select(Interaction.id)
+        .where(Interaction.customer_id == Customer.id, _open_complaint())
+        .limit(1)
+        .scalar_subquery()
+        if policy.exclude_open_complaints
+        else null()
+    )
+    if list_entry_id is None:
+        entry_id: Any = null()
+        product: Any = null()
+        tried: Any = literal(0)
+    else:
+        entry_id = select(ListEntry.id).where(ListEntry.id == list_entry_id).scalar_subquery()
+        product = (
+            select(ListEntry.product_id).where(ListEntry.id == list_entry_id).scalar_subquery()
+        )
+        tried = (
+            select(func.count())
+            .where(Attempt.list_entry_id == list_entry_id, Attempt.status.in_(TRIED), not_this)
+            .scalar_subquery()
+        )
+    row = session.execute(
+        select(
+            Customer.phone,
+            Customer.country,
+            Customer.region,
+            Customer.timezone,
+            Customer.call_consent if channel is Channel.CALL else Customer.sms_consent,
+            entry_id,
+            product,
+            dnc,
+            complaint,
+            tried,
+        ).where(Customer.id == customer_id)
+    ).one_or_none()
+    if row is None:
+        raise LookupError(f"no customer with id {customer_id}")
+    phone, country, region, zone, consent, entry, product_id, blocked, open_, count = row
+    if list_entry_id is not None and entry is None:
+        raise LookupError(f"no list entry with id {list_entry_id}")
+    return _Facts(
+        phone=phone,
+        country=country,
+        region=region,
+        zone_name=zone,
+        consent=bool(consent),
+        entry_product_id=product_id,
+        dnc_channel=DncChannel(blocked) if blocked is not None else None,
+        open_complaint=open_ is not None,
+        tried=int(count or 0),
+    )
+
+
+def _lasting_block(
+    policy: ContactPolicy,
+    facts: _Facts,
     zones: tuple[ZoneInfo, ...],
     channel: Channel,
     kind: CampaignKind,
-    list_entry_id: int | None,
-    not_this: ColumnElement[bool],
 ) -> tuple[ExclusionReason, str] | None:
     """The first block no waiting lifts: no number, consent, do-not-call, zone, ..."""
-    if not phone:
+    if not facts.phone:
         return R.NO_PHONE, "no phone number on record"
-    if not consent:
+    if not facts.consent:
         return R.NO_CONSENT, "no consent to " + ("calls" if channel is Channel.CALL else "texts")
-    blocking = session.scalars(
-        _blocked_phones(channel)
-        .with_only_columns(DncEntry.channel)
-        .where(DncEntry.phone == phone)
-        .limit(1)
-    ).first()
-    if blocking is not None:
+    if facts.dnc_channel is not None:
+        blocking = facts.dnc_channel
         listed = "every channel" if blocking is DncChannel.ALL else f"{blocking.value}s"
         return _DNC_REASON[channel], f"the number is blocked for {listed}"
     if not zones:
         return R.NO_TIMEZONE, "no time zone on record and none from the number"
-    if (
-        policy.exclude_open_complaints
-        and session.scalars(
-            select(Interaction.id)
-            .where(Interaction.customer_id == customer_id, _open_complaint())
-            .limit(1)
-        ).first()
-    ):
+    if facts.open_complaint:
         return R.OPEN_COMPLAINT, f"an open complaint, and this is a {kind.value} campaign"
-    if list_entry_id is not None:
-        tried = session.scalar(
-            select(func.count()).where(
-                Attempt.list_entry_id == list_entry_id, Attempt.status.in_(TRIED), not_this
-            )
-        )
-        if (tried or 0) >= policy.max_attempts:
-            return R.MAX_ATTEMPTS, f"{tried} attempts made, at most {policy.max_attempts}"
+    if facts.tried >= policy.max_attempts:
+        return R.MAX_ATTEMPTS, f"{facts.tried} attempts made, at most {policy.max_attempts}"
     return None
 
 
