@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.policy import ContactPolicy
 from dialer.dialing import DialingSettings
-from dialer.states import advance, is_final
+from dialer.states import advance, behind, is_final
 from store.models import (
     AnsweredBy,
     Attempt,
@@ -99,6 +100,10 @@ def apply_status(
     past changes nothing, but the facts it carries (the SID, the duration, who answered)
     are still kept where none are recorded yet.
     """
+    if not is_final(incoming) and duration_s is None and error_code is None:
+        moved = _move_on(session, attempt_id, incoming, now, provider_sid, answered_by)
+        if moved is not None:
+            return moved
     while True:
         attempt = session.get(Attempt, attempt_id, populate_existing=True)
         if attempt is None:
@@ -144,6 +149,51 @@ def apply_status(
         session.expire(attempt)
         change.texts = settle(session, attempt, now=now)
     return change
+
+
+def _move_on(
+    session: Session,
+    attempt_id: int,
+    incoming: AttemptStatus,
+    now: dt.datetime,
+    provider_sid: str | None,
+    answered_by: AnsweredBy | None,
+) -> Change | None:
+    """A status that is not final, for an attempt still behind it: one UPDATE, nothing
+    to settle. None when the attempt is not behind it (or not there): the caller reads."""
+    channels, lower = behind(incoming)
+    values: dict[str, Any] = {"status": incoming}
+    if provider_sid:
+        values["provider_sid"] = func.coalesce(Attempt.provider_sid, provider_sid)
+    if answered_by is not None:
+        values["answered_by"] = func.coalesce(Attempt.answered_by, answered_by)
+    if incoming in (S.INITIATED, S.RINGING, S.SENT):
+        values["started_at"] = func.coalesce(Attempt.started_at, now)
+    if incoming is S.IN_PROGRESS:
+        values["answered_at"] = func.coalesce(Attempt.answered_at, now)
+    row = session.execute(
+        update(Attempt)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.channel.in_(channels),
+            Attempt.status.in_(lower),
+        )
+        .values(**values)
+        .returning(Attempt.channel, Attempt.campaign_id, Attempt.list_entry_id, Attempt.agent_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    channel, campaign_id, entry_id, agent_id = row
+    return Change(
+        attempt_id=attempt_id,
+        channel=Channel(channel),
+        campaign_id=campaign_id,
+        list_entry_id=entry_id,
+        agent_id=agent_id,
+        before=lower[-1],  # some status behind it: which one is not read
+        after=incoming,
+    )
 
 
 def settle(session: Session, attempt: Attempt, *, now: dt.datetime) -> list[int]:

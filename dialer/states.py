@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from store.models import AttemptStatus, Channel
 
-__all__ = ["FINAL", "advance", "from_twilio", "is_final", "rank"]
+__all__ = ["FINAL", "advance", "behind", "from_twilio", "is_final", "rank"]
 
 S = AttemptStatus
 
@@ -107,3 +107,22 @@ def from_twilio(channel: Channel, word: str) -> AttemptStatus:
         return table[word.strip().lower()]
     except KeyError:
         raise ValueError(f"unknown Twilio {channel.value} status {word!r}") from None
+
+
+def behind(incoming: AttemptStatus) -> tuple[tuple[Channel, ...], tuple[AttemptStatus, ...]]:
+    """The channels that have ``incoming`` and, on all of them, the statuses it moves on
+    from: an attempt of those channels in one of those statuses becomes ``incoming``."""
+    channels = tuple(
+        channel
+        for channel, ranks in ((Channel.CALL, _CALL_RANK), (Channel.SMS, _SMS_RANK))
+        if incoming in ranks
+    )
+    lower = [
+        status
+        for status in AttemptStatus
+        if all(
+            status in ranks and ranks[status] < ranks[incoming]
+            for ranks in (_CALL_RANK if c is Channel.CALL else _SMS_RANK for c in channels)
+        )
+    ]
+    return channels, tuple(lower)

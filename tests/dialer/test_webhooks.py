@@ -273,23 +273,27 @@ def test_with_no_agent_free_within_the_grace_the_caller_hears_the_abandon_messag
 
 
 def test_an_agent_freed_within_the_grace_takes_the_waiting_call(
-    run_hooks: Callable[[Scenario], None],
+    engine: Engine, db_url: str, redis_url: str, redis_prefix: str
 ) -> None:
-    async def scenario(h: Hooks) -> None:
+    async def main() -> None:
         from dialer.sim_agents import ensure_agents
 
-        (agent,) = h.store(lambda s: ensure_agents(s, 1))
-        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
-        answering = asyncio.create_task(h.answer(attempt_id))
-        # 2 s of grace at 20x is 0.1 s real: the agent comes back after a quarter of it
-        await asyncio.sleep(0.025)
-        waiting = await h.dialer.board.campaign_agents(h.campaign_id)
-        assert waiting.waiting_calls == 1
-        await h.dialer.board.login(agent, h.campaign_id, h.dialer.clock.now())
-        assert f"<Client>agent-{agent}</Client>" in await answering
-        assert (await h.dialer.board.campaign_agents(h.campaign_id)).waiting_calls == 0
+        # the real clock: the call may wait 2 s for an agent
+        async with hooks(engine, db_url, redis_url, redis_prefix, scale=1.0) as h:
+            (agent,) = h.store(lambda s: ensure_agents(s, 1))
+            attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+            answering = asyncio.create_task(h.answer(attempt_id))
+            for _ in range(100):
+                if (await h.dialer.board.campaign_agents(h.campaign_id)).waiting_calls:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the answered call never waited for an agent")
+            await h.dialer.board.login(agent, h.campaign_id, h.dialer.clock.now())
+            assert f"<Client>agent-{agent}</Client>" in await answering
+            assert (await h.dialer.board.campaign_agents(h.campaign_id)).waiting_calls == 0
 
-    run_hooks(scenario)
+    asyncio.run(main())
 
 
 def test_a_machine_frees_the_agent_and_the_entry_is_tried_later(
