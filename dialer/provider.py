@@ -242,6 +242,14 @@ class TwilioProvider:
         with _provider_errors("hanging up a call"):
             await self._client.calls(sid).update_async(status="completed")
 
+    async def call_status(self, sid: str) -> tuple[str, int | None]:
+        """The carrier's word for a call now and its duration, for a line whose callbacks
+        went missing."""
+        with _provider_errors("reading a call"):
+            call = await self._client.calls(sid).fetch_async()
+        duration = int(call.duration) if call.duration not in (None, "") else None
+        return str(call.status), duration
+
     async def close(self) -> None:
         await self._http.close()
 

@@ -40,8 +40,9 @@ from dialer.context import Dialer, DialerConfig, open_dialer, redis_settings
 from dialer.dialing import DialingSettings
 from dialer.outcomes import Change, apply_status
 from dialer.pacing import PacingMode, PacingState, WindowStats, lines_to_dial
-from dialer.provider import PermanentProviderError, TransientProviderError
+from dialer.provider import PermanentProviderError, ProviderError, TransientProviderError
 from dialer.sms import OPT_OUT_LINE, render_sms
+from dialer.states import from_twilio, is_final
 from store.models import (
     AnsweredBy,
     Attempt,
@@ -70,7 +71,11 @@ S = AttemptStatus
 E = EntryStatus
 MAX_TRIES = 6
 LIVE = (S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS)
-# a line the carrier has said nothing about for this long (clock seconds) is closed
+# lines quiet this long (clock seconds) are checked with the carrier; one it cannot say
+# anything of is closed after SILENT_AFTER, one that never reached it after LOST_AFTER
+QUIET_AFTER = 120.0  # a ringing line ends within the ring timeout (at most 60 s)
+LONG_CALL = 1800.0  # a conversation this long is checked too
+LOST_AFTER = 300.0
 SILENT_AFTER = 2 * 3600.0
 # blocks that no waiting lifts take the entry off the list for good
 _LASTING_REASONS = {"no_phone", "no_consent", "do_not_call", "opted_out", "no_timezone"}
@@ -621,31 +626,67 @@ async def requeue_due(dialer: Dialer) -> int:
 
 
 async def reap(ctx: dict[str, Any]) -> int:
-    """Close lines the carrier has been silent on for ``SILENT_AFTER``: failed, retried."""
+    """Settle lines whose callbacks went missing: the carrier is asked how each call
+    ended; one that never reached it (no SID after ``LOST_AFTER``) or that it cannot say
+    after ``SILENT_AFTER`` is closed as failed and tried again later."""
     dialer = _dialer(ctx)
     now = dialer.clock.utcnow()
-    cutoff = now - dt.timedelta(seconds=SILENT_AFTER)
 
-    def silent(session: Session) -> list[int]:
-        return [
-            int(i)
-            for i in session.scalars(
-                select(Attempt.id).where(
-                    Attempt.status.in_((S.INITIATED, S.RINGING, S.IN_PROGRESS)),
-                    Attempt.started_at < cutoff,
-                )
+    def silent(session: Session) -> list[tuple[int, str | None, dt.datetime]]:
+        ringing_quiet = now - dt.timedelta(seconds=QUIET_AFTER)
+        talking_quiet = now - dt.timedelta(seconds=LONG_CALL)
+        rows = session.execute(
+            select(Attempt.id, Attempt.provider_sid, Attempt.started_at).where(
+                Attempt.channel == Channel.CALL,
+                or_(
+                    Attempt.status.in_((S.INITIATED, S.RINGING))
+                    & (Attempt.started_at < ringing_quiet),
+                    (Attempt.status == S.IN_PROGRESS) & (Attempt.answered_at < talking_quiet),
+                ),
             )
-        ]
+        ).all()
+        return [(int(i), sid, started) for i, sid, started in rows if started is not None]
 
-    stale = await dialer.store(silent)
-    for attempt_id in stale:
-        change = await dialer.store(partial(_silent, attempt_id=attempt_id, now=now))
+    settled = 0
+    for attempt_id, sid, started in await dialer.store(silent):
+        age = (now - started).total_seconds()
+        status: AttemptStatus | None = None
+        duration = None
+        if sid is not None:
+            try:
+                word, duration = await dialer.provider.call_status(sid)
+                status = from_twilio(Channel.CALL, word)
+            except (ProviderError, ValueError) as error:
+                log.warning(
+                    "attempt %s: the carrier could not say how it ended (%s)", attempt_id, error
+                )
+        if status is None or not is_final(status):
+            if age < (LOST_AFTER if sid is None else SILENT_AFTER):
+                continue
+            status, duration = S.FAILED, None
+        change = await dialer.store(
+            partial(
+                _settle_silent, attempt_id=attempt_id, status=status, duration=duration, now=now
+            )
+        )
+        agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
+        if agent is not None:
+            log.info("attempt %s: its agent moved to wrap-up after a missed callback", attempt_id)
         await after_change(dialer, change.texts, change.campaign_id)
-    return len(stale)
+        settled += 1
+    return settled
 
 
-def _silent(session: Session, *, attempt_id: int, now: dt.datetime) -> Change:
-    return apply_status(session, attempt_id, S.FAILED, now=now, error_code="silent")
+def _settle_silent(
+    session: Session,
+    *,
+    attempt_id: int,
+    status: AttemptStatus,
+    duration: int | None,
+    now: dt.datetime,
+) -> Change:
+    code = "silent" if status is S.FAILED else None
+    return apply_status(session, attempt_id, status, now=now, duration_s=duration, error_code=code)
 
 
 async def _startup(ctx: dict[str, Any]) -> None:
@@ -685,7 +726,7 @@ def worker_options(config: DialerConfig, **overrides: Any) -> dict[str, Any]:
                 unique=True,
                 run_at_startup=True,
             ),
-            cron(reap, name=f"{config.prefix}:reap", second={30}, unique=True),
+            cron(reap, name=f"{config.prefix}:reap", second={0, 15, 30, 45}, unique=True),
         ],
         "redis_settings": redis_settings(config.redis_url),
         "queue_name": config.queue_name,

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from dialer.clock import DialerClock
 from dialer.context import Dialer, DialerConfig, open_dialer
-from dialer.worker import MAX_TRIES, backoff, place_call, take_entries
+from dialer.worker import LOST_AFTER, MAX_TRIES, backoff, place_call, reap, take_entries
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, EntryStatus, ListEntry
 from tests.dialer.dial_base import build_running_campaign
@@ -40,7 +40,12 @@ def _carrier(answers: list[tuple[int, dict[str, Any]]]) -> web.Application:
         calls.append(request.path)
         return web.json_response(body, status=status)
 
+    async def fetch(request: web.Request) -> web.Response:
+        sid = request.match_info["call"]
+        return web.json_response({"sid": sid, "status": "no-answer", "duration": "0"})
+
     app.router.add_post("/2010-04-01/Accounts/{sid}/Calls.json", create)
+    app.router.add_get("/2010-04-01/Accounts/{sid}/Calls/{call}.json", fetch)
     app[CALLS] = calls
     return app
 
@@ -150,3 +155,36 @@ def test_a_refused_number_fails_at_once_with_the_carrier_code(engine: Engine, ru
         assert len(calls) == 1
 
     run([(400, BAD_NUMBER)], scenario)
+
+
+def test_lines_whose_callbacks_went_missing_are_settled_from_the_carrier(
+    engine: Engine, run: Run
+) -> None:
+    async def scenario(dialer: Dialer, attempt_id: int, calls: list[str]) -> None:
+        assert await place_call({"dialer": dialer, "job_try": 1}, attempt_id) == "dialled"
+        # a second line that never reached the carrier: initiated, no SID
+        with transaction(engine) as session:
+            lost = Attempt(
+                customer_id=_attempt(engine, attempt_id).customer_id,
+                channel=_attempt(engine, attempt_id).channel,
+                phone="+12125550100",
+                status=S.INITIATED,
+                created_at=NOON,
+                started_at=NOON,
+            )
+            session.add(lost)
+        context = {"dialer": dialer}
+        assert await reap(context) == 0, "nothing is quiet yet"
+        dialer.clock = DialerClock.starting(NOON + dt.timedelta(seconds=LOST_AFTER + 1))
+        assert await reap(context) == 2
+        attempt = _attempt(engine, attempt_id)
+        assert attempt.status is S.NO_ANSWER, "the carrier's word for it"
+        with transaction(engine) as session:
+            entry = session.get(ListEntry, attempt.list_entry_id)
+            assert entry is not None
+            assert (entry.status, entry.due_at is not None) == (EntryStatus.PENDING, True)
+        gone = _attempt(engine, lost.id)
+        assert (gone.status, gone.error_code) == (S.FAILED, "silent")
+        assert await reap(context) == 0
+
+    run([(201, CREATED)], scenario)
