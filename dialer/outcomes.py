@@ -159,8 +159,8 @@ def _move_on(
     provider_sid: str | None,
     answered_by: AnsweredBy | None,
 ) -> Change | None:
-    """A status that is not final, for an attempt still behind it: one UPDATE, nothing
-    to settle. None when the attempt is not behind it (or not there): the caller reads."""
+    """A status that is not final, for an attempt behind it or at it: one UPDATE, nothing
+    to settle. None when the attempt is past it (or not there): the caller reads."""
     channels, lower = behind(incoming)
     values: dict[str, Any] = {"status": incoming}
     if provider_sid:
@@ -176,7 +176,8 @@ def _move_on(
         .where(
             Attempt.id == attempt_id,
             Attempt.channel.in_(channels),
-            Attempt.status.in_(lower),
+            # at it already: a repeat, whose facts (the SID) may still be missing
+            Attempt.status.in_((*lower, incoming)),
         )
         .values(**values)
         .returning(Attempt.channel, Attempt.campaign_id, Attempt.list_entry_id, Attempt.agent_id)
