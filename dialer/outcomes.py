@@ -29,6 +29,7 @@ from store.models import (
     AttemptStatus,
     Campaign,
     Channel,
+    Customer,
     Disposition,
     DispositionCode,
     DncChannel,
@@ -42,6 +43,7 @@ __all__ = [
     "Change",
     "DispositionError",
     "apply_status",
+    "new_attempt",
     "record_disposition",
     "settle",
 ]
@@ -246,7 +248,7 @@ def _next_try(
     after = dialing.sms_after_failed_calls
     if after and unreached >= after and outcome in UNREACHED:
         entry.status = E.DONE
-        return [_queue_text(session, entry, campaign, now=now)]
+        return [_queue_text(session, entry, now=now)]
     delay = dialing.retry_delay_minutes(outcome)
     if delay is None or tried >= policy.max_attempts:
         entry.status = E.DONE
@@ -256,29 +258,40 @@ def _next_try(
     return []
 
 
-def _queue_text(session: Session, entry: ListEntry, campaign: Campaign, *, now: dt.datetime) -> int:
+def _queue_text(session: Session, entry: ListEntry, *, now: dt.datetime) -> int:
     """A scheduled SMS attempt for the entry; the caller queues its job after commit."""
     already = session.scalar(
         select(Attempt.id).where(Attempt.list_entry_id == entry.id, Attempt.channel == Channel.SMS)
     )
     if already is not None:
         return int(already)
-    phone = session.scalar(
-        select(Attempt.phone).where(Attempt.list_entry_id == entry.id).order_by(Attempt.id.desc())
-    )
-    text = Attempt(
-        campaign_id=campaign.id,
+    return new_attempt(session, entry, Channel.SMS, S.SCHEDULED, now=now)
+
+
+def new_attempt(
+    session: Session,
+    entry: ListEntry,
+    channel: Channel,
+    status: AttemptStatus,
+    *,
+    now: dt.datetime,
+) -> int:
+    """A new attempt row for the entry, to the customer's number on record; its id."""
+    phone = session.scalar(select(Customer.phone).where(Customer.id == entry.customer_id))
+    attempt = Attempt(
+        campaign_id=entry.campaign_id,
         list_entry_id=entry.id,
         customer_id=entry.customer_id,
-        channel=Channel.SMS,
+        channel=channel,
         phone=phone or "",
-        status=S.SCHEDULED,
+        status=status,
         created_at=now,
         due_at=now,
+        queued_at=now if status is S.QUEUED else None,
     )
-    session.add(text)
+    session.add(attempt)
     session.flush()
-    return text.id
+    return attempt.id
 
 
 def record_disposition(

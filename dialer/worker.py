@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from campaigns.policy import ContactPolicy, Verdict, check_contact, record_exclusion
 from dialer.context import Dialer, DialerConfig, open_dialer, redis_settings
 from dialer.dialing import DialingSettings
-from dialer.outcomes import Change, apply_status
+from dialer.outcomes import Change, apply_status, new_attempt
 from dialer.pacing import PacingMode, PacingState, WindowStats, lines_to_dial
 from dialer.provider import PermanentProviderError, ProviderError, TransientProviderError
 from dialer.sms import OPT_OUT_LINE, render_sms
@@ -308,21 +308,7 @@ def _take(
     if not verdict.allowed:
         hold(session, campaign.id, entry.id, entry.customer_id, verdict)
         return None
-    phone = session.scalar(select(Customer.phone).where(Customer.id == entry.customer_id))
-    attempt = Attempt(
-        campaign_id=campaign.id,
-        list_entry_id=entry.id,
-        customer_id=entry.customer_id,
-        channel=Channel.CALL,
-        phone=phone or "",
-        status=S.QUEUED,
-        created_at=now,
-        due_at=now,
-        queued_at=now,
-    )
-    session.add(attempt)
-    session.flush()
-    return attempt.id
+    return new_attempt(session, entry, Channel.CALL, S.QUEUED, now=now)
 
 
 def hold(
