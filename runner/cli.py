@@ -18,6 +18,7 @@ from runner.cli_common import console, fail, migrated_store, settings_of
 from runner.cli_dialer import register as register_dialer_commands
 from runner.cli_matrix import matrix_app
 from runner.cli_models import model_app, propensity_app, uplift_app
+from runner.cli_reports import register as register_report_commands
 from runner.progress import progress_bar
 from runner.settings import load_settings
 from scoring.errors import ScoringError
@@ -40,6 +41,7 @@ app.add_typer(propensity_app, name="propensity")
 app.add_typer(matrix_app, name="matrix")
 register_campaign_commands(app)
 register_dialer_commands(app)
+register_report_commands(app)
 
 _settings = settings_of
 

@@ -3,7 +3,10 @@
 It generates a demo customer base with a known ground truth, migrates the database,
 imports every file the way a campaign manager would, checks the embedded Redis,
 trains the churn, uplift and offer-propensity models, scores every customer, plans an
-anti-churn and a cross-sell list, and prints what it found, checked against the truth.
+anti-churn and a cross-sell list, works them with simulated agents against the carrier
+simulator, then draws the next 90 days from the ground truth (who stayed, who took the
+offered product up), imports them as a holdings feed and prints the saved-customer and
+conversion reports, checked against the truth.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from store.db import make_engine
 from store.importer import KINDS, import_file
 from store.migrate import upgrade
 from store.models import (
+    CampaignKind,
     Customer,
     DncEntry,
     Holding,
@@ -161,7 +165,9 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
         console.rule("10. call lists")
         names = _call_lists(engine, console, out / "ground_truth.csv")
         console.rule("11. dialing")
-        _dial(engine, settings, console, names, summary.as_of)
+        start = _dial(engine, settings, console, names, summary.as_of)
+        console.rule("12. saved customers and conversions")
+        _outcomes(engine, settings, console, names, out / "ground_truth.csv", start)
     finally:
         engine.dispose()
     console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]")
@@ -258,7 +264,8 @@ DEMO_DIALING = {
 
 def _dial(
     engine: Engine, settings: Settings, console: Console, names: list[str], as_of: dt.date
-) -> None:
+) -> dt.datetime:
+    """Launch and work the lists; returns when the dialing started."""
     import holidays
 
     from campaigns.lifecycle import get_campaign, move
@@ -303,6 +310,74 @@ def _dial(
             )
         )
     console.print(dialing_table(worked, engine))
+    return start
+
+
+def _outcomes(
+    engine: Engine,
+    settings: Settings,
+    console: Console,
+    names: list[str],
+    truth_file: Path,
+    start: dt.datetime,
+) -> None:
+    """The measurement window, drawn from the ground truth, and the reports on it."""
+    from campaigns.lifecycle import get_campaign
+    from campaigns.outcomes import MEASURE_DAYS, attribute
+    from campaigns.reports import conversion_report, saved_report
+    from runner.cli_reports import conversions_table, kpis_for, saved_table
+    from runner.report_html import campaign_html
+    from scripts.demo_outcomes import draw_feed, true_saves
+
+    campaigns = {name: get_campaign(engine, name) for name in names}
+    feed = draw_feed(
+        engine,
+        truth_file,
+        [c.id for c in campaigns.values()],
+        start.date(),
+        settings.home / "feeds" / f"holdings-after-{start:%Y%m%d}.csv",
+        days=MEASURE_DAYS,
+        seed=7,
+    )
+    result = import_file(
+        engine, "holdings", feed.path, rejects_dir=settings.home / "rejects", workers=0
+    )
+    console.print(
+        f"the next {MEASURE_DAYS} days, drawn from the ground truth: {feed.churned:,} customers "
+        f"left and {feed.started:,} offered products started; imported as a holdings feed "
+        f"({result.imported:,} new, {result.updated:,} changed rows, {result.rejected} rejected)"
+    )
+    as_of = feed.until
+    reports = settings.home / "reports"
+    for name, campaign in campaigns.items():
+        done = attribute(engine, name, as_of=as_of)
+        kpis = kpis_for(engine, name, as_of)
+        if campaign.kind in (CampaignKind.ANTI_CHURN, CampaignKind.WIN_BACK):
+            saved = saved_report(engine, name, as_of=as_of)
+            console.print(saved_table(saved))
+            truth = true_saves(engine, truth_file, campaign.id)
+            console.print(
+                f"ground truth: the calls were worth {truth:.1f} "
+                "expected saves among the treated (the sum of the reached customers' true "
+                "drop in churn probability)"
+            )
+            html = campaign_html(saved, None, kpis)
+        else:
+            conversions = conversion_report(engine, name, as_of=as_of)
+            console.print(conversions_table(conversions))
+            html = campaign_html(None, conversions, kpis)
+        path = reports / f"{_slug(name)}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+        console.print(
+            f"conversions recorded: {done.confirmed} confirmed, {done.claimed} claimed only, "
+            f"{done.added} without a call; HTML report: {path}",
+            soft_wrap=True,
+        )
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower()
 
 
 def dialing_table(worked: list[Any], engine: Engine) -> Table:

@@ -1,0 +1,184 @@
+"""Does the saved-customer report's 95% interval hold the truth?
+
+For each seed: generate demo data, import it, train and score (``prepared_store``),
+plan an anti-churn list, launch it, dial it against the carrier simulator with
+simulated agents, draw the next 90 days from the ground truth and import them as a
+holdings feed (``scripts.demo_outcomes``), then compute the saved-customer report and
+compare its interval with the true expected incremental saves: the sum, over the
+treated customers an agent reached, of their true drop in churn probability.
+
+    uv run python scripts/eval_reports.py --seeds 20 --json
+
+prints ``{"seeds": 20, "covered": k, "mean_estimate": .., "mean_truth": ..}`` (and,
+besides, each seed's figures under ``"runs"``). The interval should hold the truth in
+about 19 of 20 seeds; at least 18 is the bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["evaluate_seed", "main"]
+
+
+def evaluate_seed(
+    seed: int,
+    work: Path,
+    *,
+    customers: int,
+    size: int,
+    holdout: float,
+    agents: int,
+    log: Any = print,
+) -> dict[str, Any]:
+    """One seed end to end; returns the report's estimate and interval and the truth."""
+    from campaigns.lifecycle import move
+    from campaigns.outcomes import MEASURE_DAYS
+    from campaigns.planner import PlanRequest, plan
+    from campaigns.reports import saved_report
+    from dialer.dialing import DialingSettings
+    from dialer.simulator import SimulatorConfig
+    from runner.dialing_run import work_lists
+    from runner.embedded import redis_url
+    from runner.settings import Settings
+    from scripts.demo_data import DEFAULT_AS_OF, generate
+    from scripts.demo_outcomes import draw_feed, true_saves
+    from scripts.prepared_store import prepare
+    from store.db import transaction
+    from store.importer import import_file
+    from store.models import Campaign, CampaignKind
+
+    started = time.perf_counter()
+    data, db = work / "data", work / "store.db"
+    generate(data, customers, seed)
+    engine = prepare(data, db, work / "models", log=lambda _m: None)
+    name = f"eval anti-churn {seed}"
+    request = PlanRequest(
+        kind=CampaignKind.ANTI_CHURN, name=name, size=size, holdout=holdout, seed=seed
+    )
+    plan(engine, request)
+    day = DEFAULT_AS_OF + dt.timedelta(days=2)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    start = dt.datetime.combine(day, dt.time(17, 0), dt.UTC)
+    with transaction(engine) as session:
+        campaign = session.query(Campaign).filter_by(name=name).one()
+        dialing = DialingSettings.for_kind(campaign.kind, {"mode": "predictive"})
+        campaign.dialing, campaign.pacing = dialing.as_json(), dialing.mode.value
+        campaign_id = campaign.id
+    move(engine, name, "launch", now=start)
+    settings = Settings.model_validate(
+        {"TELECAMPAIGN_HOME": str(work), "DATABASE_URL": f"sqlite:///{db}"}
+    )
+    with redis_url(settings) as url:
+        asyncio.run(
+            work_lists(
+                settings,
+                url,
+                [campaign_id],
+                agents=agents,
+                start_at=start,
+                time_scale=600.0,
+                simulator=SimulatorConfig(seed=seed),
+                max_hours=10.0,
+                seed=seed,
+            )
+        )
+    feed = draw_feed(
+        engine,
+        data / "ground_truth.csv",
+        [campaign_id],
+        start.date(),
+        work / "feed.csv",
+        days=MEASURE_DAYS,
+        seed=seed,
+    )
+    import_file(engine, "holdings", feed.path, rejects_dir=work / "rejects", workers=0)
+    report = saved_report(engine, name, as_of=feed.until)
+    truth = true_saves(engine, data / "ground_truth.csv", campaign_id)
+    engine.dispose()
+    e = report.effect
+    assert e.total is not None
+    assert e.ci95 is not None
+    row: dict[str, Any] = {
+        "seed": seed,
+        "treated": e.treated,
+        "holdout": e.holdout,
+        "reached": report.reached,
+        "churn_treated": round(e.rate_treated or 0.0, 4),
+        "churn_holdout": round(e.rate_holdout or 0.0, 4),
+        "estimate": round(e.total, 2),
+        "ci95": [round(e.ci95[0], 2), round(e.ci95[1], 2)],
+        "truth": round(truth, 2),
+        "covered": bool(e.ci95[0] <= truth <= e.ci95[1]),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    log(
+        f"seed {seed}: estimate {row['estimate']:+.1f} ({row['ci95'][0]:+.1f} to "
+        f"{row['ci95'][1]:+.1f}), truth {row['truth']:+.1f}, "
+        f"{'covered' if row['covered'] else 'MISSED'} ({row['seconds']} s)"
+    )
+    return row
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--customers", type=int, default=4000)
+    parser.add_argument("--size", type=int, default=400, help="treated customers per list")
+    parser.add_argument("--holdout", type=float, default=0.5)
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--work", type=Path, help="keep each seed's files here")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    root = args.work or Path(tempfile.mkdtemp(prefix="eval-reports-"))
+    log = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    runs = []
+    try:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            work = root / f"seed-{seed}"
+            if work.exists():
+                shutil.rmtree(work)
+            runs.append(
+                evaluate_seed(
+                    seed,
+                    work,
+                    customers=args.customers,
+                    size=args.size,
+                    holdout=args.holdout,
+                    agents=args.agents,
+                    log=log,
+                )
+            )
+    finally:
+        if args.work is None:
+            shutil.rmtree(root, ignore_errors=True)
+    result = {
+        "seeds": len(runs),
+        "covered": sum(r["covered"] for r in runs),
+        "mean_estimate": round(sum(r["estimate"] for r in runs) / len(runs), 2),
+        "mean_truth": round(sum(r["truth"] for r in runs) / len(runs), 2),
+        "runs": runs,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"the 95% interval held the truth in {result['covered']} of {result['seeds']} seeds; "
+            f"mean estimate {result['mean_estimate']}, mean truth {result['mean_truth']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
