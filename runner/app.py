@@ -2,7 +2,9 @@
 
 ``create_app`` wires resources through ``cleanup_ctx`` so they open with the app and
 close with it: the dialer (store engine, Redis, agent board, Twilio provider, clock) that
-the webhooks use.
+the webhooks use, and the pages and auth read the store through. Sessions, CSRF and the
+role check of every route are set up by ``runner.auth``; who may open which route is the
+table in ``runner.access``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from aiohttp import web
 
 from dialer.context import DialerConfig, open_dialer
 from dialer.webhooks import DIALER, add_webhook_routes
+from runner.auth import setup_auth
+from runner.keys import SETTINGS
+from runner.pages import add_page_routes
+from runner.render import setup_templates
 from runner.settings import Settings
 
-__all__ = ["create_app"]
-
-SETTINGS = web.AppKey("settings", Settings)
+__all__ = ["SETTINGS", "create_app"]
 
 
 def create_app(
@@ -34,6 +38,9 @@ def create_app(
         await app[DIALER].close()
 
     app.cleanup_ctx.append(dialer)
+    setup_templates(app)
+    setup_auth(app, settings)
+    add_page_routes(app)
     add_webhook_routes(app)
     app.router.add_get("/healthz", _health, name="health")
     return app

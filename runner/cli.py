@@ -19,6 +19,7 @@ from runner.cli_dialer import register as register_dialer_commands
 from runner.cli_matrix import matrix_app
 from runner.cli_models import model_app, propensity_app, uplift_app
 from runner.cli_reports import register as register_report_commands
+from runner.cli_users import user_app
 from runner.progress import progress_bar
 from runner.settings import load_settings
 from scoring.errors import ScoringError
@@ -39,6 +40,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(uplift_app, name="uplift")
 app.add_typer(propensity_app, name="propensity")
 app.add_typer(matrix_app, name="matrix")
+app.add_typer(user_app, name="user")
 register_campaign_commands(app)
 register_dialer_commands(app)
 register_report_commands(app)

@@ -1,0 +1,372 @@
+"""Logging in, sessions, CSRF and the role check of every request.
+
+Sessions live in an encrypted cookie (Fernet, aiohttp-session) whose key is derived from
+``TELECAMPAIGN_SECRET_KEY``; a fresh machine without it gets a random key in
+``$TELECAMPAIGN_HOME/secret.key``. The session holds the user id and a CSRF token only.
+
+One middleware decides every request, in this order:
+
+    unknown path or method      aiohttp's own 404/405
+    route not in ROUTE_ROLES    403 for everybody (deny by default)
+    sessionless route           handed on: Twilio's signed webhooks, the probe, static
+    not logged in               302 to /login?next=... (pages), 401 JSON (/api/)
+    role not allowed            403 page or JSON
+    unsafe method, bad token    403: the CSRF token (form field or X-CSRF-Token) is
+                                missing or wrong
+
+The user is read from the store on every request, so a deactivated user or a changed
+role takes effect at once rather than when the cookie expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Final, TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp_session import Session, get_session, new_session, session_middleware
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session as StoreSession
+from yarl import URL
+
+from dialer.webhooks import DIALER
+from runner.access import PUBLIC, ROLE_HOMES, ROUTE_ROLES, SESSIONLESS
+from runner.keys import SESSION, USER
+from runner.render import CSRF_FIELD, csrf_token, render_page
+from runner.settings import Settings
+from runner.users import (
+    UserInfo,
+    add_user,
+    hash_password,
+    needs_rehash,
+    normalize_username,
+    verify_password,
+)
+from store.models import Role, User
+
+__all__ = [
+    "CSRF_HEADER",
+    "KEY_FILE",
+    "MIN_SECRET_LENGTH",
+    "SESSION_COOKIE",
+    "SESSION_MAX_AGE",
+    "SecretKeyError",
+    "add_user",
+    "home_url",
+    "safe_next",
+    "session_fernet",
+    "setup_auth",
+]
+
+log = logging.getLogger("telecampaign.auth")
+T = TypeVar("T")
+
+SESSION_COOKIE = "telecampaign_session"
+SESSION_MAX_AGE = 12 * 3600  # one working day; then log in again
+KEY_FILE = "secret.key"
+MIN_SECRET_LENGTH = 32
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_USER_ID = "uid"
+_LOGIN_FAILED = "The username or password is not right."
+
+
+class SecretKeyError(ValueError):
+    """TELECAMPAIGN_SECRET_KEY or the generated key file cannot be used."""
+
+
+# --- the session key ---------------------------------------------------------------
+
+
+def derive_session_key(secret: str) -> bytes:
+    """A Fernet key (urlsafe base64 of 32 bytes) derived from the configured secret.
+
+    HKDF with a purpose label, so the same secret could key something else one day
+    without the two keys being related.
+    """
+    raw = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"telecampaign session cookie"
+    ).derive(secret.encode("utf-8"))
+    return base64.urlsafe_b64encode(raw)
+
+
+def _generated_secret(home: Path) -> str:
+    """The secret in ``home/secret.key``, written once (mode 0600) when missing.
+
+    Written to a private temporary file and linked into place, so two processes starting
+    together end up with the same key and nobody reads a half-written one.
+    """
+    path = home / KEY_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = home / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    secret = path.read_text(encoding="utf-8").strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise SecretKeyError(
+            f"{path} holds no usable key: delete it to have a new one made, "
+            "or set TELECAMPAIGN_SECRET_KEY"
+        )
+    return secret
+
+
+def session_fernet(settings: Settings) -> Fernet:
+    """The cookie cipher: from TELECAMPAIGN_SECRET_KEY, else from the generated key file."""
+    if settings.secret_key is not None:
+        secret = settings.secret_key.get_secret_value()
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SecretKeyError(
+                f"TELECAMPAIGN_SECRET_KEY is too short ({len(secret)} characters): "
+                f"use at least {MIN_SECRET_LENGTH} random characters"
+            )
+    else:
+        secret = _generated_secret(settings.home)
+        log.warning(
+            "TELECAMPAIGN_SECRET_KEY is not set: sessions use the generated key in %s; "
+            "production must set TELECAMPAIGN_SECRET_KEY (the same on every web process)",
+            settings.home / KEY_FILE,
+        )
+    return Fernet(derive_session_key(secret))
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+async def _in_store(request: web.Request, work: Callable[[StoreSession], T]) -> T:
+    return await request.app[DIALER].store(work)
+
+
+def home_url(request: web.Request, role: Role) -> str:
+    return str(request.app.router[ROLE_HOMES[role]].url_for())
+
+
+def safe_next(value: str | None) -> str | None:
+    """``value`` when it is a path on this site, else None (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 0x20 or c == "\\" for c in value):
+        return None
+    try:
+        url = URL(value)
+    except ValueError:
+        return None
+    if url.scheme or url.host:
+        return None
+    return value
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _refuse(request: web.Request, status: int, error: str, message: str) -> web.Response:
+    if _is_api(request):
+        return web.json_response({"error": error, "message": message}, status=status)
+    return render_page(
+        request, "error.html.j2", {"status": status, "message": message}, status=status
+    )
+
+
+async def _session_user(request: web.Request, session: Session) -> UserInfo | None:
+    user_id = session.get(_USER_ID)
+    if not isinstance(user_id, int):
+        return None
+    user = await _in_store(request, lambda s: s.get(User, user_id))
+    if user is None or not user.active:
+        session.invalidate()  # deactivated or deleted since they logged in
+        return None
+    return UserInfo.of(user)
+
+
+async def _csrf_ok(request: web.Request) -> bool:
+    expected = csrf_token(request)
+    sent: object = request.headers.get(CSRF_HEADER)
+    if sent is None and request.content_type in FORM_TYPES:
+        sent = (await request.post()).get(CSRF_FIELD)
+    return isinstance(sent, str) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+# --- the middleware -----------------------------------------------------------------
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # aiohttp answers 404 or 405
+    name = request.match_info.route.name
+    access = ROUTE_ROLES.get(name) if name else None
+    if name in SESSIONLESS and access is PUBLIC:
+        return await handler(request)
+    request[SESSION] = session = await get_session(request)
+    user = await _session_user(request, session)
+    if user is not None:
+        request[USER] = user
+    if access is None:
+        log.error(
+            "refused %s %s: route %r has no entry in runner.access.ROUTE_ROLES",
+            request.method,
+            request.path,
+            name,
+        )
+        return _refuse(request, 403, "forbidden", "This address is not open to anyone yet.")
+    if access is not PUBLIC:
+        if user is None:
+            if _is_api(request):
+                return _refuse(request, 401, "unauthorized", "Log in first, at /login.")
+            login = request.app.router["login"].url_for()
+            if request.method in ("GET", "HEAD"):
+                login = login.with_query(next=request.rel_url.path_qs)
+            raise web.HTTPFound(login)
+        if user.role not in access:
+            allowed = " or ".join(sorted(role.value for role in access))
+            return _refuse(
+                request,
+                403,
+                "forbidden",
+                f"This is for the {allowed} role; you are logged in as {user.role.value}.",
+            )
+    if request.method in UNSAFE_METHODS and not await _csrf_ok(request):
+        return _refuse(
+            request,
+            403,
+            "csrf",
+            "The form is out of date or came from another site: reload the page and "
+            f"send it again. (Missing or wrong CSRF token: send the {CSRF_FIELD} form "
+            f"field or the {CSRF_HEADER} header.)",
+        )
+    return await handler(request)
+
+
+# --- logging in and out -------------------------------------------------------------
+
+
+@cache
+def _decoy_hash() -> str:
+    # checked when the username is unknown, so a wrong name takes as long as a wrong password
+    return hash_password(secrets.token_urlsafe(16))
+
+
+async def authenticate(request: web.Request, username: str, password: str) -> UserInfo | None:
+    """The active user with these credentials, or None; rehashes outdated hashes."""
+    user = await _in_store(
+        request, lambda s: s.scalars(select(User).where(User.username == username)).first()
+    )
+    stored = user.password_hash if user is not None else await asyncio.to_thread(_decoy_hash)
+    matches = await asyncio.to_thread(verify_password, stored, password)
+    if user is None or not matches or not user.active:
+        return None
+    if needs_rehash(stored):  # hashed with older parameters: upgrade while we know it
+        fresh = await asyncio.to_thread(hash_password, password)
+        user_id = user.id
+
+        def store_hash(session: StoreSession) -> None:
+            session.execute(update(User).where(User.id == user_id).values(password_hash=fresh))
+
+        await _in_store(request, store_hash)
+    return UserInfo.of(user)
+
+
+def _login_page(
+    request: web.Request,
+    *,
+    username: str = "",
+    next_url: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> web.Response:
+    context = {"username": username, "next": next_url or "", "errors": errors or {}}
+    return render_page(request, "login.html.j2", context)
+
+
+async def login_form(request: web.Request) -> web.Response:
+    next_url = safe_next(request.query.get("next"))
+    user = request.get(USER)
+    if user is not None:
+        raise web.HTTPFound(next_url or home_url(request, user.role))
+    return _login_page(request, next_url=next_url)
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    username = normalize_username(str(form.get("username", "")))
+    password = str(form.get("password", ""))
+    next_url = safe_next(str(form.get("next", "")))
+    errors = {}
+    if not username:
+        errors["username"] = "Enter your username."
+    if not password:
+        errors["password"] = "Enter your password."  # noqa: S105 (a message)
+    user = None if errors else await authenticate(request, username, password)
+    if user is None:
+        if not errors:
+            # one message for unknown names, wrong passwords and inactive users alike
+            errors["form"] = _LOGIN_FAILED
+            log.info("a login was refused")
+        return _login_page(request, username=username, next_url=next_url, errors=errors)
+    # a new session on login, so a session id planted before it is worth nothing
+    session = await new_session(request)
+    session[_USER_ID] = user.id
+    request[SESSION] = session
+    csrf_token(request)
+    log.info("user %d logged in", user.id)
+    raise web.HTTPSeeOther(next_url or home_url(request, user.role))
+
+
+async def logout(request: web.Request) -> web.Response:
+    request[SESSION].invalidate()
+    raise web.HTTPSeeOther(request.app.router["login"].url_for())
+
+
+# --- wiring -------------------------------------------------------------------------
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.content_type == "text/html":
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+    if USER in request:  # pages with someone's data: not kept by a shared tablet's cache
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+def setup_auth(app: web.Application, settings: Settings) -> None:
+    """Sessions, the access middleware, the login and logout routes."""
+    storage = EncryptedCookieStorage(
+        session_fernet(settings),
+        cookie_name=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        secure=settings.public_base_url.startswith("https://"),
+        httponly=True,
+        samesite="Lax",
+    )
+    app.middlewares.append(session_middleware(storage))
+    app.middlewares.append(access_middleware)
+    app.on_response_prepare.append(_security_headers)
+    app.router.add_get("/login", login_form, name="login")
+    app.router.add_post("/login", login_submit, name="login")
+    app.router.add_post("/logout", logout, name="logout")

@@ -1,0 +1,59 @@
+"""The pages and the JSON API's first route: each role's home, ``/`` and ``/api/me``.
+
+Who may open each route is decided in ``runner.access``, before a handler runs; a handler
+here can rely on ``request[USER]`` for any route that is not public.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from runner.access import ROLE_HOMES
+from runner.keys import USER
+from runner.render import csrf_token, render_page
+
+__all__ = ["STATIC", "add_page_routes"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+async def index(request: web.Request) -> web.Response:
+    user = request.get(USER)
+    name = ROLE_HOMES[user.role] if user is not None else "login"
+    raise web.HTTPFound(request.app.router[name].url_for())
+
+
+async def agent_home(request: web.Request) -> web.Response:
+    return render_page(request, "agent.html.j2")
+
+
+async def manager_home(request: web.Request) -> web.Response:
+    return render_page(request, "manager.html.j2")
+
+
+async def retention_home(request: web.Request) -> web.Response:
+    return render_page(request, "retention.html.j2")
+
+
+async def api_me(request: web.Request) -> web.Response:
+    """Who is logged in, and the CSRF token their unsafe API calls must send."""
+    user = request[USER]
+    return web.json_response(
+        {
+            "username": user.username,
+            "full_name": user.full_name,
+            "role": user.role.value,
+            "csrf_token": csrf_token(request),
+        }
+    )
+
+
+def add_page_routes(app: web.Application) -> None:
+    app.router.add_static("/static/", STATIC, name="static", append_version=True)
+    app.router.add_get("/", index, name="index")
+    app.router.add_get("/agent", agent_home, name="agent-home")
+    app.router.add_get("/manager", manager_home, name="manager-home")
+    app.router.add_get("/retention", retention_home, name="retention-home")
+    app.router.add_get("/api/me", api_me, name="api-me")

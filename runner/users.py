@@ -1,0 +1,157 @@
+"""People who log in to the web app: argon2 password hashes and the users table.
+
+``add_user`` is the one way a user is created (the CLI and the tests use it); it checks
+every field and raises ``UserError`` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.db import transaction
+from store.models import Role, User
+
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "UserError",
+    "UserInfo",
+    "add_user",
+    "check_fields",
+    "check_password",
+    "check_username_free",
+    "hash_password",
+    "list_users",
+    "needs_rehash",
+    "normalize_username",
+    "verify_password",
+]
+
+MIN_PASSWORD_LENGTH = 10
+# argon2 hashes whatever it is given: a cap keeps one login from costing a core for seconds
+MAX_PASSWORD_LENGTH = 1024
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+
+_hasher = PasswordHasher()
+
+
+class UserError(ValueError):
+    """A user's field is not acceptable; ``field`` names it, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as the web app and the CLI show it (no password hash)."""
+
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    active: bool
+
+    @classmethod
+    def of(cls, user: User) -> UserInfo:
+        return cls(user.id, user.username, user.full_name, user.role, user.active)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches; a locked or malformed hash matches nothing."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with other parameters than today's (rehash at login)."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return False
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def check_fields(username: str, full_name: str, role: Role | str) -> Role:
+    """The role, once username (normalised), full name and role are acceptable."""
+    if not USERNAME.fullmatch(username):
+        raise UserError(
+            "username",
+            "use 2 to 64 characters: lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        )
+    if not full_name.strip():
+        raise UserError("full_name", "give the person's full name")
+    if len(full_name.strip()) > 200:
+        raise UserError("full_name", "at most 200 characters")
+    try:
+        return Role(role)
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise UserError("role", f"{role!r} is not a role; use one of: {roles}") from None
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError("password", f"too short: use at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise UserError("password", f"too long: use at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def check_username_free(engine: Engine, username: str) -> None:
+    with Session(engine) as session:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise _taken(username)
+
+
+def _taken(username: str) -> UserError:
+    return UserError("username", f"{username!r} is taken; choose another username")
+
+
+def add_user(
+    engine: Engine, username: str, full_name: str, role: Role | str, password: str
+) -> UserInfo:
+    """Create an active user; ``UserError`` names the field that is wrong or taken."""
+    username = normalize_username(username)
+    checked = check_fields(username, full_name, role)
+    check_password(password)
+    check_username_free(engine, username)
+    user = User(
+        username=username,
+        full_name=full_name.strip(),
+        role=checked,
+        password_hash=hash_password(password),
+        active=True,
+    )
+    try:
+        with transaction(engine) as session:
+            session.add(user)
+            session.flush()
+            return UserInfo.of(user)
+    except IntegrityError:  # created by someone else since the check above
+        raise _taken(username) from None
+
+
+def list_users(engine: Engine) -> list[UserInfo]:
+    with Session(engine) as session:
+        users = session.scalars(select(User).order_by(User.role, User.username)).all()
+        return [UserInfo.of(user) for user in users]
