@@ -34,6 +34,9 @@ class Public(enum.Enum):
 PUBLIC: Final = Public.PUBLIC
 ALL_ROLES: Final = frozenset(Role)
 Access: TypeAlias = Public | frozenset[Role]
+_AGENT: Final = frozenset({Role.AGENT})
+_MANAGER: Final = frozenset({Role.MANAGER})
+_REPORTS: Final = frozenset({Role.MANAGER, Role.RETENTION})
 
 ROUTE_ROLES: Final[Mapping[str, Access]] = {
     # open to all: the load balancer's probe, the stylesheet, logging in
@@ -51,9 +54,43 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "logout": ALL_ROLES,
     "api-me": ALL_ROLES,
     # each role's pages
-    "agent-home": frozenset({Role.AGENT}),
-    "manager-home": frozenset({Role.MANAGER}),
-    "retention-home": frozenset({Role.RETENTION}),
+    # the agent console (runner.console): the page and its JSON API
+    "agent-home": _AGENT,
+    "agent-state": _AGENT,
+    "agent-login": _AGENT,
+    "agent-ready": _AGENT,
+    "agent-pause": _AGENT,
+    "agent-logout": _AGENT,
+    "agent-call": _AGENT,
+    "agent-disposition": _AGENT,
+    "agent-callbacks": _AGENT,
+    "agent-today": _AGENT,
+    "agent-events": _AGENT,
+    # the campaign manager's pages (runner.manager)
+    "manager-home": _MANAGER,
+    "manager-plan": _MANAGER,
+    "manager-plan-store": _MANAGER,
+    "manager-campaign": _MANAGER,
+    "manager-campaign-move": _MANAGER,
+    "manager-campaign-export": _MANAGER,
+    "manager-imports": _MANAGER,
+    "manager-rejects": _MANAGER,
+    "manager-model": _MANAGER,
+    "manager-model-calibration": _MANAGER,
+    "manager-matrix": _MANAGER,
+    # the retention reports (runner.retention): the manager reads them too
+    "retention-home": _REPORTS,
+    "retention-monthly": _REPORTS,
+    # the JSON API (runner.api): campaigns are the manager's, reports are shared
+    "api-openapi": ALL_ROLES,
+    "api-campaigns": _REPORTS,
+    "api-campaign-plan": _MANAGER,
+    "api-campaign-move": _MANAGER,
+    "api-campaign-live": _MANAGER,
+    "api-report-saved": _REPORTS,
+    "api-report-conversions": _REPORTS,
+    "api-report-kpis": _REPORTS,
+    "api-report-monthly": _REPORTS,
 }
 
 # Public routes the middleware hands on without reading the session, so also without a

@@ -15,10 +15,14 @@ from aiohttp import web
 
 from dialer.context import DialerConfig, open_dialer
 from dialer.webhooks import DIALER, add_webhook_routes
+from runner.api import add_api_routes
 from runner.auth import setup_auth
+from runner.console import add_console_routes
 from runner.keys import SETTINGS
+from runner.manager import add_manager_routes
 from runner.pages import add_page_routes
 from runner.render import setup_templates
+from runner.retention import add_retention_routes
 from runner.settings import Settings
 
 __all__ = ["SETTINGS", "create_app"]
@@ -41,6 +45,10 @@ def create_app(
     setup_templates(app)
     setup_auth(app, settings)
     add_page_routes(app)
+    add_console_routes(app)
+    add_manager_routes(app)
+    add_retention_routes(app)
+    add_api_routes(app)
     add_webhook_routes(app)
     app.router.add_get("/healthz", _health, name="health")
     return app

@@ -1,4 +1,7 @@
-"""The pages and the JSON API's first route: each role's home, ``/`` and ``/api/me``.
+"""The pages and the JSON API's first route: ``/`` and ``/api/me``.
+
+The agent console is in ``runner.console``, the manager's pages in ``runner.manager``,
+the retention pages in ``runner.retention``.
 
 Who may open each route is decided in ``runner.access``, before a handler runs; a handler
 here can rely on ``request[USER]`` for any route that is not public.
@@ -12,7 +15,7 @@ from aiohttp import web
 
 from runner.access import ROLE_HOMES
 from runner.keys import USER
-from runner.render import csrf_token, render_page
+from runner.render import csrf_token
 
 __all__ = ["STATIC", "add_page_routes"]
 
@@ -23,18 +26,6 @@ async def index(request: web.Request) -> web.Response:
     user = request.get(USER)
     name = ROLE_HOMES[user.role] if user is not None else "login"
     raise web.HTTPFound(request.app.router[name].url_for())
-
-
-async def agent_home(request: web.Request) -> web.Response:
-    return render_page(request, "agent.html.j2")
-
-
-async def manager_home(request: web.Request) -> web.Response:
-    return render_page(request, "manager.html.j2")
-
-
-async def retention_home(request: web.Request) -> web.Response:
-    return render_page(request, "retention.html.j2")
 
 
 async def api_me(request: web.Request) -> web.Response:
@@ -53,7 +44,4 @@ async def api_me(request: web.Request) -> web.Response:
 def add_page_routes(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC, name="static", append_version=True)
     app.router.add_get("/", index, name="index")
-    app.router.add_get("/agent", agent_home, name="agent-home")
-    app.router.add_get("/manager", manager_home, name="manager-home")
-    app.router.add_get("/retention", retention_home, name="retention-home")
     app.router.add_get("/api/me", api_me, name="api-me")

@@ -1,0 +1,706 @@
+"""The agent console: the ``/agent`` page and the JSON API it runs on.
+
+An agent logs in to a running campaign, goes ready or pauses with a code, and the dialer
+hands them answered calls through the agent board (``dialer.agents``). The console shows
+the call (ringing, connected, ended, from the attempt's status), the customer card, the
+offer and the call script, and records the disposition the way the simulated agents do
+(``dialer.sim_agents``): ``record_disposition`` and an ``AgentEvent`` in one transaction,
+then the board's ``finish_wrap``, then ``after_change``.
+
+Routes (agent role only, see ``runner.access``)::
+
+    GET  /agent                            the page
+    GET  /api/agent/state                  board state, campaigns to log in to, codes
+    POST /api/agent/login                  {"campaign_id"}
+    POST /api/agent/ready | pause | logout pause: {"code"}
+    GET  /api/agent/call                   the current call with card, offer, script
+    POST /api/attempts/{id}/disposition    validation errors: 400 naming the field
+    GET  /api/agent/callbacks              the agent's open call-backs
+    GET  /api/agent/today?tz=Zone          calls, contacts, conversions, talk time today
+    GET  /api/agent/events                 server-sent events: state and call changes
+
+Errors are JSON ``{"error", "message"}``, with ``"field"`` when a field is at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dialer.agents import AgentState, AgentStatus, BoardError
+from dialer.context import Dialer
+from dialer.outcomes import DispositionError, record_disposition
+from dialer.webhooks import DIALER
+from dialer.worker import after_change
+from runner.call_script import render_call_script
+from runner.card import CardError, customer_card, customer_zone, iso
+from runner.keys import SETTINGS, STREAMS_CLOSING, USER
+from runner.render import render_page
+from store.models import (
+    AgentEvent,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    CampaignStatus,
+    Customer,
+    Disposition,
+    DispositionCode,
+    EntryStatus,
+    ListEntry,
+)
+
+__all__ = [
+    "DISPOSITIONS",
+    "FUNNEL_STAGES",
+    "PAUSE_CODES",
+    "add_console_routes",
+    "call_state",
+]
+
+log = logging.getLogger("telecampaign.console")
+T = TypeVar("T")
+S = AttemptStatus
+D = DispositionCode
+
+PAUSE_CODES: Final = ("break", "lunch", "training", "meeting", "technical", "coaching")
+# where in the conversation a refusal came: the stages the KPIs count refusals by
+FUNNEL_STAGES: Final = (
+    ("contact", "Opening"),
+    ("needs", "Needs"),
+    ("offer", "Offer"),
+    ("objection", "Objections"),
+    ("closing", "Closing"),
+)
+# (code, label, keyboard shortcut), in the order of the buttons
+DISPOSITIONS: Final = (
+    (D.ACCEPTED, "Accepted", "1"),
+    (D.REFUSED, "Refused", "2"),
+    (D.CALLBACK, "Call back", "3"),
+    (D.WRONG_PERSON, "Wrong person", "4"),
+    (D.DO_NOT_CALL, "Do not call", "5"),
+    (D.VOICEMAIL, "Voicemail", "6"),
+    (D.NO_ANSWER, "No answer", "7"),
+)
+REFUSAL_REASONS: Final = (
+    "price",
+    "not interested",
+    "happy with current plan",
+    "switching to a competitor",
+    "no time to talk",
+)
+# right-party contacts, as the campaign KPIs count them
+CONTACTS: Final = frozenset({D.ACCEPTED, D.REFUSED, D.CALLBACK, D.DO_NOT_CALL})
+MAX_NOTES = 2000
+MAX_REASON = 120
+EVENT_POLL = 0.5  # seconds between looks at the board per open event stream
+KEEPALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing
+_RINGING = frozenset({S.SCHEDULED, S.QUEUED, S.INITIATED, S.RINGING})
+
+
+def call_state(status: AttemptStatus) -> str:
+    """What the agent sees of a call: ringing, connected or ended."""
+    if status in _RINGING:
+        return "ringing"
+    return "connected" if status is S.IN_PROGRESS else "ended"
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+class _Invalid(web.HTTPBadRequest):
+    """A 400 JSON answer naming the field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        body = {"error": "invalid", "field": field, "message": message}
+        super().__init__(text=json.dumps(body), content_type="application/json")
+
+
+def _conflict(message: str) -> web.HTTPConflict:
+    body = {"error": "conflict", "message": message}
+    return web.HTTPConflict(text=json.dumps(body), content_type="application/json")
+
+
+def _not_found(message: str) -> web.HTTPNotFound:
+    body = {"error": "not_found", "message": message}
+    return web.HTTPNotFound(text=json.dumps(body), content_type="application/json")
+
+
+def _dialer(request: web.Request) -> Dialer:
+    return request.app[DIALER]
+
+
+async def _store(request: web.Request, work: Callable[[Session], T]) -> T:
+    return await _dialer(request).store(work)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _Invalid("body", "send a JSON object") from None
+    if not isinstance(body, dict):
+        raise _Invalid("body", "send a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, limit: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(name, "give it as text")
+    value = value.strip()
+    if len(value) > limit:
+        raise _Invalid(name, f"at most {limit} characters, not {len(value)}")
+    return value or None
+
+
+def _status_json(request: web.Request, status: AgentStatus) -> dict[str, Any]:
+    clock = _dialer(request).clock
+    return {
+        "state": status.state.value,
+        "campaign_id": status.campaign_id,
+        "attempt_id": status.attempt_id,
+        "since": iso(clock.at(status.since)) if status.since else None,
+        "pause_code": status.pause_code,
+    }
+
+
+def _running_campaigns(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Campaign.id, Campaign.name, Campaign.kind, Campaign.pacing)
+        .where(Campaign.status == CampaignStatus.RUNNING)
+        .order_by(Campaign.name)
+    ).all()
+    return [
+        {"id": cid, "name": name, "kind": kind.value, "pacing": pacing}
+        for cid, name, kind, pacing in rows
+    ]
+
+
+def _event(
+    session: Session,
+    agent_id: int,
+    state: str,
+    *,
+    at: dt.datetime,
+    campaign_id: int | None,
+    attempt_id: int | None = None,
+    pause_code: str | None = None,
+) -> None:
+    session.add(
+        AgentEvent(
+            agent_id=agent_id,
+            campaign_id=campaign_id,
+            attempt_id=attempt_id,
+            state=state,
+            pause_code=pause_code,
+            at=at,
+        )
+    )
+
+
+async def _moved(request: web.Request, before: AgentStatus, after: AgentStatus) -> web.Response:
+    """Record a state change in the history (once per real change) and answer with it."""
+    changed = (before.state, before.campaign_id, before.pause_code) != (
+        after.state,
+        after.campaign_id,
+        after.pause_code,
+    )
+    if changed:
+        at = _dialer(request).clock.utcnow()
+        campaign = after.campaign_id if after.state is not AgentState.OFFLINE else None
+        campaign = campaign or before.campaign_id
+        await _store(
+            request,
+            lambda s: _event(
+                s,
+                after.agent_id,
+                after.state.value,
+                at=at,
+                campaign_id=campaign,
+                pause_code=after.pause_code,
+            ),
+        )
+        if after.state is AgentState.READY:
+            await _dialer(request).nudge(after.campaign_id)
+    return web.json_response(_status_json(request, after))
+
+
+# -- the page -----------------------------------------------------------------------------
+
+
+async def agent_home(request: web.Request) -> web.Response:
+    campaigns = await _store(request, _running_campaigns)
+    return render_page(
+        request,
+        "agent.html.j2",
+        {
+            "campaigns": campaigns,
+            "pause_codes": PAUSE_CODES,
+            "dispositions": [(code.value, label, key) for code, label, key in DISPOSITIONS],
+            "funnel_stages": FUNNEL_STAGES,
+            "refusal_reasons": REFUSAL_REASONS,
+        },
+    )
+
+
+# -- state --------------------------------------------------------------------------------
+
+
+async def agent_state(request: web.Request) -> web.Response:
+    status = await _dialer(request).board.status(request[USER].id)
+    campaigns = await _store(request, _running_campaigns)
+    return web.json_response(
+        {
+            **_status_json(request, status),
+            "campaigns": campaigns,
+            "pause_codes": list(PAUSE_CODES),
+        }
+    )
+
+
+async def agent_login(request: web.Request) -> web.Response:
+    body = await _body(request)
+    raw = body.get("campaign_id")
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw)
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise _Invalid("campaign_id", "choose a campaign to work on")
+    campaign_id = raw
+
+    def running(session: Session) -> CampaignStatus | None:
+        return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+
+    found = await _store(request, running)
+    if found is None:
+        raise _Invalid("campaign_id", f"there is no campaign {campaign_id}")
+    if found is not CampaignStatus.RUNNING:
+        raise _Invalid("campaign_id", f"that campaign is {found.value}, not running")
+    board, user = _dialer(request).board, request[USER]
+    before = await board.status(user.id)
+    try:
+        after = await board.login(user.id, campaign_id, _dialer(request).clock.now())
+    except BoardError as error:
+        raise _conflict(str(error)) from None
+    return await _moved(request, before, after)
+
+
+async def agent_ready(request: web.Request) -> web.Response:
+    board, user = _dialer(request).board, request[USER]
+    before = await board.status(user.id)
+    try:
+        after = await board.ready(user.id, _dialer(request).clock.now())
+    except BoardError as error:
+        raise _conflict(str(error)) from None
+    return await _moved(request, before, after)
+
+
+async def agent_pause(request: web.Request) -> web.Response:
+    body = await _body(request)
+    code = body.get("code")
+    if code not in PAUSE_CODES:
+        raise _Invalid("code", f"choose a pause reason: {', '.join(PAUSE_CODES)}")
+    board, user = _dialer(request).board, request[USER]
+    before = await board.status(user.id)
+    try:
+        after = await board.pause(user.id, str(code), _dialer(request).clock.now())
+    except BoardError as error:
+        raise _conflict(str(error)) from None
+    return await _moved(request, before, after)
+
+
+async def agent_logout(request: web.Request) -> web.Response:
+    board, user = _dialer(request).board, request[USER]
+    before = await board.status(user.id)
+    try:
+        after = await board.logout(user.id, _dialer(request).clock.now())
+    except BoardError as error:
+        raise _conflict(str(error)) from None
+    return await _moved(request, before, after)
+
+
+# -- the call -----------------------------------------------------------------------------
+
+
+def _disposition_json(row: Disposition) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "attempt_id": row.attempt_id,
+        "code": row.code,
+        "refusal_reason": row.refusal_reason,
+        "funnel_stage": row.funnel_stage,
+        "callback_at": iso(row.callback_at),
+        "callback_shared": row.callback_shared,
+        "notes": row.notes,
+        "created_at": iso(row.created_at),
+    }
+
+
+async def agent_call(request: web.Request) -> web.Response:
+    dialer, user = _dialer(request), request[USER]
+    status = await dialer.board.status(user.id)
+    state = _status_json(request, status)
+    attempt_id = status.attempt_id
+    if attempt_id is None:
+        return web.json_response({"state": state, "call": None})
+    today = dialer.clock.utcnow().date()
+
+    def read(session: Session) -> dict[str, Any] | None:
+        attempt = session.get(Attempt, attempt_id)
+        if attempt is None:
+            return None
+        card = customer_card(
+            session, attempt.customer_id, attempt.campaign_id, today=today, skip_attempt=attempt_id
+        )
+        done = session.scalars(
+            select(Disposition).where(Disposition.attempt_id == attempt_id)
+        ).first()
+        return {
+            "attempt_id": attempt.id,
+            "status": attempt.status.value,
+            "call_state": call_state(attempt.status),
+            "phone": attempt.phone,
+            "started_at": iso(attempt.started_at),
+            "answered_at": iso(attempt.answered_at),
+            "ended_at": iso(attempt.ended_at),
+            "duration_s": attempt.duration_s,
+            "disposition": _disposition_json(done) if done is not None else None,
+            "card": card,
+        }
+
+    try:
+        call = await dialer.store(read)
+    except CardError:
+        call = None
+    if call is not None:
+        settings = request.app[SETTINGS]
+        call["offer"] = call["card"]["offer"]
+        call["script_html"] = render_call_script(
+            call["card"],
+            agent_name=user.full_name,
+            company=settings.company_name,
+            company_phone=settings.callback_number,
+            now=dialer.clock.utcnow(),
+        )
+    return web.json_response({"state": state, "call": call})
+
+
+def _callback_time(body: dict[str, Any], zone: ZoneInfo | None) -> dt.datetime | None:
+    """The call-back instant: ``callback_at`` with its offset, or ``callback_local`` as
+    a wall time in the customer's zone."""
+    aware, local = body.get("callback_at"), body.get("callback_local")
+    if aware:
+        try:
+            when = dt.datetime.fromisoformat(str(aware).replace("Z", "+00:00"))
+        except ValueError:
+            raise _Invalid("callback_at", "give a date and time, like 2026-11-25T14:30") from None
+        if when.tzinfo is None:
+            if zone is None:
+                raise _Invalid(
+                    "callback_at",
+                    "the customer's time zone is unknown: give the time with its offset",
+                )
+            when = when.replace(tzinfo=zone)
+        return when
+    if local:
+        try:
+            when = dt.datetime.fromisoformat(str(local))
+        except ValueError:
+            raise _Invalid("callback_at", "give a date and time, like 2026-11-25T14:30") from None
+        if zone is None:
+            raise _Invalid(
+                "callback_at", "the customer's time zone is unknown: give the time with its offset"
+            )
+        return when.replace(tzinfo=zone) if when.tzinfo is None else when
+    return None
+
+
+async def dispose(request: web.Request) -> web.Response:
+    """Record the outcome of the agent's call; a repeat returns the first one (200)."""
+    dialer, user = _dialer(request), request[USER]
+    raw_id = request.match_info["attempt_id"]
+    if not raw_id.isdigit():
+        raise _not_found(f"no call {raw_id}")
+    attempt_id = int(raw_id)
+    body = await _body(request)
+
+    taker = await dialer.board.agent_of(attempt_id)
+
+    def own(session: Session) -> tuple[Attempt, str | None, Disposition | None] | None:
+        attempt = session.get(Attempt, attempt_id)
+        if attempt is None or (attempt.agent_id or taker) != user.id:
+            return None
+        zone = session.scalar(select(Customer.timezone).where(Customer.id == attempt.customer_id))
+        done = session.scalars(
+            select(Disposition).where(Disposition.attempt_id == attempt_id)
+        ).first()
+        return attempt, zone, done
+
+    found = await dialer.store(own)
+    if found is None:  # someone else's call looks the same as no call: nothing leaks
+        raise _not_found(f"no call {attempt_id} of yours")
+    attempt, zone_name, done = found
+    if done is not None:
+        return web.json_response({"disposition": _disposition_json(done), "repeated": True})
+
+    code = body.get("code")
+    if code not in {c.value for c in D}:
+        raise _Invalid("code", "choose an outcome: " + ", ".join(c.value for c in D))
+    code = D(code)
+    reason = _text(body, "refusal_reason", MAX_REASON)
+    stage = _text(body, "funnel_stage", 32)
+    notes = _text(body, "notes", MAX_NOTES)
+    if code is D.REFUSED:
+        if reason is None:
+            raise _Invalid("refusal_reason", "say why the customer refused")
+        if stage not in {value for value, _ in FUNNEL_STAGES}:
+            raise _Invalid("funnel_stage", "choose the stage the customer refused at")
+    elif code is D.ACCEPTED:
+        stage = "closed"  # as the simulated agents record it, for the funnel report
+    else:
+        reason = stage = None
+    callback_at = None
+    shared = False
+    if code is D.CALLBACK:
+        callback_at = _callback_time(body, customer_zone(zone_name))
+        if callback_at is None:
+            raise _Invalid("callback_at", "give the time to call back")
+        shared = bool(body.get("callback_shared", False))
+    then = body.get("then", AgentState.READY.value)
+    if then not in (AgentState.READY, AgentState.PAUSED, AgentState.OFFLINE):
+        raise _Invalid("then", "after the call: ready, paused or offline")
+    then = AgentState(then)
+    pause_code = body.get("pause_code") if then is AgentState.PAUSED else None
+    if then is AgentState.PAUSED and pause_code not in PAUSE_CODES:
+        raise _Invalid("pause_code", f"choose a pause reason: {', '.join(PAUSE_CODES)}")
+
+    status = await dialer.board.status(user.id)
+    if status.state is AgentState.TALK and status.attempt_id == attempt_id:
+        raise _conflict("The call is still connected: record its outcome once it has ended.")
+    now = dialer.clock.utcnow()
+
+    def record(session: Session) -> tuple[dict[str, Any], list[int]]:
+        row, texts = record_disposition(
+            session,
+            attempt_id=attempt_id,
+            agent_id=user.id,
+            code=code,
+            now=now,
+            refusal_reason=reason,
+            funnel_stage=stage,
+            callback_at=callback_at,
+            callback_shared=shared,
+            notes=notes,
+        )
+        _event(
+            session,
+            user.id,
+            then.value,
+            at=now,
+            campaign_id=attempt.campaign_id,
+            attempt_id=attempt_id,
+            pause_code=str(pause_code) if pause_code else None,
+        )
+        return _disposition_json(row), texts
+
+    try:
+        saved, texts = await dialer.store(record)
+    except DispositionError as error:
+        field, _, message = str(error).partition(": ")
+        raise _Invalid(field if message else "code", message or str(error)) from None
+    except IntegrityError:
+        # a second click raced the first: the first one's row is the answer
+        repeat = await dialer.store(
+            lambda s: s.scalars(
+                select(Disposition).where(Disposition.attempt_id == attempt_id)
+            ).first()
+        )
+        if repeat is None:
+            raise
+        return web.json_response({"disposition": _disposition_json(repeat), "repeated": True})
+    try:
+        await dialer.board.finish_wrap(
+            user.id, attempt_id, dialer.clock.now(), then=then, code=pause_code
+        )
+    except BoardError as error:
+        log.warning("attempt %s: disposition kept, board not moved (%s)", attempt_id, error)
+    await after_change(dialer, texts, attempt.campaign_id)
+    status = await dialer.board.status(user.id)
+    return web.json_response(
+        {"disposition": saved, "repeated": False, "state": _status_json(request, status)},
+        status=201,
+    )
+
+
+# -- the agent's lists and figures --------------------------------------------------------
+
+
+async def agent_callbacks(request: web.Request) -> web.Response:
+    dialer, user = _dialer(request), request[USER]
+    now = dialer.clock.utcnow()
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        mine = select(Disposition.list_entry_id).where(
+            Disposition.agent_id == user.id, Disposition.code == D.CALLBACK.value
+        )
+        rows = session.execute(
+            select(ListEntry, Customer.name, Customer.timezone, Campaign.name)
+            .join(Customer, Customer.id == ListEntry.customer_id)
+            .join(Campaign, Campaign.id == ListEntry.campaign_id)
+            .where(
+                ListEntry.status == EntryStatus.CALLBACK,
+                or_(
+                    ListEntry.assigned_agent_id == user.id,
+                    and_(ListEntry.assigned_agent_id.is_(None), ListEntry.id.in_(mine)),
+                ),
+            )
+            .order_by(ListEntry.due_at, ListEntry.id)
+            .limit(200)
+        ).all()
+        return [
+            {
+                "list_entry_id": entry.id,
+                "customer": name,
+                "customer_timezone": zone,
+                "campaign": campaign,
+                "callback_at": iso(entry.due_at),
+                "shared": entry.assigned_agent_id is None,
+                "overdue": entry.due_at is not None and entry.due_at <= now,
+            }
+            for entry, name, zone, campaign in rows
+        ]
+
+    return web.json_response({"callbacks": await dialer.store(read)})
+
+
+async def agent_today(request: web.Request) -> web.Response:
+    """Today's figures, 'today' in the viewer's zone (``?tz=``; UTC when not given)."""
+    dialer, user = _dialer(request), request[USER]
+    zone_name = request.query.get("tz") or "UTC"
+    zone = customer_zone(zone_name)
+    if zone is None:
+        raise _Invalid("tz", f"{zone_name!r} is not a time zone (like Europe/London)")
+    now = dialer.clock.utcnow()
+    start = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone).astimezone(dt.UTC)
+
+    def read(session: Session) -> dict[str, Any]:
+        calls: list[tuple[dt.datetime, dt.datetime | None]] = [
+            (answered, ended)
+            for answered, ended in session.execute(
+                select(Attempt.answered_at, Attempt.ended_at).where(
+                    Attempt.agent_id == user.id, Attempt.answered_at >= start
+                )
+            )
+            if answered is not None
+        ]
+        codes = dict(
+            session.execute(
+                select(Disposition.code, func.count())
+                .where(Disposition.agent_id == user.id, Disposition.created_at >= start)
+                .group_by(Disposition.code)
+            ).all()
+        )
+        talk = sum(
+            max(0.0, ((ended or now) - answered).total_seconds()) for answered, ended in calls
+        )
+        return {
+            "from": iso(start),
+            "timezone": zone.key,
+            "calls": len(calls),
+            "contacts": sum(n for code, n in codes.items() if code in CONTACTS),
+            "conversions": int(codes.get(D.ACCEPTED.value, 0)),
+            "talk_seconds": round(talk),
+            "dispositions": {code: int(n) for code, n in codes.items()},
+        }
+
+    return web.json_response(await dialer.store(read))
+
+
+# -- live updates -------------------------------------------------------------------------
+
+
+async def _snapshot(request: web.Request, user_id: int) -> dict[str, Any]:
+    """What the stream reports: the board state and, during a call, its state."""
+    dialer = _dialer(request)
+    status = await dialer.board.status(user_id)
+    snapshot = _status_json(request, status)
+    snapshot["call_state"] = None
+    attempt_id = status.attempt_id
+    if attempt_id is not None:
+        found = await dialer.store(
+            lambda s: s.scalar(select(Attempt.status).where(Attempt.id == attempt_id))
+        )
+        snapshot["call_state"] = call_state(found) if found is not None else None
+    return snapshot
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def agent_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: a ``state`` event whenever the agent's state or call changes.
+
+    Each stream looks at the board every ``EVENT_POLL`` seconds (one Redis read, and a
+    one-column store read during a call) and ends when the app shuts down.
+    """
+    user, clock = request[USER], _dialer(request).clock
+    closing = request.app[STREAMS_CLOSING]
+    response = web.StreamResponse()
+    response.content_type = "text/event-stream"
+    response.headers["X-Accel-Buffering"] = "no"  # no proxy buffering of the stream
+    await response.prepare(request)
+    last: dict[str, Any] | None = None
+    quiet = 0.0
+    try:
+        await response.write(b"retry: 2000\n\n")
+        while not closing.is_set():
+            snapshot = await _snapshot(request, user.id)
+            if snapshot != last:
+                # the clock's reading and speed let the page count time in the state
+                sent = {**snapshot, "now": iso(clock.utcnow()), "clock_scale": clock.scale}
+                await response.write(_sse("state", sent))
+                last, quiet = snapshot, 0.0
+            elif quiet >= KEEPALIVE:
+                await response.write(b": keep-alive\n\n")
+                quiet = 0.0
+            try:
+                await asyncio.wait_for(closing.wait(), EVENT_POLL)
+            except TimeoutError:
+                quiet += EVENT_POLL
+    except ConnectionResetError:
+        pass  # the page went away
+    return response
+
+
+async def _close_streams(app: web.Application) -> None:
+    app[STREAMS_CLOSING].set()
+
+
+def add_console_routes(app: web.Application) -> None:
+    app[STREAMS_CLOSING] = asyncio.Event()
+    app.on_shutdown.append(_close_streams)
+    app.router.add_get("/agent", agent_home, name="agent-home")
+    app.router.add_get("/api/agent/state", agent_state, name="agent-state")
+    app.router.add_post("/api/agent/login", agent_login, name="agent-login")
+    app.router.add_post("/api/agent/ready", agent_ready, name="agent-ready")
+    app.router.add_post("/api/agent/pause", agent_pause, name="agent-pause")
+    app.router.add_post("/api/agent/logout", agent_logout, name="agent-logout")
+    app.router.add_get("/api/agent/call", agent_call, name="agent-call")
+    app.router.add_post("/api/attempts/{attempt_id}/disposition", dispose, name="agent-disposition")
+    app.router.add_get("/api/agent/callbacks", agent_callbacks, name="agent-callbacks")
+    app.router.add_get("/api/agent/today", agent_today, name="agent-today")
+    app.router.add_get("/api/agent/events", agent_events, name="agent-events")

@@ -1,0 +1,459 @@
+// The agent console: state, the current call, outcomes, call-backs and today's figures.
+// Live through server-sent events (/api/agent/events); every change is a JSON call with the
+// page's CSRF token. Customer data is written with textContent only; the call script is
+// HTML the server rendered from markdown with the customer's fields escaped.
+"use strict";
+
+(function () {
+  const root = document.getElementById("console");
+  if (!root) return;
+  const urls = root.dataset;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const myZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const $ = (id) => document.getElementById(id);
+
+  let state = { state: "offline" };
+  let call = null; // the /api/agent/call answer's call
+  let campaigns = [];
+  let stateClock = null; // {since: ms, serverNow: ms, received: ms, scale}
+  let pendingCode = null; // refused/callback waiting for their form
+
+  // -- talking to the server ----------------------------------------------------------
+
+  async function api(url, body) {
+    const options = body === undefined
+      ? { headers: { Accept: "application/json" } }
+      : {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+          body: JSON.stringify(body),
+        };
+    const response = await fetch(url, options);
+    let data = {};
+    try { data = await response.json(); } catch (e) { data = {}; }
+    if (response.status === 401) { window.location.assign("/login?next=/agent"); }
+    return { ok: response.ok, status: response.status, data: data };
+  }
+
+  // -- small formatting helpers ---------------------------------------------------------
+
+  function el(tag, text, cls) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (cls) node.className = cls;
+    return node;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+  function show(node, visible) { node.hidden = !visible; }
+  function money(v) { return v === null || v === undefined ? "–" : Number(v).toLocaleString(undefined, { maximumFractionDigits: 2, minimumFractionDigits: 2 }); }
+  function when(iso, zone, withDate) {
+    if (!iso) return "–";
+    const options = { hour: "2-digit", minute: "2-digit", timeZone: zone || myZone };
+    if (withDate) { options.day = "numeric"; options.month = "short"; }
+    try { return new Intl.DateTimeFormat(undefined, options).format(new Date(iso)); }
+    catch (e) { return new Date(iso).toLocaleString(); }
+  }
+  function duration(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    const mm = String(m).padStart(h ? 2 : 1, "0"), ss = String(s).padStart(2, "0");
+    return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+  }
+  function label(code) { return String(code || "").replace(/_/g, " "); }
+
+  // field errors sit right under their field: <p id="{field}-error">
+  function clearErrors() {
+    root.querySelectorAll(".field-error").forEach((p) => { p.hidden = true; p.textContent = ""; });
+    root.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+    show($("dispo-error"), false);
+    show($("state-error"), false);
+  }
+  function showError(data, fallback) {
+    const field = data && data.field;
+    const message = (data && data.message) || "Something went wrong; try again.";
+    const slot = field && $(field + "-error");
+    if (slot) {
+      slot.textContent = message;
+      slot.hidden = false;
+      const input = field === "callback_at" ? $("callback_local") : $(field);
+      if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
+      return;
+    }
+    const box = fallback || $("dispo-error");
+    box.textContent = message;
+    box.hidden = false;
+  }
+
+  // -- state bar ----------------------------------------------------------------------
+
+  function campaignName(id) {
+    const found = campaigns.find((c) => c.id === id);
+    return found ? found.name : id ? `campaign ${id}` : "";
+  }
+
+  function renderState(next) {
+    state = Object.assign({}, state, next);
+    const s = state.state;
+    const badge = $("state-badge");
+    badge.textContent = s === "talk" ? "on a call" : s === "wrap" ? "wrap-up" : s;
+    badge.className = "state state-" + s;
+    let detail = "Not logged in to a campaign";
+    if (s !== "offline") detail = campaignName(state.campaign_id);
+    if (s === "paused" && state.pause_code) detail += ` · ${state.pause_code}`;
+    $("state-detail").textContent = detail;
+    show($("login-form"), s === "offline");
+    show($("ready-btn"), s === "paused" || s === "wrap");
+    show($("pause-form"), s === "ready" || s === "wrap");
+    show($("logout-btn"), s === "ready" || s === "paused");
+    if (next.since !== undefined) {
+      stateClock = state.since ? {
+        since: Date.parse(state.since),
+        serverNow: next.now ? Date.parse(next.now) : Date.now(),
+        received: Date.now(),
+        scale: next.clock_scale || 1,
+      } : null;
+    }
+    tick();
+  }
+
+  function tick() {
+    const node = $("state-timer");
+    if (!stateClock || state.state === "offline") { node.textContent = ""; return; }
+    const elapsed = (stateClock.serverNow - stateClock.since) / 1000
+      + ((Date.now() - stateClock.received) / 1000) * stateClock.scale;
+    node.textContent = duration(elapsed);
+    if (call) renderClocks();
+  }
+
+  async function move(url, body) {
+    clearErrors();
+    const answer = await api(url, body || {});
+    if (!answer.ok) { showError(answer.data, $("state-error")); return; }
+    renderState(answer.data);
+    refreshCall();
+  }
+
+  // -- the call -----------------------------------------------------------------------
+
+  function renderCallState(name) {
+    const node = $("call-state");
+    node.textContent = name || "no call";
+    node.className = "callstate callstate-" + (name || "none");
+    const open = call && !call.disposition;
+    const ended = name === "ended";
+    root.querySelectorAll(".dispo").forEach((b) => { b.disabled = !(open && ended); });
+    $("dispo-hint").textContent = !call
+      ? "Outcomes are recorded once the call has ended."
+      : call.disposition ? "Recorded." : ended ? "Choose the outcome (keys 1–7)." : "The call is on: choose the outcome when it ends.";
+  }
+
+  function fact(list, term, value) {
+    const box = el("div");
+    box.append(el("dt", term), el("dd", value === null || value === undefined || value === "" ? "–" : value));
+    list.append(box);
+  }
+
+  function renderClocks() {
+    const zone = call && call.card.customer.timezone;
+    const now = new Date().toISOString();
+    $("c-localtime").textContent = zone ? `${when(now, zone)} (${zone})` : "zone unknown";
+    $("c-mytime").textContent = `${when(now, myZone)} (${myZone})`;
+  }
+
+  function renderCall(next) {
+    call = next;
+    show($("no-call"), !call);
+    show($("call"), !!call);
+    if (!call) { renderCallState(null); return; }
+    const card = call.card, c = card.customer;
+    $("c-name").textContent = c.name;
+    $("c-phone").textContent = call.phone;
+    $("c-where").textContent = [c.region, c.country, c.language].filter(Boolean).join(", ");
+    renderClocks();
+
+    const facts = $("c-facts");
+    clear(facts);
+    fact(facts, "Customer", `${c.type}${c.segment ? " · " + c.segment.name : ""}`);
+    fact(facts, "Tenure", c.tenure_text);
+    fact(facts, "Contract ends", c.contract_end);
+    fact(facts, "ARPU", money(card.value.arpu));
+    fact(facts, "CLV", money(card.value.clv));
+    fact(facts, "ABC / XYZ", `${card.value.abc || "–"} / ${card.value.xyz || "–"}`);
+    fact(facts, "Lifecycle", card.value.lifecycle);
+    if (c.churned) fact(facts, "Left on", c.churned_on);
+
+    const p = card.risk.p_churn;
+    $("c-risk").textContent = p === null || p === undefined ? "not scored" : `${Math.round(p * 100)}%`;
+    const fill = $("c-risk-fill");
+    fill.style.width = p ? `${Math.min(100, Math.round(p * 100))}%` : "0";
+    fill.className = p >= 0.5 ? "high" : p >= 0.2 ? "mid" : "low";
+    const reasons = $("c-reasons");
+    clear(reasons);
+    card.risk.reasons.forEach((r) => reasons.append(el("li", r.text)));
+    if (!card.risk.reasons.length) reasons.append(el("li", "No reasons stand out.", "muted"));
+
+    const offer = call.offer || {};
+    $("c-offer").textContent = offer.text || "No offer on this list: follow the script.";
+    const product = offer.product;
+    $("c-offer-detail").textContent = product ? `${product.name} · ${money(product.monthly_price)} a month` : "";
+
+    const chips = $("c-products");
+    clear(chips);
+    card.products.held.forEach((h) => chips.append(el("span", `${h.name} · ${money(h.monthly_revenue)}`, "chip chip-held")));
+    card.products.targeted.filter((t) => !t.held).forEach((t) => chips.append(el("span", `${t.name} (not held)`, "chip chip-target")));
+    if (!chips.firstChild) chips.append(el("span", "No products on record.", "muted"));
+    if (card.products.maturity !== null) chips.append(el("span", `maturity ${Math.round(card.products.maturity * 100)}%`, "chip chip-note"));
+
+    const complaints = $("c-complaints");
+    clear(complaints);
+    card.complaints.forEach((i) => {
+      const li = el("li", `${when(i.at, null, true)} · ${label(i.kind)}: ${i.topic || "no topic"}`);
+      if (i.open) li.append(el("span", "open", "tag tag-warn"));
+      complaints.append(li);
+    });
+    if (!card.complaints.length) complaints.append(el("li", "None.", "muted"));
+    const surveys = $("c-surveys");
+    clear(surveys);
+    card.surveys.forEach((i) => {
+      const li = el("li", `${when(i.at, null, true)} · ${i.score ?? "–"}/${i.scale ?? "–"}${i.topic ? " · " + i.topic : ""}`);
+      if (i.at_risk) li.append(el("span", "dissatisfied", "tag tag-warn"));
+      surveys.append(li);
+    });
+    if (!card.surveys.length) surveys.append(el("li", "None.", "muted"));
+
+    // rendered on the server from the call-script template, customer fields escaped
+    $("c-script").innerHTML = call.script_html || "<p>No script for this call.</p>";
+
+    const contacts = $("c-contacts");
+    clear(contacts);
+    card.contacts.forEach((x) => {
+      const tr = el("tr");
+      tr.append(
+        el("td", when(x.at, null, true)),
+        el("td", x.campaign || "–"),
+        el("td", x.disposition ? label(x.disposition) + (x.refusal_reason ? ` (${x.refusal_reason})` : "") : `${x.channel} ${x.status}`),
+        el("td", x.notes || ""),
+      );
+      contacts.append(tr);
+    });
+    $("c-contacts-count").textContent = String(card.contacts.length);
+
+    $("cb-zone").textContent = c.timezone ? `the customer's time (${c.timezone})` : "your time (the customer's zone is unknown)";
+    renderCallState(call.call_state);
+    if (call.disposition) {
+      const done = $("dispo-done");
+      done.textContent = `Recorded: ${label(call.disposition.code)}.`;
+      done.hidden = false;
+    }
+  }
+
+  let callSeq = 0;
+  async function refreshCall() {
+    const seq = ++callSeq;
+    const answer = await api(urls.callUrl);
+    if (seq !== callSeq || !answer.ok) return;
+    const next = answer.data.call;
+    const same = call && next && call.attempt_id === next.attempt_id;
+    if (!same) { resetDisposition(); }
+    renderCall(next);
+  }
+
+  // -- outcomes -----------------------------------------------------------------------
+
+  function resetDisposition() {
+    pendingCode = null;
+    show($("refusal-form"), false);
+    show($("callback-form"), false);
+    $("refusal-form").reset();
+    $("callback-form").reset();
+    $("notes").value = "";
+    $("cb-mine").textContent = "";
+    show($("dispo-done"), false);
+    clearErrors();
+    root.querySelectorAll(".dispo").forEach((b) => b.classList.remove("chosen"));
+  }
+
+  function choose(code) {
+    if (!call || call.disposition) return;
+    const button = root.querySelector(`.dispo[data-code="${code}"]`);
+    if (!button || button.disabled) return;
+    clearErrors();
+    root.querySelectorAll(".dispo").forEach((b) => b.classList.toggle("chosen", b === button));
+    show($("refusal-form"), code === "refused");
+    show($("callback-form"), code === "callback");
+    if (code === "refused") { pendingCode = code; $("refusal_reason").focus(); return; }
+    if (code === "callback") { pendingCode = code; $("callback_local").focus(); return; }
+    submit(code, {});
+  }
+
+  function afterCall() {
+    const value = $("then").value;
+    if (value.startsWith("paused:")) return { then: "paused", pause_code: value.slice(7) };
+    return { then: value };
+  }
+
+  async function submit(code, extra) {
+    if (!call) return;
+    const body = Object.assign({ code: code, notes: $("notes").value }, afterCall(), extra);
+    const url = urls.dispositionUrl.replace("ATTEMPT", String(call.attempt_id));
+    root.querySelectorAll(".dispo").forEach((b) => { b.disabled = true; });
+    const answer = await api(url, body);
+    if (!answer.ok) {
+      renderCallState(call.call_state);
+      showError(answer.data);
+      return;
+    }
+    call.disposition = answer.data.disposition;
+    show($("refusal-form"), false);
+    show($("callback-form"), false);
+    const done = $("dispo-done");
+    done.textContent = `Recorded: ${label(call.disposition.code)}.`;
+    done.hidden = false;
+    if (answer.data.state) renderState(answer.data.state);
+    renderCallState(call.call_state);
+    refreshLists();
+  }
+
+  // the instant a wall time in ``zone`` stands for (no library: two passes over the offset)
+  function zonedToDate(local, zone) {
+    const [d, t] = local.split("T");
+    const [y, mo, da] = d.split("-").map(Number);
+    const [h, mi] = t.split(":").map(Number);
+    let guess = Date.UTC(y, mo - 1, da, h, mi);
+    for (let i = 0; i < 2; i++) {
+      const parts = {};
+      new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric" })
+        .formatToParts(new Date(guess)).forEach((p) => { parts[p.type] = Number(p.value); });
+      const shown = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute);
+      guess += Date.UTC(y, mo - 1, da, h, mi) - shown;
+    }
+    return new Date(guess);
+  }
+
+  function callbackEcho() {
+    const value = $("callback_local").value;
+    const zone = call && call.card.customer.timezone;
+    if (!value) { $("cb-mine").textContent = ""; return; }
+    const instant = zone ? zonedToDate(value, zone) : new Date(value);
+    $("cb-mine").textContent = `That is ${when(instant.toISOString(), myZone, true)} your time (${myZone}).`;
+  }
+
+  // -- lists and figures --------------------------------------------------------------
+
+  async function refreshLists() {
+    const [callbacks, today] = await Promise.all([
+      api(urls.callbacksUrl),
+      api(`${urls.todayUrl}?tz=${encodeURIComponent(myZone)}`),
+    ]);
+    if (callbacks.ok) {
+      const list = $("callbacks");
+      clear(list);
+      callbacks.data.callbacks.forEach((cb) => {
+        const li = el("li", null, cb.overdue ? "overdue" : "");
+        li.append(el("strong", cb.customer), el("span", ` · ${cb.campaign}`, "muted"));
+        const times = el("div", null, "times");
+        times.append(
+          el("span", `${when(cb.callback_at, cb.customer_timezone, true)} theirs`),
+          el("span", `${when(cb.callback_at, myZone, true)} yours`, "muted"),
+        );
+        li.append(times);
+        li.append(el("span", cb.shared ? "shared" : "personal", "tag"));
+        if (cb.overdue) li.append(el("span", "due", "tag tag-warn"));
+        list.append(li);
+      });
+      if (!callbacks.data.callbacks.length) list.append(el("li", "None yet.", "muted"));
+    }
+    if (today.ok) {
+      $("t-calls").textContent = today.data.calls;
+      $("t-contacts").textContent = today.data.contacts;
+      $("t-conversions").textContent = today.data.conversions;
+      $("t-talk").textContent = duration(today.data.talk_seconds);
+    }
+  }
+
+  // -- live updates -------------------------------------------------------------------
+
+  function listen() {
+    const source = new EventSource(urls.eventsUrl);
+    const live = $("live");
+    source.onopen = () => { live.textContent = "live"; live.className = "live live-on"; };
+    source.onerror = () => { live.textContent = "reconnecting…"; live.className = "live live-off"; };
+    source.addEventListener("state", (event) => {
+      const next = JSON.parse(event.data);
+      const before = { attempt: state.attempt_id, s: state.state, call: call && call.call_state };
+      renderState(next);
+      if (next.attempt_id !== before.attempt || (call && next.call_state && next.call_state !== before.call)) {
+        refreshCall();
+      } else if (call && next.call_state) {
+        renderCallState(next.call_state);
+      }
+      if (next.state !== before.s) refreshLists();
+    });
+  }
+
+  // -- wiring -------------------------------------------------------------------------
+
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = $("campaign").value;
+    clearErrors();
+    if (!value) { showError({ field: "campaign_id", message: "Choose a campaign to work on." }); return; }
+    move(urls.loginUrl, { campaign_id: Number(value) });
+  });
+  $("ready-btn").addEventListener("click", () => move(urls.readyUrl));
+  $("pause-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    move(urls.pauseUrl, { code: $("pause-code").value });
+  });
+  $("logout-btn").addEventListener("click", () => move(urls.logoutUrl));
+  root.querySelectorAll(".dispo").forEach((b) => b.addEventListener("click", () => choose(b.dataset.code)));
+  $("refusal-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit("refused", { refusal_reason: $("refusal_reason").value, funnel_stage: $("funnel_stage").value });
+  });
+  $("callback-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = $("callback_local").value;
+    const zone = call && call.card.customer.timezone;
+    const when_ = !value ? {} : zone ? { callback_local: value } : { callback_at: new Date(value).toISOString() };
+    submit("callback", Object.assign({ callback_shared: $("callback_shared").checked }, when_));
+  });
+  $("callback_local").addEventListener("input", callbackEcho);
+  root.querySelectorAll("[data-cancel]").forEach((b) => b.addEventListener("click", () => {
+    pendingCode = null;
+    show($("refusal-form"), false);
+    show($("callback-form"), false);
+    root.querySelectorAll(".dispo").forEach((x) => x.classList.remove("chosen"));
+  }));
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "Escape") {
+      root.querySelectorAll("[data-cancel]")[0].click();
+      return;
+    }
+    const target = event.target;
+    const typing = target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+    if (typing) return;
+    const button = root.querySelector(`.dispo[data-key="${event.key}"]`);
+    if (button) { event.preventDefault(); choose(button.dataset.code); return; }
+    if ((event.key === "r" || event.key === "R") && !$("ready-btn").hidden) { event.preventDefault(); move(urls.readyUrl); }
+  });
+
+  async function start() {
+    const answer = await api(urls.stateUrl);
+    if (answer.ok) {
+      campaigns = answer.data.campaigns || [];
+      renderState(answer.data);
+    }
+    await refreshCall();
+    refreshLists();
+    listen();
+    setInterval(tick, 1000);
+  }
+  start().catch((error) => {
+    const box = $("state-error");
+    box.textContent = `The console could not start (${error.message}); reload the page.`;
+    box.hidden = false;
+  });
+})();
