@@ -58,6 +58,10 @@ NO_HOLDOUT = (
     "the list kept no holdout, so nothing tells what these customers would have done "
     "without the calls: no incremental result can be claimed (plan with --holdout above 0)"
 )
+UNDECIDED = (
+    "the 95% interval runs from a loss to a gain: the groups are too small to tell whether "
+    "{what}; a larger list or holdout narrows it"
+)
 _T, _H = Group.TREATMENT.value, Group.HOLDOUT.value
 
 
@@ -246,6 +250,8 @@ def _saved(outcome: ListOutcomes, costs: Costs, agents: dict[int, str]) -> Saved
     main = _lost_effect(treated, holdout)
     if main.note:
         notes.append(main.note)
+    if _spans_zero(main):
+        notes.append(UNDECIDED.format(what="the calls changed churn"))
     reached = treated[treated["reached"]]
     reach_rate = len(reached) / len(treated) if len(treated) else None
     among = _among_reached(main, reach_rate)
@@ -407,6 +413,8 @@ def conversion_report(
     )
     if main.note and not offered.empty:
         notes.append(main.note)
+    if _spans_zero(main):
+        notes.append(UNDECIDED.format(what="the calls changed take-up"))
     revenue = treated.loc[treated["converted"], "revenue"].dropna()
     monthly = (
         main.total * float(revenue.mean()) if main.total is not None and len(revenue) else None
@@ -438,6 +446,10 @@ def conversion_report(
         splits=splits,
         notes=notes,
     )
+
+
+def _spans_zero(e: Effect) -> bool:
+    return e.ci95 is not None and e.ci95[0] < 0 < e.ci95[1]
 
 
 def _agent_names(engine: Engine) -> dict[int, str]:

@@ -204,3 +204,13 @@ def test_attribution_runs_again_without_changing_anything(engine: Engine) -> Non
     ]
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Conversion)).scalar_one() == 2
+
+
+def test_an_interval_across_zero_is_said_plainly(engine: Engine) -> None:
+    members = [Member(T, ends_on=9)] + [Member(T) for _ in range(9)]
+    members += [Member(H, ends_on=9) for _ in range(2)] + [Member(H) for _ in range(8)]
+    build_list(engine, members)
+    report = saved_report(engine, "spring retention", as_of=_as_of())
+    assert report.effect.ci95 is not None
+    assert report.effect.ci95[0] < 0 < report.effect.ci95[1]
+    assert any("too small to tell whether the calls changed churn" in n for n in report.notes)
