@@ -4,7 +4,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint env
+.PHONY: demo test lint env browser
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -21,5 +21,12 @@ lint: env
 	$(UV) run ruff format --check .
 	$(UV) run mypy
 
-test: env
+# the browser tests (tests/e2e) drive Debian's Chromium; Playwright never downloads one
+browser:
+	@command -v chromium >/dev/null || { \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; } \
+	  || echo "chromium could not be installed: the browser tests will be skipped"
+
+test: env browser
 	$(UV) run pytest

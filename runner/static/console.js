@@ -15,7 +15,10 @@
   let state = { state: "offline" };
   let call = null; // the /api/agent/call answer's call
   let campaigns = [];
-  let stateClock = null; // {since: ms, serverNow: ms, received: ms, scale}
+  let stateSince = null; // ms on the dialer's clock since the agent is in this state
+  // the dialer's clock as the event stream last read it: {serverNow: ms, received: ms,
+  // scale}; a demo's clock is shifted and faster than the wall clock
+  let serverClock = null;
   let pendingCode = null; // refused/callback waiting for their form
 
   // -- talking to the server ----------------------------------------------------------
@@ -105,23 +108,23 @@
     show($("ready-btn"), s === "paused" || s === "wrap");
     show($("pause-form"), s === "ready" || s === "wrap");
     show($("logout-btn"), s === "ready" || s === "paused");
-    if (next.since !== undefined) {
-      stateClock = state.since ? {
-        since: Date.parse(state.since),
-        serverNow: next.now ? Date.parse(next.now) : Date.now(),
-        received: Date.now(),
-        scale: next.clock_scale || 1,
-      } : null;
+    if (next.now) {
+      serverClock = { serverNow: Date.parse(next.now), received: Date.now(), scale: next.clock_scale || 1 };
     }
+    if (next.since !== undefined) stateSince = state.since ? Date.parse(state.since) : null;
     tick();
+  }
+
+  // now on the dialer's clock (the wall clock until the event stream has told it)
+  function clockNow() {
+    if (!serverClock) return Date.now();
+    return serverClock.serverNow + (Date.now() - serverClock.received) * serverClock.scale;
   }
 
   function tick() {
     const node = $("state-timer");
-    if (!stateClock || state.state === "offline") { node.textContent = ""; return; }
-    const elapsed = (stateClock.serverNow - stateClock.since) / 1000
-      + ((Date.now() - stateClock.received) / 1000) * stateClock.scale;
-    node.textContent = duration(elapsed);
+    if (stateSince === null || state.state === "offline") { node.textContent = ""; return; }
+    node.textContent = duration((clockNow() - stateSince) / 1000);
     if (call) renderClocks();
   }
 
@@ -155,7 +158,7 @@
 
   function renderClocks() {
     const zone = call && call.card.customer.timezone;
-    const now = new Date().toISOString();
+    const now = new Date(clockNow()).toISOString();
     $("c-localtime").textContent = zone ? `${when(now, zone)} (${zone})` : "zone unknown";
     $("c-mytime").textContent = `${when(now, myZone)} (${myZone})`;
   }
