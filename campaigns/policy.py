@@ -75,6 +75,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     false,
@@ -86,7 +87,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from store.models import (
     Attempt,
@@ -757,8 +758,17 @@ def check_contact(
     cap nor for the entry's attempts. ``product_id`` defaults to the list entry's.
     """
     now = _utc(now)
-    not_this = Attempt.id != exclude_attempt_id if exclude_attempt_id is not None else true()
-    facts = _facts(session, policy, customer_id, channel, list_entry_id, not_this)
+    facts = _facts(
+        session,
+        policy,
+        customer_id=customer_id,
+        channel=channel,
+        kind=kind,
+        now=now,
+        list_entry_id=list_entry_id,
+        product_id=product_id,
+        exclude_attempt_id=exclude_attempt_id,
+    )
     if list_entry_id is not None and product_id is None:
         product_id = facts.entry_product_id
     zones = customer_zones(facts.phone, facts.zone_name) if facts.phone else ()
@@ -766,7 +776,14 @@ def check_contact(
     lasting = _lasting_block(policy, facts, zones, channel, kind)
     if lasting is not None:
         return Verdict(allowed=False, reason=lasting[0], detail=lasting[1])
-    blocks = _passing_blocks(session, policy, customer_id, channel, kind, product_id, now, not_this)
+    if facts.contacts >= policy.max_contacts:
+        # capped: the lift time needs the contacts one by one
+        not_this = Attempt.id != exclude_attempt_id if exclude_attempt_id is not None else true()
+        blocks = _passing_blocks(
+            session, policy, customer_id, channel, kind, product_id, now, not_this
+        )
+    else:
+        blocks = _cooldowns(policy, facts, channel)
     if not blocks:
         if not in_window(policy, zones, now):
             where = next(
@@ -803,64 +820,67 @@ class _Facts:
     dnc_channel: DncChannel | None
     open_complaint: bool
     tried: int
+    # the customer's contacts in the cap's period, the last abandoned call in the
+    # cooldown, the last refusal of this offer in its cooldown
+    contacts: int
+    abandoned_at: dt.datetime | None
+    refused_at: dt.datetime | None
 
 
 def _facts(
     session: Session,
     policy: ContactPolicy,
+    *,
     customer_id: int,
     channel: Channel,
+    kind: CampaignKind,
+    now: dt.datetime,
     list_entry_id: int | None,
-    not_this: ColumnElement[bool],
+    product_id: int | None,
+    exclude_attempt_id: int | None,
 ) -> _Facts:
-    """The customer, the entry's product, the number's block, an open complaint and the
-    entry's attempts so far: scalar subqueries of one SELECT, one round trip."""
-    dnc = (
-        _blocked_phones(channel)
-        .with_only_columns(DncEntry.channel)
-        .where(DncEntry.phone == Customer.phone)
-        .limit(1)
-        .scalar_subquery()
+    """The customer, the entry's product, the number's block, an open complaint, the
+    entry's attempts so far and the customer's recent history: scalar subqueries of one
+    SELECT, one round trip."""
+    statement = _facts_statement(
+        channel,
+        complaints=policy.exclude_open_complaints,
+        entry=list_entry_id is not None,
+        product=product_id is not None,
+        exclude=exclude_attempt_id is not None,
     )
-    complaint = (
-        select(Interaction.id)
-        .where(Interaction.customer_id == Customer.id, _open_complaint())
-        .limit(1)
-        .scalar_subquery()
-        if policy.exclude_open_complaints
-        else null()
-    )
-    if list_entry_id is None:
-        entry_id: Any = null()
-        product: Any = null()
-        tried: Any = literal(0)
-    else:
-        entry_id = select(ListEntry.id).where(ListEntry.id == list_entry_id).scalar_subquery()
-        product = (
-            select(ListEntry.product_id).where(ListEntry.id == list_entry_id).scalar_subquery()
-        )
-        tried = (
-            select(func.count())
-            .where(Attempt.list_entry_id == list_entry_id, Attempt.status.in_(TRIED), not_this)
-            .scalar_subquery()
-        )
+    cap_since, abandon_since = _history_since(policy, now)
     row = session.execute(
-        select(
-            Customer.phone,
-            Customer.country,
-            Customer.region,
-            Customer.timezone,
-            Customer.call_consent if channel is Channel.CALL else Customer.sms_consent,
-            entry_id,
-            product,
-            dnc,
-            complaint,
-            tried,
-        ).where(Customer.id == customer_id)
+        statement,
+        {
+            "customer_id": customer_id,
+            "entry_id": list_entry_id,
+            "product_id": product_id,
+            "exclude_id": exclude_attempt_id,
+            "cap_since": cap_since,
+            "abandon_since": abandon_since,
+            "history_since": min(cap_since, abandon_since),
+            "refusal_since": now - dt.timedelta(days=policy.refusal_cooldown_days),
+            "kind": kind,
+        },
     ).one_or_none()
     if row is None:
         raise LookupError(f"no customer with id {customer_id}")
-    phone, country, region, zone, consent, entry, product_id, blocked, open_, count = row
+    (
+        phone,
+        country,
+        region,
+        zone,
+        consent,
+        entry,
+        entry_product_id,
+        blocked,
+        open_,
+        count,
+        contacts,
+        abandoned_at,
+        refused_at,
+    ) = row
     if list_entry_id is not None and entry is None:
         raise LookupError(f"no list entry with id {list_entry_id}")
     return _Facts(
@@ -869,11 +889,154 @@ def _facts(
         region=region,
         zone_name=zone,
         consent=bool(consent),
-        entry_product_id=product_id,
+        entry_product_id=entry_product_id,
         dnc_channel=DncChannel(blocked) if blocked is not None else None,
         open_complaint=open_ is not None,
         tried=int(count or 0),
+        contacts=int(contacts or 0),
+        abandoned_at=abandoned_at,
+        refused_at=refused_at,
     )
+
+
+@functools.cache
+def _facts_statement(
+    channel: Channel, *, complaints: bool, entry: bool, product: bool, exclude: bool
+) -> Select[Any]:
+    """``_facts``'s SELECT, built once per shape; the values are bound parameters.
+
+    The history is counted, not filtered on the status: a filter on it sends SQLite
+    down the status index, through every customer's attempts.
+    """
+    dnc = (
+        select(DncEntry.channel)
+        .where(
+            DncEntry.revoked_at.is_(None),
+            _one_of(DncEntry.channel, _DNC_CHANNELS[channel]),
+            DncEntry.phone == Customer.phone,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    complaint = (
+        select(Interaction.id)
+        .where(Interaction.customer_id == Customer.id, _open_complaint())
+        .limit(1)
+        .scalar_subquery()
+        if complaints
+        else null()
+    )
+    not_this = Attempt.id != bindparam("exclude_id") if exclude else true()
+    # the entry read through an alias: the refusals below join list_entries themselves
+    listed = aliased(ListEntry)
+    entry_id: Any = null()
+    entry_product: Any = null()
+    tried: Any = literal(0)
+    if entry:
+        entry_id = select(listed.id).where(listed.id == bindparam("entry_id")).scalar_subquery()
+        entry_product = (
+            select(listed.product_id).where(listed.id == bindparam("entry_id")).scalar_subquery()
+        )
+        tried = (
+            select(func.count())
+            .where(
+                Attempt.list_entry_id == bindparam("entry_id"),
+                _one_of(Attempt.status, TRIED),
+                not_this,
+            )
+            .scalar_subquery()
+        )
+    happened = _happened_at()
+    recent = (
+        Attempt.customer_id == Customer.id,
+        happened > bindparam("history_since", type_=Attempt.started_at.type),
+        not_this,
+    )
+    cap_since = bindparam("cap_since", type_=Attempt.started_at.type)
+    abandon_since = bindparam("abandon_since", type_=Attempt.started_at.type)
+    contacts = (
+        select(
+            func.count(case((and_(_one_of(Attempt.status, CONTACTED), happened > cap_since), 1)))
+        )
+        .where(*recent)
+        .scalar_subquery()
+    )
+    abandoned = (
+        select(
+            func.max(
+                case(
+                    (
+                        and_(Attempt.status == AttemptStatus.ABANDONED, happened > abandon_since),
+                        happened,
+                    )
+                )
+            )
+        )
+        .where(*recent)
+        .scalar_subquery()
+    )
+    offer = bindparam("product_id", type_=Integer) if product else entry_product
+    refused = (
+        select(func.max(Disposition.created_at))
+        .join(ListEntry, ListEntry.id == Disposition.list_entry_id)
+        .join(Campaign, Campaign.id == ListEntry.campaign_id)
+        .where(
+            Disposition.customer_id == Customer.id,
+            Disposition.code == DispositionCode.REFUSED.value,
+            Disposition.created_at > bindparam("refusal_since", type_=Attempt.started_at.type),
+            or_(
+                ListEntry.product_id.is_not(None),
+                Campaign.kind == bindparam("kind", type_=Campaign.kind.type),
+            ),
+            ListEntry.product_id.is_not_distinct_from(offer),
+        )
+        .scalar_subquery()
+    )
+    return select(
+        Customer.phone,
+        Customer.country,
+        Customer.region,
+        Customer.timezone,
+        Customer.call_consent if channel is Channel.CALL else Customer.sms_consent,
+        entry_id,
+        entry_product,
+        dnc,
+        complaint,
+        tried,
+        contacts,
+        abandoned,
+        refused,
+    ).where(Customer.id == bindparam("customer_id"))
+
+
+def _one_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN (...)`` with a parameter per value, rendered once: an expanding IN
+    (SQLAlchemy's default) is rendered again on every execution."""
+    return column.in_([literal(value, column.type) for value in values])  # type: ignore[no-any-return]
+
+
+def _cooldowns(
+    policy: ContactPolicy, facts: _Facts, channel: Channel
+) -> list[tuple[ExclusionReason, str, dt.datetime]]:
+    """The cooldowns in force, each with the instant it lifts (the cap is not reached)."""
+    blocks = []
+    if channel is Channel.CALL and facts.abandoned_at is not None:
+        blocks.append(
+            (
+                R.ABANDON_COOLDOWN,
+                f"a call abandoned in the last {policy.abandon_cooldown_hours} hours",
+                facts.abandoned_at + dt.timedelta(hours=policy.abandon_cooldown_hours),
+            )
+        )
+    if facts.refused_at is not None:
+        blocks.append(
+            (
+                R.REFUSAL_COOLDOWN,
+                f"refused this offer in the last {policy.refusal_cooldown_days} days",
+                facts.refused_at + dt.timedelta(days=policy.refusal_cooldown_days),
+            )
+        )
+    return blocks
 
 
 def _lasting_block(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
@@ -29,6 +29,8 @@ T = TypeVar("T")
 DEFAULT_QUEUE = "telecampaign:dialer"
 # threads for store work, and pooled connections for them
 STORE_THREADS = 6
+# a pooled connection unused this long (seconds) is pinged before it is handed out
+PING_IDLE_AFTER = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class Dialer:
     threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
     )
+    # the last tick each campaign was nudged in from this process
+    nudged: dict[int, int] = field(default_factory=dict)
+    # the engine's connections, autocommitting (``store_one``)
+    autocommit: Engine | None = None
 
     @property
     def prefix(self) -> str:
@@ -92,6 +98,24 @@ class Dialer:
 
         def run() -> T:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                return work(session)
+
+        return await asyncio.get_running_loop().run_in_executor(self.threads, run)
+
+    async def store_one(self, work: Callable[[Session], T]) -> T:
+        """``store`` for work that is a single statement, atomic on its own.
+
+        On PostgreSQL it runs on an autocommitting connection: no BEGIN and COMMIT round
+        trips around it. SQLite takes its write lock in a transaction as ever.
+        """
+        if self.engine.dialect.name == "sqlite":
+            return await self.store(work)
+        if self.autocommit is None:
+            self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        single = self.autocommit
+
+        def run() -> T:
+            with Session(single, expire_on_commit=False) as session:
                 return work(session)
 
         return await asyncio.get_running_loop().run_in_executor(self.threads, run)
@@ -119,6 +143,9 @@ class Dialer:
         if campaign_id is None:
             return
         tick = int(time.time() * 10)
+        if self.nudged.get(campaign_id) == tick:
+            return  # queued from here this tick already: arq would refuse the same job id
+        self.nudged[campaign_id] = tick
         await self.enqueue("pace_campaign", campaign_id, job_id=f"pace:{campaign_id}:{tick}")
 
     async def close(self) -> None:
@@ -140,6 +167,12 @@ def dialer_engine(url: str) -> Engine:
     several dialer processes write to one file, and a transaction that read first and
     then wants to write cannot wait for the lock in WAL mode, it fails at once.
     """
+    if not url.startswith("sqlite"):
+        # pinged only after an idle spell rather than on every checkout: a busy dialer
+        # would pay a round trip per transaction for a check that almost never fails
+        engine = create_engine(url, pool_size=STORE_THREADS, max_overflow=2)
+        _ping_when_idle(engine)
+        return engine
     engine = make_engine(url, pool_size=STORE_THREADS, max_overflow=2)
     if engine.dialect.name == "sqlite":
 
@@ -152,6 +185,25 @@ def dialer_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection on checkout when it sat unused for ``PING_IDLE_AFTER``
+    seconds; one the server dropped is replaced (``DisconnectionError``) before use."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < PING_IDLE_AFTER:
+            return  # just connected, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            raise exc.DisconnectionError(str(error)) from error
 
 
 async def open_dialer(config: DialerConfig, *, engine: Engine | None = None) -> Dialer:

@@ -68,8 +68,15 @@ class DialingSettings(BaseModel):
     @classmethod
     def of(cls, campaign: Campaign) -> DialingSettings:
         """The campaign's stored settings; its ``pacing`` column names the mode."""
-        stored = {"mode": campaign.pacing or PacingMode.PROGRESSIVE.value}
-        return cls.for_kind(campaign.kind, {**stored, **(campaign.dialing or {})})
+        return cls.of_values(campaign.kind, campaign.pacing, campaign.dialing)
+
+    @classmethod
+    def of_values(
+        cls, kind: CampaignKind, pacing: str | None, dialing: Mapping[str, Any] | None
+    ) -> DialingSettings:
+        """``of`` from the campaign's columns, as read without loading the campaign."""
+        stored = {"mode": pacing or PacingMode.PROGRESSIVE.value}
+        return cls.for_kind(kind, {**stored, **(dialing or {})})
 
     def retry_delay_minutes(self, outcome: AttemptStatus) -> int | None:
         """Minutes before the next try after ``outcome``; None when it is not retried."""

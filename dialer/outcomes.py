@@ -14,15 +14,29 @@ try, a fallback text) run exactly once, in the transaction that made the status 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from campaigns.policy import ContactPolicy
 from dialer.dialing import DialingSettings
-from dialer.states import advance, behind, is_final
+from dialer.states import advance, behind, is_final, rank
 from store.models import (
     AnsweredBy,
     Attempt,
@@ -43,6 +57,7 @@ __all__ = [
     "Change",
     "DispositionError",
     "apply_status",
+    "move_on",
     "new_attempt",
     "record_disposition",
     "settle",
@@ -106,6 +121,12 @@ def apply_status(
         moved = _move_on(session, attempt_id, incoming, now, provider_sid, answered_by)
         if moved is not None:
             return moved
+    elif is_final(incoming):
+        ended = _end(
+            session, attempt_id, incoming, now, provider_sid, duration_s, answered_by, error_code
+        )
+        if ended is not None:
+            return ended
     while True:
         attempt = session.get(Attempt, attempt_id, populate_existing=True)
         if attempt is None:
@@ -149,8 +170,164 @@ def apply_status(
     )
     if change.became_final:
         session.expire(attempt)
-        change.texts = settle(session, attempt, now=now)
+        change.texts = _settle(session, change, now=now)
     return change
+
+
+_ATTEMPTS = cast(Table, Attempt.__table__)
+_ENTRIES = cast(Table, ListEntry.__table__)
+_CAMPAIGNS = cast(Table, Campaign.__table__)
+# Core statements on the tables, built once: the ORM's bulk-update machinery and the
+# statement building cost more than the round trip on these paths, run per callback
+_CHANGED = (
+    _ATTEMPTS.c.channel,
+    _ATTEMPTS.c.campaign_id,
+    _ATTEMPTS.c.list_entry_id,
+    _ATTEMPTS.c.agent_id,
+)
+
+
+def _one_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN (...)`` with a parameter per value, rendered once: an expanding IN
+    (SQLAlchemy's default) is rendered again on every execution."""
+    return column.in_([literal(value, column.type) for value in values])  # type: ignore[no-any-return]
+
+
+def _forget(session: Session, model: type[Any], row_id: int) -> None:
+    """Expire an object of the session that a Core UPDATE just changed under it."""
+    loaded = session.identity_map.get(session.identity_key(model, row_id))
+    if loaded is not None:
+        session.expire(loaded)
+
+
+@functools.cache
+def _end_statement(incoming: AttemptStatus, facts: frozenset[str]) -> tuple[Update, AttemptStatus]:
+    """``UPDATE ... RETURNING`` moving an attempt from a status that is not final to the
+    final ``incoming``; ``facts`` names the columns kept where none are recorded yet."""
+    c = _ATTEMPTS.c
+    values: dict[str, Any] = {
+        "status": incoming,
+        "ended_at": func.coalesce(c.ended_at, bindparam("now", type_=c.ended_at.type)),
+    }
+    for name in facts:
+        column = c[name]
+        values[name] = func.coalesce(column, bindparam(f"new_{name}", type_=column.type))
+    before = []
+    behind_it = S.QUEUED
+    for channel in Channel:
+        try:
+            top = rank(channel, incoming)
+        except KeyError:
+            continue
+        lower = [s for s in AttemptStatus if not is_final(s) and _below(channel, s, top)]
+        before.append((c.channel == channel) & _one_of(c.status, lower))
+        behind_it = lower[-1]
+    if not before:
+        raise ValueError(f"{incoming.value} is not a status an attempt can have")
+    statement = (
+        update(_ATTEMPTS)
+        .where(c.id == bindparam("attempt_id"), or_(*before))
+        .values(**values)
+        .returning(*_CHANGED)
+    )
+    return statement, behind_it
+
+
+def _below(channel: Channel, status: AttemptStatus, top: int) -> bool:
+    try:
+        return rank(channel, status) < top
+    except KeyError:
+        return False
+
+
+def _end(
+    session: Session,
+    attempt_id: int,
+    incoming: AttemptStatus,
+    now: dt.datetime,
+    provider_sid: str | None,
+    duration_s: int | None,
+    answered_by: AnsweredBy | None,
+    error_code: str | None,
+) -> Change | None:
+    """A final status for an attempt not yet final: one UPDATE, then the settlement.
+    None when the attempt is final already (or not there): the caller reads."""
+    facts: dict[str, Any] = {}
+    if provider_sid:
+        facts["provider_sid"] = provider_sid
+    if answered_by is not None:
+        facts["answered_by"] = answered_by
+    if error_code:
+        facts["error_code"] = error_code[:32]
+    if duration_s is not None:
+        facts["duration_s"] = duration_s
+    statement, behind_it = _end_statement(incoming, frozenset(facts))
+    params = {f"new_{name}": value for name, value in facts.items()}
+    row = session.execute(statement, {"attempt_id": attempt_id, "now": now, **params}).first()
+    if row is None:
+        return None
+    _forget(session, Attempt, attempt_id)
+    channel, campaign_id, entry_id, agent_id = row
+    change = Change(
+        attempt_id=attempt_id,
+        channel=Channel(channel),
+        campaign_id=campaign_id,
+        list_entry_id=entry_id,
+        agent_id=agent_id,
+        before=behind_it,  # some status that is not final: which one is not read
+        after=incoming,
+    )
+    change.texts = _settle(session, change, now=now)
+    return change
+
+
+def move_on(
+    session: Session,
+    attempt_id: int,
+    incoming: AttemptStatus,
+    *,
+    now: dt.datetime,
+    provider_sid: str | None = None,
+    answered_by: AnsweredBy | None = None,
+) -> Change | None:
+    """``apply_status`` for a status that is not final, when one statement does it all
+    (the attempt is behind it or at it); None when ``apply_status`` must decide.
+
+    Nothing follows from such a move, so it needs no transaction of its own.
+    """
+    if is_final(incoming):
+        raise ValueError(f"{incoming.value} is final: apply_status settles it")
+    return _move_on(session, attempt_id, incoming, now, provider_sid, answered_by)
+
+
+@functools.cache
+def _move_statement(
+    incoming: AttemptStatus, facts: frozenset[str]
+) -> tuple[Update, tuple[AttemptStatus, ...]]:
+    """``UPDATE ... RETURNING`` for ``_move_on``, and the statuses it moves on from."""
+    c = _ATTEMPTS.c
+    channels, lower = behind(incoming)
+    values: dict[str, Any] = {"status": incoming}
+    for name in facts:
+        column = c[name]
+        values[name] = func.coalesce(column, bindparam(f"new_{name}", type_=column.type))
+    now = bindparam("now", type_=c.started_at.type)
+    if incoming in (S.INITIATED, S.RINGING, S.SENT):
+        values["started_at"] = func.coalesce(c.started_at, now)
+    if incoming is S.IN_PROGRESS:
+        values["answered_at"] = func.coalesce(c.answered_at, now)
+    statement = (
+        update(_ATTEMPTS)
+        .where(
+            c.id == bindparam("attempt_id"),
+            _one_of(c.channel, channels),
+            # at it already: a repeat, whose facts (the SID) may still be missing
+            _one_of(c.status, (*lower, incoming)),
+        )
+        .values(**values)
+        .returning(*_CHANGED)
+    )
+    return statement, lower
 
 
 def _move_on(
@@ -163,30 +340,17 @@ def _move_on(
 ) -> Change | None:
     """A status that is not final, for an attempt behind it or at it: one UPDATE, nothing
     to settle. None when the attempt is past it (or not there): the caller reads."""
-    channels, lower = behind(incoming)
-    values: dict[str, Any] = {"status": incoming}
+    facts: dict[str, Any] = {}
     if provider_sid:
-        values["provider_sid"] = func.coalesce(Attempt.provider_sid, provider_sid)
+        facts["provider_sid"] = provider_sid
     if answered_by is not None:
-        values["answered_by"] = func.coalesce(Attempt.answered_by, answered_by)
-    if incoming in (S.INITIATED, S.RINGING, S.SENT):
-        values["started_at"] = func.coalesce(Attempt.started_at, now)
-    if incoming is S.IN_PROGRESS:
-        values["answered_at"] = func.coalesce(Attempt.answered_at, now)
-    row = session.execute(
-        update(Attempt)
-        .where(
-            Attempt.id == attempt_id,
-            Attempt.channel.in_(channels),
-            # at it already: a repeat, whose facts (the SID) may still be missing
-            Attempt.status.in_((*lower, incoming)),
-        )
-        .values(**values)
-        .returning(Attempt.channel, Attempt.campaign_id, Attempt.list_entry_id, Attempt.agent_id)
-        .execution_options(synchronize_session=False)
-    ).first()
+        facts["answered_by"] = answered_by
+    statement, lower = _move_statement(incoming, frozenset(facts))
+    params = {f"new_{name}": value for name, value in facts.items()}
+    row = session.execute(statement, {"attempt_id": attempt_id, "now": now, **params}).first()
     if row is None:
         return None
+    _forget(session, Attempt, attempt_id)
     channel, campaign_id, entry_id, agent_id = row
     return Change(
         attempt_id=attempt_id,
@@ -206,20 +370,117 @@ def settle(session: Session, attempt: Attempt, *, now: dt.datetime) -> list[int]
     tried again after the campaign's delay for the outcome, up to the policy's attempts;
     after ``sms_after_failed_calls`` calls that reached no one it gets one text instead.
     """
-    if attempt.list_entry_id is None or attempt.campaign_id is None:
+    change = Change(
+        attempt_id=attempt.id,
+        channel=attempt.channel,
+        campaign_id=attempt.campaign_id,
+        list_entry_id=attempt.list_entry_id,
+        agent_id=attempt.agent_id,
+        before=attempt.status,
+        after=attempt.status,
+    )
+    return _settle(session, change, now=now)
+
+
+def _settle(session: Session, change: Change, *, now: dt.datetime) -> list[int]:
+    """``settle`` for an attempt just made final, from what its update returned."""
+    entry_id, campaign_id = change.list_entry_id, change.campaign_id
+    if entry_id is None or campaign_id is None or change.channel is Channel.SMS:
         return []
-    entry = session.get(ListEntry, attempt.list_entry_id, populate_existing=True)
-    campaign = session.get(Campaign, attempt.campaign_id)
-    if entry is None or campaign is None or entry.status in (E.DONE, E.EXCLUDED):
-        return []
-    if attempt.channel is Channel.SMS:
-        return []
-    status = attempt.status
-    if status is S.COMPLETED and attempt.agent_id is not None:
+    status = change.after
+    if status is S.COMPLETED and change.agent_id is not None:
         return []  # the agent's disposition decides
     if status is S.COMPLETED:
         status = S.NO_ANSWER  # hung up before anyone took it: as if unanswered
-    return _next_try(session, entry, campaign, status, now=now)
+    row = session.execute(
+        _SETTLING, {"entry_id": entry_id, "campaign_id": campaign_id}
+    ).one_or_none()
+    if row is None:
+        return []
+    entry_status, kind, pacing, policy, dialing, unreached, tried = row
+    if entry_status in (E.DONE, E.EXCLUDED):
+        return []
+    decision = _decide(
+        DialingSettings.of_values(kind, pacing, dialing),
+        ContactPolicy.for_kind(kind, policy or {}),
+        status,
+        unreached=int(unreached or 0),
+        tried=int(tried or 0),
+        now=now,
+    )
+    if decision.due_at is None:
+        session.execute(_END_ENTRY, {"entry_id": entry_id, "status": decision.status})
+    else:
+        values = {"entry_id": entry_id, "status": decision.status, "due_at": decision.due_at}
+        session.execute(_DUE_ENTRY, values)
+    _forget(session, ListEntry, entry_id)
+    if not decision.text:
+        return []
+    entry = session.get(ListEntry, entry_id)
+    assert entry is not None
+    return [_queue_text(session, entry, now=now)]
+
+
+def _settling() -> Select[Any]:
+    """The entry, its campaign's settings, and the entry's calls that reached no one and
+    that were tried (counted, not filtered on the status: SQLite keeps to the entry's
+    index then)."""
+    a, e, k = _ATTEMPTS.c, _ENTRIES.c, _CAMPAIGNS.c
+    calls = (a.list_entry_id == e.id) & (a.channel == Channel.CALL)
+    unreached = select(func.count(case((_one_of(a.status, UNREACHED), 1)))).where(calls)
+    untried = (S.SCHEDULED, S.QUEUED, S.CANCELED)
+    tried = select(func.count(case((~_one_of(a.status, untried), 1)))).where(calls)
+    return (
+        select(
+            e.status,
+            k.kind,
+            k.pacing,
+            k.policy,
+            k.dialing,
+            unreached.scalar_subquery(),
+            tried.scalar_subquery(),
+        )
+        .select_from(_ENTRIES.join(_CAMPAIGNS, k.id == bindparam("campaign_id")))
+        .where(e.id == bindparam("entry_id"))
+    )
+
+
+_SETTLING = _settling()
+_END_ENTRY = (
+    update(_ENTRIES)
+    .where(_ENTRIES.c.id == bindparam("entry_id"))
+    .values(status=bindparam("status"))
+)
+_DUE_ENTRY = _END_ENTRY.values(due_at=bindparam("due_at"))
+
+
+@dataclass(frozen=True)
+class _Decision:
+    status: EntryStatus
+    due_at: dt.datetime | None = None  # None: left as it is
+    text: bool = False
+
+
+def _decide(
+    dialing: DialingSettings,
+    policy: ContactPolicy,
+    outcome: AttemptStatus,
+    *,
+    unreached: int,
+    tried: int,
+    now: dt.datetime,
+) -> _Decision:
+    """What becomes of the entry after ``outcome``, given its calls so far."""
+    if outcome is S.ABANDONED:
+        # the contact policy keeps the customer out for the abandon cooldown
+        return _Decision(E.PENDING, now + dt.timedelta(hours=policy.abandon_cooldown_hours))
+    after = dialing.sms_after_failed_calls
+    if after and unreached >= after and outcome in UNREACHED:
+        return _Decision(E.DONE, text=True)
+    delay = dialing.retry_delay_minutes(outcome)
+    if delay is None or tried >= policy.max_attempts:
+        return _Decision(E.DONE)
+    return _Decision(E.PENDING, now + dt.timedelta(minutes=delay))
 
 
 def _next_try(
@@ -238,24 +499,18 @@ def _next_try(
         )
     ).scalars()
     statuses = list(calls)
-    unreached = sum(s in UNREACHED for s in statuses)
-    tried = sum(s not in (S.SCHEDULED, S.QUEUED, S.CANCELED) for s in statuses)
-    if outcome is S.ABANDONED:
-        # the contact policy keeps the customer out for the abandon cooldown
-        entry.status = E.PENDING
-        entry.due_at = now + dt.timedelta(hours=policy.abandon_cooldown_hours)
-        return []
-    after = dialing.sms_after_failed_calls
-    if after and unreached >= after and outcome in UNREACHED:
-        entry.status = E.DONE
-        return [_queue_text(session, entry, now=now)]
-    delay = dialing.retry_delay_minutes(outcome)
-    if delay is None or tried >= policy.max_attempts:
-        entry.status = E.DONE
-        return []
-    entry.status = E.PENDING
-    entry.due_at = now + dt.timedelta(minutes=delay)
-    return []
+    decision = _decide(
+        dialing,
+        policy,
+        outcome,
+        unreached=sum(s in UNREACHED for s in statuses),
+        tried=sum(s not in (S.SCHEDULED, S.QUEUED, S.CANCELED) for s in statuses),
+        now=now,
+    )
+    entry.status = decision.status
+    if decision.due_at is not None:
+        entry.due_at = decision.due_at
+    return [_queue_text(session, entry, now=now)] if decision.text else []
 
 
 def _queue_text(session: Session, entry: ListEntry, *, now: dt.datetime) -> int:

@@ -19,11 +19,13 @@ own error text often repeats it.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, cast
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import phonenumbers
@@ -132,22 +134,43 @@ class _RoutedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
+        """The library's request, sent the same way at a fraction of its cost per call.
+
+        The form is encoded here as aiohttp's ``FormData`` would (a list is a repeated
+        key), which costs it more than the rest of the request; the library's request
+        and response logging runs only when its logger would print it.
+        """
+        if timeout is not None and timeout <= 0:
+            raise ValueError(timeout)
         if self.session is None:
             self.session = aiohttp.ClientSession()
+        sent = dict(headers or {})
         if auth is not None:
             # aiohttp 3.14 deprecates the BasicAuth object the library would build
-            headers = {**(headers or {}), "Authorization": _basic_auth(*auth)}
-        # the library passes no timeout of its own, which aiohttp reads as "wait forever"
-        return await super().request(
-            method,
-            route_url(url, self.api_base),
-            params=params,
-            data=data,
-            headers=headers,
-            auth=None,
-            timeout=timeout if timeout is not None else self.timeout,
+            sent["Authorization"] = _basic_auth(*auth)
+        body = None
+        if data:
+            body = urlencode(list(data.items()), doseq=True)
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        target = route_url(url, self.api_base)
+        logs = self.logger.isEnabledFor(logging.INFO)
+        if logs:
+            self.log_request(
+                {"method": method.upper(), "url": target, "params": params, "headers": sent}
+            )
+        response = await self.session.request(
+            method.upper(),
+            target,
+            params=cast(Any, params),
+            data=body,
+            headers=sent,
+            # the library passes no timeout of its own, which aiohttp reads as "wait forever"
+            timeout=aiohttp.ClientTimeout(total=timeout if timeout is not None else self.timeout),
             allow_redirects=allow_redirects,
         )
+        if logs:
+            self.log_response(response.status, response)
+        return Response(response.status, await response.text(), response.headers)
 
 
 def _basic_auth(user: str, password: str) -> str:

@@ -20,6 +20,8 @@ import binascii
 import contextlib
 import datetime as dt
 import enum
+import hashlib
+import hmac
 import logging
 import math
 import random
@@ -204,6 +206,7 @@ class SimulatorState:
         self.config = config
         self.rng = random.Random(config.seed)
         self.validator = RequestValidator(config.auth_token)
+        self.token = config.auth_token.encode()
         self.calls: dict[str, SimCall] = {}
         self.messages: dict[str, SimMessage] = {}
         self.stats = SimulatorStats()
@@ -248,14 +251,16 @@ class SimulatorState:
         """
         if self.session is None:
             raise RuntimeError("the simulator app is not running")
+        headers = {"User-Agent": "TwilioProxy/1.1"}
         if method.upper() == "GET":
             target = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-            body: Mapping[str, str] | None = None
-            signature = self.validator.compute_signature(target, {})
+            body: str | None = None
+            headers["X-Twilio-Signature"] = self.signature(target, {})
         else:
-            target, body = url, params
-            signature = self.validator.compute_signature(url, dict(params))
-        headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
+            # the form encoded here, as aiohttp's FormData would, at a fraction of its cost
+            target, body = url, urlencode(params)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["X-Twilio-Signature"] = self.signature(url, params)
         for attempt in range(CALLBACK_TRIES):
             try:
                 async with self.session.request(
@@ -274,6 +279,13 @@ class SimulatorState:
         self.stats.callbacks_failed += 1
         log.warning("a callback could not be delivered after %d tries", CALLBACK_TRIES)
         return None
+
+    def signature(self, url: str, params: Mapping[str, str]) -> str:
+        """``RequestValidator.compute_signature`` for one value per name (HMAC-SHA1 of the
+        URL and the sorted names and values), without its per-name lookups."""
+        payload = url + "".join(name + params[name] for name in sorted(params))
+        mac = hmac.new(self.token, payload.encode(), hashlib.sha1)
+        return base64.b64encode(mac.digest()).decode()
 
     # --- calls --------------------------------------------------------------------------
 

@@ -26,12 +26,12 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from arq import Retry, cron
 from arq.worker import Function, Worker, func
 from redis.exceptions import LockError
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import Table, Update, bindparam, case, or_, select, update
 from sqlalchemy import func as sqlfunc
 from sqlalchemy.orm import Session
 
@@ -381,7 +381,7 @@ async def place_call(ctx: dict[str, Any], attempt_id: int, customer_id: int | No
     except PermanentProviderError as error:
         await _failed(dialer, attempt_id, error)
         return "failed"
-    await dialer.store(lambda s: _keep_sid(s, attempt_id, sid))
+    await dialer.store_one(lambda s: _keep_sid(s, attempt_id, sid))
     return "dialled"
 
 
@@ -400,7 +400,7 @@ async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
     except PermanentProviderError as error:
         await _failed(dialer, attempt_id, error)
         return "failed"
-    await dialer.store(lambda s: _keep_sid(s, attempt_id, sid))
+    await dialer.store_one(lambda s: _keep_sid(s, attempt_id, sid))
     return "sent"
 
 
@@ -419,45 +419,88 @@ async def _checked(
 
 def _keep_sid(session: Session, attempt_id: int, sid: str) -> None:
     """The carrier's id for the attempt, unless a callback already brought it."""
-    session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.provider_sid.is_(None))
-        .values(provider_sid=sid)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_KEEP_SID, {"attempt_id": attempt_id, "sid": sid})
 
 
 def _customer_of(attempt_id: int) -> Any:
     return select(Attempt.customer_id).where(Attempt.id == attempt_id)
 
 
+_ATTEMPTS = cast(Table, Attempt.__table__)
+_CAMPAIGNS = cast(Table, Campaign.__table__)
+# built once, run per call: plain columns of the tables, no ORM objects to load
+_TO_DIAL = (
+    select(
+        _ATTEMPTS.c.status,
+        _ATTEMPTS.c.provider_sid,
+        _ATTEMPTS.c.customer_id,
+        _ATTEMPTS.c.list_entry_id,
+        _ATTEMPTS.c.phone,
+        _CAMPAIGNS.c.id,
+        _CAMPAIGNS.c.status,
+        _CAMPAIGNS.c.kind,
+        _CAMPAIGNS.c.pacing,
+        _CAMPAIGNS.c.policy,
+        _CAMPAIGNS.c.dialing,
+    )
+    .select_from(_ATTEMPTS.outerjoin(_CAMPAIGNS, _CAMPAIGNS.c.id == _ATTEMPTS.c.campaign_id))
+    .where(_ATTEMPTS.c.id == bindparam("attempt_id"))
+)
+
+
+_KEEP_SID = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.provider_sid.is_(None))
+    .values(provider_sid=bindparam("sid"))
+)
+
+
+def _claim(channel: Channel) -> Update:
+    """From waiting to started by compare-and-set: a second run of the job stops here."""
+    c = _ATTEMPTS.c
+    now = bindparam("now", type_=c.started_at.type)
+    return (
+        update(_ATTEMPTS)
+        .where(c.id == bindparam("attempt_id"), c.status == _WAITING[channel])
+        .values(
+            status=S.INITIATED if channel is Channel.CALL else S.QUEUED,
+            started_at=now,
+            queued_at=sqlfunc.coalesce(c.queued_at, now),
+        )
+    )
+
+
+# a text is claimed from scheduled to queued, a call from queued to initiated
+_WAITING = {Channel.CALL: S.QUEUED, Channel.SMS: S.SCHEDULED}
+_CLAIM = {channel: _claim(channel) for channel in Channel}
+
+
 def _ready_to_dial(
     session: Session, attempt_id: int, channel: Channel, now: dt.datetime
 ) -> tuple[str, DialingSettings] | str:
     """Check the attempt once more and mark it started; a word when it must not go."""
-    attempt = session.get(Attempt, attempt_id)
-    if attempt is None:
+    row = session.execute(_TO_DIAL, {"attempt_id": attempt_id}).one_or_none()
+    if row is None:
         return "unknown"
-    # a text is claimed from scheduled to queued, a call from queued to initiated
-    waiting = (S.QUEUED,) if channel is Channel.CALL else (S.SCHEDULED,)
-    if attempt.status not in waiting or attempt.provider_sid is not None:
+    status, sid, customer_id, entry_id, phone, campaign_id, running, kind, *settings = row
+    pacing, policy, dialing = settings
+    if status is not _WAITING[channel] or sid is not None:
         return "already"  # a job that ran before got this far
-    campaign = session.get(Campaign, attempt.campaign_id) if attempt.campaign_id else None
-    if campaign is None:
+    if campaign_id is None:
         return "unknown"
-    if campaign.status is not CampaignStatus.RUNNING and channel is Channel.CALL:
+    if running is not CampaignStatus.RUNNING and channel is Channel.CALL:
         # a paused or stopped list places no more calls; the entry waits for a resume
         apply_status(session, attempt_id, S.CANCELED, now=now, error_code="campaign_not_running")
-        _reopen(session, attempt.list_entry_id)
+        _reopen(session, entry_id)
         return "not running"
     verdict = check_contact(
         session,
-        ContactPolicy.of(campaign),
-        customer_id=attempt.customer_id,
+        ContactPolicy.for_kind(kind, policy or {}),
+        customer_id=customer_id,
         channel=channel,
-        kind=campaign.kind,
+        kind=kind,
         now=now,
-        list_entry_id=attempt.list_entry_id,
+        list_entry_id=entry_id,
         exclude_attempt_id=attempt_id,
     )
     if not verdict.allowed:
@@ -468,32 +511,22 @@ def _ready_to_dial(
             now=now,
             error_code=verdict.reason.value if verdict.reason else "policy",
         )
-        if attempt.list_entry_id is not None and channel is Channel.CALL:
-            hold(session, campaign.id, attempt.list_entry_id, attempt.customer_id, verdict)
+        if entry_id is not None and channel is Channel.CALL:
+            hold(session, campaign_id, entry_id, customer_id, verdict)
         else:
             record_exclusion(
                 session,
-                campaign_id=campaign.id,
-                customer_id=attempt.customer_id,
-                list_entry_id=attempt.list_entry_id,
+                campaign_id=campaign_id,
+                customer_id=customer_id,
+                list_entry_id=entry_id,
                 stage="contact",
                 verdict=verdict,
             )
         return "blocked"
-    # from queued to initiated by compare-and-set: a second run of this job stops here
-    moved = session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.status.in_(waiting))
-        .values(
-            status=S.INITIATED if channel is Channel.CALL else S.QUEUED,
-            started_at=now,
-            queued_at=sqlfunc.coalesce(Attempt.queued_at, now),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    moved = session.execute(_CLAIM[channel], {"attempt_id": attempt_id, "now": now})
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return "already"
-    return attempt.phone, DialingSettings.of(campaign)
+    return phone, DialingSettings.of_values(kind, pacing, dialing)
 
 
 def _reopen(session: Session, entry_id: int | None) -> None:
@@ -689,8 +722,10 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
 
 
 FUNCTIONS: list[Function] = [
-    func(place_call, name="place_call", max_tries=MAX_TRIES),
-    func(send_sms, name="send_sms", max_tries=MAX_TRIES),
+    # no result kept: the attempt row says what became of it, and a result per call
+    # would cost a write and an hour of Redis memory for every dial
+    func(place_call, name="place_call", max_tries=MAX_TRIES, keep_result=0),
+    func(send_sms, name="send_sms", max_tries=MAX_TRIES, keep_result=0),
     func(pace_campaign, name="pace_campaign", max_tries=1),
 ]
 

@@ -175,8 +175,8 @@ def write_campaign(engine: Engine, customers: int) -> int:
         return campaign.id
 
 
-def queue_attempts(engine: Engine, campaign_id: int, clock: DialerClock) -> list[int]:
-    """One queued call attempt per list entry, as the pacer writes them; their ids."""
+def queue_attempts(engine: Engine, campaign_id: int, clock: DialerClock) -> list[tuple[int, int]]:
+    """One queued call attempt per list entry, as the pacer writes them; (id, customer)."""
     now = clock.utcnow()
     with transaction(engine) as session:
         entries = session.execute(
@@ -202,11 +202,12 @@ def queue_attempts(engine: Engine, campaign_id: int, clock: DialerClock) -> list
                 for entry_id, customer_id, number in entries
             ],
         )
-        return list(
-            session.scalars(
-                select(Attempt.id).where(Attempt.campaign_id == campaign_id).order_by(Attempt.id)
-            )
-        )
+        rows = session.execute(
+            select(Attempt.id, Attempt.customer_id)
+            .where(Attempt.campaign_id == campaign_id)
+            .order_by(Attempt.id)
+        ).all()
+        return [(int(attempt_id), int(customer_id)) for attempt_id, customer_id in rows]
 
 
 def count_final(engine: Engine, campaign_id: int) -> int:
@@ -316,16 +317,19 @@ def clear_keys(
         client.close()
 
 
-async def enqueue_calls(url: str, queue: str, prefix: str, attempt_ids: Sequence[int]) -> int:
-    """Queue ``place_call`` for each attempt as the pacer does; the number queued."""
+async def enqueue_calls(
+    url: str, queue: str, prefix: str, attempts: Sequence[tuple[int, int]]
+) -> int:
+    """Queue ``place_call`` for each attempt as the pacer does (with the customer, for the
+    per-customer lock); the number queued."""
     from arq.connections import RedisSettings, create_pool
 
     pool = await create_pool(RedisSettings.from_dsn(url), default_queue_name=queue)
     try:
         queued = 0
-        for attempt_id in attempt_ids:
+        for attempt_id, customer_id in attempts:
             job = await pool.enqueue_job(
-                "place_call", attempt_id, _job_id=f"{prefix}:call:{attempt_id}"
+                "place_call", attempt_id, customer_id, _job_id=f"{prefix}:call:{attempt_id}"
             )
             queued += job is not None
         return queued
@@ -380,6 +384,21 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(name: str) -> dict[int, float]:
+    """CPU seconds so far of each live process called ``name`` (a local database server's
+    backends), by pid; none when /proc says nothing."""
+    seconds = {}
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() != name:
+                continue
+        except OSError:
+            continue
+        pid = int(comm.parent.name)
+        seconds[pid] = cpu_seconds(pid)
+    return seconds
 
 
 def machine_busy() -> tuple[float, float]:
@@ -561,11 +580,13 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             for proc in fleet.procs:
                 proc.cpu_start = cpu_seconds(proc.popen.pid)
             redis_cpu_start = redis_cpu(redis_url)
+            db_cpu_start = server_cpu("postgres") if db_kind == "postgresql" else {}
             busy_start, total_start = machine_busy()
             own_start = time.process_time()
             started = time.perf_counter()
-            attempt_ids = queue_attempts(engine, campaign_id, clock)
-            queued = asyncio.run(enqueue_calls(redis_url, queue, prefix, attempt_ids))
+            attempts = queue_attempts(engine, campaign_id, clock)
+            attempt_ids = [attempt_id for attempt_id, _ in attempts]
+            queued = asyncio.run(enqueue_calls(redis_url, queue, prefix, attempts))
             enqueued_s = time.perf_counter() - started
             deadline = started + args.timeout
             final = 0
@@ -579,6 +600,13 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             redis_cpu_end = redis_cpu(redis_url)
             if redis_cpu_start is not None and redis_cpu_end is not None:
                 cpu["redis"] = redis_cpu_end - redis_cpu_start
+            if db_kind == "postgresql":
+                # every local server process, this run's backends among them; ones that
+                # ended during the run are missed
+                db_cpu_end = server_cpu("postgres")
+                cpu["postgres"] = sum(
+                    value - db_cpu_start.get(pid, 0.0) for pid, value in db_cpu_end.items()
+                )
             busy_end, total_end = machine_busy()
             # -- end of timed --
 
@@ -626,6 +654,10 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "callbacks_posted": sim.get("callbacks_posted"),
         "callbacks_failed": sim.get("callbacks_failed"),
         "cpu_seconds": {name: round(value, 2) for name, value in cpu.items()},
+        # CPU per final attempt: steadier than attempts/s on a machine shared with others
+        "cpu_ms_per_attempt": {
+            name: round(1000 * value / max(result.final, 1), 2) for name, value in cpu.items()
+        },
         "machine_cpu_busy": round(busy_share, 3),
         "cores": cores,
     }
@@ -657,9 +689,10 @@ def print_table(figures: dict[str, Any]) -> None:
         f"failed {figures['callbacks_failed']}"
     )
     wall = max(figures["wall_seconds"], 1e-9)
-    print(f"  {'process':10} {'cpu s':>7} {'cores':>6}")
+    done = max(figures["attempts"], 1)
+    print(f"  {'process':10} {'cpu s':>7} {'cores':>6} {'ms/attempt':>11}")
     for name, value in figures["cpu_seconds"].items():
-        print(f"  {name:10} {value:7.2f} {value / wall:6.2f}")
+        print(f"  {name:10} {value:7.2f} {value / wall:6.2f} {1000 * value / done:11.2f}")
     print(
         f"  machine: {figures['machine_cpu_busy']:.0%} of {figures['cores']} cores busy "
         f"over {wall:.2f} s"

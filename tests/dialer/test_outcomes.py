@@ -177,3 +177,43 @@ def test_dispositions_close_call_back_or_retry_and_are_recorded_once(engine: Eng
     with transaction(engine) as session:
         (next_call,) = take_entries(session, campaign_id, 1, now=back)
         assert session.get(Attempt, next_call).list_entry_id == callback_entry  # type: ignore[union-attr]
+
+
+def test_a_final_status_keeps_the_first_facts_and_refreshes_the_loaded_attempt(
+    engine: Engine,
+) -> None:
+    campaign_id, _ = build_running_campaign(engine, 1, dialing=DIALING)
+    attempt_id = _dial(engine, campaign_id, AT)
+    later = AT + dt.timedelta(seconds=30)
+    with transaction(engine) as session:
+        attempt = session.get(Attempt, attempt_id)
+        assert attempt is not None
+        assert attempt.status is S.INITIATED
+        change = apply_status(
+            session,
+            attempt_id,
+            S.BUSY,
+            now=later,
+            provider_sid="CA" + "7" * 32,
+            duration_s=0,
+            error_code="486",
+        )
+        assert change.became_final
+        # the object this session holds reads what the UPDATE wrote
+        assert attempt.status is S.BUSY
+        assert (attempt.provider_sid, attempt.duration_s, attempt.error_code) == (
+            "CA" + "7" * 32,
+            0,
+            "486",
+        )
+        assert attempt.ended_at == later
+        # a different final outcome later changes nothing and settles nothing
+        again = apply_status(
+            session, attempt_id, S.NO_ANSWER, now=later, duration_s=9, error_code="487"
+        )
+        assert not again.became_final
+        assert again.texts == []
+        assert (attempt.status, attempt.duration_s, attempt.error_code) == (S.BUSY, 0, "486")
+    entry = _entry(engine, campaign_id)
+    assert entry.status is EntryStatus.PENDING
+    assert entry.due_at == later + dt.timedelta(minutes=15)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,8 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from arq import Retry
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
 
+from dialer import context
 from dialer.clock import DialerClock
 from dialer.context import Dialer, DialerConfig, open_dialer
 from dialer.worker import LOST_AFTER, MAX_TRIES, backoff, place_call, reap, take_entries
@@ -188,3 +190,28 @@ def test_lines_whose_callbacks_went_missing_are_settled_from_the_carrier(
         assert await reap(context) == 0
 
     run([(201, CREATED)], scenario)
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_after_an_idle_spell(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pooled connections are pinged only after sitting unused; one the server closed
+    meanwhile is swapped for a new one before any work sees it."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to drop a connection")
+    monkeypatch.setattr(context, "PING_IDLE_AFTER", 0.05)
+    engine = context.dialer_engine(db_url)
+    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as conn:  # at once: the same connection, no ping
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == first
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        time.sleep(0.1)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
+    finally:
+        engine.dispose()
+        admin.dispose()

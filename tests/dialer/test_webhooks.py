@@ -8,7 +8,9 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiohttp import web
@@ -22,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from campaigns.policy import ContactPolicy, check_contact
 from dialer.clock import DialerClock
 from dialer.context import Dialer, DialerConfig, open_dialer
-from dialer.webhooks import DIALER, add_webhook_routes
+from dialer.webhooks import DIALER, _signature_holds, add_webhook_routes
 from store.db import transaction
 from store.models import (
     AgentEvent,
@@ -420,3 +422,34 @@ def test_stop_opts_out_of_texts_at_once_start_opts_back_in_help_answers(
         assert keywords == ["stop", "help", "start", None]
 
     run_hooks(scenario)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=12), st.text(max_size=24), max_size=8),
+    st.sampled_from(
+        [
+            BASE + "/twilio/voice/status?attempt=7",
+            "https://dialer.example.com:443/twilio/voice/status?attempt=7",
+            "http://127.0.0.1:8080/twilio/sms/inbound",
+        ]
+    ),
+)
+def test_the_signature_check_agrees_with_twilios_validator(
+    params: dict[str, str], url: str
+) -> None:
+    validator = RequestValidator(TOKEN)
+    dialer = cast(
+        Dialer, SimpleNamespace(config=SimpleNamespace(auth_token=TOKEN), validator=validator)
+    )
+    parts = urlsplit(url)
+    portless = urlunsplit(parts._replace(netloc=parts.hostname or ""))
+    forged = RequestValidator("not-the-token")
+    for signed_url in (url, portless):
+        for signature in (
+            validator.compute_signature(signed_url, params),
+            forged.compute_signature(signed_url, params),
+            validator.compute_signature(signed_url, {**params, "Extra": "1"}),
+        ):
+            expected = validator.validate(url, params, signature)
+            assert _signature_holds(dialer, url, params, signature) is expected
