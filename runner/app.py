@@ -2,7 +2,8 @@
 
 ``create_app`` wires resources through ``cleanup_ctx`` so they open with the app and
 close with it: the dialer (store engine, Redis, agent board, Twilio provider, clock) that
-the webhooks use, and the pages and auth read the store through. Sessions, CSRF and the
+the webhooks use, and the pages and auth read the store through, and a read-only engine
+for the console's and auth's reads (``runner.reads``). Sessions, CSRF and the
 role check of every route are set up by ``runner.auth``; who may open which route is the
 table in ``runner.access``.
 """
@@ -21,6 +22,7 @@ from runner.console import add_console_routes
 from runner.keys import SETTINGS
 from runner.manager import add_manager_routes
 from runner.pages import add_page_routes
+from runner.reads import reader_context
 from runner.render import setup_templates
 from runner.retention import add_retention_routes
 from runner.settings import Settings
@@ -42,6 +44,7 @@ def create_app(
         await app[DIALER].close()
 
     app.cleanup_ctx.append(dialer)
+    app.cleanup_ctx.append(reader_context)
     setup_templates(app)
     setup_auth(app, settings)
     add_page_routes(app)

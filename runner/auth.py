@@ -15,7 +15,8 @@ One middleware decides every request, in this order:
                                 missing or wrong
 
 The user is read from the store on every request, so a deactivated user or a changed
-role takes effect at once rather than when the cookie expires.
+role takes effect at once rather than when the cookie expires (a read that takes no
+write lock, ``runner.reads``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from yarl import URL
 from dialer.webhooks import DIALER
 from runner.access import PUBLIC, ROLE_HOMES, ROUTE_ROLES, SESSIONLESS
 from runner.keys import SESSION, USER
+from runner.reads import read_store
 from runner.render import CSRF_FIELD, csrf_token, render_page
 from runner.settings import Settings
 from runner.users import (
@@ -193,7 +195,7 @@ async def _session_user(request: web.Request, session: Session) -> UserInfo | No
     user_id = session.get(_USER_ID)
     if not isinstance(user_id, int):
         return None
-    user = await _in_store(request, lambda s: s.get(User, user_id))
+    user = await read_store(request, lambda s: s.get(User, user_id))
     if user is None or not user.active:
         session.invalidate()  # deactivated or deleted since they logged in
         return None

@@ -45,6 +45,7 @@ from dialer.worker import after_change
 from runner.call_script import render_call_script
 from runner.card import CardError, customer_card, customer_zone, iso
 from runner.keys import SETTINGS, STREAMS_CLOSING, USER
+from runner.reads import read_store
 from runner.render import render_page
 from store.models import (
     AgentEvent,
@@ -141,6 +142,11 @@ def _dialer(request: web.Request) -> Dialer:
 
 async def _store(request: web.Request, work: Callable[[Session], T]) -> T:
     return await _dialer(request).store(work)
+
+
+async def _read(request: web.Request, work: Callable[[Session], T]) -> T:
+    """Read-only work: no write lock taken (``runner.reads``)."""
+    return await read_store(request, work)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -243,7 +249,7 @@ async def _moved(request: web.Request, before: AgentStatus, after: AgentStatus) 
 
 
 async def agent_home(request: web.Request) -> web.Response:
-    campaigns = await _store(request, _running_campaigns)
+    campaigns = await _read(request, _running_campaigns)
     return render_page(
         request,
         "agent.html.j2",
@@ -262,7 +268,7 @@ async def agent_home(request: web.Request) -> web.Response:
 
 async def agent_state(request: web.Request) -> web.Response:
     status = await _dialer(request).board.status(request[USER].id)
-    campaigns = await _store(request, _running_campaigns)
+    campaigns = await _read(request, _running_campaigns)
     return web.json_response(
         {
             **_status_json(request, status),
@@ -284,7 +290,7 @@ async def agent_login(request: web.Request) -> web.Response:
     def running(session: Session) -> CampaignStatus | None:
         return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
 
-    found = await _store(request, running)
+    found = await _read(request, running)
     if found is None:
         raise _Invalid("campaign_id", f"there is no campaign {campaign_id}")
     if found is not CampaignStatus.RUNNING:
@@ -382,7 +388,7 @@ async def agent_call(request: web.Request) -> web.Response:
         }
 
     try:
-        call = await dialer.store(read)
+        call = await _read(request, read)
     except CardError:
         call = None
     if call is not None:
@@ -449,7 +455,7 @@ async def dispose(request: web.Request) -> web.Response:
         ).first()
         return attempt, zone, done
 
-    found = await dialer.store(own)
+    found = await _read(request, own)
     if found is None:  # someone else's call looks the same as no call: nothing leaks
         raise _not_found(f"no call {attempt_id} of yours")
     attempt, zone_name, done = found
@@ -583,7 +589,7 @@ async def agent_callbacks(request: web.Request) -> web.Response:
             for entry, name, zone, campaign in rows
         ]
 
-    return web.json_response({"callbacks": await dialer.store(read)})
+    return web.json_response({"callbacks": await _read(request, read)})
 
 
 async def agent_today(request: web.Request) -> web.Response:
@@ -626,22 +632,27 @@ async def agent_today(request: web.Request) -> web.Response:
             "dispositions": {code: int(n) for code, n in codes.items()},
         }
 
-    return web.json_response(await dialer.store(read))
+    return web.json_response(await _read(request, read))
 
 
 # -- live updates -------------------------------------------------------------------------
 
 
-async def _snapshot(request: web.Request, user_id: int) -> dict[str, Any]:
-    """What the stream reports: the board state and, during a call, its state."""
+async def _snapshot(request: web.Request, user_id: int, ended: int | None) -> dict[str, Any]:
+    """What the stream reports: the board state and, during a call, its state.
+
+    ``ended`` is a call this stream already saw end: its state is final, not read again.
+    """
     dialer = _dialer(request)
     status = await dialer.board.status(user_id)
     snapshot = _status_json(request, status)
     snapshot["call_state"] = None
     attempt_id = status.attempt_id
-    if attempt_id is not None:
-        found = await dialer.store(
-            lambda s: s.scalar(select(Attempt.status).where(Attempt.id == attempt_id))
+    if attempt_id is not None and attempt_id == ended:
+        snapshot["call_state"] = "ended"
+    elif attempt_id is not None:
+        found = await _read(
+            request, lambda s: s.scalar(select(Attempt.status).where(Attempt.id == attempt_id))
         )
         snapshot["call_state"] = call_state(found) if found is not None else None
     return snapshot
@@ -655,7 +666,8 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: a ``state`` event whenever the agent's state or call changes.
 
     Each stream looks at the board every ``EVENT_POLL`` seconds (one Redis read, and a
-    one-column store read during a call) and ends when the app shuts down.
+    one-column store read, taking no write lock, while a call has not ended) and ends
+    when the app shuts down.
     """
     user, clock = request[USER], _dialer(request).clock
     closing = request.app[STREAMS_CLOSING]
@@ -664,11 +676,14 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
     response.headers["X-Accel-Buffering"] = "no"  # no proxy buffering of the stream
     await response.prepare(request)
     last: dict[str, Any] | None = None
+    ended: int | None = None
     quiet = 0.0
     try:
         await response.write(b"retry: 2000\n\n")
         while not closing.is_set():
-            snapshot = await _snapshot(request, user.id)
+            snapshot = await _snapshot(request, user.id, ended)
+            if snapshot["call_state"] == "ended":
+                ended = snapshot["attempt_id"]
             if snapshot != last:
                 # the clock's reading and speed let the page count time in the state
                 sent = {**snapshot, "now": iso(clock.utcnow()), "clock_scale": clock.scale}

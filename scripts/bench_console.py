@@ -1,0 +1,707 @@
+"""Benchmark: the agent console under load, with the dialer running.
+
+    uv run python scripts/bench_console.py [--agents 480] [--seconds 120] [--poll-seconds 60]
+        [--workers 2] [--database URL] [--redis URL] [--json]
+
+``--agents`` people work one running campaign through the console's JSON API, as the
+agent page does, while the dialer dials for them. Every part runs as its own process, as
+in production: the web app (``telecampaign serve``), the carrier simulator (``telecampaign
+simulator``) and ``--workers`` arq workers (``telecampaign worker``), on a queue and Redis
+key prefix of their own; the agents are one more process, this one.
+
+Set up untimed: a migrated store (``--database``: a fresh SQLite file in a temporary
+folder by default; with a PostgreSQL URL, a private database created on that server and
+dropped afterwards), ``--agents`` agent users, one running progressive campaign with
+``--customers`` pending list entries, and the dialer's clock on a weekday morning at
+``TIME_SCALE`` times real speed. The agent users share one password hash, made once with
+the production argon2 parameters (hashing 480 passwords would take minutes; verifying them
+at login is the web app's real work and is done before the timed run). Each agent has an
+``aiohttp.ClientSession`` of its own (its own cookies and connections) and logs in through
+the login form (``POST /login`` with the form's CSRF token), then reads the session's
+CSRF token from the agent page.
+
+Timed, live (``--seconds``): each agent keeps the server-sent event stream
+``/api/agent/events`` open, logs in to the campaign (ready), and when the stream says a
+call came (``talk``) reads it at once with ``GET /api/agent/call`` (the next-call
+endpoint); when the stream says the call ended (``wrap``; the simulator hangs up after a
+talk time drawn around ``TALK_SECONDS`` of clock time) it waits a short wrap-up and
+records the outcome with ``POST /api/attempts/{id}/disposition`` (accepted, refused with a
+reason and a stage, wrong person or no answer), which makes it ready again.
+
+Timed, polling (``--poll-seconds``, 0 to skip): the streams are closed and each agent
+polls ``GET /api/agent/call`` every second instead, as a console without server-sent
+events would, and records the outcome of each call that has ended.
+
+Latency is measured in the client, from sending the request to the whole answer read. The
+client runs on the same machine as the server processes and uses CPU of its own (shown as
+``bench``), so figures on a loaded machine include time the answer waited for the client's
+event loop. Target: p99 < 100 ms for both endpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis
+from sqlalchemy import Engine, func, insert, select
+
+from dialer.clock import DialerClock
+from runner.users import hash_password
+from scripts.bench_dispatch import (
+    Fleet,
+    bench_database,
+    bench_redis,
+    clear_keys,
+    cpu_seconds,
+    free_port,
+    machine_busy,
+    percentile,
+    phone,
+    redis_cpu,
+    server_cpu,
+    set_clock,
+    simulator_stats,
+    wait_http,
+    wait_workers,
+)
+from store.db import make_engine, transaction
+from store.models import (
+    Attempt,
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Channel,
+    Customer,
+    CustomerType,
+    Disposition,
+    EntryStatus,
+    Group,
+    ListEntry,
+    Role,
+    User,
+)
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
+# a Wednesday, 09:00 in New York: inside the 08:00-21:00 window, not a holiday
+CLOCK_START = dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)
+ZONE = "America/New_York"
+TIME_SCALE = 20.0  # clock seconds per real second, the simulator's and the dialer's
+TALK_SECONDS = 60.0  # mean talk time in clock seconds: 3 s real
+RATES = {"human": 0.85, "machine": 0.05, "busy": 0.05, "failed": 0.05}  # of dials
+WRAP_SECONDS = (0.2, 1.0)  # real seconds an agent takes to pick the outcome
+POLL_EVERY = 1.0  # seconds between polls of a console without the event stream
+PASSWORD = "bench-console-password"  # noqa: S105 - the benchmark's throw-away users
+SECRET_KEY = "bench-console-session-key-0123456789abcdefghij"  # noqa: S105 - same
+LOGIN_CONCURRENCY = 8
+TARGET_MS = 100.0
+REFUSALS = (
+    ("price", "offer"),
+    ("not interested", "needs"),
+    ("happy with current plan", "needs"),
+    ("switching to a competitor", "objection"),
+    ("no time to talk", "contact"),
+)
+_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+# -- store --------------------------------------------------------------------------------
+
+
+def write_agents(engine: Engine, count: int) -> list[str]:
+    """``count`` active agent users sharing one password hash (one argon2 hash, not
+    ``count``: the parameters are production's, so every login verifies at full cost)."""
+    shared = hash_password(PASSWORD)
+    names = [f"bench-agent-{n:03d}" for n in range(1, count + 1)]
+    with transaction(engine) as session:
+        session.execute(
+            insert(User),
+            [
+                {
+                    "username": name,
+                    "full_name": f"Bench Agent {n}",
+                    "role": Role.AGENT,
+                    "password_hash": shared,
+                    "active": True,
+                }
+                for n, name in enumerate(names, 1)
+            ],
+        )
+    return names
+
+
+def write_campaign(engine: Engine, customers: int) -> int:
+    """A running progressive campaign with ``customers`` consenting customers, each pending
+    on its list once, for the pacer to take; the campaign's id."""
+    with transaction(engine) as session:
+        campaign = Campaign(
+            name=f"bench-console-{uuid.uuid4().hex[:8]}",
+            kind=CampaignKind.CROSS_SELL,
+            status=CampaignStatus.RUNNING,
+            pacing="progressive",
+            policy={},
+            dialing={"mode": "progressive", "sms_after_failed_calls": 0},
+            plan={},
+            launched_at=CLOCK_START - dt.timedelta(days=1),
+        )
+        session.add(campaign)
+        session.flush()
+        tag = f"C{campaign.id}"
+        session.execute(
+            insert(Customer),
+            [
+                {
+                    "external_id": f"{tag}-{n:07d}",
+                    "name": f"Customer {n}",
+                    "phone": phone(n),
+                    "country": "US",
+                    "timezone": ZONE,
+                    "customer_type": CustomerType.B2C,
+                    "call_consent": True,
+                    "sms_consent": True,
+                }
+                for n in range(customers)
+            ],
+        )
+        ids = session.scalars(
+            select(Customer.id).where(Customer.external_id.like(f"{tag}-%")).order_by(Customer.id)
+        ).all()
+        session.execute(
+            insert(ListEntry),
+            [
+                {
+                    "campaign_id": campaign.id,
+                    "customer_id": customer_id,
+                    "group": Group.TREATMENT,
+                    "status": EntryStatus.PENDING,
+                    "priority": 0,
+                    "offer": "Family plan",
+                    "details": {},
+                }
+                for customer_id in ids
+            ],
+        )
+        return campaign.id
+
+
+def dial_counts(engine: Engine, campaign_id: int) -> dict[str, int]:
+    """Calls dialed, answered by a person and put through to an agent, and dispositions."""
+    with engine.connect() as conn:
+        dials, answered, connected = conn.execute(
+            select(
+                func.count(Attempt.started_at),
+                func.count(Attempt.answered_at),
+                func.count(Attempt.agent_id),
+            ).where(Attempt.campaign_id == campaign_id, Attempt.channel == Channel.CALL)
+        ).one()
+        disposed = conn.execute(
+            select(func.count())
+            .select_from(Disposition)
+            .join(Attempt, Attempt.id == Disposition.attempt_id)
+            .where(Attempt.campaign_id == campaign_id)
+        ).scalar_one()
+    return {
+        "dials": int(dials),
+        "answered": int(answered),
+        "connected": int(connected),
+        "dispositions": int(disposed),
+    }
+
+
+# -- the agents ---------------------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """Client-side latencies (ms) by endpoint, while ``on``; errors by kind."""
+
+    on: bool = False
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    calls_seen: int = 0
+
+    def add(self, endpoint: str, started: float) -> None:
+        if self.on:
+            self.latencies.setdefault(endpoint, []).append(1000 * (time.perf_counter() - started))
+
+    def error(self, kind: str) -> None:
+        if self.on:
+            self.errors[kind] += 1
+
+
+class Agent:
+    """One person at the console: a client session with its own cookies."""
+
+    def __init__(self, base: str, username: str, rng: random.Random) -> None:
+        self.base = base
+        self.username = username
+        self.rng = rng
+        self.csrf = ""
+        self.http = aiohttp.ClientSession(
+            base_url=base,
+            cookie_jar=aiohttp.CookieJar(unsafe=True),  # cookies of 127.0.0.1
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
+        self.fetched: int | None = None  # the call last read
+        self.disposed: int | None = None  # the call last disposed
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-CSRF-Token": self.csrf}
+
+    async def sign_in(self) -> None:
+        """The login form, then the agent page for the new session's CSRF token."""
+        async with self.http.get("/login") as response:
+            found = _CSRF_INPUT.search(await response.text())
+        if found is None:
+            raise RuntimeError("no CSRF token on the login form")
+        form = {
+            "username": self.username,
+            "password": PASSWORD,
+            "csrf_token": found.group(1),
+            "next": "",
+        }
+        async with self.http.post("/login", data=form) as response:
+            page = await response.text()
+            if response.url.path != "/agent":
+                raise RuntimeError(f"{self.username}: login ended at {response.url.path}")
+        meta = _CSRF_META.search(page)
+        if meta is None:
+            raise RuntimeError("no CSRF token on the agent page")
+        self.csrf = meta.group(1)
+
+    async def join(self, campaign_id: int) -> str:
+        """Log in to the campaign and be ready; the state."""
+        async with self.http.post(
+            "/api/agent/login", json={"campaign_id": campaign_id}, headers=self._headers()
+        ) as response:
+            body = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"campaign login: {response.status} {body}")
+        if body["state"] != "ready":
+            async with self.http.post("/api/agent/ready", headers=self._headers()) as response:
+                body = await response.json()
+        return str(body["state"])
+
+    async def read_call(self, rec: Recorder, endpoint: str) -> dict[str, Any] | None:
+        """``GET /api/agent/call``, timed; the answer, or None on an error."""
+        started = time.perf_counter()
+        try:
+            async with self.http.get("/api/agent/call") as response:
+                body: dict[str, Any] = await response.json()
+                ok = response.status == 200
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            rec.error(f"{endpoint}: {type(error).__name__}")
+            return None
+        rec.add(endpoint, started)
+        if not ok:
+            rec.error(f"{endpoint}: {response.status}")
+            return None
+        return body
+
+    async def dispose(self, attempt_id: int, rec: Recorder) -> bool:
+        """Record an outcome for the call, timed; True when the store has one."""
+        draw = self.rng.random()
+        if draw < 0.2:
+            body: dict[str, Any] = {"code": "accepted"}
+        elif draw < 0.8:
+            reason, stage = self.rng.choice(REFUSALS)
+            body = {"code": "refused", "refusal_reason": reason, "funnel_stage": stage}
+        elif draw < 0.9:
+            body = {"code": "wrong_person"}
+        else:
+            body = {"code": "no_answer"}
+        body["notes"] = "bench"
+        started = time.perf_counter()
+        try:
+            async with self.http.post(
+                f"/api/attempts/{attempt_id}/disposition", json=body, headers=self._headers()
+            ) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as error:
+            rec.error(f"disposition: {type(error).__name__}")
+            return False
+        rec.add("disposition", started)
+        if status not in (200, 201):
+            rec.error(f"disposition: {status}")
+            return False
+        self.disposed = attempt_id
+        return True
+
+    async def handle(
+        self, state: str, attempt_id: int | None, rec: Recorder, endpoint: str
+    ) -> None:
+        """What the page does on a state: read a new call, dispose of an ended one."""
+        if attempt_id is None or state not in ("talk", "wrap"):
+            return
+        if self.fetched != attempt_id:
+            self.fetched = attempt_id
+            if rec.on:
+                rec.calls_seen += 1
+            await self.read_call(rec, endpoint)
+        if state == "wrap" and self.disposed != attempt_id:
+            await asyncio.sleep(self.rng.uniform(*WRAP_SECONDS))
+            await self.dispose(attempt_id, rec)
+
+    async def live(self, campaign_id: int, rec: Recorder, stop: asyncio.Event) -> None:
+        """Keep the event stream open and act on each state it sends, until ``stop``."""
+        states: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        reader = asyncio.create_task(self._stream(states, rec, stop))
+        try:
+            await self.join(campaign_id)
+            while not stop.is_set():
+                try:
+                    snap = await asyncio.wait_for(states.get(), 1.0)
+                except TimeoutError:
+                    continue
+                while not states.empty():  # only the latest state matters
+                    snap = states.get_nowait()
+                await self.handle(snap["state"], snap.get("attempt_id"), rec, "call")
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _stream(
+        self, states: asyncio.Queue[dict[str, Any]], rec: Recorder, stop: asyncio.Event
+    ) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        while not stop.is_set():
+            try:
+                async with self.http.get("/api/agent/events", timeout=timeout) as response:
+                    event = None
+                    async for raw in response.content:
+                        line = raw.decode().rstrip("\n")
+                        if line.startswith("event: "):
+                            event = line[7:]
+                        elif line.startswith("data: ") and event == "state":
+                            states.put_nowait(json.loads(line[6:]))
+            except (aiohttp.ClientError, TimeoutError):
+                rec.error("events: dropped")
+            await asyncio.sleep(1.0)  # as the browser's retry
+
+    async def poll(self, rec: Recorder, stop: asyncio.Event) -> None:
+        """Poll the next-call endpoint every second, disposing of calls that ended."""
+        await asyncio.sleep(self.rng.uniform(0, POLL_EVERY))
+        while not stop.is_set():
+            started = time.perf_counter()
+            body = await self.read_call(rec, "poll")
+            if body is not None:
+                state = body["state"]
+                await self.handle(state["state"], state.get("attempt_id"), rec, "poll-call")
+            await asyncio.sleep(max(0.0, POLL_EVERY - (time.perf_counter() - started)))
+
+
+async def sign_in_all(agents: Sequence[Agent]) -> float:
+    """Every agent through the login form, a few at a time; seconds taken."""
+    gate = asyncio.Semaphore(LOGIN_CONCURRENCY)
+    started = time.perf_counter()
+
+    async def one(agent: Agent) -> None:
+        async with gate:
+            await agent.sign_in()
+
+    await asyncio.gather(*(one(agent) for agent in agents))
+    return time.perf_counter() - started
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    rec: Recorder
+    cpu: dict[str, float]
+    busy: float
+    counts: dict[str, int]
+
+
+class Meter:
+    """CPU seconds of each process (ours, Redis, PostgreSQL) and of the machine."""
+
+    def __init__(self, fleet: Fleet, redis_url: str, db_kind: str) -> None:
+        self.fleet, self.redis_url, self.db_kind = fleet, redis_url, db_kind
+
+    def start(self) -> None:
+        self.procs = {proc.name: cpu_seconds(proc.popen.pid) for proc in self.fleet.procs}
+        self.own = time.process_time()
+        self.redis = redis_cpu(self.redis_url)
+        self.db = server_cpu("postgres") if self.db_kind == "postgresql" else {}
+        self.machine = machine_busy()
+
+    def stop(self) -> tuple[dict[str, float], float]:
+        cpu = {
+            proc.name: cpu_seconds(proc.popen.pid) - self.procs[proc.name]
+            for proc in self.fleet.procs
+        }
+        cpu["bench"] = time.process_time() - self.own
+        redis_end = redis_cpu(self.redis_url)
+        if self.redis is not None and redis_end is not None:
+            cpu["redis"] = redis_end - self.redis
+        if self.db_kind == "postgresql":
+            end = server_cpu("postgres")
+            cpu["postgres"] = sum(value - self.db.get(pid, 0.0) for pid, value in end.items())
+        busy_end, total_end = machine_busy()
+        busy_start, total_start = self.machine
+        share = (
+            (busy_end - busy_start) / (total_end - total_start) if total_end > total_start else 0
+        )
+        busy_s = (busy_end - busy_start) / os.sysconf("SC_CLK_TCK")
+        cpu["other"] = max(0.0, busy_s - sum(cpu.values()))
+        return cpu, share
+
+
+async def drive(
+    args: argparse.Namespace,
+    base: str,
+    names: Sequence[str],
+    campaign_id: int,
+    meter: Meter,
+    count: Any,
+    out: Any,
+) -> tuple[float, list[Phase]]:
+    """Sign everybody in, then the live phase and the polling phase; (login s, phases)."""
+    rng = random.Random(args.seed)
+    agents = [Agent(base, name, random.Random(rng.random())) for name in names]
+    phases = []
+    try:
+        login_s = await sign_in_all(agents)
+        print(
+            f"{len(agents)} agents signed in ({login_s:.1f} s); live for {args.seconds:g} s",
+            file=out,
+        )
+        for name, seconds in (("live", args.seconds), ("polling", args.poll_seconds)):
+            if seconds <= 0:
+                continue
+            rec, stop = Recorder(), asyncio.Event()
+            before = count()
+            meter.start()
+            rec.on = True
+            started = time.perf_counter()
+            if name == "live":
+                tasks = [asyncio.create_task(a.live(campaign_id, rec, stop)) for a in agents]
+            else:
+                tasks = [asyncio.create_task(a.poll(rec, stop)) for a in agents]
+            await asyncio.sleep(seconds)
+            rec.on = False
+            cpu, busy = meter.stop()
+            wall = time.perf_counter() - started
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=False)
+            after = count()
+            counts = {key: after[key] - before.get(key, 0) for key in after}
+            phases.append(Phase(name, wall, rec, cpu, busy, counts))
+            print(f"{name} phase done: {counts}", file=out)
+    finally:
+        await asyncio.gather(*(agent.close() for agent in agents))
+    return login_s, phases
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    ordered = sorted(values)
+    return {
+        "count": len(ordered),
+        "p50_ms": round(percentile(ordered, 0.50), 1),
+        "p95_ms": round(percentile(ordered, 0.95), 1),
+        "p99_ms": round(percentile(ordered, 0.99), 1),
+        "max_ms": round(ordered[-1], 1) if ordered else 0.0,
+    }
+
+
+def phase_json(phase: Phase) -> dict[str, Any]:
+    wall = max(phase.seconds, 1e-9)
+    endpoints = {name: summary(values) for name, values in sorted(phase.rec.latencies.items())}
+    return {
+        "seconds": round(phase.seconds, 1),
+        "endpoints": endpoints,
+        "calls_seen": phase.rec.calls_seen,
+        "errors": dict(phase.rec.errors),
+        "dialer": phase.counts,
+        "cpu_seconds": {name: round(value, 2) for name, value in phase.cpu.items()},
+        "cpu_cores": {name: round(value / wall, 2) for name, value in phase.cpu.items()},
+        "machine_cpu_busy": round(phase.busy, 3),
+    }
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    out = sys.stderr if args.json else sys.stdout
+    load_before = os.getloadavg()
+    with (
+        bench_database(args.database, folder) as (db_url, db_kind),
+        bench_redis(args.redis, folder) as (redis_url, redis_label),
+    ):
+        engine = make_engine(db_url)
+        run_id = uuid.uuid4().hex[:8]
+        queue, prefix = f"tc-bench-console:{run_id}:dialer", f"tc-bench-console:{run_id}"
+        campaign_id: int | None = None
+        fleet = Fleet(folder, env={})
+        try:
+            print(f"store: {db_kind}; redis: {redis_label}; writing users, campaign", file=out)
+            names = write_agents(engine, args.agents)
+            campaign_id = write_campaign(engine, args.customers)
+            clock = DialerClock.starting(CLOCK_START, scale=TIME_SCALE)
+            asyncio.run(set_clock(redis_url, clock, prefix))
+            sim_port, web_port = free_port(), free_port()
+            base = f"http://127.0.0.1:{web_port}"
+            fleet.env = {
+                **os.environ,
+                "DATABASE_URL": db_url,
+                "REDIS_URL": redis_url,
+                "TWILIO_API_BASE": f"http://127.0.0.1:{sim_port}",
+                "TELECAMPAIGN_HOME": str(folder / "home"),
+                "TELECAMPAIGN_QUEUE": queue,
+                "TELECAMPAIGN_REDIS_PREFIX": prefix,
+                "TELECAMPAIGN_SECRET_KEY": SECRET_KEY,
+                "PUBLIC_BASE_URL": base,
+                "COLUMNS": "200",
+            }
+            shares = [f"--{name}={share}" for name, share in RATES.items()]
+            fleet.start(
+                "simulator",
+                [
+                    "simulator",
+                    "--port",
+                    str(sim_port),
+                    f"--time-scale={TIME_SCALE}",
+                    f"--talk={TALK_SECONDS}",
+                    *shares,
+                ],
+            )
+            web = fleet.start("web", ["serve", "--port", str(web_port)])
+            workers = [fleet.start(f"worker{i}", ["worker"]) for i in range(args.workers)]
+            wait_http(fleet, f"http://127.0.0.1:{sim_port}/simulator/stats")
+            wait_http(fleet, f"{base}/healthz")
+            wait_workers(fleet, workers, redis_url, queue)
+            print(f"simulator, web, {args.workers} workers up; signing in", file=out)
+            meter = Meter(fleet, redis_url, db_kind)
+            chosen = campaign_id
+            login_s, phases = asyncio.run(
+                drive(args, base, names, chosen, meter, lambda: dial_counts(engine, chosen), out)
+            )
+            fleet.check_alive()
+            sim = simulator_stats(sim_port)
+            web_pid = web.popen.pid
+        finally:
+            fleet.stop()
+            engine.dispose()
+            with contextlib.suppress(redis.RedisError):
+                clear_keys(
+                    redis_url, prefix=prefix, queue=queue, campaign_id=campaign_id, attempt_ids=[]
+                )
+                _clear_jobs(redis_url, prefix)
+    return {
+        "agents": args.agents,
+        "database": db_kind,
+        "redis": redis_label,
+        "workers": args.workers,
+        "web": 1,
+        "web_pid": web_pid,
+        "time_scale": TIME_SCALE,
+        "login_seconds": round(login_s, 1),
+        "phases": {phase.name: phase_json(phase) for phase in phases},
+        "simulator": {k: sim.get(k) for k in ("outcomes", "calls", "callbacks_failed")},
+        "target_p99_ms": TARGET_MS,
+        "cores": os.cpu_count() or 1,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "note": (
+            "latency is measured in the client, which runs on the same machine and uses "
+            "CPU of its own (cpu_seconds.bench)"
+        ),
+    }
+
+
+def _clear_jobs(url: str, prefix: str) -> None:
+    """arq's job and result keys of this run (job ids carry the prefix)."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"arq:*:{prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    finally:
+        client.close()
+
+
+def print_table(figures: dict[str, Any]) -> None:
+    print(
+        f"{figures['agents']} agents, store {figures['database']}, redis {figures['redis']}, "
+        f"1 web, {figures['workers']} workers; logins {figures['login_seconds']:.1f} s; "
+        f"load average before {figures['load_average_before'][0]:.2f} on "
+        f"{figures['cores']} cores"
+    )
+    for name, phase in figures["phases"].items():
+        wall = phase["seconds"]
+        print(
+            f"\n{name} ({wall:.0f} s): {phase['calls_seen']} calls seen, dialer {phase['dialer']}"
+        )
+        heads = ("p50 ms", "p95 ms", "p99 ms", "max ms")
+        print(f"  {'endpoint':12} {'count':>7} " + " ".join(f"{h:>8}" for h in heads))
+        for endpoint, s in phase["endpoints"].items():
+            met = "meets" if s["p99_ms"] < figures["target_p99_ms"] else "above"
+            print(
+                f"  {endpoint:12} {s['count']:7d} {s['p50_ms']:8.1f} {s['p95_ms']:8.1f} "
+                f"{s['p99_ms']:8.1f} {s['max_ms']:8.1f}  {met} target"
+            )
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(phase["errors"].items())) or "none"
+        print(f"  errors: {errors}")
+        cores = ", ".join(f"{k} {v:.2f}" for k, v in phase["cpu_cores"].items())
+        print(f"  cores used: {cores}; machine {phase['machine_cpu_busy']:.0%} busy")
+    print(f"\n({figures['note']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=480, help="agents at the console")
+    parser.add_argument("--seconds", type=float, default=120.0, help="live phase, seconds")
+    parser.add_argument(
+        "--poll-seconds", type=float, default=60.0, help="polling phase, seconds (0: none)"
+    )
+    parser.add_argument("--customers", type=int, help="list entries (default: 60 per agent)")
+    parser.add_argument("--workers", type=int, default=2, help="arq worker processes")
+    parser.add_argument(
+        "--database",
+        help="a PostgreSQL URL to create a private database on (default: a fresh SQLite file)",
+    )
+    parser.add_argument(
+        "--redis",
+        default=DEFAULT_REDIS,
+        help="Redis URL; the embedded server when none answers there, or with 'embedded'",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the agents' choices")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.agents < 1 or args.workers < 1 or args.seconds <= 0:
+        parser.error("--agents and --workers must be at least 1, --seconds positive")
+    args.customers = args.customers or 60 * args.agents
+    with tempfile.TemporaryDirectory(prefix="tc-bench-console-") as tmp:
+        figures = run(args, Path(tmp))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print_table(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
