@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from campaigns.errors import CampaignError, CampaignNotFoundError
 from store.models import (
@@ -55,6 +56,7 @@ __all__ = [
     "Attribution",
     "ListOutcomes",
     "attribute",
+    "claim_conversion",
     "coverage_runs",
     "default_as_of",
     "list_outcomes",
@@ -249,25 +251,33 @@ def _contacts(conn: Connection, campaign_id: int) -> pd.DataFrame:
 def _conversations(conn: Connection, campaign_id: int) -> pd.DataFrame:
     """Per entry: whether an agent spoke with the customer, who (the last), and the answer."""
     rows = conn.execute(
-        select(Disposition.list_entry_id, Disposition.agent_id, Disposition.code)
+        select(
+            Disposition.list_entry_id,
+            Disposition.agent_id,
+            Disposition.code,
+            Disposition.created_at,
+        )
         .join(ListEntry, ListEntry.id == Disposition.list_entry_id)
         .where(ListEntry.campaign_id == campaign_id, Disposition.code.in_(REACHED))
         .order_by(Disposition.list_entry_id, Disposition.created_at, Disposition.id)
     ).all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=["entry_id", "agent_id", "code"])
-    accepted = (frame["code"] == DispositionCode.ACCEPTED.value).groupby(frame["entry_id"]).any()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["entry_id", "agent_id", "code", "at"])
+    is_accepted = frame["code"] == DispositionCode.ACCEPTED.value
+    accepted = is_accepted.groupby(frame["entry_id"]).any()
+    accepted_at = frame[is_accepted].groupby("entry_id")["at"].min()
     last = frame.groupby("entry_id").last()
     return pd.DataFrame(
         {
             "reached": pd.Series(True, index=last.index),
             "agent_id": last["agent_id"],
             "accepted": accepted,
+            "accepted_at": accepted_at,
         }
     )
 
 
 def _fill_contacts(frame: pd.DataFrame, launched_on: dt.date) -> pd.DataFrame:
-    for column in ("contacts", "first_try", "reached", "agent_id", "accepted"):
+    for column in ("contacts", "first_try", "reached", "agent_id", "accepted", "accepted_at"):
         if column not in frame.columns:
             frame[column] = np.nan
     frame["contacts"] = frame["contacts"].fillna(0).astype(int)
@@ -414,8 +424,12 @@ def attribute(engine: Engine, name: str, *, as_of: dt.date | None = None) -> Att
     for entry_id, row in rows.iterrows():
         product_id = int(row["product_id"])
         converted = bool(row["converted"])
-        when = row["converted_on"] if converted else row["anchor"]
-        occurred = pd.Timestamp(when).to_pydatetime().replace(tzinfo=dt.UTC)
+        if converted:
+            occurred = _utc(row["converted_on"])
+        elif pd.notna(row["accepted_at"]):
+            occurred = _utc(row["accepted_at"])  # when the customer said yes
+        else:
+            occurred = _utc(row["anchor"])
         revenue = float(row["revenue"]) if converted else prices.get(product_id, 0.0)
         records.append(
             {
@@ -449,6 +463,33 @@ def attribute(engine: Engine, name: str, *, as_of: dt.date | None = None) -> Att
     return Attribution(claimed=claimed, confirmed=confirmed, added=added, holdout=holdout)
 
 
+def claim_conversion(session: Session, *, entry: ListEntry, at: dt.datetime) -> None:
+    """Record an offer accepted on a call, as the agent records it.
+
+    It stays a claim until ``attribute`` finds the product in the holdings feed; a
+    claim already recorded for the customer and product on this list is kept.
+    """
+    if entry.product_id is None:
+        return  # a retention offer: measured by the saved-customer report instead
+    price = session.scalar(select(Product.monthly_price).where(Product.id == entry.product_id))
+    record = {
+        "customer_id": entry.customer_id,
+        "product_id": entry.product_id,
+        "campaign_id": entry.campaign_id,
+        "list_entry_id": entry.id,
+        "revenue": round(float(price or 0.0), 2),
+        "occurred_at": at,
+        "source": "disposition",
+        "confirmed": False,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(Conversion)
+        .values(record)
+        .on_conflict_do_nothing(index_elements=["customer_id", "product_id", "campaign_id"])
+    )
+
+
 def _upsert(conn: Connection, records: list[dict[str, Any]]) -> None:
     if not records:
         return
@@ -464,6 +505,13 @@ def _upsert(conn: Connection, records: list[dict[str, Any]]) -> None:
             },
         )
     )
+
+
+def _utc(value: Any) -> dt.datetime:
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.tz_convert("UTC").to_pydatetime()
 
 
 def _prices(engine: Engine) -> dict[int, float]:

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from campaigns.outcomes import claim_conversion
 from campaigns.policy import ContactPolicy
 from dialer.dialing import DialingSettings
 from dialer.states import advance, behind, is_final, rank
@@ -611,6 +612,8 @@ def record_disposition(
     if entry is not None and entry.status not in (E.DONE, E.EXCLUDED):
         if code in _CLOSING:
             entry.status = E.DONE
+            if code is D.ACCEPTED:
+                claim_conversion(session, entry=entry, at=now)
         elif code is D.CALLBACK:
             entry.status = E.CALLBACK
             entry.due_at = callback_at

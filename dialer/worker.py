@@ -22,6 +22,7 @@ Jobs:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from sqlalchemy import Table, Update, bindparam, case, or_, select, update
 from sqlalchemy import func as sqlfunc
 from sqlalchemy.orm import Session
 
+from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.policy import ContactPolicy, Verdict, check_contact, record_exclusion
 from dialer.context import Dialer, DialerConfig, open_dialer, redis_settings
 from dialer.dialing import DialingSettings
@@ -43,6 +45,7 @@ from dialer.pacing import PacingMode, PacingState, WindowStats, lines_to_dial
 from dialer.provider import PermanentProviderError, ProviderError, TransientProviderError
 from dialer.sms import OPT_OUT_LINE, render_sms
 from dialer.states import from_twilio, is_final
+from store.db import make_engine
 from store.models import (
     AnsweredBy,
     Attempt,
@@ -721,6 +724,36 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
         await dialer.close()
 
 
+async def attribute_campaigns(ctx: dict[str, Any]) -> int:
+    """Record the conversions of every list still within its windows (hourly).
+
+    Launched lists that run, are paused, or ended less than the measurement plus the
+    attribution window ago; attribution is idempotent, so each run only adds what the
+    dispositions and the holdings feed show since the last.
+    """
+    dialer = _dialer(ctx)
+    since = dialer.clock.utcnow() - dt.timedelta(days=MEASURE_DAYS + 60)
+
+    def lists(session: Session) -> list[str]:
+        return list(
+            session.scalars(
+                select(Campaign.name).where(
+                    Campaign.launched_at.is_not(None),
+                    or_(Campaign.ended_at.is_(None), Campaign.ended_at >= since),
+                )
+            )
+        )
+
+    names = await dialer.store(lists)
+    engine = make_engine(dialer.engine.url.render_as_string(hide_password=False))
+    try:
+        for name in names:
+            await asyncio.to_thread(attribute, engine, name)
+    finally:
+        engine.dispose()
+    return len(names)
+
+
 FUNCTIONS: list[Function] = [
     # no result kept: the attempt row says what became of it, and a result per call
     # would cost a write and an hour of Redis memory for every dial
@@ -748,6 +781,15 @@ def worker_options(config: DialerConfig, **overrides: Any) -> dict[str, Any]:
                 run_at_startup=True,
             ),
             cron(reap, name=f"{config.prefix}:reap", second={0, 15, 30, 45}, unique=True),
+            # its own engine: reads over whole lists must not hold the dialer's write lock
+            cron(
+                attribute_campaigns,
+                name=f"{config.prefix}:attribute",
+                minute=7,
+                second=0,
+                unique=True,
+                timeout=1800,
+            ),
         ],
         "redis_settings": redis_settings(config.redis_url),
         "queue_name": config.queue_name,

@@ -217,3 +217,42 @@ def test_a_final_status_keeps_the_first_facts_and_refreshes_the_loaded_attempt(
     entry = _entry(engine, campaign_id)
     assert entry.status is EntryStatus.PENDING
     assert entry.due_at == later + dt.timedelta(minutes=15)
+
+
+def test_an_accepted_offer_is_a_conversion_claim_at_once(engine: Engine) -> None:
+    from sqlalchemy import update
+
+    from store.models import Conversion, Product
+
+    campaign_id, _ = build_running_campaign(engine, 2, kind=CampaignKind.CROSS_SELL)
+    with transaction(engine) as session:
+        fiber = Product(code="BB_1", name="Fiber", family="BROADBAND", tier=1, monthly_price=35)
+        session.add(fiber)
+        session.flush()
+        session.execute(
+            update(ListEntry)
+            .where(ListEntry.campaign_id == campaign_id)
+            .values(product_id=fiber.id)
+        )
+        accepted, refused = take_entries(session, campaign_id, 2, now=AT)
+        for attempt_id in (accepted, refused):
+            apply_status(session, attempt_id, S.IN_PROGRESS, now=AT)
+    later = AT + dt.timedelta(minutes=4)
+    with transaction(engine) as session:
+        record_disposition(session, attempt_id=accepted, agent_id=None, code="accepted", now=later)
+        record_disposition(
+            session, attempt_id=refused, agent_id=None, code="refused", now=later,
+            refusal_reason="price",
+        )  # fmt: skip
+        record_disposition(session, attempt_id=accepted, agent_id=None, code="accepted", now=later)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                Conversion.product_id,
+                Conversion.revenue,
+                Conversion.source,
+                Conversion.confirmed,
+                Conversion.occurred_at,
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(fiber.id, 35.0, "disposition", False, later)]
