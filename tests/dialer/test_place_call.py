@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -192,13 +193,17 @@ def test_lines_whose_callbacks_went_missing_are_settled_from_the_carrier(
     run([(201, CREATED)], scenario)
 
 
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="set TEST_DATABASE_URL to a PostgreSQL server: only a server drops connections",
+)
 def test_a_pooled_connection_the_server_dropped_is_replaced_after_an_idle_spell(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pooled connections are pinged only after sitting unused; one the server closed
     meanwhile is swapped for a new one before any work sees it."""
-    if db_url.startswith("sqlite"):
-        pytest.skip("SQLite has no server to drop a connection")
+    db_url = str(request.getfixturevalue("pg_migrated_url"))
     monkeypatch.setattr(context, "PING_IDLE_AFTER", 0.05)
     engine = context.dialer_engine(db_url)
     admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
