@@ -73,7 +73,6 @@ from scripts.bench_dispatch import (
     free_port,
     machine_busy,
     percentile,
-    phone,
     redis_cpu,
     server_cpu,
     set_clock,
@@ -81,19 +80,13 @@ from scripts.bench_dispatch import (
     wait_http,
     wait_workers,
 )
+from scripts.bench_dispatch import write_campaign as dispatch_campaign
 from store.db import make_engine, transaction
 from store.models import (
     Attempt,
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
     Channel,
-    Customer,
-    CustomerType,
     Disposition,
     EntryStatus,
-    Group,
-    ListEntry,
     Role,
     User,
 )
@@ -150,55 +143,13 @@ def write_agents(engine: Engine, count: int) -> list[str]:
 def write_campaign(engine: Engine, customers: int) -> int:
     """A running progressive campaign with ``customers`` consenting customers, each pending
     on its list once, for the pacer to take; the campaign's id."""
-    with transaction(engine) as session:
-        campaign = Campaign(
-            name=f"bench-console-{uuid.uuid4().hex[:8]}",
-            kind=CampaignKind.CROSS_SELL,
-            status=CampaignStatus.RUNNING,
-            pacing="progressive",
-            policy={},
-            dialing={"mode": "progressive", "sms_after_failed_calls": 0},
-            plan={},
-            launched_at=CLOCK_START - dt.timedelta(days=1),
-        )
-        session.add(campaign)
-        session.flush()
-        tag = f"C{campaign.id}"
-        session.execute(
-            insert(Customer),
-            [
-                {
-                    "external_id": f"{tag}-{n:07d}",
-                    "name": f"Customer {n}",
-                    "phone": phone(n),
-                    "country": "US",
-                    "timezone": ZONE,
-                    "customer_type": CustomerType.B2C,
-                    "call_consent": True,
-                    "sms_consent": True,
-                }
-                for n in range(customers)
-            ],
-        )
-        ids = session.scalars(
-            select(Customer.id).where(Customer.external_id.like(f"{tag}-%")).order_by(Customer.id)
-        ).all()
-        session.execute(
-            insert(ListEntry),
-            [
-                {
-                    "campaign_id": campaign.id,
-                    "customer_id": customer_id,
-                    "group": Group.TREATMENT,
-                    "status": EntryStatus.PENDING,
-                    "priority": 0,
-                    "offer": "Family plan",
-                    "details": {},
-                }
-                for customer_id in ids
-            ],
-        )
-        return campaign.id
+    return dispatch_campaign(
+        engine,
+        customers,
+        name="bench-console",
+        entry_status=EntryStatus.PENDING,
+        dialing={"mode": "progressive", "sms_after_failed_calls": 0},
+    )
 
 
 def dial_counts(engine: Engine, campaign_id: int) -> dict[str, int]:

@@ -120,24 +120,32 @@ def phone(n: int) -> str:
     return f"+1{AREA}{200 + n // 10_000:03d}{n % 10_000:04d}"
 
 
-def write_campaign(engine: Engine, customers: int) -> int:
-    """A running campaign with ``customers`` consenting customers, each on its list once,
-    the entries already taken for dialing (as the pacer leaves them); the campaign's id."""
+def write_campaign(
+    engine: Engine,
+    customers: int,
+    *,
+    name: str = "bench-dispatch",
+    entry_status: EntryStatus = EntryStatus.IN_PROGRESS,
+    dialing: dict[str, Any] | None = None,
+) -> int:
+    """A running campaign with ``customers`` consenting customers, each on its list once;
+    the campaign's id. The entries are already taken for dialing (as the pacer leaves
+    them) unless ``entry_status`` says otherwise."""
     with transaction(engine) as session:
         campaign = Campaign(
-            name=f"bench-dispatch-{uuid.uuid4().hex[:8]}",
+            name=f"{name}-{uuid.uuid4().hex[:8]}",
             kind=CampaignKind.CROSS_SELL,
             status=CampaignStatus.RUNNING,
             pacing="progressive",
             policy={},
             # no texts; retries fall due minutes after the run, so the queue is not refilled
-            dialing={"sms_after_failed_calls": 0},
+            dialing=dialing or {"sms_after_failed_calls": 0},
             plan={},
             launched_at=CLOCK_START - dt.timedelta(days=1),
         )
         session.add(campaign)
         session.flush()
-        tag = f"B{campaign.id}"
+        tag = f"{name}-{campaign.id}"
         session.execute(
             insert(Customer),
             [
@@ -164,7 +172,7 @@ def write_campaign(engine: Engine, customers: int) -> int:
                     "campaign_id": campaign.id,
                     "customer_id": customer_id,
                     "group": Group.TREATMENT,
-                    "status": EntryStatus.IN_PROGRESS,
+                    "status": entry_status,
                     "priority": 0,
                     "offer": "Family plan",
                     "details": {},
