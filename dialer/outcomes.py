@@ -194,6 +194,25 @@ def _one_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     return column.in_([literal(value, column.type) for value in values])  # type: ignore[no-any-return]
 
 
+def _facts(
+    provider_sid: str | None,
+    answered_by: AnsweredBy | None,
+    error_code: str | None = None,
+    duration_s: int | None = None,
+) -> dict[str, Any]:
+    """The facts a callback brings that the attempt row keeps, by column."""
+    facts: dict[str, Any] = {}
+    if provider_sid:
+        facts["provider_sid"] = provider_sid
+    if answered_by is not None:
+        facts["answered_by"] = answered_by
+    if error_code:
+        facts["error_code"] = error_code[:32]
+    if duration_s is not None:
+        facts["duration_s"] = duration_s
+    return facts
+
+
 def _forget(session: Session, model: type[Any], row_id: int) -> None:
     """Expire an object of the session that a Core UPDATE just changed under it."""
     loaded = session.identity_map.get(session.identity_key(model, row_id))
@@ -253,15 +272,7 @@ def _end(
 ) -> Change | None:
     """A final status for an attempt not yet final: one UPDATE, then the settlement.
     None when the attempt is final already (or not there): the caller reads."""
-    facts: dict[str, Any] = {}
-    if provider_sid:
-        facts["provider_sid"] = provider_sid
-    if answered_by is not None:
-        facts["answered_by"] = answered_by
-    if error_code:
-        facts["error_code"] = error_code[:32]
-    if duration_s is not None:
-        facts["duration_s"] = duration_s
+    facts = _facts(provider_sid, answered_by, error_code, duration_s)
     statement, behind_it = _end_statement(incoming, frozenset(facts))
     params = {f"new_{name}": value for name, value in facts.items()}
     row = session.execute(statement, {"attempt_id": attempt_id, "now": now, **params}).first()
@@ -341,11 +352,7 @@ def _move_on(
 ) -> Change | None:
     """A status that is not final, for an attempt behind it or at it: one UPDATE, nothing
     to settle. None when the attempt is past it (or not there): the caller reads."""
-    facts: dict[str, Any] = {}
-    if provider_sid:
-        facts["provider_sid"] = provider_sid
-    if answered_by is not None:
-        facts["answered_by"] = answered_by
+    facts = _facts(provider_sid, answered_by)
     statement, lower = _move_statement(incoming, frozenset(facts))
     params = {f"new_{name}": value for name, value in facts.items()}
     row = session.execute(statement, {"attempt_id": attempt_id, "now": now, **params}).first()

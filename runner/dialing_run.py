@@ -44,7 +44,16 @@ from store.models import (
     ListEntry,
 )
 
-__all__ = ["CampaignFigures", "figures", "simulator_with_agents", "work_lists", "worked"]
+__all__ = [
+    "CampaignFigures",
+    "close_worker",
+    "figures",
+    "free_port",
+    "serving",
+    "simulator_with_agents",
+    "work_lists",
+    "worked",
+]
 
 S = AttemptStatus
 
@@ -69,6 +78,14 @@ class CampaignFigures:
         return self.abandoned / self.human_answers if self.human_answers else 0.0
 
 
+async def close_worker(worker: Worker) -> None:
+    """``worker.close()``: arq's still calls redis-py's deprecated close() (the same as
+    aclose()), a warning about arq's code, not ours."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
+        await worker.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,7 +93,8 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _serving(app: web.Application, port: int) -> AsyncIterator[None]:
+async def serving(app: web.Application, port: int) -> AsyncIterator[None]:
+    """``app`` served on 127.0.0.1:``port`` for the length of the block."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -119,8 +137,8 @@ async def work_lists(
     worker = Worker(**worker_options(config, handle_signals=False))
     try:
         async with (
-            _serving(create_simulator_app(simulator), sim_port),
-            _serving(create_app(settings, redis_url=redis_url, **overrides), app_port),
+            serving(create_simulator_app(simulator), sim_port),
+            serving(create_app(settings, redis_url=redis_url, **overrides), app_port),
         ):
             agent_ids = await dialer.store(lambda s: ensure_agents(s, agents))
             pool = SimulatedAgents(dialer, agent_ids, seed=seed)
@@ -131,13 +149,7 @@ async def work_lists(
             finally:
                 stop.set()
                 await working
-                with warnings.catch_warnings():
-                    # arq's Worker.close still calls redis-py's deprecated close() (the
-                    # same as aclose()); nothing to change on our side
-                    warnings.filterwarnings(
-                        "ignore", "Call to deprecated close", DeprecationWarning
-                    )
-                    await worker.close()
+                await close_worker(worker)
                 dialing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await dialing

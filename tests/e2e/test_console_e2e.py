@@ -24,7 +24,6 @@ import contextlib
 import datetime as dt
 import os
 import re
-import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from aiohttp import web
 from arq.worker import Worker
 from playwright.async_api import Page, async_playwright, expect
 from sqlalchemy import Engine, select
@@ -44,7 +42,7 @@ from dialer.context import DialerConfig, open_dialer
 from dialer.simulator import Outcome, SimulatorConfig, create_simulator_app
 from dialer.worker import worker_options
 from runner.app import create_app
-from runner.dialing_run import free_port
+from runner.dialing_run import close_worker, free_port, serving
 from runner.settings import Settings
 from runner.users import add_user
 from store.db import transaction
@@ -147,17 +145,6 @@ def _store(engine: Engine) -> Store:
     return Store(campaign_id=campaign_id, agent_id=agent.id)
 
 
-@contextlib.asynccontextmanager
-async def _serving(app: web.Application, port: int) -> AsyncIterator[None]:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()
-
-
 class Deployment:
     """Web app and carrier served now; the arq worker started on demand."""
 
@@ -189,8 +176,8 @@ class Deployment:
             )
             app = create_app(self.settings, redis_url=self.redis_url)
             async with (
-                _serving(simulator, _port(self.api_base)),
-                _serving(app, _port(self.base)),
+                serving(simulator, _port(self.api_base)),
+                serving(app, _port(self.base)),
             ):
                 try:
                     yield self
@@ -205,10 +192,7 @@ class Deployment:
 
     async def _stop_worker(self) -> None:
         if self.worker is not None:
-            with warnings.catch_warnings():
-                # arq's Worker.close still calls redis-py's deprecated close()
-                warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
-                await self.worker.close()
+            await close_worker(self.worker)
         if self.dialing is not None:
             self.dialing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
