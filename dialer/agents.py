@@ -29,7 +29,7 @@ arguments no state allows.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
@@ -378,15 +378,24 @@ class AgentBoard:
             waiting_calls=int(waiting or 0),
         )
 
+    async def statuses(self, agent_ids: Sequence[int]) -> list[AgentStatus]:
+        """The agents' statuses in the order given, in one round trip.
+
+        Each agent's hash is read whole, so each status is consistent; the agents are not
+        read as one snapshot (no transaction: a move may fall between two of them).
+        """
+        if not agent_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for agent_id in agent_ids:
+                pipe.hgetall(self._key("agent", agent_id))
+            hashes = await pipe.execute()
+        return [_status(agent_id, h) for agent_id, h in zip(agent_ids, hashes, strict=True)]
+
     async def agents(self, campaign_id: int | None = None) -> list[AgentStatus]:
         """Every agent seen, by id; with a campaign, only the agents on it."""
         members = cast(Awaitable[set[bytes | str]], self._redis.smembers(self._key("agents")))
-        ids = sorted(int(agent) for agent in await members)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for agent_id in ids:
-                pipe.hgetall(self._key("agent", agent_id))
-            hashes = await pipe.execute()
-        statuses = [_status(agent_id, h) for agent_id, h in zip(ids, hashes, strict=True)]
+        statuses = await self.statuses(sorted(int(agent) for agent in await members))
         if campaign_id is None:
             return statuses
         return [status for status in statuses if status.campaign_id == campaign_id]

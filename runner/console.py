@@ -44,7 +44,8 @@ from dialer.webhooks import DIALER
 from dialer.worker import after_change
 from runner.call_script import render_call_script
 from runner.card import CardError, customer_card, customer_zone, iso
-from runner.keys import SETTINGS, STREAMS_CLOSING, USER
+from runner.keys import SETTINGS, USER
+from runner.live import FEED, AgentFeed, call_state, close_feed, status_json
 from runner.reads import read_store
 from runner.render import render_page
 from store.models import (
@@ -103,18 +104,7 @@ REFUSAL_REASONS: Final = (
 CONTACTS: Final = frozenset({D.ACCEPTED, D.REFUSED, D.CALLBACK, D.DO_NOT_CALL})
 MAX_NOTES = 2000
 MAX_REASON = 120
-EVENT_POLL = 0.5  # seconds between looks at the board per open event stream
 KEEPALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing
-_RINGING = frozenset({S.SCHEDULED, S.QUEUED, S.INITIATED, S.RINGING})
-
-
-def call_state(status: AttemptStatus) -> str:
-    """What the agent sees of a call: ringing, connected or ended."""
-    if status in _RINGING:
-        return "ringing"
-    return "connected" if status is S.IN_PROGRESS else "ended"
-
-
 # -- helpers ------------------------------------------------------------------------------
 
 
@@ -174,14 +164,7 @@ def _text(body: dict[str, Any], name: str, limit: int) -> str | None:
 
 
 def _status_json(request: web.Request, status: AgentStatus) -> dict[str, Any]:
-    clock = _dialer(request).clock
-    return {
-        "state": status.state.value,
-        "campaign_id": status.campaign_id,
-        "attempt_id": status.attempt_id,
-        "since": iso(clock.at(status.since)) if status.since else None,
-        "pause_code": status.pause_code,
-    }
+    return status_json(_dialer(request).clock, status)
 
 
 def _running_campaigns(session: Session) -> list[dict[str, Any]]:
@@ -638,26 +621,6 @@ async def agent_today(request: web.Request) -> web.Response:
 # -- live updates -------------------------------------------------------------------------
 
 
-async def _snapshot(request: web.Request, user_id: int, ended: int | None) -> dict[str, Any]:
-    """What the stream reports: the board state and, during a call, its state.
-
-    ``ended`` is a call this stream already saw end: its state is final, not read again.
-    """
-    dialer = _dialer(request)
-    status = await dialer.board.status(user_id)
-    snapshot = _status_json(request, status)
-    snapshot["call_state"] = None
-    attempt_id = status.attempt_id
-    if attempt_id is not None and attempt_id == ended:
-        snapshot["call_state"] = "ended"
-    elif attempt_id is not None:
-        found = await _read(
-            request, lambda s: s.scalar(select(Attempt.status).where(Attempt.id == attempt_id))
-        )
-        snapshot["call_state"] = call_state(found) if found is not None else None
-    return snapshot
-
-
 def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -665,49 +628,37 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
 async def agent_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: a ``state`` event whenever the agent's state or call changes.
 
-    Each stream looks at the board every ``EVENT_POLL`` seconds (one Redis read, and a
-    one-column store read, taking no write lock, while a call has not ended) and ends
-    when the app shuts down.
+    The process's ``AgentFeed`` looks at the board for every open stream at once; the
+    stream writes what it hands over, a comment line after ``KEEPALIVE`` seconds of
+    silence, and ends when the app shuts down.
     """
     user, clock = request[USER], _dialer(request).clock
-    closing = request.app[STREAMS_CLOSING]
     response = web.StreamResponse()
     response.content_type = "text/event-stream"
     response.headers["X-Accel-Buffering"] = "no"  # no proxy buffering of the stream
     await response.prepare(request)
-    last: dict[str, Any] | None = None
-    ended: int | None = None
-    quiet = 0.0
     try:
         await response.write(b"retry: 2000\n\n")
-        while not closing.is_set():
-            snapshot = await _snapshot(request, user.id, ended)
-            if snapshot["call_state"] == "ended":
-                ended = snapshot["attempt_id"]
-            if snapshot != last:
+        async with request.app[FEED].stream(user.id) as snapshots:
+            while True:
+                try:
+                    snapshot = await asyncio.wait_for(snapshots.get(), KEEPALIVE)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                if snapshot is None:
+                    break
                 # the clock's reading and speed let the page count time in the state
                 sent = {**snapshot, "now": iso(clock.utcnow()), "clock_scale": clock.scale}
                 await response.write(_sse("state", sent))
-                last, quiet = snapshot, 0.0
-            elif quiet >= KEEPALIVE:
-                await response.write(b": keep-alive\n\n")
-                quiet = 0.0
-            try:
-                await asyncio.wait_for(closing.wait(), EVENT_POLL)
-            except TimeoutError:
-                quiet += EVENT_POLL
     except ConnectionResetError:
         pass  # the page went away
     return response
 
 
-async def _close_streams(app: web.Application) -> None:
-    app[STREAMS_CLOSING].set()
-
-
 def add_console_routes(app: web.Application) -> None:
-    app[STREAMS_CLOSING] = asyncio.Event()
-    app.on_shutdown.append(_close_streams)
+    app[FEED] = AgentFeed(app)
+    app.on_shutdown.append(close_feed)
     app.router.add_get("/agent", agent_home, name="agent-home")
     app.router.add_get("/api/agent/state", agent_state, name="agent-state")
     app.router.add_post("/api/agent/login", agent_login, name="agent-login")

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 from aiohttp_session import Session
 
 from runner.settings import Settings
 from runner.users import UserInfo
 
-__all__ = ["SESSION", "SETTINGS", "STREAMS_CLOSING", "USER"]
+__all__ = ["SESSION", "SETTINGS", "USER"]
 
 SETTINGS = web.AppKey("settings", Settings)
 # set by the auth middleware on every request that is not sessionless
 SESSION = web.RequestKey("session", Session)
 # set only when a logged-in, active user made the request
 USER = web.RequestKey("user", UserInfo)
-# set when the app shuts down, so long-lived event streams end instead of holding it up
-STREAMS_CLOSING = web.AppKey("streams_closing", asyncio.Event)

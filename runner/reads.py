@@ -31,7 +31,7 @@ from dialer.context import STORE_THREADS
 from dialer.webhooks import DIALER
 from store.db import make_engine
 
-__all__ = ["READER", "read_store", "reader_context"]
+__all__ = ["READER", "read_app", "read_store", "reader_context"]
 
 T = TypeVar("T")
 
@@ -70,8 +70,13 @@ async def reader_context(app: web.Application) -> AsyncIterator[None]:
 
 async def read_store(request: web.Request, work: Callable[[Session], T]) -> T:
     """Run read-only ``work`` on a store thread, taking no write lock."""
-    dialer = request.app[DIALER]
-    reader = request.app.get(READER)
+    return await read_app(request.app, work)
+
+
+async def read_app(app: web.Application, work: Callable[[Session], T]) -> T:
+    """``read_store`` for work that no request asked for (the app's own background reads)."""
+    dialer = app[DIALER]
+    reader = app.get(READER)
     if reader is None:
         return await dialer.store_one(work)
 

@@ -46,7 +46,7 @@ from store.models import (
     User,
 )
 from tests.dialer.dial_base import build_running_campaign
-from tests.runner.web_harness import PASSWORD, Client, RunWeb, login, login_as
+from tests.runner.web_harness import PASSWORD, USERS, Client, RunWeb, login, login_as
 
 S = AttemptStatus
 NAME = "Eve <b>Bold</b> *Star*"  # markup and markdown in data must come out as typed
@@ -431,10 +431,34 @@ def test_the_event_stream_reports_state_changes_and_ends_on_shutdown(
             "connected",
         )
 
+        # a second page of the same agent starts from where the agent is
+        again = await client.get("/api/agent/events")
+        joined = await _next_event(again)
+        assert (joined["state"], joined["attempt_id"]) == ("talk", attempt_id)
+
+        # one board read per look, however many streams are open
+        reads: list[list[int]] = []
+        board = app[DIALER].board
+        statuses = board.statuses
+
+        async def counted(agent_ids: Any) -> Any:
+            reads.append(list(agent_ids))
+            return await statuses(agent_ids)
+
+        board.statuses = counted  # type: ignore[method-assign]
+        await _end_call(app[DIALER], attempt_id)
+        for page in (stream, again):
+            ended = await _next_event(page)
+            assert (ended["state"], ended["call_state"]) == ("wrap", "ended")
+        board.statuses = statuses  # type: ignore[method-assign]
+        assert reads and all(agent_ids == [users[USERS["agent"][0]]] for agent_ids in reads)
+        assert len(reads) <= 3  # looks every half second: not once per stream
+
         await app.shutdown()  # what the runner does first when the server stops
-        rest = await asyncio.wait_for(stream.content.read(), 5)
-        assert b"event: state" not in rest
-        assert stream.content.at_eof()
+        for page in (stream, again):
+            rest = await asyncio.wait_for(page.content.read(), 5)
+            assert b"event: state" not in rest
+            assert page.content.at_eof()
 
     run_web(scenario)
 
