@@ -5,6 +5,13 @@ An agent is in one state at a time, on at most one campaign:
     offline  --login-->  ready  --claim-->  talk  --end_call-->  wrap  --finish_wrap-->  ready
                          ready/wrap  --pause-->  paused  --ready/login-->  ready
 
+Preview dialing (the agent sees the customer first and decides to dial) holds the agent
+out of the ready set while they read the card, and reserves the entry for them::
+
+    ready  --preview-->  preview  --skip-->  ready
+                         preview  --dial-->  preview on the attempt  --claim-->  talk
+                                             (not answered)  --end_call-->  ready
+
 Every move is one Lua script, so two workers never hand one agent to two calls and a
 reader never sees an agent half-way between two states. Beside the agent's hash, each
 state but offline keeps a sorted set per campaign scored by the time the state began:
@@ -19,6 +26,7 @@ Keys, under ``prefix``::
     {prefix}:{state}:{campaign}       zsets for ready, talk, wrap and paused, scored by since
     {prefix}:attempt-agent:{attempt}  the agent that took the attempt, kept a day
     {prefix}:waiting:{campaign}       answered calls waiting for an agent
+    {prefix}:previewing:{campaign}    set of the list entries agents are previewing
 
 The scripts build key names from the prefix and what they read (an agent's campaign is
 known only inside the script), so the board needs one Redis (or Sentinel), not a Cluster.
@@ -48,6 +56,7 @@ class AgentState(StrEnum):
     TALK = "talk"
     WRAP = "wrap"
     PAUSED = "paused"
+    PREVIEW = "preview"
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class AgentStatus:
     attempt_id: int | None
     since: float  # clock seconds when this state began
     pause_code: str | None
+    entry_id: int | None = None  # the list entry the agent is previewing
 
 
 @dataclass(frozen=True)
@@ -86,14 +96,18 @@ local function agent_key(agent)
   return prefix .. ':agent:' .. agent
 end
 
-local function place(agent, state, campaign, attempt, since, code)
+local function place(agent, state, campaign, attempt, since, code, entry)
+  entry = entry or ''
   local key = agent_key(agent)
-  local old = redis.call('HMGET', key, 'state', 'campaign')
+  local old = redis.call('HMGET', key, 'state', 'campaign', 'entry')
   if old[1] and SETS[old[1]] and old[2] and old[2] ~= '' then
     redis.call('ZREM', prefix .. ':' .. old[1] .. ':' .. old[2], agent)
   end
+  if old[3] and old[3] ~= '' and (old[3] ~= entry or old[2] ~= campaign) then
+    redis.call('SREM', prefix .. ':previewing:' .. old[2], old[3])
+  end
   redis.call('HSET', key, 'state', state, 'campaign', campaign, 'attempt', attempt,
-             'since', since, 'pause_code', code)
+             'since', since, 'pause_code', code, 'entry', entry)
   if SETS[state] and campaign ~= '' then
     redis.call('ZADD', prefix .. ':' .. state .. ':' .. campaign, since, agent)
   end
@@ -106,16 +120,21 @@ end
 
 local function current(agent)
   local cur = redis.call('HMGET', agent_key(agent), 'state', 'campaign', 'attempt',
-                         'pause_code')
-  return cur[1] or 'offline', cur[2] or '', cur[3] or '', cur[4] or ''
+                         'pause_code', 'entry')
+  return cur[1] or 'offline', cur[2] or '', cur[3] or '', cur[4] or '', cur[5] or ''
+end
+
+-- a call the agent dialed from a preview holds the agent as a talk would
+local function on_call(state, attempt)
+  return state == 'talk' or (state == 'preview' and attempt ~= '')
 end
 """
 
 # ARGV: prefix, agent, campaign, now
 _LOGIN = """
 local agent, campaign, now = ARGV[2], ARGV[3], ARGV[4]
-local state, on = current(agent)
-if state == 'talk' or state == 'wrap' then
+local state, on, attempt = current(agent)
+if on_call(state, attempt) or state == 'wrap' then
   return reply('agent ' .. agent .. ' is in ' .. state .. ' on campaign ' .. on ..
                ': finish the call and its wrap-up before logging in again', agent)
 end
@@ -128,8 +147,8 @@ return reply('', agent)
 # ARGV: prefix, agent, now
 _LOGOUT = """
 local agent, now = ARGV[2], ARGV[3]
-local state = current(agent)
-if state == 'talk' then
+local state, _, attempt = current(agent)
+if on_call(state, attempt) then
   return reply('agent ' .. agent .. ' is on a call: end the call before logging out', agent)
 end
 if state ~= 'offline' then
@@ -141,8 +160,8 @@ return reply('', agent)
 # ARGV: prefix, agent, code, now
 _PAUSE = """
 local agent, code, now = ARGV[2], ARGV[3], ARGV[4]
-local state, on, _, paused_for = current(agent)
-if state == 'talk' then
+local state, on, attempt, paused_for = current(agent)
+if on_call(state, attempt) then
   return reply('agent ' .. agent .. ' is on a call: pause after the call ends', agent)
 end
 if state == 'offline' then
@@ -157,8 +176,8 @@ return reply('', agent)
 # ARGV: prefix, agent, now
 _READY = """
 local agent, now = ARGV[2], ARGV[3]
-local state, on = current(agent)
-if state == 'talk' then
+local state, on, attempt = current(agent)
+if on_call(state, attempt) then
   return reply('agent ' .. agent .. ' is on a call: end the call first', agent)
 end
 if state == 'offline' then
@@ -176,6 +195,10 @@ local campaign, attempt, now, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local taken = prefix .. ':attempt-agent:' .. attempt
 local had = redis.call('GET', taken)
 if had then
+  local state, on, on_attempt = current(had)
+  if state == 'preview' and on_attempt == attempt then
+    place(had, 'talk', on, attempt, now, '')
+  end
   return had
 end
 local first = redis.call('ZRANGE', prefix .. ':ready:' .. campaign, 0, 0)
@@ -196,7 +219,9 @@ if not agent then
   return false
 end
 local state, on, on_attempt = current(agent)
-if state == 'talk' and on_attempt == attempt then
+if state == 'preview' and on_attempt == attempt then
+  place(agent, 'ready', on, '', now, '')  -- a dialed preview nobody answered
+elseif state == 'talk' and on_attempt == attempt then
   if after == 'ready' then
     place(agent, 'ready', on, '', now, '')
   else
@@ -211,7 +236,7 @@ _FINISH_WRAP = """
 local agent, attempt, now, next_state, code = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local state, on, on_attempt = current(agent)
 if on_attempt == attempt then
-  if state == 'talk' then
+  if on_call(state, on_attempt) then
     return reply('agent ' .. agent .. ' is still on attempt ' .. attempt ..
                  ': end the call first', agent)
   end
@@ -227,6 +252,59 @@ if redis.call('GET', prefix .. ':attempt-agent:' .. attempt) == agent then
 end
 return reply('agent ' .. agent .. ' did not take attempt ' .. attempt ..
              ': finish the wrap-up of the attempt the agent is on', agent)
+"""
+
+# ARGV: prefix, agent, entry, now
+_PREVIEW = """
+local agent, entry, now = ARGV[2], ARGV[3], ARGV[4]
+local state, on, attempt, _, previewing = current(agent)
+if state == 'preview' then
+  if previewing == entry then
+    return reply('', agent)
+  end
+  return reply('agent ' .. agent .. ' is previewing entry ' .. previewing ..
+               ': dial or skip that customer first', agent)
+end
+if state ~= 'ready' then
+  return reply('agent ' .. agent .. ' is ' .. state .. ': go ready to take the next customer',
+               agent)
+end
+if redis.call('SADD', prefix .. ':previewing:' .. on, entry) == 0 then
+  return reply('taken', agent)
+end
+place(agent, 'preview', on, '', now, '', entry)
+return reply('', agent)
+"""
+
+# ARGV: prefix, agent, entry, attempt, now, ttl
+_DIAL = """
+local agent, entry, attempt, now, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local state, on, on_attempt, _, previewing = current(agent)
+if state ~= 'preview' or previewing ~= entry then
+  return reply('agent ' .. agent .. ' is not previewing entry ' .. entry ..
+               ': take the next customer again', agent)
+end
+if on_attempt ~= '' and on_attempt ~= attempt then
+  return reply('agent ' .. agent .. ' already dialed attempt ' .. on_attempt, agent)
+end
+redis.call('HSET', agent_key(agent), 'attempt', attempt)
+redis.call('SET', prefix .. ':attempt-agent:' .. attempt, agent, 'EX', ttl)
+return reply('', agent)
+"""
+
+# ARGV: prefix, agent, entry, now
+_SKIP = """
+local agent, entry, now = ARGV[2], ARGV[3], ARGV[4]
+local state, on, attempt, _, previewing = current(agent)
+if state ~= 'preview' or previewing ~= entry then
+  return reply('', agent)  -- already past that preview
+end
+if attempt ~= '' then
+  return reply('agent ' .. agent .. ' dialed attempt ' .. attempt ..
+               ': the call decides what happens next', agent)
+end
+place(agent, 'ready', on, '', now, '')
+return reply('', agent)
 """
 
 # ARGV: prefix, campaign, delta
@@ -262,6 +340,7 @@ def _status(agent_id: int, fields: _Hash) -> AgentStatus:
         attempt_id=_optional_int(text.get("attempt", "")),
         since=float(text.get("since") or 0.0),
         pause_code=text.get("pause_code") or None,
+        entry_id=_optional_int(text.get("entry", "")),
     )
 
 
@@ -279,6 +358,9 @@ class AgentBoard:
         self._end_call = redis.register_script(_PREAMBLE + _END_CALL)
         self._finish_wrap = redis.register_script(_PREAMBLE + _FINISH_WRAP)
         self._call_waiting = redis.register_script(_PREAMBLE + _CALL_WAITING)
+        self._preview = redis.register_script(_PREAMBLE + _PREVIEW)
+        self._dial = redis.register_script(_PREAMBLE + _DIAL)
+        self._skip = redis.register_script(_PREAMBLE + _SKIP)
 
     def _key(self, *parts: object) -> str:
         return ":".join([self._prefix, *map(str, parts)])
@@ -318,8 +400,36 @@ class AgentBoard:
         """
         return await self._agent(self._claim, campaign_id, attempt_id, now, ATTEMPT_AGENT_TTL)
 
+    async def preview(self, agent_id: int, entry_id: int, now: float) -> AgentStatus | None:
+        """Hold a ready agent for one list entry of their campaign while they read the
+        customer's card; None when another agent is previewing that entry. Repeated for
+        the same entry it changes nothing."""
+        try:
+            return await self._move(self._preview, agent_id, entry_id, now)
+        except BoardError as error:
+            if str(error) == "taken":
+                return None
+            raise
+
+    async def previewing(self, campaign_id: int) -> set[int]:
+        """The list entries of the campaign that agents are previewing now."""
+        members = cast(
+            Awaitable[set[bytes | str]], self._redis.smembers(self._key("previewing", campaign_id))
+        )
+        return {int(entry) for entry in await members}
+
+    async def dial(self, agent_id: int, entry_id: int, attempt_id: int, now: float) -> AgentStatus:
+        """The previewing agent dials the entry: the attempt's answer goes to them
+        (``claim`` returns them), and a call nobody answers makes them ready again."""
+        return await self._move(self._dial, agent_id, entry_id, attempt_id, now, ATTEMPT_AGENT_TTL)
+
+    async def skip(self, agent_id: int, entry_id: int, now: float) -> AgentStatus:
+        """The previewing agent passes on the entry before dialing: ready again."""
+        return await self._move(self._skip, agent_id, entry_id, now)
+
     async def end_call(self, attempt_id: int, now: float) -> int | None:
-        """Move the agent talking on the attempt to wrap-up; None if no agent had it.
+        """Move the agent talking on the attempt to wrap-up (an agent whose previewed
+        call was never answered to ready); None if no agent had it.
 
         Repeated, it returns the same agent and changes nothing.
         """

@@ -150,9 +150,11 @@ async def voice_status(request: web.Request) -> web.Response:
         now = dialer.clock.utcnow()
         agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
         if agent is not None:
+            # an agent who talked wraps up; one who dialed a preview nobody answered is ready
+            state = "wrap" if change.agent_id is not None else "ready"
             await dialer.store(
                 lambda s: _agent_event(
-                    s, agent, "wrap", at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
+                    s, agent, state, at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
                 )
             )
         await after_change(dialer, change.texts, change.campaign_id)

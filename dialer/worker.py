@@ -47,6 +47,7 @@ from dialer.sms import OPT_OUT_LINE, render_sms
 from dialer.states import from_twilio, is_final
 from store.db import make_engine
 from store.models import (
+    AgentEvent,
     AnsweredBy,
     Attempt,
     AttemptStatus,
@@ -275,22 +276,24 @@ def take_calls(
             seen.add(entry.id)
             if len(attempts) >= lines:
                 break
-            attempt_id = _take(session, campaign, policy, entry, now=now)
-            if attempt_id is not None:
-                attempts.append((attempt_id, entry.customer_id))
+            taken = take_entry(session, campaign, policy, entry, now=now)
+            if isinstance(taken, int):
+                attempts.append((taken, entry.customer_id))
     if not attempts:
         _complete_when_worked(session, campaign, now=now)
     return attempts
 
 
-def _take(
+def take_entry(
     session: Session,
     campaign: Campaign,
     policy: ContactPolicy,
     entry: ListEntry,
     *,
     now: dt.datetime,
-) -> int | None:
+) -> int | Verdict | None:
+    """A queued call attempt for the entry, by id; the verdict when the contact policy
+    holds the entry back (kept, see ``hold``); None when someone else took the entry."""
     claimed = session.execute(
         update(ListEntry)
         .where(ListEntry.id == entry.id, ListEntry.status == entry.status)
@@ -310,7 +313,7 @@ def _take(
     )
     if not verdict.allowed:
         hold(session, campaign.id, entry.id, entry.customer_id, verdict)
-        return None
+        return verdict
     return new_attempt(session, entry, Channel.CALL, S.QUEUED, now=now)
 
 
@@ -370,6 +373,8 @@ async def place_call(ctx: dict[str, Any], attempt_id: int, customer_id: int | No
     dialer = _dialer(ctx)
     ready = await _checked(dialer, attempt_id, Channel.CALL, customer_id)
     if isinstance(ready, str):
+        if ready in ("blocked", "not running"):
+            await _free_previewer(dialer, attempt_id)
         return ready
     phone, dialing = ready
     try:
@@ -383,9 +388,32 @@ async def place_call(ctx: dict[str, Any], attempt_id: int, customer_id: int | No
         return await _transient(ctx, dialer, attempt_id, S.INITIATED, error)
     except PermanentProviderError as error:
         await _failed(dialer, attempt_id, error)
+        await _free_previewer(dialer, attempt_id)
         return "failed"
     await dialer.store_one(lambda s: _keep_sid(s, attempt_id, sid))
     return "dialled"
+
+
+async def _free_previewer(dialer: Dialer, attempt_id: int) -> None:
+    """An agent who dialed the attempt from a preview is ready again: it never rang."""
+    agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
+    if agent is None:
+        return
+    now = dialer.clock.utcnow()
+
+    def ready(session: Session) -> None:
+        campaign_id = session.scalar(select(Attempt.campaign_id).where(Attempt.id == attempt_id))
+        session.add(
+            AgentEvent(
+                agent_id=agent,
+                campaign_id=campaign_id,
+                attempt_id=attempt_id,
+                state="ready",
+                at=now,
+            )
+        )
+
+    await dialer.store(ready)
 
 
 async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:

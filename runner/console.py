@@ -14,6 +14,9 @@ Routes (agent role only, see ``runner.access``)::
     POST /api/agent/login                  {"campaign_id"}
     POST /api/agent/ready | pause | logout pause: {"code"}
     GET  /api/agent/call                   the current call with card, offer, script
+                                           (or the customer being previewed)
+    POST /api/agent/preview/next           {"entry_id"?}: the next customer to preview
+    POST /api/agent/preview/dial | skip    {"entry_id"}: dial the previewed customer or pass
     POST /api/attempts/{id}/disposition    validation errors: 400 naming the field
     GET  /api/agent/callbacks              the agent's open call-backs
     GET  /api/agent/today?tz=Zone          calls, contacts, conversions, talk time today
@@ -40,6 +43,7 @@ from sqlalchemy.orm import Session
 from dialer.agents import AgentState, AgentStatus, BoardError
 from dialer.context import Dialer
 from dialer.outcomes import DispositionError, record_disposition
+from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, start_call
 from dialer.webhooks import DIALER
 from dialer.worker import after_change
 from runner.call_script import render_call_script
@@ -203,10 +207,16 @@ def _event(
 
 async def _moved(request: web.Request, before: AgentStatus, after: AgentStatus) -> web.Response:
     """Record a state change in the history (once per real change) and answer with it."""
-    changed = (before.state, before.campaign_id, before.pause_code) != (
+    await _record_move(request, before, after)
+    return web.json_response(_status_json(request, after))
+
+
+async def _record_move(request: web.Request, before: AgentStatus, after: AgentStatus) -> None:
+    changed = (before.state, before.campaign_id, before.pause_code, before.entry_id) != (
         after.state,
         after.campaign_id,
         after.pause_code,
+        after.entry_id,
     )
     if changed:
         at = _dialer(request).clock.utcnow()
@@ -225,7 +235,6 @@ async def _moved(request: web.Request, before: AgentStatus, after: AgentStatus) 
         )
         if after.state is AgentState.READY:
             await _dialer(request).nudge(after.campaign_id)
-    return web.json_response(_status_json(request, after))
 
 
 # -- the page -----------------------------------------------------------------------------
@@ -344,7 +353,8 @@ async def agent_call(request: web.Request) -> web.Response:
     state = _status_json(request, status)
     attempt_id = status.attempt_id
     if attempt_id is None:
-        return web.json_response({"state": state, "call": None})
+        preview = await _preview_view(request, status) if status.entry_id is not None else None
+        return web.json_response({"state": state, "call": None, "preview": preview})
     today = dialer.clock.utcnow().date()
 
     def read(session: Session) -> dict[str, Any] | None:
@@ -375,16 +385,158 @@ async def agent_call(request: web.Request) -> web.Response:
     except CardError:
         call = None
     if call is not None:
-        settings = request.app[SETTINGS]
-        call["offer"] = call["card"]["offer"]
-        call["script_html"] = render_call_script(
-            call["card"],
-            agent_name=user.full_name,
-            company=settings.company_name,
-            company_phone=settings.callback_number,
-            now=dialer.clock.utcnow(),
+        _with_script(request, call)
+    return web.json_response({"state": state, "call": call, "preview": None})
+
+
+def _with_script(request: web.Request, view: dict[str, Any]) -> None:
+    """Add the offer and the call script, rendered for the customer on ``view``'s card."""
+    settings = request.app[SETTINGS]
+    view["offer"] = view["card"]["offer"]
+    view["script_html"] = render_call_script(
+        view["card"],
+        agent_name=request[USER].full_name,
+        company=settings.company_name,
+        company_phone=settings.callback_number,
+        now=_dialer(request).clock.utcnow(),
+    )
+
+
+# -- preview dialing ----------------------------------------------------------------------
+
+
+def _entry_id(body: dict[str, Any], *, required: bool) -> int | None:
+    raw = body.get("entry_id")
+    if raw is None and not required:
+        return None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw)
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
+        raise _Invalid("entry_id", "give the list entry's id as a whole number")
+    return raw
+
+
+async def _preview_view(request: web.Request, status: AgentStatus) -> dict[str, Any] | None:
+    """The customer the agent is previewing: card, offer and script, before the dial."""
+    entry_id = status.entry_id
+    today = _dialer(request).clock.utcnow().date()
+
+    def read(session: Session) -> dict[str, Any] | None:
+        entry = session.get(ListEntry, entry_id)
+        if entry is None:
+            return None
+        return {
+            "entry_id": entry.id,
+            "personal": entry.assigned_agent_id == status.agent_id,
+            "callback_at": iso(entry.due_at) if entry.status is EntryStatus.CALLBACK else None,
+            "card": customer_card(session, entry.customer_id, entry.campaign_id, today=today),
+        }
+
+    try:
+        view = await _read(request, read)
+    except CardError:
+        return None
+    if view is not None:
+        _with_script(request, view)
+    return view
+
+
+async def preview_next(request: web.Request) -> web.Response:
+    """The next customer for a ready agent to preview (or ``entry_id``: one of their own
+    call-backs); the same customer again while the agent is previewing one."""
+    entry_id = _entry_id(await _body(request), required=False)
+    dialer, user = _dialer(request), request[USER]
+    board = dialer.board
+    before = await board.status(user.id)
+    if before.state is AgentState.PREVIEW:
+        if entry_id not in (None, before.entry_id):
+            raise _conflict("dial or skip the customer you are previewing first")
+        view = await _preview_view(request, before)
+        return web.json_response({"state": _status_json(request, before), "preview": view})
+    campaign_id = before.campaign_id
+    if before.state is not AgentState.READY or campaign_id is None:
+        raise _conflict("go ready on a campaign to take the next customer")
+    exclude = await board.previewing(campaign_id)
+    now = dialer.clock.utcnow()
+    try:
+        found = await _store(
+            request,
+            lambda s: candidates(
+                s, campaign_id, user.id, now=now, exclude=exclude, entry_id=entry_id
+            ),
         )
-    return web.json_response({"state": state, "call": call})
+    except PreviewError as error:
+        found = str(error)
+    if isinstance(found, str):
+        if entry_id is not None:
+            raise _Invalid("entry_id", found)
+        raise _conflict(found)
+    for candidate in found:
+        try:
+            after = await board.preview(user.id, candidate.entry_id, dialer.clock.now())
+        except BoardError as error:
+            raise _conflict(str(error)) from None
+        if after is not None:
+            await _record_move(request, before, after)
+            view = await _preview_view(request, after)
+            return web.json_response({"state": _status_json(request, after), "preview": view})
+    return web.json_response(
+        {
+            "state": _status_json(request, before),
+            "preview": None,
+            "message": "No customer is due for a call from you on this campaign right now.",
+        }
+    )
+
+
+async def preview_dial(request: web.Request) -> web.Response:
+    """Dial the customer being previewed; the call then arrives like any other."""
+    entry_id = _entry_id(await _body(request), required=True)
+    assert entry_id is not None
+    dialer, user = _dialer(request), request[USER]
+    board = dialer.board
+    before = await board.status(user.id)
+    if before.state is not AgentState.PREVIEW or before.entry_id != entry_id:
+        raise _conflict(f"you are not previewing entry {entry_id}: take the next customer")
+    if before.attempt_id is not None:  # dialed already: the same answer again
+        body = {"state": _status_json(request, before), "attempt_id": before.attempt_id}
+        return web.json_response(body)
+    now = dialer.clock.utcnow()
+    try:
+        started = await _store(
+            request, lambda s: start_call(s, entry_id=entry_id, agent_id=user.id, now=now)
+        )
+    except PreviewError as error:
+        started = str(error)
+    if isinstance(started, str):
+        after = await board.skip(user.id, entry_id, dialer.clock.now())
+        await _record_move(request, before, after)
+        raise _conflict(started)
+    attempt_id, customer_id = started
+    try:
+        after = await board.dial(user.id, entry_id, attempt_id, dialer.clock.now())
+    except BoardError as error:
+        await _store(request, lambda s: cancel_call(s, attempt_id, now=now))
+        raise _conflict(str(error)) from None
+    await dialer.enqueue("place_call", attempt_id, customer_id, job_id=f"call:{attempt_id}")
+    body = {"state": _status_json(request, after), "attempt_id": attempt_id}
+    return web.json_response(body, status=201)
+
+
+async def preview_skip(request: web.Request) -> web.Response:
+    """Pass on the customer being previewed: offered again later, the agent ready."""
+    entry_id = _entry_id(await _body(request), required=True)
+    assert entry_id is not None
+    dialer, user = _dialer(request), request[USER]
+    before = await dialer.board.status(user.id)
+    try:
+        after = await dialer.board.skip(user.id, entry_id, dialer.clock.now())
+    except BoardError as error:
+        raise _conflict(str(error)) from None
+    if before.entry_id == entry_id and after.state is AgentState.READY:
+        now = dialer.clock.utcnow()
+        await _store(request, lambda s: skip_entry(s, entry_id=entry_id, now=now))
+    return await _moved(request, before, after)
 
 
 def _callback_time(body: dict[str, Any], zone: ZoneInfo | None) -> dt.datetime | None:
@@ -667,6 +819,9 @@ def add_console_routes(app: web.Application) -> None:
     app.router.add_post("/api/agent/logout", agent_logout, name="agent-logout")
     app.router.add_get("/api/agent/call", agent_call, name="agent-call")
     app.router.add_post("/api/attempts/{attempt_id}/disposition", dispose, name="agent-disposition")
+    app.router.add_post("/api/agent/preview/next", preview_next, name="agent-preview-next")
+    app.router.add_post("/api/agent/preview/dial", preview_dial, name="agent-preview-dial")
+    app.router.add_post("/api/agent/preview/skip", preview_skip, name="agent-preview-skip")
     app.router.add_get("/api/agent/callbacks", agent_callbacks, name="agent-callbacks")
     app.router.add_get("/api/agent/today", agent_today, name="agent-today")
     app.router.add_get("/api/agent/events", agent_events, name="agent-events")

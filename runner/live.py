@@ -56,6 +56,7 @@ def status_json(clock: DialerClock, status: AgentStatus) -> Snapshot:
         "attempt_id": status.attempt_id,
         "since": iso(clock.at(status.since)) if status.since else None,
         "pause_code": status.pause_code,
+        "entry_id": status.entry_id,  # the list entry being previewed
     }
 
 

@@ -350,7 +350,9 @@ def _report(summary: str, schema: str) -> dict[str, Any]:
     }
 
 
-def _console(method: str, summary: str, *, path_id: bool = False) -> dict[str, Any]:
+def _console(
+    method: str, summary: str, *, path_id: bool = False, created: bool = False
+) -> dict[str, Any]:
     """A route of the agent console (``runner.console``), listed by path: its bodies are
     described there, so any JSON object is accepted here."""
     operation: dict[str, Any] = {
@@ -365,6 +367,8 @@ def _console(method: str, summary: str, *, path_id: bool = False) -> dict[str, A
             **_DENIED,
         },
     }
+    if created:
+        operation["responses"]["201"] = _json({"type": "object"}, "See runner.console.")
     if path_id:
         operation["parameters"] = [
             {"name": "attempt_id", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -384,6 +388,13 @@ _AGENT_PATHS: Final[dict[str, Any]] = {
     "/api/agent/pause": _console("post", "Pause, with a pause code"),
     "/api/agent/logout": _console("post", "Log out of the campaign"),
     "/api/agent/call": _console("get", "The call in hand: the customer card and script"),
+    "/api/agent/preview/next": _console(
+        "post", "Preview dialing: the next customer's card, before the dial"
+    ),
+    "/api/agent/preview/dial": _console(
+        "post", "Dial the customer being previewed (201 with the attempt)", created=True
+    ),
+    "/api/agent/preview/skip": _console("post", "Pass on the customer being previewed"),
     "/api/agent/callbacks": _console("get", "The agent's callbacks due"),
     "/api/agent/today": _console("get", "Today's figures"),
     "/api/agent/events": {

@@ -382,3 +382,64 @@ def test_release_frees_the_agent_of_a_machine_answered_call_without_wrap_up(
         assert await board.release(901, 18.0) is None
 
     on_board(scenario)
+
+
+def test_a_preview_holds_the_agent_and_the_entry_until_dialed_or_skipped(
+    on_board: Callable[[Scenario[None]], None],
+) -> None:
+    async def scenario(board: AgentBoard) -> None:
+        await board.login(7, 1, 100.0)
+        await board.login(8, 1, 101.0)
+        held = await board.preview(7, 900, 110.0)
+        assert held == AgentStatus(7, AgentState.PREVIEW, 1, None, 110.0, None, 900)
+        assert await board.preview(7, 900, 111.0) == held  # repeated: no change
+        assert await board.preview(8, 900, 112.0) is None  # another agent has it
+        assert await board.previewing(1) == {900}
+        with pytest.raises(BoardError, match="dial or skip that customer first"):
+            await board.preview(7, 901, 113.0)
+        # a previewing agent is out of the ready set: a progressive call goes to agent 8
+        assert (await board.campaign_agents(1)).ready == 1
+        assert await board.claim(1, 500, 114.0) == 8
+
+        skipped = await board.skip(7, 900, 120.0)
+        assert skipped == AgentStatus(7, AgentState.READY, 1, None, 120.0, None)
+        assert await board.previewing(1) == set()
+        assert await board.skip(7, 900, 121.0) == skipped  # repeated: no change
+
+        await board.preview(7, 901, 130.0)
+        dialing = await board.dial(7, 901, 600, 131.0)
+        assert (dialing.state, dialing.attempt_id, dialing.entry_id) == (
+            AgentState.PREVIEW,
+            600,
+            901,
+        )
+        with pytest.raises(BoardError, match="on a call"):
+            await board.pause(7, "lunch", 132.0)
+        with pytest.raises(BoardError, match="the call decides"):
+            await board.skip(7, 901, 132.0)
+        with pytest.raises(BoardError, match="end the call first"):
+            await board.finish_wrap(7, 600, 132.0)
+        # answered: the answer's claim finds the reserved agent, not the longest-ready one
+        assert await board.claim(1, 600, 140.0) == 7
+        talk = await board.status(7)
+        assert (talk.state, talk.attempt_id, talk.entry_id) == (AgentState.TALK, 600, None)
+        assert await board.previewing(1) == set()
+        assert await board.end_call(600, 200.0) == 7
+        assert (await board.status(7)).state is AgentState.WRAP
+        await board.finish_wrap(7, 600, 210.0)
+
+        # dialed and not answered: ready again, with no wrap-up
+        await board.preview(7, 902, 220.0)
+        await board.dial(7, 902, 601, 221.0)
+        assert await board.end_call(601, 250.0) == 7
+        assert await board.status(7) == AgentStatus(7, AgentState.READY, 1, None, 250.0, None)
+        assert await board.previewing(1) == set()
+
+        # a paused agent takes no preview; logging out ends one
+        with pytest.raises(BoardError, match="go ready"):
+            await board.preview(8, 903, 260.0)  # agent 8 is talking
+        await board.preview(7, 903, 261.0)
+        await board.logout(7, 262.0)
+        assert await board.previewing(1) == set()
+
+    on_board(scenario)

@@ -445,13 +445,14 @@ def test_the_event_stream_reports_state_changes_and_ends_on_shutdown(
             reads.append(list(agent_ids))
             return await statuses(agent_ids)
 
-        board.statuses = counted  # type: ignore[method-assign]
+        board.statuses = counted
         await _end_call(app[DIALER], attempt_id)
         for page in (stream, again):
             ended = await _next_event(page)
             assert (ended["state"], ended["call_state"]) == ("wrap", "ended")
-        board.statuses = statuses  # type: ignore[method-assign]
-        assert reads and all(agent_ids == [users[USERS["agent"][0]]] for agent_ids in reads)
+        board.statuses = statuses
+        assert reads
+        assert all(agent_ids == [users[USERS["agent"][0]]] for agent_ids in reads)
         assert len(reads) <= 3  # looks every half second: not once per stream
 
         await app.shutdown()  # what the runner does first when the server stops
