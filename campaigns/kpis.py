@@ -49,7 +49,6 @@ from store.models import (
 __all__ = ["SERVICE_SECONDS", "AgentKpis", "CampaignKpis", "kpi_report"]
 
 SERVICE_SECONDS = 20
-_STATES = ("talk", "wrap", "ready", "paused")
 _LIVE = (AttemptStatus.COMPLETED, AttemptStatus.IN_PROGRESS, AttemptStatus.ABANDONED)
 
 
@@ -63,7 +62,7 @@ class AgentKpis:
     repeat_sales: int
     lost: int
     restored: int
-    seconds: dict[str, float]  # talk, wrap, wait, pause
+    seconds: dict[str, float]  # talk, wrap, preview (reading a card before a dial), wait, pause
 
     @property
     def handle_time(self) -> float | None:
@@ -81,6 +80,7 @@ class AgentKpis:
             "restored": self.restored,
             "talk_s": round(self.seconds["talk"], 1),
             "wrap_s": round(self.seconds["wrap"], 1),
+            "preview_s": round(self.seconds["preview"], 1),
             "wait_s": round(self.seconds["wait"], 1),
             "pause_s": round(self.seconds["pause"], 1),
             "average_handle_s": _r(self.handle_time, 1),
@@ -125,7 +125,7 @@ class CampaignKpis:
     @property
     def occupancy(self) -> float | None:
         s = self.seconds
-        busy = s["talk"] + s["wrap"]
+        busy = s["talk"] + s["wrap"] + s["preview"]  # previewing a customer is work
         return busy / (busy + s["wait"]) if busy + s["wait"] else None
 
     @property
@@ -295,11 +295,12 @@ def _durations(events: pd.DataFrame) -> pd.DataFrame:
 
 def _seconds(durations: pd.DataFrame) -> dict[str, float]:
     if durations.empty:
-        return dict.fromkeys(("talk", "wrap", "wait", "pause"), 0.0)
+        return dict.fromkeys(("talk", "wrap", "preview", "wait", "pause"), 0.0)
     by_state = durations.groupby("state")["seconds"].sum()
     return {
         "talk": float(by_state.get("talk", 0.0)),
         "wrap": float(by_state.get("wrap", 0.0)),
+        "preview": float(by_state.get("preview", 0.0)),
         "wait": float(by_state.get("ready", 0.0)),
         "pause": float(by_state.get("paused", 0.0)),
     }

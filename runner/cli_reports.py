@@ -382,7 +382,7 @@ def kpis_table(kpis: CampaignKpis) -> Table:
 
 
 def agents_table(kpis: CampaignKpis) -> Table:
-    table = Table(title="Agents (minutes: talk / wrap / wait / pause)", title_justify="left")
+    table = Table(title="Agents (minutes: talk / wrap / preview / wait / pause)", title_justify="left")
     table.add_column("agent", no_wrap=True)
     for column in ("calls", "contacts", "sales new/repeat", "lost/restored", "minutes", "AHT"):
         table.add_column(column, justify="right")
@@ -394,7 +394,7 @@ def agents_table(kpis: CampaignKpis) -> Table:
             f"{a.contacts:,}",
             f"{a.new_sales}/{a.repeat_sales}",
             f"{a.lost}/{a.restored}",
-            " / ".join(f"{s[k] / 60:,.0f}" for k in ("talk", "wrap", "wait", "pause")),
+            " / ".join(f"{s[k] / 60:,.0f}" for k in ("talk", "wrap", "preview", "wait", "pause")),
             f"{_num(a.handle_time, 0)} s",
         )
     return table

@@ -74,8 +74,8 @@ def test_campaign_kpis(engine: Engine) -> None:
         )
         _attempt(session, entries[4], AttemptStatus.QUEUED, sid=None)
         _attempt(session, entries[4], AttemptStatus.DELIVERED, channel=Channel.SMS, sid="SM1")
-        # the agent's day: ready 10 min, talk 5 + wrap 1, ready 4, talk 3 + wrap 1,
-        # paused 6, then offline
+        # the agent's day: ready 10 min, talk 5 + wrap 1, ready 2, a customer's card
+        # previewed 2 before the dial, talk 3 + wrap 1, paused 6, then offline
         attempts = session.scalars(
             select(Attempt.id).where(Attempt.agent_id == agent).order_by(Attempt.id)
         ).all()
@@ -84,6 +84,7 @@ def test_campaign_kpis(engine: Engine) -> None:
             ("talk", 10, attempts[0]),
             ("wrap", 15, attempts[0]),
             ("ready", 16, None),
+            ("preview", 18, None),
             ("talk", 20, attempts[1]),
             ("wrap", 23, attempts[1]),
             ("paused", 24, None),
@@ -117,10 +118,16 @@ def test_campaign_kpis(engine: Engine) -> None:
     assert kpis.contacts == 2  # accepted and refused; a voicemail is not a conversation
     assert kpis.conversions == 1
     assert kpis.conversion_rate == pytest.approx(0.5)
-    assert kpis.seconds == {"talk": 480.0, "wrap": 120.0, "wait": 840.0, "pause": 360.0}
+    assert kpis.seconds == {
+        "talk": 480.0,
+        "wrap": 120.0,
+        "preview": 120.0,
+        "wait": 720.0,
+        "pause": 360.0,
+    }
     assert kpis.handled == 2
     assert kpis.handle_time == pytest.approx(300.0)
-    assert kpis.occupancy == pytest.approx(600 / 1440)
+    assert kpis.occupancy == pytest.approx(720 / 1440)  # previewing is work, not waiting
     assert kpis.contacts_per_hour == pytest.approx(2 / 0.5)
     assert kpis.refusals_by_reason == {"price": 1}
     # two connects took their agent within 20 s; the third, with no talk event, was
@@ -137,7 +144,7 @@ def test_campaign_kpis(engine: Engine) -> None:
     )
     data = kpis.to_json()
     assert data["abandon_limit"] == 0.01
-    assert data["agents"][0]["talk_s"] == 480.0
+    assert (data["agents"][0]["talk_s"], data["agents"][0]["preview_s"]) == (480.0, 120.0)
 
 
 def test_monthly_churn_report(engine: Engine) -> None:
