@@ -4,7 +4,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint env browser
+.PHONY: demo test lint env browser voice-sdk
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -30,3 +30,13 @@ browser:
 
 test: env browser
 	$(UV) run pytest
+
+# the agent console's Twilio Voice JS SDK: one minified bundle, committed, with the licenses
+# of what it holds; rebuilt from the exact version pinned in runner/voice_sdk/ (needs npm)
+VOICE := runner/voice_sdk
+voice-sdk:
+	cd $(VOICE) && npm ci --no-audit --no-fund && npx esbuild entry.js --bundle --minify \
+	  --format=iife --target=es2019 --legal-comments=none \
+	  --banner:js="/*! @twilio/voice-sdk and its dependencies, bundled: licenses in twilio-voice.LICENSE.txt */" \
+	  --metafile=node_modules/.voice-meta.json --outfile=../static/vendor/twilio-voice.min.js
+	cd $(VOICE) && node licenses.mjs node_modules/.voice-meta.json ../static/vendor/twilio-voice.LICENSE.txt

@@ -69,6 +69,7 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "agent-callbacks": _AGENT,
     "agent-today": _AGENT,
     "agent-events": _AGENT,
+    "agent-voice-token": _AGENT,  # runner.voice: the Twilio access token of the voice leg
     # the campaign manager's pages (runner.manager)
     "manager-home": _MANAGER,
     "manager-plan": _MANAGER,

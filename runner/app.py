@@ -26,6 +26,7 @@ from runner.reads import reader_context
 from runner.render import setup_templates
 from runner.retention import add_retention_routes
 from runner.settings import Settings
+from runner.voice import add_voice_routes
 
 __all__ = ["SETTINGS", "create_app"]
 
@@ -49,6 +50,7 @@ def create_app(
     setup_auth(app, settings)
     add_page_routes(app)
     add_console_routes(app)
+    add_voice_routes(app)
     add_manager_routes(app)
     add_retention_routes(app)
     add_api_routes(app)

@@ -382,7 +382,9 @@ def kpis_table(kpis: CampaignKpis) -> Table:
 
 
 def agents_table(kpis: CampaignKpis) -> Table:
-    table = Table(title="Agents (minutes: talk / wrap / preview / wait / pause)", title_justify="left")
+    table = Table(
+        title="Agents (minutes: talk / wrap / preview / wait / pause)", title_justify="left"
+    )
     table.add_column("agent", no_wrap=True)
     for column in ("calls", "contacts", "sales new/repeat", "lost/restored", "minutes", "AHT"):
         table.add_column(column, justify="right")

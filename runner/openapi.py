@@ -330,6 +330,26 @@ _SCHEMAS: dict[str, Any] = {
             "notes": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "VoiceToken": {
+        "type": "object",
+        "required": ["mode", "identity", "token", "ttl", "sdk_url", "sound_url"],
+        "properties": {
+            "mode": {"const": "twilio"},
+            "identity": {
+                "type": "string",
+                "description": "The Twilio Client identity, agent-{user id}.",
+            },
+            "token": {"type": "string", "description": "The access token, a signed JWT."},
+            "ttl": {"type": "integer", "description": "Seconds the token lasts."},
+            "sdk_url": {"type": "string", "description": "The Voice JS SDK bundle."},
+            "sound_url": {"type": "string", "description": "The SDK's sounds: silence."},
+        },
+    },
+    "VoiceSimulated": {
+        "type": "object",
+        "required": ["mode"],
+        "properties": {"mode": {"const": "simulated"}},
+    },
 }
 
 
@@ -408,6 +428,26 @@ _AGENT_PATHS: Final[dict[str, Any]] = {
     "/api/attempts/{attempt_id}/disposition": _console(
         "post", "Record the outcome of the agent's call", path_id=True
     ),
+    "/api/agent/voice-token": {
+        "get": {
+            "summary": "The agent's voice leg: a Twilio access token, or simulated",
+            "description": "With real Twilio (no TWILIO_API_BASE, and TWILIO_API_KEY_SID and "
+            "TWILIO_API_KEY_SECRET set) an access token with a VoiceGrant for the agent's "
+            "client identity, the one answered calls are bridged to, and where the console "
+            "loads the Voice JS SDK from. Against the carrier simulator, or without an API "
+            'key, 200 with `{"mode": "simulated"}`: the console shows the call states '
+            "from the board alone. Fetch a new token before `ttl` seconds have passed.",
+            "tags": ["agent"],
+            "security": _READ,
+            "responses": {
+                "200": _json(
+                    {"oneOf": [_ref("VoiceToken"), _ref("VoiceSimulated")]},
+                    "The token, or the simulated mode.",
+                ),
+                **_DENIED,
+            },
+        }
+    },
 }
 
 

@@ -62,6 +62,26 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TELECAMPAIGN_REDIS_PREFIX"),
         description="Prefix of the dialer's Redis keys (agent board, clock, locks).",
     )
+    twilio_api_key_sid: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TWILIO_API_KEY_SID"),
+        description="API key (SK...) that signs the agents' voice access tokens.",
+    )
+    twilio_api_key_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_API_KEY_SECRET")
+    )
+    twilio_twiml_app_sid: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TWILIO_TWIML_APP_SID"),
+        description="TwiML app (AP...) for calls the console places; optional.",
+    )
+    voice_token_ttl: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        validation_alias=AliasChoices("TELECAMPAIGN_VOICE_TOKEN_TTL"),
+        description="Seconds a voice access token lasts; the console renews it before then.",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8080", validation_alias=AliasChoices("PUBLIC_BASE_URL")
     )

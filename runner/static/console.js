@@ -139,11 +139,12 @@
   // -- the call -----------------------------------------------------------------------
 
   function renderCallState(name) {
+    name = legState(name);
     const node = $("call-state");
     node.textContent = name || "no call";
     node.className = "callstate callstate-" + (name || "none");
     const open = call && !call.disposition;
-    const ended = name === "ended";
+    const ended = name === "ended" && !legHeld();
     root.querySelectorAll(".dispo").forEach((b) => { b.disabled = !(open && ended); });
     $("dispo-hint").textContent = !call
       ? "Outcomes are recorded once the call has ended."
@@ -385,6 +386,7 @@
       const next = JSON.parse(event.data);
       const before = { attempt: state.attempt_id, s: state.state, call: call && call.call_state };
       renderState(next);
+      voiceBoard();
       if (next.attempt_id !== before.attempt || (call && next.call_state && next.call_state !== before.call)) {
         refreshCall();
       } else if (call && next.call_state) {
@@ -392,6 +394,191 @@
       }
       if (next.state !== before.s) refreshLists();
     });
+  }
+
+  // -- the voice leg -----------------------------------------------------------------
+  // With real Twilio the agent talks through Twilio's Voice JS SDK: a Device registered as
+  // the agent's client identity, the one the answer webhook bridges answered calls to. The
+  // SDK bundle (served by this app) loads only then. Against the carrier simulator the
+  // token route says "simulated", none of this runs and the call's states come from the
+  // board alone, as before.
+
+  const voiceTokenUrl = urls.voiceTokenUrl || "/api/agent/voice-token";
+  const LEG_WAIT_MS = 10000; // a ringing leg the board has not given this agent is turned away
+  const voice = {
+    device: null,
+    call: null, // the SDK's Call ringing or talking now
+    attempt: null, // the attempt the leg belongs to
+    leg: null, // ringing | connected | ended: what the SDK says of the agent's leg
+    accepted: false,
+    waiting: null, // the timer that turns away a leg nobody claimed
+  };
+
+  // the state the agent sees: the leg's while this call has one, unless the carrier has
+  // already ended the call
+  function legState(name) {
+    if (!voice.leg || !call || voice.attempt !== call.attempt_id || name === "ended") return name;
+    return voice.leg;
+  }
+
+  // the agent hung up but the dialer has not yet ended the call: outcomes wait for it
+  function legHeld() {
+    return !!(voice.device && call && state.state === "talk" && state.attempt_id === call.attempt_id);
+  }
+
+  function voiceParts() {
+    let badge = $("voice-state");
+    if (!badge) {
+      badge = el("span", "headset: starting…", "live");
+      badge.id = "voice-state";
+      badge.title = "Your headset, through Twilio";
+      $("live").after(badge);
+      const error = el("p", null, "form-error");
+      error.id = "voice-error";
+      error.setAttribute("role", "alert");
+      error.hidden = true;
+      $("state-error").after(error);
+      const hangup = el("button", "Hang up", "btn btn-quiet");
+      hangup.type = "button";
+      hangup.id = "hangup-btn";
+      hangup.hidden = true;
+      hangup.addEventListener("click", () => { if (voice.call) voice.call.disconnect(); });
+      // the call's state and the button side by side at the end of the call's heading
+      const stateNode = $("call-state"), pair = el("span");
+      Object.assign(pair.style, { display: "inline-flex", alignItems: "center", gap: "0.5rem" });
+      stateNode.replaceWith(pair);
+      pair.append(stateNode, hangup);
+    }
+    return badge;
+  }
+  function voiceBadge(text, on) {
+    const badge = voiceParts();
+    badge.textContent = `headset: ${text}`;
+    badge.className = "live " + (on ? "live-on" : "live-off");
+  }
+  function voiceError(message) {
+    voiceParts();
+    const box = $("voice-error");
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  // Twilio's error codes the agent can act on; the rest are shown with their code
+  function voiceMessage(error) {
+    const code = error && error.code;
+    if ([31401, 31402, 31208, 53405].includes(code)) {
+      return "The browser did not let the console use your microphone: allow it for this page, then reload.";
+    }
+    if ([20101, 20104, 31204, 31205, 31206].includes(code)) {
+      return "Twilio refused the headset's sign-in; reload the page. If it keeps happening, tell your manager.";
+    }
+    if ([31005, 31009, 53000, 53001].includes(code)) {
+      return "The connection to Twilio dropped; the headset is trying again.";
+    }
+    const text = (error && (error.message || error.name)) || "unknown error";
+    return `Headset: ${text}${code ? ` (${code})` : ""}.`;
+  }
+
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.onload = resolve;
+      script.onerror = () => reject(new Error("the voice software did not load"));
+      document.head.append(script);
+    });
+  }
+
+  function setLeg(name) {
+    voice.leg = name;
+    const hangup = $("hangup-btn");
+    if (hangup) hangup.hidden = name !== "connected";
+    if (call) renderCallState(call.call_state);
+  }
+
+  function legOver(c) {
+    if (voice.call !== c) return;
+    clearTimeout(voice.waiting);
+    voice.call = null;
+    setLeg("ended");
+    refreshCall(); // the carrier's word on the call follows
+  }
+
+  // accept the ringing leg once the board says a call is being connected to this agent
+  function voiceBoard() {
+    const c = voice.call;
+    if (!c || voice.accepted || state.state !== "talk" || !state.attempt_id) return;
+    voice.accepted = true;
+    voice.attempt = state.attempt_id;
+    clearTimeout(voice.waiting);
+    setLeg("ringing");
+    c.accept();
+  }
+
+  async function incoming(c) {
+    if (voice.call) { c.reject(); return; }
+    voice.call = c;
+    voice.accepted = false;
+    voice.attempt = state.attempt_id || null;
+    c.on("accept", () => { if (voice.call === c) { voiceError(""); setLeg("connected"); } });
+    c.on("disconnect", () => legOver(c));
+    c.on("cancel", () => legOver(c));
+    c.on("reject", () => legOver(c));
+    c.on("error", (error) => voiceError(voiceMessage(error)));
+    setLeg("ringing");
+    voice.waiting = setTimeout(() => {
+      if (voice.call === c && !voice.accepted) {
+        c.reject();
+        voiceError("A call rang that the dialer had not given you; it was turned away.");
+      }
+    }, LEG_WAIT_MS);
+    voiceBoard();
+    if (!voice.accepted) {
+      // the event stream may be behind the webhook that claimed this agent: ask the board
+      const answer = await api(urls.stateUrl);
+      if (answer.ok) {
+        const before = state.attempt_id;
+        renderState(answer.data);
+        if (state.attempt_id !== before) refreshCall(); // the stream will not tell it again
+      }
+      voiceBoard();
+    }
+  }
+
+  async function renewToken() {
+    const answer = await api(voiceTokenUrl);
+    if (answer.ok && answer.data.mode === "twilio" && voice.device) {
+      voice.device.updateToken(answer.data.token);
+    } else {
+      voiceError("The headset's sign-in could not be renewed; reload the page.");
+    }
+  }
+
+  async function startVoice() {
+    const answer = await api(voiceTokenUrl);
+    if (!answer.ok || answer.data.mode !== "twilio") return; // simulated: nothing changes
+    const grant = answer.data;
+    voiceBadge("starting…", false);
+    await loadScript(grant.sdk_url);
+    const Device = window.TwilioVoice.Device;
+    const sounds = {}; // every sound a short silence from this app: nothing from a CDN
+    Object.values(Device.SoundName).forEach((name) => { sounds[name] = grant.sound_url; });
+    const device = new Device(grant.token, {
+      sounds: sounds,
+      codecPreferences: ["opus", "pcmu"],
+      closeProtection: "You are on a call: leaving this page hangs it up.",
+      logLevel: "warn",
+      tokenRefreshMs: 30000,
+    });
+    voice.device = device;
+    device.on("registering", () => voiceBadge("connecting…", false));
+    device.on("registered", () => { voiceBadge("ready", true); voiceError(""); });
+    device.on("unregistered", () => voiceBadge("offline", false));
+    device.on("error", (error) => voiceError(voiceMessage(error)));
+    device.on("tokenWillExpire", () => { renewToken(); });
+    device.on("incoming", (c) => { incoming(c); });
+    window.addEventListener("pagehide", () => device.destroy());
+    await device.register();
   }
 
   // -- wiring -------------------------------------------------------------------------
@@ -453,6 +640,7 @@
     refreshLists();
     listen();
     setInterval(tick, 1000);
+    startVoice().catch((error) => voiceError(`The headset could not start (${error.message}); reload the page.`));
   }
   start().catch((error) => {
     const box = $("state-error");
