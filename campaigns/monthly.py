@@ -16,11 +16,28 @@ Customers saved are the incremental saves (against the holdout) of the anti-chur
 win-back lists launched in the period, with their 95% intervals added in quadrature.
 Money saved is what acquiring that many new customers would have cost (the
 acquisition cost per customer, a setting) less what the lists cost.
+
+Filters (``Filters``) narrow the report, each with one meaning:
+
+    segment     churn and complaints among the customers of the segment; saves among
+                the list entries of customers in it (treated and holdout alike, so the
+                holdout stays a fair control)
+    campaigns   saves of those lists only
+    offer       saves among the list entries with that offer (treated and holdout)
+    agent       saves among the treated customers the agent spoke with (the last agent
+                with a conversation, as ``campaigns.outcomes`` reads it) against the
+                whole holdout: agents reach different people, so this describes, it
+                does not rank; the cost is of those customers' contacts and offers
+
+Campaign, offer and agent leave churn and complaints as they are: they are properties of
+list entries, not of the customer base. ``MonthlyReport.scope`` says in words what each
+figure covers; a value the store does not know raises ``FilterError`` naming the filter.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +45,149 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, and_, or_, select
 
-from campaigns.outcomes import SAVE_KINDS, coverage_runs, default_as_of
-from campaigns.reports import Costs, saved_report
-from store.models import Campaign, Holding, Interaction, InteractionKind
+from campaigns.errors import CampaignError
+from campaigns.outcomes import SAVE_KINDS, coverage_runs, default_as_of, list_outcomes
+from campaigns.reports import Costs, effect
+from store.models import (
+    Campaign,
+    Customer,
+    Group,
+    Holding,
+    Interaction,
+    InteractionKind,
+    ListEntry,
+    Role,
+    Segment,
+    User,
+)
 
-__all__ = ["ACQUISITION_COST", "ANNUAL_TARGET", "MonthlyReport", "Period", "monthly_report"]
+__all__ = [
+    "ACQUISITION_COST",
+    "ANNUAL_TARGET",
+    "FilterChoices",
+    "FilterError",
+    "Filters",
+    "MonthlyReport",
+    "Period",
+    "filter_choices",
+    "monthly_report",
+]
 
 ANNUAL_TARGET = 0.05  # the source documents' goal: churn cut to about 5% a year
 ACQUISITION_COST = 300.0  # winning one new customer; 5-7x keeping one
+_T, _H = Group.TREATMENT.value, Group.HOLDOUT.value
+
+
+class FilterError(CampaignError):
+    """A filter value the store does not know; ``fields`` maps each filter to the problem."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = dict(fields)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What to narrow the report to; empty values mean no filter.
+
+    ``agent`` is the agent's username, ``segment`` a segment code, ``offer`` the offer
+    as the list entries carry it.
+    """
+
+    campaigns: tuple[str, ...] = ()
+    segment: str | None = None
+    offer: str | None = None
+    agent: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        campaigns: Iterable[str] = (),
+        segment: str | None = None,
+        offer: str | None = None,
+        agent: str | None = None,
+    ) -> Filters:
+        """Filters from raw inputs: blanks dropped, names trimmed, repeats folded."""
+        names = tuple(dict.fromkeys(c.strip() for c in campaigns if c and c.strip()))
+        return cls(names, _blank(segment), _blank(offer), _blank(agent))
+
+    @property
+    def applied(self) -> bool:
+        return bool(self.campaigns or self.segment or self.offer or self.agent)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "campaigns": list(self.campaigns),
+            "segment": self.segment,
+            "offer": self.offer,
+            "agent": self.agent,
+        }
+
+
+@dataclass(frozen=True)
+class AgentChoice:
+    id: int
+    username: str
+    full_name: str
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """The values each filter accepts, read from the store."""
+
+    campaigns: list[str]  # launched anti-churn and win-back lists, newest first
+    segments: list[str]
+    offers: list[str]
+    agents: list[AgentChoice]
+
+    def agent(self, username: str) -> AgentChoice | None:
+        return next((a for a in self.agents if a.username == username), None)
+
+    def problems(self, filters: Filters) -> dict[str, str]:
+        """Each filter whose value the store does not know, with what to do instead."""
+        out: dict[str, str] = {}
+        unknown = [c for c in filters.campaigns if c not in self.campaigns]
+        if unknown:
+            out["campaign"] = (
+                f"no launched anti-churn or win-back list named {', '.join(map(repr, unknown))}"
+            )
+        if filters.segment and filters.segment not in self.segments:
+            out["segment"] = f"no segment {filters.segment!r}: use one of " + (
+                ", ".join(self.segments) or "(none stored yet)"
+            )
+        if filters.offer and filters.offer not in self.offers:
+            out["offer"] = f"no list of a launched campaign offers {filters.offer!r}"
+        if filters.agent and self.agent(filters.agent) is None:
+            out["agent"] = f"no agent with the username {filters.agent!r}"
+        return out
+
+
+def filter_choices(engine: Engine) -> FilterChoices:
+    with engine.connect() as conn:
+        campaigns = conn.execute(
+            select(Campaign.name)
+            .where(Campaign.kind.in_(SAVE_KINDS), Campaign.launched_at.is_not(None))
+            .order_by(Campaign.launched_at.desc(), Campaign.name)
+        ).scalars()
+        segments = conn.execute(select(Segment.code).order_by(Segment.code)).scalars()
+        offers = conn.execute(
+            select(ListEntry.offer)
+            .join(Campaign, Campaign.id == ListEntry.campaign_id)
+            .where(Campaign.launched_at.is_not(None), ListEntry.offer.is_not(None))
+            .distinct()
+            .order_by(ListEntry.offer)
+        ).scalars()
+        agents = conn.execute(
+            select(User.id, User.username, User.full_name)
+            .where(User.role == Role.AGENT)
+            .order_by(User.full_name, User.username)
+        ).all()
+        return FilterChoices(
+            campaigns=list(campaigns),
+            segments=list(segments),
+            offers=[o for o in offers if o is not None],
+            agents=[AgentChoice(int(i), str(u), str(n)) for i, u, n in agents],
+        )
 
 
 @dataclass(frozen=True)
@@ -88,6 +240,9 @@ class MonthlyReport:
     quarters: list[Period]
     years: list[Period]
     notes: list[str] = field(default_factory=list)
+    filters: Filters = field(default_factory=Filters)
+    # what each figure covers, in words: the filters applied, or the whole base
+    scope: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         cost = self.acquisition_cost
@@ -95,6 +250,8 @@ class MonthlyReport:
             "as_of": self.as_of.isoformat(),
             "annual_target": self.annual_target,
             "acquisition_cost": cost,
+            "filters": self.filters.to_json(),
+            "scope": self.scope,
             "months": [p.to_json(cost) for p in self.months],
             "quarters": [p.to_json(cost) for p in self.quarters],
             "years": [p.to_json(cost) for p in self.years],
@@ -110,12 +267,23 @@ def monthly_report(
     annual_target: float = ANNUAL_TARGET,
     acquisition_cost: float = ACQUISITION_COST,
     costs: Costs | None = None,
+    filters: Filters | None = None,
 ) -> MonthlyReport:
-    """The last ``months`` calendar months up to ``as_of``, with their quarters and years."""
+    """The last ``months`` calendar months up to ``as_of``, with their quarters and years,
+    narrowed by ``filters`` (see the module's docstring); FilterError names a value the
+    store does not know."""
     if not 0 < annual_target < 1:
         raise ValueError("annual_target: give the yearly churn goal as a share, e.g. 0.05")
     if months < 1:
         raise ValueError("months: report at least one month")
+    filters = filters or Filters()
+    agent = None
+    if filters.applied:
+        choices = filter_choices(engine)
+        problems = choices.problems(filters)
+        if problems:
+            raise FilterError(problems)
+        agent = choices.agent(filters.agent) if filters.agent else None
     as_of = as_of or default_as_of(engine)
     first = _month_start(as_of)
     for _ in range(months - 1):
@@ -123,9 +291,9 @@ def monthly_report(
     month_starts = _starts(first, as_of, 1)
     quarter_starts = _starts(_quarter_start(first), as_of, 3)
     year_starts = _starts(dt.date(first.year, 1, 1), as_of, 12)
-    runs = _runs(engine, as_of)
-    complaints = _complaints(engine, year_starts[0], as_of)
-    saves, notes = _saves(engine, year_starts[0], as_of, costs or Costs())
+    runs = _runs(engine, as_of, filters.segment)
+    complaints = _complaints(engine, year_starts[0], as_of, filters.segment)
+    saves, notes = _saves(engine, year_starts[0], as_of, costs or Costs(), filters, agent)
 
     def periods(starts: list[dt.date], step: int, label: Any) -> list[Period]:
         out = []
@@ -158,7 +326,37 @@ def monthly_report(
         quarters=periods(quarter_starts, 3, lambda d: f"{d.year}-Q{(d.month - 1) // 3 + 1}"),
         years=periods(year_starts, 12, lambda d: f"{d.year}"),
         notes=notes,
+        filters=filters,
+        scope=_scope(filters, agent),
     )
+
+
+def _blank(value: str | None) -> str | None:
+    return (value.strip() or None) if value is not None else None
+
+
+def _scope(filters: Filters, agent: AgentChoice | None) -> list[str]:
+    """What the churn and the saves figures cover, in words."""
+    base = f"customers of segment {filters.segment}" if filters.segment else "all customers"
+    lists = (
+        "the lists " + ", ".join(filters.campaigns)
+        if filters.campaigns
+        else "every anti-churn and win-back list"
+    )
+    narrower = []
+    if filters.segment:
+        narrower.append(f"entries of segment {filters.segment}")
+    if filters.offer:
+        narrower.append(f"entries offered {filters.offer!r}")
+    if agent is not None:
+        narrower.append(
+            f"treated customers {agent.full_name} ({agent.username}) spoke with, "
+            "against the whole holdout"
+        )
+    saves = f"customers saved and money saved: {lists} launched in each period"
+    if narrower:
+        saves += ", only " + "; ".join(narrower)
+    return [f"churn and complaints: {base}", saves]
 
 
 def _month_start(day: dt.date) -> dt.date:
@@ -182,14 +380,24 @@ def _starts(first: dt.date, as_of: dt.date, step: int) -> list[dt.date]:
     return out
 
 
-def _runs(engine: Engine, as_of: dt.date) -> pd.DataFrame:
+def _in_segment(query: Any, customer_id: Any, segment: str | None) -> Any:
+    """``query`` narrowed to customers of ``segment`` (unchanged when None)."""
+    if segment is None:
+        return query
+    return (
+        query.join(Customer, Customer.id == customer_id)
+        .join(Segment, Segment.id == Customer.segment_id)
+        .where(Segment.code == segment)
+    )
+
+
+def _runs(engine: Engine, as_of: dt.date, segment: str | None = None) -> pd.DataFrame:
     """Every customer's runs of coverage, as the feed knows them on ``as_of``."""
+    query = select(Holding.customer_id, Holding.start_date, Holding.end_date).where(
+        Holding.start_date <= as_of
+    )
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(Holding.customer_id, Holding.start_date, Holding.end_date).where(
-                Holding.start_date <= as_of
-            )
-        ).all()
+        rows = conn.execute(_in_segment(query, Holding.customer_id, segment)).all()
     spans = pd.DataFrame([tuple(r) for r in rows], columns=["customer_id", "start", "end"])
     spans["start"] = pd.to_datetime(spans["start"]).to_numpy(dtype="datetime64[D]")
     ends = pd.to_datetime(spans["end"]).to_numpy(dtype="datetime64[D]")
@@ -208,7 +416,9 @@ def _lost_between(runs: pd.DataFrame, start: dt.date, end: dt.date) -> int:
     return int(((runs["end"] > lo) & (runs["end"] <= hi)).sum())
 
 
-def _complaints(engine: Engine, since: dt.date, as_of: dt.date) -> pd.Series:
+def _complaints(
+    engine: Engine, since: dt.date, as_of: dt.date, segment: str | None = None
+) -> pd.Series:
     """The day of every complaint and dissatisfied survey answer in the span."""
     lo = dt.datetime.combine(since, dt.time(), dt.UTC)
     hi = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
@@ -219,45 +429,74 @@ def _complaints(engine: Engine, since: dt.date, as_of: dt.date) -> pd.Series:
             and_(Interaction.scale == 10, Interaction.score <= 6),
         ),
     )
+    query = select(Interaction.occurred_at).where(
+        Interaction.occurred_at >= lo,
+        Interaction.occurred_at < hi,
+        or_(Interaction.kind == InteractionKind.COMPLAINT, dissatisfied),
+    )
     with engine.connect() as conn:
-        days = conn.execute(
-            select(Interaction.occurred_at).where(
-                Interaction.occurred_at >= lo,
-                Interaction.occurred_at < hi,
-                or_(Interaction.kind == InteractionKind.COMPLAINT, dissatisfied),
-            )
-        ).scalars()
+        days = conn.execute(_in_segment(query, Interaction.customer_id, segment)).scalars()
         return pd.Series([d.date() for d in days], dtype=object)
 
 
 def _saves(
-    engine: Engine, since: dt.date, as_of: dt.date, costs: Costs
+    engine: Engine,
+    since: dt.date,
+    as_of: dt.date,
+    costs: Costs,
+    filters: Filters,
+    agent: AgentChoice | None,
 ) -> tuple[pd.DataFrame, list[str]]:
+    """Per list launched since ``since``: its saves, interval half-width and cost.
+
+    Counted as the saved-customer report counts them (lost = no product at the end of
+    the measurement window; cost = contacts and accepted offers of the treated), on the
+    entries the filters keep.
+    """
     lo = dt.datetime.combine(since, dt.time(), dt.UTC)
+    query = select(Campaign.name, Campaign.launched_at).where(
+        Campaign.kind.in_(SAVE_KINDS),
+        Campaign.launched_at.is_not(None),
+        Campaign.launched_at >= lo,
+    )
+    if filters.campaigns:
+        query = query.where(Campaign.name.in_(filters.campaigns))
     with engine.connect() as conn:
-        launched = conn.execute(
-            select(Campaign.name, Campaign.launched_at).where(
-                Campaign.kind.in_(SAVE_KINDS),
-                Campaign.launched_at.is_not(None),
-                Campaign.launched_at >= lo,
-            )
-        ).all()
+        launched = conn.execute(query.order_by(Campaign.launched_at, Campaign.name)).all()
     rows, notes = [], []
     for name, at in launched:
         assert at is not None
-        report = saved_report(engine, name, as_of=as_of, costs=costs)
-        e = report.effect
+        outcome = list_outcomes(engine, name, as_of=as_of)
+        frame = outcome.frame
+        if filters.segment:
+            frame = frame[frame["segment"] == filters.segment]
+        if filters.offer:
+            frame = frame[frame["offer"] == filters.offer]
+        treated = frame[frame["group"] == _T]
+        holdout = frame[frame["group"] == _H]
+        if agent is not None:
+            theirs = (treated["agent_id"] == agent.id).fillna(False).astype(bool)
+            treated = treated[treated["reached"] & theirs]
+        e = effect(
+            int((~treated["active_end"]).sum()),
+            len(treated),
+            int((~holdout["active_end"]).sum()),
+            len(holdout),
+            gain=-1,
+        )
         if e.total is None or e.ci95 is None:
             notes.append(f"{name}: no saves counted ({e.note})")
             continue
-        if not report.complete:
-            notes.append(f"{name}: window open until {report.window_end}, interim saves")
+        if not outcome.complete:
+            notes.append(f"{name}: window open until {outcome.window_end}, interim saves")
+        cost = int(treated["contacts"].sum()) * costs.contact
+        cost += int(treated["accepted"].sum()) * costs.offer
         rows.append(
             {
                 "launched": at.date(),
                 "saved": e.total,
                 "half_width": (e.ci95[1] - e.ci95[0]) / 2,
-                "cost": report.cost,
+                "cost": cost,
             }
         )
     frame = pd.DataFrame(rows, columns=["launched", "saved", "half_width", "cost"])

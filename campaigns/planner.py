@@ -691,6 +691,8 @@ def _preview(
         expected_key = "win_backs"
 
     def split(column: str) -> dict[str, dict[str, int]]:
+        if chosen.empty or column not in chosen:  # nobody chosen (a win-back with no one lost)
+            return {}
         table = pd.crosstab(chosen[column], chosen["holdout"])
         return {
             str(k): {

@@ -9,6 +9,9 @@ guarded by ``runner.access`` like the pages. Errors are JSON,
     409 conflict     the store's state refuses it: the name is taken, the campaign's
                      status does not allow the move, nothing is scored yet
 
+The reports answer JSON, or CSV with ``?format=csv`` (or ``Accept: text/csv``): the rows
+and columns ``telecampaign report ... --csv`` writes, from the same writer, as a download.
+
 Planning, moves and reports read or write much of the store, so they run in a thread
 (``asyncio.to_thread``); short reads go through ``Dialer.store``. The event loop never
 waits on the database.
@@ -19,17 +22,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from campaigns.errors import CampaignError, CampaignNotFoundError
 from campaigns.lifecycle import move
-from campaigns.monthly import monthly_report
+from campaigns.monthly import FilterError, Filters, MonthlyReport, monthly_report
 from campaigns.planner import plan
 from campaigns.reports import conversion_report, saved_report
 from dialer.webhooks import DIALER
+from runner.cli_reports import Report, csv_text
 from runner.desk import (
     ACTIONS,
     FieldErrors,
@@ -42,7 +49,18 @@ from runner.desk import (
 )
 from runner.openapi import document
 
-__all__ = ["add_api_routes", "api_error", "live_view", "move_campaign", "run_plan"]
+__all__ = [
+    "MonthlyQuery",
+    "add_api_routes",
+    "api_error",
+    "live_view",
+    "monthly_query",
+    "move_campaign",
+    "query_filters",
+    "run_plan",
+]
+
+FORMATS = ("json", "csv")
 
 
 def api_error(
@@ -155,29 +173,90 @@ async def campaign_live(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def _report(request: web.Request, build: Any) -> web.Response:
-    engine = request.app[DIALER].engine
+def wants_csv(request: web.Request) -> bool:
+    """CSV when ``?format=csv``, or without ``format`` when the Accept header ranks
+    text/csv above JSON; FieldErrors names a ``format`` that is neither."""
+    chosen = request.query.get("format")
+    if chosen is not None:
+        if chosen not in FORMATS:
+            raise FieldErrors({"format": f"choose {' or '.join(FORMATS)}"})
+        return chosen == "csv"
+    ranks = {"application/json": 0.0, "text/csv": 0.0}
+    for part in request.headers.get("Accept", "").split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        for kind in ranks:
+            if media.lower() == kind:
+                ranks[kind] = max(ranks[kind], quality)
+    return ranks["text/csv"] > ranks["application/json"]
+
+
+def _filename(*parts: str) -> str:
+    """A download name from report words: letters, digits, dashes and underscores only."""
+    text = "-".join(p for p in parts if p)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "report"
+
+
+def report_response(report: Report, csv: bool, name: str) -> web.Response:
+    """The report as JSON, or as the CLI's CSV, a download named ``name``.csv."""
+    if not csv:
+        return web.json_response(report.to_json())
+    return web.Response(
+        text=csv_text(report),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(name)}.csv"'},
+    )
+
+
+async def _report(
+    request: web.Request, build: Callable[[Any, str], Report], kind: str
+) -> web.Response:
     try:
-        report = await asyncio.to_thread(build, engine, request.match_info["name"])
+        csv = wants_csv(request)
+    except FieldErrors as exc:
+        return api_error(400, "invalid", "the report cannot be made as asked", exc.fields)
+    engine = request.app[DIALER].engine
+    name = request.match_info["name"]
+    try:
+        report = await asyncio.to_thread(build, engine, name)
     except CampaignError as exc:
         return _campaign_error(exc)
-    return web.json_response(report.to_json())
+    return report_response(report, csv, _filename(kind, name))
 
 
 async def saved(request: web.Request) -> web.Response:
-    return await _report(request, saved_report)
+    return await _report(request, saved_report, "saved")
 
 
 async def conversions(request: web.Request) -> web.Response:
-    return await _report(request, conversion_report)
+    return await _report(request, conversion_report, "conversions")
 
 
 async def kpis(request: web.Request) -> web.Response:
-    return await _report(request, kpis_for)
+    return await _report(request, kpis_for, "kpis")
 
 
-def monthly_params(query: Mapping[str, str]) -> tuple[int, dt.date | None]:
-    """``months`` and ``as_of`` from a query string; FieldErrors names a bad one."""
+@dataclass(frozen=True)
+class MonthlyQuery:
+    """The monthly report's inputs from a query string: shared by the page and the API."""
+
+    months: int = 12
+    as_of: dt.date | None = None
+    filters: Filters = field(default_factory=Filters)
+
+
+def monthly_query(query: MultiMapping[str]) -> MonthlyQuery:
+    """``months``, ``as_of`` and the filters (``campaign``, repeatable, ``segment``,
+    ``offer``, ``agent``); FieldErrors names a badly written one. Whether the store
+    knows a filter's value is for ``monthly_report`` to say (``FilterError``)."""
     errors = {}
     months = 12
     as_of = None
@@ -195,17 +274,32 @@ def monthly_params(query: Mapping[str, str]) -> tuple[int, dt.date | None]:
             errors["as_of"] = "a date as YYYY-MM-DD"
     if errors:
         raise FieldErrors(errors)
-    return months, as_of
+    return MonthlyQuery(months, as_of, query_filters(query))
+
+
+def query_filters(query: MultiMapping[str]) -> Filters:
+    """The report filters of a query string, as given (blanks dropped)."""
+    return Filters.of(
+        query.getall("campaign", []), query.get("segment"), query.get("offer"), query.get("agent")
+    )
 
 
 async def monthly(request: web.Request) -> web.Response:
     try:
-        months, as_of = monthly_params(request.query)
+        csv = wants_csv(request)
+        asked = monthly_query(request.query)
     except FieldErrors as exc:
         return api_error(400, "invalid", "the report cannot be made as asked", exc.fields)
     engine = request.app[DIALER].engine
-    report = await asyncio.to_thread(monthly_report, engine, months=months, as_of=as_of)
-    return web.json_response(report.to_json())
+
+    def build() -> MonthlyReport:
+        return monthly_report(engine, months=asked.months, as_of=asked.as_of, filters=asked.filters)
+
+    try:
+        report = await asyncio.to_thread(build)
+    except FilterError as exc:
+        return api_error(400, "invalid", "no such value to filter by", exc.fields)
+    return report_response(report, csv, _filename("monthly", report.as_of.isoformat()))
 
 
 async def openapi(request: web.Request) -> web.Response:

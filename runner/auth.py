@@ -17,17 +17,30 @@ One middleware decides every request, in this order:
 The user is read from the store on every request, so a deactivated user or a changed
 role takes effect at once rather than when the cookie expires (a read that takes no
 write lock, ``runner.reads``).
+
+Guessing passwords is slowed by ``LoginThrottle``: after ``LOGIN_LIMIT`` failed logins
+for one username, or ``ADDRESS_LIMIT`` from one client address (a whole call centre may
+share one address, so that limit is higher), within ``LOGIN_WINDOW`` seconds, further
+attempts are refused (429, before any password is checked) until the oldest of those
+failures is older than the window. The failures are kept in the dialer's Redis, so every
+web process sees the same counts; a successful login clears the username's (not the
+address's: one known password must not reset a guesser's count). Neither the username
+nor the address is stored or logged in clear: keys and log lines carry a hash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import hmac
 import logging
+import math
 import os
 import secrets
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Final, TypeVar
@@ -39,6 +52,8 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as StoreSession
 from yarl import URL
@@ -60,11 +75,15 @@ from runner.users import (
 from store.models import Role, User
 
 __all__ = [
+    "ADDRESS_LIMIT",
     "CSRF_HEADER",
     "KEY_FILE",
+    "LOGIN_LIMIT",
+    "LOGIN_WINDOW",
     "MIN_SECRET_LENGTH",
     "SESSION_COOKIE",
     "SESSION_MAX_AGE",
+    "LoginThrottle",
     "SecretKeyError",
     "add_user",
     "home_url",
@@ -85,6 +104,13 @@ UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _USER_ID = "uid"
 _LOGIN_FAILED = "The username or password is not right."
+LOGIN_LIMIT = 5  # failed logins for one username ...
+ADDRESS_LIMIT = 30  # ... or from one client address (a call centre's shared one) ...
+LOGIN_WINDOW = 15 * 60  # ... within this many seconds, then attempts are refused
+_LOCKED = (
+    "Too many failed logins {who}: try again in {minutes} minute{s}. "
+    "A forgotten password? Ask a campaign manager."
+)
 
 
 class SecretKeyError(ValueError):
@@ -261,6 +287,91 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
+# --- slowing down password guessing ------------------------------------------------
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    """Failed logins per username and per client address, in Redis sorted sets.
+
+    Each failure is a member scored with its time; members older than ``window`` are
+    dropped as the set is read, and the set expires with its newest member's window.
+    """
+
+    redis: Redis
+    prefix: str
+    limit: int = LOGIN_LIMIT
+    address_limit: int = ADDRESS_LIMIT
+    window: float = LOGIN_WINDOW
+
+    def limit_of(self, which: str) -> int:
+        return self.limit if which == "username" else self.address_limit
+
+    def _keys(self, username: str, address: str) -> dict[str, str]:
+        return {
+            "username": f"{self.prefix}:login-failures:user:{_digest(username)}",
+            "address": f"{self.prefix}:login-failures:address:{_digest(address)}",
+        }
+
+    async def locked(self, username: str, address: str, now: float) -> tuple[str, float] | None:
+        """Which is locked ("username" or "address") and for how many more seconds."""
+        keys = self._keys(username, address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key in keys.values():
+                pipe.zremrangebyscore(key, "-inf", now - self.window)
+                pipe.zrange(key, 0, -1, withscores=True)
+            answers = await pipe.execute()
+        worst: tuple[str, float] | None = None
+        for which, failures in zip(keys, answers[1::2], strict=True):
+            limit = self.limit_of(which)
+            if len(failures) < limit:
+                continue
+            # open again once all but limit - 1 of the failures have left the window
+            wait = float(failures[-limit][1]) + self.window - now
+            if wait > 0 and (worst is None or wait > worst[1]):
+                worst = (which, wait)
+        return worst
+
+    async def failed(self, username: str, address: str, now: float) -> list[str]:
+        """Count a failure; returns what it locked ("username", "address") just now."""
+        member = f"{now:.6f}:{secrets.token_hex(4)}"
+        keys = self._keys(username, address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key in keys.values():
+                pipe.zremrangebyscore(key, "-inf", now - self.window)
+                pipe.zadd(key, {member: now})
+                pipe.zcard(key)
+                pipe.expire(key, math.ceil(self.window))
+            answers = await pipe.execute()
+        counts = answers[2::4]
+        return [which for which, n in zip(keys, counts, strict=True) if n == self.limit_of(which)]
+
+    async def clear(self, username: str, address: str) -> None:
+        """A successful login: the username's count starts again (the address's runs on)."""
+        await self.redis.delete(self._keys(username, address)["username"])
+
+
+def _throttle(request: web.Request) -> LoginThrottle:
+    dialer = request.app[DIALER]
+    return LoginThrottle(dialer.redis, dialer.prefix)
+
+
+def _address(request: web.Request) -> str:
+    # the peer's address; behind a reverse proxy that is the proxy's, shared by everyone,
+    # unless the app is told the client's (aiohttp's forwarded-header support)
+    return request.remote or "unknown"
+
+
+def _locked_message(which: str, seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    who = "for this username" if which == "username" else "from this computer"
+    return _LOCKED.format(who=who, minutes=minutes, s="" if minutes == 1 else "s")
+
+
 # --- logging in and out -------------------------------------------------------------
 
 
@@ -296,9 +407,10 @@ def _login_page(
     username: str = "",
     next_url: str | None = None,
     errors: dict[str, str] | None = None,
+    status: int = 200,
 ) -> web.Response:
     context = {"username": username, "next": next_url or "", "errors": errors or {}}
-    return render_page(request, "login.html.j2", context)
+    return render_page(request, "login.html.j2", context, status=status)
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -319,13 +431,48 @@ async def login_submit(request: web.Request) -> web.Response:
         errors["username"] = "Enter your username."
     if not password:
         errors["password"] = "Enter your password."  # noqa: S105 (a message)
-    user = None if errors else await authenticate(request, username, password)
-    if user is None:
-        if not errors:
-            # one message for unknown names, wrong passwords and inactive users alike
-            errors["form"] = _LOGIN_FAILED
-            log.info("a login was refused")
+    if errors:
         return _login_page(request, username=username, next_url=next_url, errors=errors)
+    throttle, address, now = _throttle(request), _address(request), time.time()
+    try:
+        locked = await throttle.locked(username, address, now)
+    except RedisError as exc:  # no count to go by: logins go on unthrottled meanwhile
+        log.warning("the login throttle cannot read Redis (%s)", type(exc).__name__)
+        locked = None
+    if locked is not None:
+        which, wait = locked
+        log.info("a login was refused unchecked: %s locked (user %s)", which, _digest(username))
+        page = _login_page(
+            request,
+            username=username,
+            next_url=next_url,
+            errors={"form": _locked_message(which, wait)},
+            status=429,
+        )
+        page.headers["Retry-After"] = str(math.ceil(wait))
+        return page
+    user = await authenticate(request, username, password)
+    if user is None:
+        # one message for unknown names, wrong passwords and inactive users alike
+        log.info("a login was refused (user %s)", _digest(username))
+        try:
+            for which in await throttle.failed(username, address, now):
+                log.warning(
+                    "%d failed logins in %d minutes: %s locked (user %s)",
+                    throttle.limit_of(which),
+                    throttle.window // 60,
+                    which,
+                    _digest(username),
+                )
+        except RedisError as exc:
+            log.warning("the login throttle cannot count a failure (%s)", type(exc).__name__)
+        return _login_page(
+            request, username=username, next_url=next_url, errors={"form": _LOGIN_FAILED}
+        )
+    try:
+        await throttle.clear(username, address)
+    except RedisError as exc:
+        log.warning("the login throttle cannot clear its counts (%s)", type(exc).__name__)
     # a new session on login, so a session id planted before it is worth nothing
     session = await new_session(request)
     session[_USER_ID] = user.id

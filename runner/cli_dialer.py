@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+import logging
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from runner.cli_common import console, fail, migrated_store, settings_of
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from aiohttp import web
+    from aiohttp.abc import AbstractAccessLogger
+
+__all__ = ["LOG_FORMAT", "register", "serve_logging"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def worker_command(
@@ -42,10 +50,46 @@ def worker_command(
         Worker(**worker_options(config, burst=burst)).run()
 
 
+def serve_logging(level: str) -> type[AbstractAccessLogger]:
+    """Log to stderr at ``level``; the access log class for ``web.run_app``.
+
+    The access log has no query strings, headers or bodies: a query string could carry
+    what a customer is (a phone number, a name), the Referer repeats one, and Twilio's
+    webhooks post the caller's number in their bodies.
+    """
+    from aiohttp.abc import AbstractAccessLogger
+
+    logging.basicConfig(level=level, format=LOG_FORMAT, force=True)
+
+    class AccessLog(AbstractAccessLogger):
+        """client address, method, path, status, bytes, milliseconds"""
+
+        def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+            self.logger.info(
+                "%s %s %s %s %s %.1fms",
+                request.remote or "-",
+                request.method,
+                request.path,
+                response.status,
+                response.body_length,
+                time * 1000,
+            )
+
+    return AccessLog
+
+
 def serve_command(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            envvar="TELECAMPAIGN_LOG_LEVEL",
+            help=f"What to log: {', '.join(LOG_LEVELS)} (INFO logs every request).",
+        ),
+    ] = "INFO",
 ) -> None:
     """Serve the web app and Twilio's webhooks (Twilio reaches them at PUBLIC_BASE_URL)."""
     from aiohttp import web
@@ -53,9 +97,21 @@ def serve_command(
     from runner.app import create_app
     from runner.embedded import redis_url
 
+    level = log_level.strip().upper()
+    if level not in LOG_LEVELS:
+        raise fail(f"--log-level {log_level!r}: use one of {', '.join(LOG_LEVELS)}")
+    access_log = serve_logging(level)
     settings = settings_of(ctx)
     with migrated_store(settings), redis_url(settings) as url:
-        web.run_app(create_app(settings, redis_url=url), host=host, port=port, print=None)
+        logging.getLogger("telecampaign").info("serving on http://%s:%s", host, port)
+        web.run_app(
+            create_app(settings, redis_url=url),
+            host=host,
+            port=port,
+            print=None,
+            access_log=logging.getLogger("aiohttp.access"),
+            access_log_class=access_log,
+        )
 
 
 def simulator_command(

@@ -8,7 +8,9 @@ page with charts (``--html FILE``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,19 +21,31 @@ from sqlalchemy import Engine
 
 from campaigns.kpis import SERVICE_SECONDS, CampaignKpis, kpi_report
 from campaigns.lifecycle import get_campaign
-from campaigns.monthly import ACQUISITION_COST, ANNUAL_TARGET, MonthlyReport, monthly_report
+from campaigns.monthly import (
+    ACQUISITION_COST,
+    ANNUAL_TARGET,
+    FilterError,
+    Filters,
+    MonthlyReport,
+    monthly_report,
+)
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.reports import ConversionReport, Costs, SavedReport, conversion_report, saved_report
 from runner.cli_common import console, fail, migrated_store, settings_of
 
 __all__ = [
+    "Report",
     "conversions_table",
+    "csv_rows",
+    "csv_text",
     "kpis_for",
     "kpis_table",
     "register",
     "report_app",
     "saved_table",
 ]
+
+Report = SavedReport | ConversionReport | CampaignKpis | MonthlyReport
 
 report_app = typer.Typer(
     help="Saved customers, conversions, KPIs and the monthly churn report.",
@@ -104,7 +118,7 @@ def saved_command(
             kpis = kpis_for(engine, campaign, _day(as_of))
             _write(html_file, campaign_html(report, None, kpis))
     if csv_file is not None:
-        _write_csv(csv_file, report.to_json()["splits"])
+        _write_csv(csv_file, report)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
         return
@@ -130,7 +144,7 @@ def conversions_command(
             kpis = kpis_for(engine, campaign, _day(as_of))
             _write(html_file, campaign_html(None, report, kpis))
     if csv_file is not None:
-        _write_csv(csv_file, report.to_json()["splits"])
+        _write_csv(csv_file, report)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
         return
@@ -150,7 +164,7 @@ def kpis_command(
     with migrated_store(settings_of(ctx)) as engine:
         kpis = kpis_for(engine, campaign, _day(as_of))
     if csv_file is not None:
-        _write_csv(csv_file, [a.to_json() for a in kpis.agents])
+        _write_csv(csv_file, kpis)
     if as_json:
         print(json.dumps(kpis.to_json(), indent=2))
         return
@@ -170,33 +184,64 @@ def monthly_command(
     acquisition_cost: Annotated[
         float, typer.Option(help="What winning one new customer costs.")
     ] = ACQUISITION_COST,
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--campaign",
+            help="Count the saves of this anti-churn or win-back list only; repeat for several.",
+        ),
+    ] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(help="Churn, complaints and saves among the customers of this segment."),
+    ] = None,
+    offer: Annotated[
+        str | None, typer.Option(help="Count the saves of list entries with this offer only.")
+    ] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            help="Count the saves among the customers this agent (a username) spoke with, "
+            "against the whole holdout."
+        ),
+    ] = None,
     as_json: JsonOption = False,
     csv_file: CsvOption = None,
     html_file: HtmlOption = None,
 ) -> None:
     """Churn per month, quarter and year against the goal; complaints; customers saved."""
+    filters = Filters.of(campaign or (), segment, offer, agent)
     try:
         with migrated_store(settings_of(ctx)) as engine:
-            report = monthly_report(
-                engine,
-                months=months,
-                as_of=_day(as_of),
-                annual_target=target,
-                acquisition_cost=acquisition_cost,
-            )
+            try:
+                report = monthly_report(
+                    engine,
+                    months=months,
+                    as_of=_day(as_of),
+                    annual_target=target,
+                    acquisition_cost=acquisition_cost,
+                    filters=filters,
+                )
+            except FilterError as exc:  # named by the option to correct
+                raise fail(" ".join(f"--{k} {v}." for k, v in exc.fields.items())) from None
     except ValueError as exc:
         raise fail(str(exc)) from None
     data = report.to_json()
     if csv_file is not None:
-        _write_csv(csv_file, [*data["months"], *data["quarters"], *data["years"]])
+        _write_csv(csv_file, report)
     if html_file is not None:
         from runner.report_html import monthly_html
 
-        _write(html_file, monthly_html(report))
+        # the page lists the notes: a filtered report's scope goes first, so the file
+        # says what it was narrowed to
+        scope = report.scope if report.filters.applied else []
+        _write(html_file, monthly_html(dataclasses.replace(report, notes=[*scope, *report.notes])))
     if as_json:
         print(json.dumps(data, indent=2))
         return
     console.print(monthly_table(report))
+    for line in report.scope if report.filters.applied else ():
+        console.print(f"[bold]{line}[/]")
     for note in report.notes:
         console.print(f"[dim]note: {note}[/]")
     _written(csv_file, html_file)
@@ -240,18 +285,41 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def csv_rows(report: Report) -> list[dict[str, Any]]:
+    """The rows a report's CSV holds: the splits of the saved-customer and conversion
+    reports, the agents of the KPIs, every period of the monthly report."""
+    if isinstance(report, SavedReport | ConversionReport):
+        splits: list[dict[str, Any]] = report.to_json()["splits"]
+        return splits
+    if isinstance(report, CampaignKpis):
+        return [a.to_json() for a in report.agents]
+    data = report.to_json()
+    return [*data["months"], *data["quarters"], *data["years"]]
+
+
+def csv_text(report: Report) -> str:
+    """The report's rows as CSV text: one column per key, an interval as "low to high".
+
+    The CLI's ``--csv`` writes this to a file; the API's ``?format=csv`` sends it.
+    """
+    rows = csv_rows(report)
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: " to ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()}
+        )
+    return out.getvalue()
+
+
+def _write_csv(path: Path, report: Report) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {k: " to ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()}
-            )
+        fh.write(csv_text(report))
 
 
 def _written(csv_file: Path | None, html_file: Path | None) -> None:

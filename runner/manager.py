@@ -77,7 +77,16 @@ async def _home(
 
 
 async def manager_home(request: web.Request) -> web.Response:
-    return await _home(request)
+    """The campaigns and the plan form; a query string of plan fields (the preview's "back
+    to the form" link) fills the form again. Nothing is checked until the preview."""
+    asked = {name: request.query[name].strip() for name in PLAN_FIELDS if name in request.query}
+    return await _home(request, values=asked or None)
+
+
+def form_url(request: web.Request, values: Mapping[str, str]) -> str:
+    """The plan form filled with ``values`` (the empty ones left out)."""
+    filled = {name: values[name] for name in PLAN_FIELDS if values.get(name)}
+    return str(request.app.router["manager-home"].url_for().with_query(filled))
 
 
 def _plan_problem(exc: CampaignError) -> dict[str, str]:
@@ -101,6 +110,8 @@ async def plan_preview(request: web.Request) -> web.Response:
     context = {
         "preview": preview,
         "values": stored_values,
+        # back to the form as it was typed: a seed left empty stays empty (a new draw)
+        "back_url": form_url(request, values),
         "basis": BASIS.get(preview["basis"], preview["basis"]),
         "expected_key": next(k for k in preview["expected"] if k != "value"),
     }

@@ -36,6 +36,13 @@ _NAME = {
     "description": "The campaign's name.",
     "schema": {"type": "string"},
 }
+_FORMAT = {
+    "name": "format",
+    "in": "query",
+    "description": "json (the default) or csv: the rows and columns `telecampaign report "
+    "... --csv` writes, sent as a download. Without it, `Accept: text/csv` asks for CSV.",
+    "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+}
 _READ: list[dict[str, list[str]]] = [{"session": []}]
 _WRITE: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
 _PAIR = {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
@@ -319,11 +326,35 @@ _SCHEMAS: dict[str, Any] = {
     },
     "MonthlyReport": {
         "type": "object",
-        "required": ["as_of", "annual_target", "months", "quarters", "years", "notes"],
+        "required": [
+            "as_of",
+            "annual_target",
+            "filters",
+            "scope",
+            "months",
+            "quarters",
+            "years",
+            "notes",
+        ],
         "properties": {
             "as_of": {"type": "string", "format": "date"},
             "annual_target": {"type": "number"},
             "acquisition_cost": {"type": "number"},
+            "filters": {
+                "type": "object",
+                "required": ["campaigns", "segment", "offer", "agent"],
+                "properties": {
+                    "campaigns": {"type": "array", "items": {"type": "string"}},
+                    "segment": _nullable("string"),
+                    "offer": _nullable("string"),
+                    "agent": _nullable("string"),
+                },
+            },
+            "scope": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "What the churn and the saves figures cover, in words.",
+            },
             "months": {"type": "array", "items": _PERIOD},
             "quarters": {"type": "array", "items": _PERIOD},
             "years": {"type": "array", "items": _PERIOD},
@@ -353,21 +384,44 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
-def _report(summary: str, schema: str) -> dict[str, Any]:
+def _json_or_csv(schema: str, description: str, rows: str) -> dict[str, Any]:
+    """A report's answer: JSON, or its CSV rows (``format=csv``) as an attachment."""
+    return {
+        "description": f"{description} As CSV: {rows}.",
+        "headers": {
+            "Content-Disposition": {
+                "description": 'With CSV: attachment; filename="....csv".',
+                "schema": {"type": "string"},
+            }
+        },
+        "content": {
+            "application/json": {"schema": _ref(schema)},
+            # no "type": the body is the file's bytes, not a JSON string
+            "text/csv": {"schema": {"contentMediaType": "text/csv"}},
+        },
+    }
+
+
+def _report(summary: str, schema: str, rows: str) -> dict[str, Any]:
     return {
         "get": {
             "summary": summary,
             "tags": ["reports"],
-            "parameters": [_NAME],
+            "parameters": [_NAME, _FORMAT],
             "security": _READ,
             "responses": {
-                "200": _json(_ref(schema), summary),
+                "200": _json_or_csv(schema, summary, rows),
+                "400": _ERROR,
                 "404": _ERROR,
                 "409": _ERROR,
                 **_DENIED,
             },
         }
     }
+
+
+def _filter(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": {"type": "string"}}
 
 
 def _console(
@@ -536,14 +590,19 @@ _DOCUMENT: Final[dict[str, Any]] = {
                 },
             }
         },
-        "/api/reports/saved/{name}": _report("Saved customers against the holdout", "SavedReport"),
-        "/api/reports/conversions/{name}": _report(
-            "Conversions against the holdout", "ConversionReport"
+        "/api/reports/saved/{name}": _report(
+            "Saved customers against the holdout", "SavedReport", "one row per split"
         ),
-        "/api/reports/kpis/{name}": _report("Campaign and agent KPIs", "Kpis"),
+        "/api/reports/conversions/{name}": _report(
+            "Conversions against the holdout", "ConversionReport", "one row per split"
+        ),
+        "/api/reports/kpis/{name}": _report("Campaign and agent KPIs", "Kpis", "one row per agent"),
         "/api/reports/monthly": {
             "get": {
                 "summary": "Churn per month, quarter and year against the target",
+                "description": "Filters narrow the report; `scope` in the answer says what "
+                "each figure covers. A value the store does not know is a 400 naming the "
+                "filter in `field`.",
                 "tags": ["reports"],
                 "security": _READ,
                 "parameters": [
@@ -553,9 +612,31 @@ _DOCUMENT: Final[dict[str, Any]] = {
                         "schema": {"type": "integer", "minimum": 1, "maximum": 60},
                     },
                     {"name": "as_of", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "campaign",
+                        "in": "query",
+                        "description": "Count the saves of these launched anti-churn or "
+                        "win-back lists only (repeat the parameter for several).",
+                        "style": "form",
+                        "explode": True,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                    },
+                    _filter(
+                        "segment",
+                        "A segment code: churn, complaints and saves among its customers.",
+                    ),
+                    _filter("offer", "Count the saves of list entries with this offer only."),
+                    _filter(
+                        "agent",
+                        "A username: count the saves among the customers this agent spoke "
+                        "with, against the whole holdout.",
+                    ),
+                    _FORMAT,
                 ],
                 "responses": {
-                    "200": _json(_ref("MonthlyReport"), "The report."),
+                    "200": _json_or_csv(
+                        "MonthlyReport", "The report.", "one row per month, quarter and year"
+                    ),
                     "400": _ERROR,
                     **_DENIED,
                 },

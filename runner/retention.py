@@ -1,29 +1,42 @@
 """The retention pages: the saved-customer report of a campaign and the monthly churn report.
 
 The charts are the same inline SVG the mailed HTML reports carry (``runner.report_html``).
-Filters by segment, offer and agent pick rows of the report's splits: each split is
+Both pages take the same filters as query parameters, their choices read from the store
+(``campaigns.monthly.filter_choices``); a value the store does not know is shown as an
+error beside its field and the page is drawn without it.
+
+    campaign    saved customers: the list to report; monthly: the lists whose saves
+                count (repeatable)
+    segment     saved customers: the segment rows; monthly: churn, complaints and
+                saves among the segment's customers
+    offer       saved customers: the offer rows; monthly: saves of entries with it
+    agent       a username; saved customers: the agent's row; monthly: saves among the
+                customers the agent spoke with
+
+On the saved-customer page each filter keeps rows of the report's splits: each split is
 measured against its own fair control, so a filtered row is still a holdout comparison.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Engine
 
-from campaigns.errors import CampaignError
-from campaigns.monthly import monthly_report
+from campaigns.errors import CampaignError, CampaignNotFoundError
+from campaigns.monthly import FilterChoices, Filters, filter_choices, monthly_report
 from campaigns.reports import saved_report
 from dialer.webhooks import DIALER
-from runner.api import monthly_params
+from runner.api import MonthlyQuery, monthly_query, query_filters
 from runner.desk import FieldErrors, campaign_rows, kpis_for
 from runner.render import render_page
 from runner.report_html import funnel_svg, monthly_svg, refusals_svg, survival_svg
 
-__all__ = ["FILTERS", "add_retention_routes"]
+__all__ = ["FILTERS", "add_retention_routes", "filter_splits"]
 
 # matplotlib's SVG styles its shapes with style attributes, which the site-wide policy
 # (default-src 'self') would strip; the charts are our own output, not user content.
@@ -32,7 +45,7 @@ CHART_POLICY = (
     "form-action 'self'; base-uri 'none'"
 )
 
-FILTERS = {"segment": "segment", "offer": "offer", "agent": "agent"}  # query name -> split
+FILTERS = ("segment", "offer", "agent")  # query names; each is also the split's name
 
 
 def _campaign_report(engine: Engine, name: str) -> dict[str, Any]:
@@ -49,48 +62,78 @@ def _campaign_report(engine: Engine, name: str) -> dict[str, Any]:
     }
 
 
-def filter_splits(
-    splits: list[dict[str, Any]], chosen: Mapping[str, str]
-) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
-    """The values each filter offers, and the split rows the chosen filters keep.
+def _options(choices: FilterChoices) -> dict[str, list[tuple[str, str]]]:
+    """(value, label) of every choice of each filter, for the pages' selects."""
+    return {
+        "segment": [(s, s) for s in choices.segments],
+        "offer": [(o, o) for o in choices.offers],
+        "agent": [(a.username, f"{a.full_name} ({a.username})") for a in choices.agents],
+    }
+
+
+def _checked(filters: Filters, choices: FilterChoices) -> tuple[Filters, dict[str, str]]:
+    """The filters without the values the store does not know, and an error for each."""
+    errors = choices.problems(filters)
+    kept = dataclasses.replace(
+        filters,
+        campaigns=tuple(c for c in filters.campaigns if c in choices.campaigns),
+        segment=None if "segment" in errors else filters.segment,
+        offer=None if "offer" in errors else filters.offer,
+        agent=None if "agent" in errors else filters.agent,
+    )
+    return kept, errors
+
+
+def filter_splits(splits: list[dict[str, Any]], chosen: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The split rows the chosen filters keep (``chosen`` maps a split to its value).
 
     With no filter chosen every row stays; with some chosen, the rows of those splits
     with the chosen value (and the ABC rows, which no filter narrows, are left out).
     """
-    options = {
-        key: sorted({s["value"] for s in splits if s["by"] == by}) for key, by in FILTERS.items()
-    }
-    active = {FILTERS[k]: v for k, v in chosen.items() if k in FILTERS and v}
+    active = {by: value for by, value in chosen.items() if by in FILTERS and value}
     if not active:
-        return options, splits
-    kept = [s for s in splits if s["by"] in active and s["value"] == active[s["by"]]]
-    return options, kept
+        return splits
+    return [s for s in splits if s["by"] in active and s["value"] == active[s["by"]]]
 
 
 async def retention_home(request: web.Request) -> web.Response:
-    rows = await request.app[DIALER].store(campaign_rows)
+    dialer = request.app[DIALER]
+    engine = dialer.engine
+    rows = await dialer.store(campaign_rows)
+    choices = await asyncio.to_thread(filter_choices, engine)
     launched = [r for r in rows if r["launched_at"]]
-    name = request.query.get("campaign") or (launched[0]["name"] if launched else "")
-    chosen = {key: request.query.get(key, "") for key in FILTERS}
+    asked = request.query.get("campaign", "").strip()
+    name = asked or (launched[0]["name"] if launched else "")
+    raw = {key: request.query.get(key, "").strip() for key in FILTERS}
+    filters, errors = _checked(Filters.of((), **raw), choices)
     context: dict[str, Any] = {
         "campaigns": launched,
         "campaign": name,
-        "chosen": chosen,
+        "chosen": raw,
+        "options": _options(choices),
+        "errors": errors,
         "report": None,
         "problem": None,
-        "options": {},
         "splits": [],
+        "filtered": False,
     }
     if name:
-        engine = request.app[DIALER].engine
         try:
             report = await asyncio.to_thread(_campaign_report, engine, name)
+        except CampaignNotFoundError:
+            errors["campaign"] = f"no campaign named {name!r}: choose one of the list"
         except CampaignError as exc:
             context["problem"] = str(exc)
         else:
-            options, splits = filter_splits(report["saved"]["splits"], chosen)
-            context.update(report=report, options=options, splits=splits)
-    response = render_page(request, "retention.html.j2", context)
+            agent = choices.agent(filters.agent) if filters.agent else None
+            by_split = {
+                "segment": filters.segment or "",
+                "offer": filters.offer or "",
+                "agent": agent.full_name if agent is not None else "",
+            }
+            splits = filter_splits(report["saved"]["splits"], by_split)
+            context.update(report=report, splits=splits, filtered=any(by_split.values()))
+    response = render_page(request, "retention.html.j2", context, status=400 if errors else 200)
     response.headers["Content-Security-Policy"] = CHART_POLICY
     return response
 
@@ -98,22 +141,34 @@ async def retention_home(request: web.Request) -> web.Response:
 async def retention_monthly(request: web.Request) -> web.Response:
     errors: dict[str, str] = {}
     try:
-        months, as_of = monthly_params(request.query)
+        asked = monthly_query(request.query)
     except FieldErrors as exc:
-        errors = exc.fields
-        months, as_of = 12, None
+        errors.update(exc.fields)
+        asked = MonthlyQuery()
     engine = request.app[DIALER].engine
+    choices = await asyncio.to_thread(filter_choices, engine)
+    raw = query_filters(request.query)
+    filters, problems = _checked(raw, choices)
+    errors.update(problems)
 
     def build() -> tuple[dict[str, Any], Any]:
-        report = monthly_report(engine, months=months, as_of=as_of)
+        report = monthly_report(engine, months=asked.months, as_of=asked.as_of, filters=filters)
         return report.to_json(), monthly_svg(report)
 
     report, chart = await asyncio.to_thread(build)
     context = {
         "report": report,
         "chart": chart,
-        "months": request.query.get("months", str(months)),
+        "months": request.query.get("months", str(asked.months)),
         "as_of": request.query.get("as_of", ""),
+        "chosen": {
+            "campaign": list(raw.campaigns),
+            "segment": raw.segment or "",
+            "offer": raw.offer or "",
+            "agent": raw.agent or "",
+        },
+        "campaign_options": choices.campaigns,
+        "options": _options(choices),
         "errors": errors,
     }
     response = render_page(

@@ -627,3 +627,12 @@ def test_two_plans_at_once_never_share_a_customer(engine: Engine, scored_base: S
         seen += [e.customer_id for e in _entries(engine, result.campaign_id)]  # type: ignore[arg-type]
     assert len(seen) == len(set(seen)) == 120  # the first takes everyone, the rest nobody
     assert sorted(r.preview["size"] for r in results) == [0, 0, 120]
+
+
+def test_a_win_back_plan_with_nobody_lost_is_an_empty_preview(
+    engine: Engine, scored_base: ScoredBase
+) -> None:
+    scored_base(5, p_churn=[0.2] * 5)  # everyone still a customer
+    result = plan(engine, _request(CampaignKind.WIN_BACK, holdout=0.1), dry_run=True)
+    assert (result.preview["size"], result.preview["holdout"]) == (0, 0)
+    assert result.preview["by_segment"] == {}

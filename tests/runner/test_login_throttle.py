@@ -1,0 +1,111 @@
+"""Failed logins are counted per username and per address; the sixth for a username in
+15 minutes is refused before the password is checked (an address, which a call centre
+shares, is locked after more), and a successful login clears the username's count."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import pytest
+from redis.asyncio import Redis
+
+from runner.auth import ADDRESS_LIMIT, LOGIN_LIMIT, LOGIN_WINDOW, LoginThrottle
+from tests.runner.web_harness import PASSWORD, USERS, Client, RunWeb, login
+
+WRONG = "not the password at all"
+MAX = USERS["manager"][0]
+RITA = USERS["retention"][0]
+
+
+async def _fail(client: Client, username: str, times: int) -> None:
+    for n in range(times):
+        response = await login(client, username, WRONG)
+        assert response.status == 200, n
+        assert "The username or password is not right." in await response.text()
+
+
+def test_the_sixth_failed_login_is_refused_even_with_the_right_password(
+    run_web: RunWeb, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="telecampaign.auth")
+
+    async def scenario(client: Client) -> None:
+        await _fail(client, MAX, LOGIN_LIMIT)
+        refused = await login(client, MAX, PASSWORD)
+        html = await refused.text()
+        assert refused.status == 429
+        assert 900 - 60 < int(refused.headers["Retry-After"]) <= LOGIN_WINDOW
+        assert 'role="alert">Too many failed logins for this username: try again in 15 minutes' in (
+            html
+        )
+        assert (await client.get("/api/me")).status == 401  # not logged in
+        # a colleague at the same address still logs in: five failures do not lock it
+        assert (await login(client, RITA, PASSWORD)).status == 303
+
+    run_web(scenario)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "locked" in text
+    assert PASSWORD not in text
+    assert WRONG not in text
+    for username in (MAX, RITA):  # a username only as a hash
+        assert re.search(rf"\b{username}\b", text) is None, text
+
+
+def test_a_successful_login_clears_the_count(run_web: RunWeb) -> None:
+    async def scenario(client: Client) -> None:
+        await _fail(client, MAX, LOGIN_LIMIT - 1)
+        assert (await login(client, MAX, PASSWORD)).status == 303
+        client.session.cookie_jar.clear()
+        # four more failures would make nine: still allowed, since the success cleared them
+        await _fail(client, MAX, LOGIN_LIMIT - 1)
+        assert (await login(client, MAX, PASSWORD)).status == 303
+        client.session.cookie_jar.clear()
+        await _fail(client, MAX, LOGIN_LIMIT)
+        assert (await login(client, MAX, PASSWORD)).status == 429
+
+    run_web(scenario)
+
+
+def test_username_and_address_are_counted_apart_and_forgotten_after_the_window(
+    redis_url: str, redis_prefix: str
+) -> None:
+    async def main() -> None:
+        redis = Redis.from_url(redis_url)
+        throttle = LoginThrottle(redis, f"{redis_prefix}:throttle")
+        try:
+            # five failures for one name from five addresses: the name is locked ...
+            locked: list[str] = []
+            for n in range(LOGIN_LIMIT):
+                locked += await throttle.failed("max", f"10.0.0.{n}", now=1000.0 + n)
+            assert locked == ["username"]
+            assert await throttle.locked("max", "10.0.0.99", now=1010.0) == (
+                "username",
+                pytest.approx(LOGIN_WINDOW - 10),
+            )
+            # ... not the addresses, nor another name from them
+            assert await throttle.locked("rita", "10.0.0.1", now=1010.0) is None
+            # once the first failure is older than the window, the name is open again
+            assert await throttle.locked("max", "10.0.0.99", now=999.5 + LOGIN_WINDOW) is not None
+            assert await throttle.locked("max", "10.0.0.99", now=1000.0 + LOGIN_WINDOW) is None
+            # many names failing from one address lock the address
+            for n in range(ADDRESS_LIMIT):
+                assert await throttle.locked(f"user{n}", "10.9.9.9", now=5000.0) is None
+                locked = await throttle.failed(f"user{n}", "10.9.9.9", now=5000.0)
+            assert locked == ["address"]
+            assert (await throttle.locked("someone", "10.9.9.9", now=5001.0) or ("",))[0] == (
+                "address"
+            )
+            # a success elsewhere does not reset the address: only its own name's count
+            await throttle.clear("someone", "10.9.9.9")
+            assert await throttle.locked("someone", "10.9.9.9", now=5001.0) is not None
+            assert await throttle.locked("someone", "10.9.9.8", now=5001.0) is None
+            # nothing readable is kept: the keys carry hashes
+            keys = [k.decode() async for k in redis.scan_iter(f"{redis_prefix}:throttle:*")]
+            assert keys
+            assert not any("max" in k or "10.0.0" in k for k in keys)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())
