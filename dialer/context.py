@@ -23,7 +23,7 @@ from dialer.clock import DialerClock, load_clock
 from dialer.provider import CallbackUrls, TwilioProvider
 from store.db import make_engine
 
-__all__ = ["DEFAULT_QUEUE", "Dialer", "DialerConfig", "open_dialer"]
+__all__ = ["DEFAULT_QUEUE", "Dialer", "DialerConfig", "open_dialer", "ping_when_idle"]
 
 T = TypeVar("T")
 DEFAULT_QUEUE = "telecampaign:dialer"
@@ -171,7 +171,7 @@ def dialer_engine(url: str) -> Engine:
         # pinged only after an idle spell rather than on every checkout: a busy dialer
         # would pay a round trip per transaction for a check that almost never fails
         engine = create_engine(url, pool_size=STORE_THREADS, max_overflow=2)
-        _ping_when_idle(engine)
+        ping_when_idle(engine)
         return engine
     engine = make_engine(url, pool_size=STORE_THREADS, max_overflow=2)
     if engine.dialect.name == "sqlite":
@@ -187,7 +187,7 @@ def dialer_engine(url: str) -> Engine:
     return engine
 
 
-def _ping_when_idle(engine: Engine) -> None:
+def ping_when_idle(engine: Engine) -> None:
     """Check a pooled connection on checkout when it sat unused for ``PING_IDLE_AFTER``
     seconds; one the server dropped is replaced (``DisconnectionError``) before use."""
 

@@ -1,33 +1,37 @@
-"""Reads of the web app that take no write lock.
+"""Reads of the web app that take no write lock and wait for no write.
 
 The dialer's ``store`` runs each piece of work in a transaction, and on SQLite every
 transaction takes the database's write lock when it begins (``BEGIN IMMEDIATE``, see
 ``dialer.context.dialer_engine``), so a page's read waits behind the workers' writes and
 holds them up in turn. The console and the auth middleware read far more than they write
-(every request reads its user, every open event stream reads its call twice a second), so
-their reads go through ``read_store``:
+(every request reads its user, every open event stream's call is read twice a second),
+so their reads go through ``read_store``, on an engine and threads of their own: a read
+never queues for a thread behind writes waiting for the lock.
 
     SQLite      a second engine on the same file, read-only (``PRAGMA query_only``), in
                 the driver's autocommit for reads: WAL readers wait for no writer
-    PostgreSQL  the dialer's autocommitting connections (``store_one``): no BEGIN and
-                COMMIT round trips; at READ COMMITTED each statement sees the latest
-                committed data either way
+    PostgreSQL  a second engine, autocommitting: no BEGIN and COMMIT round trips; at
+                READ COMMITTED each statement sees the latest committed data either way
 
 Each statement sees the data committed when it runs, as at READ COMMITTED. Work given
-to ``read_store`` must not write: on SQLite it would fail (query_only).
+to ``read_store`` must not write: on SQLite it would fail (query_only). An in-memory
+SQLite database, which a second engine would not see, is read through the dialer's
+``store_one``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session
 
-from dialer.context import STORE_THREADS
+from dialer.context import ping_when_idle
 from dialer.webhooks import DIALER
 from store.db import make_engine
 
@@ -35,18 +39,37 @@ __all__ = ["READER", "read_app", "read_store", "reader_context"]
 
 T = TypeVar("T")
 
-# set on SQLite stores with a file: the read-only engine
-READER = web.AppKey("store_reader", Engine)
+
+READ_THREADS = 4  # threads (and pooled connections) for the web app's reads
+
+
+@dataclass
+class Reader:
+    """The read engine and the threads its reads run on."""
+
+    engine: Engine
+    threads: ThreadPoolExecutor
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=True)
+        self.engine.dispose()
+
+
+# set while the app runs, unless the store is an in-memory SQLite database
+READER = web.AppKey("store_reader", Reader)
 
 
 def reader_engine(engine: Engine) -> Engine | None:
-    """A read-only engine on ``engine``'s SQLite file; None for other stores (and for an
-    in-memory database, which a second engine would not see)."""
+    """A read engine on ``engine``'s database; None for an in-memory SQLite database."""
     url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    if url.get_backend_name() != "sqlite":
+        engine = create_engine(url, pool_size=READ_THREADS, max_overflow=0)
+        ping_when_idle(engine)  # as the dialer's: not a round trip on every read
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    if url.database in (None, "", ":memory:"):
         return None
     reader = make_engine(
-        url.render_as_string(hide_password=False), pool_size=STORE_THREADS, max_overflow=2
+        url.render_as_string(hide_password=False), pool_size=READ_THREADS, max_overflow=0
     )
 
     @event.listens_for(reader, "connect")
@@ -60,28 +83,29 @@ def reader_engine(engine: Engine) -> Engine | None:
 
 async def reader_context(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx`` entry, after the dialer's: the reader while the app runs."""
-    reader = reader_engine(app[DIALER].engine)
-    if reader is not None:
+    engine = reader_engine(app[DIALER].engine)
+    reader = None
+    if engine is not None:
+        reader = Reader(engine, ThreadPoolExecutor(READ_THREADS, thread_name_prefix="read"))
         app[READER] = reader
     yield
     if reader is not None:
-        reader.dispose()
+        reader.close()
 
 
 async def read_store(request: web.Request, work: Callable[[Session], T]) -> T:
-    """Run read-only ``work`` on a store thread, taking no write lock."""
+    """Run read-only ``work`` on a read thread, taking no write lock."""
     return await read_app(request.app, work)
 
 
 async def read_app(app: web.Application, work: Callable[[Session], T]) -> T:
     """``read_store`` for work that no request asked for (the app's own background reads)."""
-    dialer = app[DIALER]
     reader = app.get(READER)
     if reader is None:
-        return await dialer.store_one(work)
+        return await app[DIALER].store_one(work)
 
     def run() -> T:
-        with Session(reader, expire_on_commit=False) as session:
+        with Session(reader.engine, expire_on_commit=False) as session:
             return work(session)
 
-    return await asyncio.get_running_loop().run_in_executor(dialer.threads, run)
+    return await asyncio.get_running_loop().run_in_executor(reader.threads, run)
