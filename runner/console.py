@@ -425,8 +425,10 @@ async def _preview_view(request: web.Request, status: AgentStatus) -> dict[str, 
         entry = session.get(ListEntry, entry_id)
         if entry is None:
             return None
+        phone = session.scalar(select(Customer.phone).where(Customer.id == entry.customer_id))
         return {
             "entry_id": entry.id,
+            "phone": phone,
             "personal": entry.assigned_agent_id == status.agent_id,
             "callback_at": iso(entry.due_at) if entry.status is EntryStatus.CALLBACK else None,
             "card": customer_card(session, entry.customer_id, entry.campaign_id, today=today),
@@ -698,7 +700,7 @@ async def agent_callbacks(request: web.Request) -> web.Response:
             Disposition.agent_id == user.id, Disposition.code == D.CALLBACK.value
         )
         rows = session.execute(
-            select(ListEntry, Customer.name, Customer.timezone, Campaign.name)
+            select(ListEntry, Customer.name, Customer.timezone, Campaign.name, Campaign.status)
             .join(Customer, Customer.id == ListEntry.customer_id)
             .join(Campaign, Campaign.id == ListEntry.campaign_id)
             .where(
@@ -717,11 +719,13 @@ async def agent_callbacks(request: web.Request) -> web.Response:
                 "customer": name,
                 "customer_timezone": zone,
                 "campaign": campaign,
+                "campaign_id": entry.campaign_id,
+                "campaign_running": running is CampaignStatus.RUNNING,
                 "callback_at": iso(entry.due_at),
                 "shared": entry.assigned_agent_id is None,
                 "overdue": entry.due_at is not None and entry.due_at <= now,
             }
-            for entry, name, zone, campaign in rows
+            for entry, name, zone, campaign, running in rows
         ]
 
     return web.json_response({"callbacks": await _read(request, read)})

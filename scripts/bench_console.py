@@ -1,7 +1,7 @@
 """Benchmark: the agent console under load, with the dialer running.
 
     uv run python scripts/bench_console.py [--agents 480] [--seconds 120] [--poll-seconds 60]
-        [--workers 2] [--database URL] [--redis URL] [--json]
+        [--workers 2] [--time-scale 1] [--database URL] [--redis URL] [--json]
 
 ``--agents`` people work one running campaign through the console's JSON API, as the
 agent page does, while the dialer dials for them. Every part runs as its own process, as
@@ -13,7 +13,9 @@ Set up untimed: a migrated store (``--database``: a fresh SQLite file in a tempo
 folder by default; with a PostgreSQL URL, a private database created on that server and
 dropped afterwards), ``--agents`` agent users, one running progressive campaign with
 ``--customers`` pending list entries, and the dialer's clock on a weekday morning at
-``TIME_SCALE`` times real speed. The agent users share one password hash, made once with
+``--time-scale`` times real speed: 1 (the default) is a working day as it comes, about
+six calls a second for 480 agents with a minute's talk; 20 packs twenty times as many
+calls into each second, as a stress test. The agent users share one password hash, made once with
 the production argon2 parameters (hashing 480 passwords would take minutes; verifying them
 at login is the web app's real work and is done before the timed run). Each agent has an
 ``aiohttp.ClientSession`` of its own (its own cookies and connections) and logs in through
@@ -24,7 +26,8 @@ Timed, live (``--seconds``): each agent keeps the server-sent event stream
 ``/api/agent/events`` open, logs in to the campaign (ready), and when the stream says a
 call came (``talk``) reads it at once with ``GET /api/agent/call`` (the next-call
 endpoint); when the stream says the call ended (``wrap``; the simulator hangs up after a
-talk time drawn around ``TALK_SECONDS`` of clock time) it waits a short wrap-up and
+talk time drawn around ``TALK_SECONDS`` of clock time) it waits a wrap-up of 4 to 20
+clock seconds and
 records the outcome with ``POST /api/attempts/{id}/disposition`` (accepted, refused with a
 reason and a stage, wrong person or no answer), which makes it ready again.
 
@@ -95,10 +98,10 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
 # a Wednesday, 09:00 in New York: inside the 08:00-21:00 window, not a holiday
 CLOCK_START = dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)
 ZONE = "America/New_York"
-TIME_SCALE = 20.0  # clock seconds per real second, the simulator's and the dialer's
-TALK_SECONDS = 60.0  # mean talk time in clock seconds: 3 s real
+TIME_SCALE = 1.0  # clock seconds per real second (the simulator's and the dialer's)
+TALK_SECONDS = 60.0  # mean talk time in clock seconds
 RATES = {"human": 0.85, "machine": 0.05, "busy": 0.05, "failed": 0.05}  # of dials
-WRAP_SECONDS = (0.2, 1.0)  # real seconds an agent takes to pick the outcome
+WRAP_SECONDS = (4.0, 20.0)  # clock seconds an agent takes to pick the outcome
 POLL_EVERY = 1.0  # seconds between polls of a console without the event stream
 PASSWORD = "bench-console-password"  # noqa: S105 - the benchmark's throw-away users
 SECRET_KEY = "bench-console-session-key-0123456789abcdefghij"  # noqa: S105 - same
@@ -200,10 +203,11 @@ class Recorder:
 class Agent:
     """One person at the console: a client session with its own cookies."""
 
-    def __init__(self, base: str, username: str, rng: random.Random) -> None:
+    def __init__(self, base: str, username: str, rng: random.Random, scale: float) -> None:
         self.base = base
         self.username = username
         self.rng = rng
+        self.scale = scale  # clock seconds per real second
         self.csrf = ""
         self.http = aiohttp.ClientSession(
             base_url=base,
@@ -311,7 +315,7 @@ class Agent:
                 rec.calls_seen += 1
             await self.read_call(rec, endpoint)
         if state == "wrap" and self.disposed != attempt_id:
-            await asyncio.sleep(self.rng.uniform(*WRAP_SECONDS))
+            await asyncio.sleep(self.rng.uniform(*WRAP_SECONDS) / self.scale)
             await self.dispose(attempt_id, rec)
 
     async def live(self, campaign_id: int, rec: Recorder, stop: asyncio.Event) -> None:
@@ -432,7 +436,7 @@ async def drive(
 ) -> tuple[float, list[Phase]]:
     """Sign everybody in, then the live phase and the polling phase; (login s, phases)."""
     rng = random.Random(args.seed)
-    agents = [Agent(base, name, random.Random(rng.random())) for name in names]
+    agents = [Agent(base, name, random.Random(rng.random()), args.time_scale) for name in names]
     phases = []
     try:
         login_s = await sign_in_all(agents)
@@ -512,7 +516,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             print(f"store: {db_kind}; redis: {redis_label}; writing users, campaign", file=out)
             names = write_agents(engine, args.agents)
             campaign_id = write_campaign(engine, args.customers)
-            clock = DialerClock.starting(CLOCK_START, scale=TIME_SCALE)
+            clock = DialerClock.starting(CLOCK_START, scale=args.time_scale)
             asyncio.run(set_clock(redis_url, clock, prefix))
             sim_port, web_port = free_port(), free_port()
             base = f"http://127.0.0.1:{web_port}"
@@ -535,7 +539,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                     "simulator",
                     "--port",
                     str(sim_port),
-                    f"--time-scale={TIME_SCALE}",
+                    f"--time-scale={args.time_scale}",
                     f"--talk={TALK_SECONDS}",
                     *shares,
                 ],
@@ -569,7 +573,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "workers": args.workers,
         "web": 1,
         "web_pid": web_pid,
-        "time_scale": TIME_SCALE,
+        "time_scale": args.time_scale,
         "login_seconds": round(login_s, 1),
         "phases": {phase.name: phase_json(phase) for phase in phases},
         "simulator": {k: sim.get(k) for k in ("outcomes", "calls", "callbacks_failed")},
@@ -631,6 +635,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, help="list entries (default: 60 per agent)")
     parser.add_argument("--workers", type=int, default=2, help="arq worker processes")
     parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=TIME_SCALE,
+        help="clock seconds per real second (1: real time; 20: twenty times the calls)",
+    )
+    parser.add_argument(
         "--database",
         help="a PostgreSQL URL to create a private database on (default: a fresh SQLite file)",
     )
@@ -642,8 +652,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the agents' choices")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    if args.agents < 1 or args.workers < 1 or args.seconds <= 0:
-        parser.error("--agents and --workers must be at least 1, --seconds positive")
+    if args.agents < 1 or args.workers < 1 or args.seconds <= 0 or args.time_scale <= 0:
+        parser.error(
+            "--agents and --workers must be at least 1, --seconds and --time-scale positive"
+        )
     args.customers = args.customers or 60 * args.agents
     with tempfile.TemporaryDirectory(prefix="tc-bench-console-") as tmp:
         figures = run(args, Path(tmp))

@@ -93,12 +93,20 @@
     const found = campaigns.find((c) => c.id === id);
     return found ? found.name : id ? `campaign ${id}` : "";
   }
+  // a preview campaign dials nothing on its own: the agent takes the next customer
+  function previewCampaign() {
+    const found = campaigns.find((c) => c.id === state.campaign_id);
+    return !!found && found.pacing === "preview";
+  }
+  // previewing a customer's card, not dialed yet
+  function previewing() { return state.state === "preview" && !state.attempt_id; }
 
   function renderState(next) {
     state = Object.assign({}, state, next);
     const s = state.state;
     const badge = $("state-badge");
-    badge.textContent = s === "talk" ? "on a call" : s === "wrap" ? "wrap-up" : s;
+    badge.textContent = s === "talk" ? "on a call" : s === "wrap" ? "wrap-up"
+      : s === "preview" ? (state.attempt_id ? "dialing" : "preview") : s;
     badge.className = "state state-" + s;
     let detail = "Not logged in to a campaign";
     if (s !== "offline") detail = campaignName(state.campaign_id);
@@ -106,8 +114,13 @@
     $("state-detail").textContent = detail;
     show($("login-form"), s === "offline");
     show($("ready-btn"), s === "paused" || s === "wrap");
-    show($("pause-form"), s === "ready" || s === "wrap");
-    show($("logout-btn"), s === "ready" || s === "paused");
+    show($("pause-form"), s === "ready" || s === "wrap" || previewing());
+    show($("logout-btn"), s === "ready" || s === "paused" || previewing());
+    show($("next-btn"), s === "ready" && previewCampaign());
+    show($("preview-actions"), previewing());
+    $("no-call-text").textContent = s === "ready" && previewCampaign()
+      ? "Preview dialing: take the next customer (N) to see their card, then dial or skip."
+      : "Waiting for a call. When the dialer connects a customer, their card and the script appear here.";
     if (next.now) {
       serverClock = { serverNow: Date.parse(next.now), received: Date.now(), scale: next.clock_scale || 1 };
     }
@@ -140,6 +153,7 @@
 
   function renderCallState(name) {
     name = legState(name);
+    if (!name && call && call.preview) name = "preview";
     const node = $("call-state");
     node.textContent = name || "no call";
     node.className = "callstate callstate-" + (name || "none");
@@ -148,6 +162,7 @@
     root.querySelectorAll(".dispo").forEach((b) => { b.disabled = !(open && ended); });
     $("dispo-hint").textContent = !call
       ? "Outcomes are recorded once the call has ended."
+      : call.preview ? "Read the card, then dial (D) or skip (S)."
       : call.disposition ? "Recorded." : ended ? "Choose the outcome (keys 1–7)." : "The call is on: choose the outcome when it ends.";
   }
 
@@ -256,10 +271,72 @@
     const seq = ++callSeq;
     const answer = await api(urls.callUrl);
     if (seq !== callSeq || !answer.ok) return;
-    const next = answer.data.call;
-    const same = call && next && call.attempt_id === next.attempt_id;
+    let next = answer.data.call;
+    const preview = answer.data.preview;
+    if (!next && preview) {
+      // the card of the customer being previewed: the same panel, before any call
+      next = Object.assign({ attempt_id: null, call_state: null, disposition: null, preview: true }, preview);
+    }
+    if (next) note("");
+    const same = call && next && call.attempt_id === next.attempt_id && call.entry_id === next.entry_id;
     if (!same) { resetDisposition(); }
     renderCall(next);
+  }
+
+  // -- preview dialing ----------------------------------------------------------------
+
+  function note(text) {
+    const box = $("preview-note");
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  async function nextCustomer(entryId) {
+    clearErrors();
+    const answer = await api(urls.previewNextUrl, entryId ? { entry_id: entryId } : {});
+    if (!answer.ok) { showError(answer.data, $("state-error")); return; }
+    renderState(answer.data.state);
+    if (!answer.data.preview) { note(answer.data.message); return; }
+    note("");
+    refreshCall();
+  }
+
+  async function dial() {
+    if (!previewing() || !call || !call.preview) return;
+    clearErrors();
+    $("dial-btn").disabled = true;
+    const answer = await api(urls.previewDialUrl, { entry_id: call.entry_id });
+    $("dial-btn").disabled = false;
+    if (!answer.ok) {
+      // the contact policy may hold the customer back now: the agent is ready again
+      showError(answer.data, $("state-error"));
+      const state_ = await api(urls.stateUrl);
+      if (state_.ok) renderState(state_.data);
+      refreshCall();
+      return;
+    }
+    dialed = answer.data.attempt_id;
+    renderState(answer.data.state);
+    refreshCall();
+  }
+
+  async function skip() {
+    if (!previewing() || !call || !call.preview) return;
+    clearErrors();
+    const answer = await api(urls.previewSkipUrl, { entry_id: call.entry_id });
+    if (!answer.ok) { showError(answer.data, $("state-error")); return; }
+    renderState(answer.data);
+    note("Skipped: the customer is offered again in 15 minutes.");
+    refreshCall();
+  }
+
+  // a dialed preview that ends with nobody on the line makes the agent ready again
+  let dialed = null;
+  function previewEnded(before, next) {
+    if (before.s === "preview" && before.attempt && dialed === before.attempt && next.state === "ready") {
+      note("Nobody answered: the dialer tries this customer again by the campaign's retry rules.");
+      dialed = null;
+    }
   }
 
   // -- outcomes -----------------------------------------------------------------------
@@ -363,6 +440,13 @@
         li.append(times);
         li.append(el("span", cb.shared ? "shared" : "personal", "tag"));
         if (cb.overdue) li.append(el("span", "due", "tag tag-warn"));
+        // the agent's own call-back, due, on the campaign they work: call it now
+        if (!cb.shared && cb.overdue && cb.campaign_id === state.campaign_id && state.state === "ready") {
+          const now_ = el("button", "Call now", "btn btn-quiet btn-small");
+          now_.type = "button";
+          now_.addEventListener("click", () => nextCustomer(cb.list_entry_id));
+          li.append(now_);
+        }
         list.append(li);
       });
       if (!callbacks.data.callbacks.length) list.append(el("li", "None yet.", "muted"));
@@ -386,6 +470,7 @@
       const next = JSON.parse(event.data);
       const before = { attempt: state.attempt_id, s: state.state, call: call && call.call_state };
       renderState(next);
+      previewEnded(before, next);
       voiceBoard();
       if (next.attempt_id !== before.attempt || (call && next.call_state && next.call_state !== before.call)) {
         refreshCall();
@@ -591,6 +676,9 @@
     move(urls.loginUrl, { campaign_id: Number(value) });
   });
   $("ready-btn").addEventListener("click", () => move(urls.readyUrl));
+  $("next-btn").addEventListener("click", () => nextCustomer());
+  $("dial-btn").addEventListener("click", dial);
+  $("skip-btn").addEventListener("click", skip);
   $("pause-form").addEventListener("submit", (event) => {
     event.preventDefault();
     move(urls.pauseUrl, { code: $("pause-code").value });
@@ -628,6 +716,10 @@
     const button = root.querySelector(`.dispo[data-key="${event.key}"]`);
     if (button) { event.preventDefault(); choose(button.dataset.code); return; }
     if ((event.key === "r" || event.key === "R") && !$("ready-btn").hidden) { event.preventDefault(); move(urls.readyUrl); }
+    const key = event.key.toLowerCase();
+    if (key === "n" && !$("next-btn").hidden) { event.preventDefault(); nextCustomer(); }
+    if (key === "d" && previewing()) { event.preventDefault(); dial(); }
+    if (key === "s" && previewing()) { event.preventDefault(); skip(); }
   });
 
   async function start() {

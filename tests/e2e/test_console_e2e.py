@@ -108,9 +108,9 @@ class Store:
     agent_id: int
 
 
-def _store(engine: Engine) -> Store:
-    """A running progressive cross-sell campaign of scored New York customers, an agent
-    and a manager."""
+def _store(engine: Engine, pacing: str = "progressive") -> Store:
+    """A running cross-sell campaign of scored New York customers, an agent and a
+    manager."""
     customers = build_scored_base(engine, CUSTOMERS, p_churn=[0.41, 0.22, 0.12])
     with transaction(engine) as session:
         fiber = session.scalars(select(Product).where(Product.code == "BB_1")).one()
@@ -118,7 +118,7 @@ def _store(engine: Engine) -> Store:
             name=CAMPAIGN,
             kind=CampaignKind.CROSS_SELL,
             status=CampaignStatus.RUNNING,
-            pacing="progressive",
+            pacing=pacing,
             policy={},
             dialing={},
             plan={},
@@ -359,6 +359,77 @@ async def _scenario(
             await board.screenshot(path=shots["manager-dashboard"], full_page=True)
             await manager.close()
             await agent.close()
+        finally:
+            await browser.close()
+
+
+def test_agent_previews_a_customer_then_dials(
+    engine: Engine, settings: Settings, redis_url: str, artifacts: Path
+) -> None:
+    store = _store(engine, pacing="preview")
+    deployment = Deployment(settings, redis_url, engine)
+    problems: list[str] = []
+    asyncio.run(_preview_scenario(deployment, store, artifacts, problems))
+    assert problems == [], problems
+
+    def recorded(session: Session) -> list[tuple[str, int | None]]:
+        return [
+            (code, agent)
+            for code, agent in session.execute(select(Disposition.code, Disposition.agent_id))
+        ]
+
+    assert _read(engine, recorded) == [("refused", store.agent_id)]
+
+
+async def _preview_scenario(
+    deployment: Deployment, store: Store, artifacts: Path, problems: list[str]
+) -> None:
+    async with deployment.running(), async_playwright() as pw:
+        deployment.start_worker()
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = await context.new_page()
+            page.on("pageerror", lambda error: problems.append(f"agent page: {error}"))
+            await _log_in(page, deployment.base, "ann", "/agent")
+            await expect(page.locator("#live")).to_have_text("live", timeout=PAGE_MS)
+            await page.select_option("#campaign", str(store.campaign_id))
+            await page.click("#login-form button[type=submit]")
+            await expect(page.locator("#state-badge")).to_have_text("ready", timeout=PAGE_MS)
+            # a preview campaign dials nothing on its own
+            await expect(page.locator("#no-call-text")).to_contain_text("Preview dialing")
+            await page.keyboard.press("n")
+            await expect(page.locator("#state-badge")).to_have_text("preview", timeout=PAGE_MS)
+            await expect(page.locator("#call-state")).to_have_text("preview")
+            await expect(page.locator("#c-name")).to_have_text("Customer 1")
+            await expect(page.locator("#c-offer")).to_contain_text("Fiber 100")
+            await expect(page.locator("button.dispo-accepted")).to_be_disabled()
+            await page.screenshot(path=artifacts / "agent-preview.png", full_page=True)
+
+            # skipped, the next customer comes; that one is dialed
+            await page.click("#skip-btn")
+            await expect(page.locator("#preview-note")).to_contain_text("Skipped")
+            await page.click("#next-btn")
+            await expect(page.locator("#c-name")).to_have_text("Customer 2", timeout=PAGE_MS)
+            await page.click("#dial-btn")
+            await expect(page.locator("#call-state")).to_have_text("connected", timeout=WAIT_MS)
+            await expect(page.locator("#state-badge")).to_have_text("on a call")
+            await expect(page.locator("#c-name")).to_have_text("Customer 2")
+
+            await deployment.hang_up(store.campaign_id)
+            await expect(page.locator("#call-state")).to_have_text("ended", timeout=WAIT_MS)
+            refused = page.locator("button.dispo-refused")
+            await expect(refused).to_be_enabled(timeout=PAGE_MS)
+            await page.select_option("#then", "paused:break")
+            await refused.click()
+            await page.fill("#refusal_reason", "price")
+            await page.select_option("#funnel_stage", "offer")
+            await page.click("#refusal-form button[type=submit]")
+            await expect(page.locator("#dispo-done")).to_have_text(
+                "Recorded: refused.", timeout=PAGE_MS
+            )
+            await expect(page.locator("#state-badge")).to_have_text("paused")
+            await context.close()
         finally:
             await browser.close()
 

@@ -26,6 +26,8 @@ def test_a_tiny_run_reports_both_endpoints(
             "4",
             "--workers",
             "1",
+            "--time-scale",
+            "20",  # calls of three real seconds: several within the run
             "--redis",
             embedded_redis,
             "--json",
