@@ -675,13 +675,13 @@ async def dispose(request: web.Request) -> web.Response:
             raise
         return web.json_response({"disposition": _disposition_json(repeat), "repeated": True})
     try:
-        await dialer.board.finish_wrap(
+        status = await dialer.board.finish_wrap(
             user.id, attempt_id, dialer.clock.now(), then=then, code=pause_code
         )
     except BoardError as error:
         log.warning("attempt %s: disposition kept, board not moved (%s)", attempt_id, error)
+        status = await dialer.board.status(user.id)
     await after_change(dialer, texts, attempt.campaign_id)
-    status = await dialer.board.status(user.id)
     return web.json_response(
         {"disposition": saved, "repeated": False, "state": _status_json(request, status)},
         status=201,
