@@ -36,6 +36,7 @@ from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from cachetools import TTLCache
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -109,6 +110,12 @@ CONTACTS: Final = frozenset({D.ACCEPTED, D.REFUSED, D.CALLBACK, D.DO_NOT_CALL})
 MAX_NOTES = 2000
 MAX_REASON = 120
 KEEPALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing
+# The card, offer and script of a call do not change while it lasts (its earlier contacts,
+# the customer's record and scores are read when it arrives): a console that polls reads
+# them once per call, then only the call's status and outcome. Kept per process, by
+# attempt, for two minutes; only the agent on the attempt is ever shown it.
+CALL_VIEWS = web.AppKey("call_views", TTLCache)
+CALL_VIEW_SECONDS = 120.0
 # -- helpers ------------------------------------------------------------------------------
 
 
@@ -356,36 +363,55 @@ async def agent_call(request: web.Request) -> web.Response:
         preview = await _preview_view(request, status) if status.entry_id is not None else None
         return web.json_response({"state": state, "call": None, "preview": preview})
     today = dialer.clock.utcnow().date()
+    views = request.app[CALL_VIEWS]
+    cached = views.get(attempt_id)
 
     def read(session: Session) -> dict[str, Any] | None:
-        attempt = session.get(Attempt, attempt_id)
-        if attempt is None:
+        row = session.execute(
+            select(
+                Attempt.status,
+                Attempt.customer_id,
+                Attempt.campaign_id,
+                Attempt.phone,
+                Attempt.started_at,
+                Attempt.answered_at,
+                Attempt.ended_at,
+                Attempt.duration_s,
+            ).where(Attempt.id == attempt_id)
+        ).one_or_none()
+        if row is None:
             return None
-        card = customer_card(
-            session, attempt.customer_id, attempt.campaign_id, today=today, skip_attempt=attempt_id
-        )
         done = session.scalars(
             select(Disposition).where(Disposition.attempt_id == attempt_id)
         ).first()
-        return {
-            "attempt_id": attempt.id,
-            "status": attempt.status.value,
-            "call_state": call_state(attempt.status),
-            "phone": attempt.phone,
-            "started_at": iso(attempt.started_at),
-            "answered_at": iso(attempt.answered_at),
-            "ended_at": iso(attempt.ended_at),
-            "duration_s": attempt.duration_s,
+        call = {
+            "attempt_id": attempt_id,
+            "status": row.status.value,
+            "call_state": call_state(row.status),
+            "phone": row.phone,
+            "started_at": iso(row.started_at),
+            "answered_at": iso(row.answered_at),
+            "ended_at": iso(row.ended_at),
+            "duration_s": row.duration_s,
             "disposition": _disposition_json(done) if done is not None else None,
-            "card": card,
         }
+        if cached is None:  # the card, read once per call (see CALL_VIEWS)
+            call["card"] = customer_card(
+                session, row.customer_id, row.campaign_id, today=today, skip_attempt=attempt_id
+            )
+        return call
 
     try:
         call = await _read(request, read)
     except CardError:
         call = None
     if call is not None:
-        _with_script(request, call)
+        if cached is None:
+            _with_script(request, call)
+            cached = views[attempt_id] = {
+                key: call[key] for key in ("card", "offer", "script_html")
+            }
+        call.update(cached)
     return web.json_response({"state": state, "call": call, "preview": None})
 
 
@@ -814,6 +840,7 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
 
 def add_console_routes(app: web.Application) -> None:
     app[FEED] = AgentFeed(app)
+    app[CALL_VIEWS] = TTLCache(maxsize=4096, ttl=CALL_VIEW_SECONDS)
     app.on_shutdown.append(close_feed)
     app.router.add_get("/agent", agent_home, name="agent-home")
     app.router.add_get("/api/agent/state", agent_state, name="agent-state")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from dialer.context import Dialer
 from dialer.outcomes import apply_status
 from dialer.webhooks import DIALER
+from runner import console
 from runner.call_script import render_call_script
 from runner.card import customer_card
 from runner.users import hash_password
@@ -497,3 +498,43 @@ def test_the_script_renders_for_every_campaign_kind(engine: Engine) -> None:
         now=dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC),
     )
     assert "<strong>Offer.</strong>" in html
+
+
+def test_a_polling_console_reads_the_card_once_per_call(
+    run_web: RunWeb, engine: Engine, users: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_id, customers = _campaign(engine)
+    cards: list[int] = []
+    real_card = console.customer_card
+
+    def counted(session: Session, customer_id: int, *args: Any, **kwargs: Any) -> Any:
+        cards.append(customer_id)
+        return real_card(session, customer_id, *args, **kwargs)
+
+    monkeypatch.setattr(console, "customer_card", counted)
+
+    async def scenario(client: Client) -> None:
+        dialer = client.server.app[DIALER]
+        token = await login_as(client, "agent")
+        await _post(client, "/api/agent/login", token, {"campaign_id": campaign_id})
+        attempt_id, _ = await _give_call(dialer, campaign_id, customers[0])
+        first = (await _get(client, "/api/agent/call"))["call"]
+        again = (await _get(client, "/api/agent/call"))["call"]
+        assert again == first  # the same card, offer and script, from the first read
+        await _end_call(dialer, attempt_id)
+        ended = (await _get(client, "/api/agent/call"))["call"]
+        # the call's own facts are read every time: its end shows at once
+        assert (ended["call_state"], ended["duration_s"]) == ("ended", 60)
+        assert ended["card"] == first["card"]
+        assert ended["script_html"] == first["script_html"]
+        # the next call's card is read afresh
+        status, _ = await _post(
+            client, f"/api/attempts/{attempt_id}/disposition", token, {"code": "no_answer"}
+        )
+        assert status == 201
+        second, _ = await _give_call(dialer, campaign_id, customers[1])
+        other = (await _get(client, "/api/agent/call"))["call"]
+        assert other["attempt_id"] == second
+
+    run_web(scenario)
+    assert cards == [customers[0], customers[1]]
