@@ -21,13 +21,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Executable,
+    Float,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.orm import InstrumentedAttribute
 
 from scoring.value import (
     abc_class,
@@ -117,129 +136,98 @@ def revenue_thresholds(engine: Engine, cutoff: dt.date) -> tuple[float, float]:
     """ABC boundaries over the whole base: 12 months of billed revenue to the cutoff."""
     first, last = _months_back(cutoff, 12), _last_complete_month(cutoff)
     with engine.connect() as conn:
-        totals = conn.execute(
+        totals = _fetch(
+            conn,
             select(func.sum(Billing.amount))
             .where(Billing.month >= first, Billing.month <= last)
-            .group_by(Billing.customer_id)
-        ).scalars()
-        revenue = np.fromiter((float(t or 0.0) for t in totals), float)
+            .group_by(Billing.customer_id),
+        )
+    revenue = np.fromiter((float(t or 0.0) for (t,) in totals), float, len(totals))
     return abc_thresholds(revenue)
 
 
 class FeatureBuilder:
     """Builds feature frames chunk by chunk for one window."""
 
-    def __init__(self, engine: Engine, window: Window, export_end: dt.date | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        window: Window,
+        export_end: dt.date | None = None,
+        *,
+        thresholds: Future[tuple[float, float]] | None = None,
+    ):
+        """``thresholds``: the window's ABC boundaries (``revenue_thresholds``) being
+        computed elsewhere meanwhile; by default they are computed here."""
         self.engine = engine
         self.window = window
         self.export_end = export_end or data_end(engine) or window.cutoff
-        self.thresholds = revenue_thresholds(engine, window.cutoff)
+        self._thresholds = thresholds
+        if thresholds is None:
+            self._thresholds = Future()
+            self._thresholds.set_result(revenue_thresholds(engine, window.cutoff))
         self.targets = _targeted_products(engine)
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        assert self._thresholds is not None
+        return self._thresholds.result()
 
     def chunks(self, size: int = CHUNK, *, labels: bool = False) -> Iterator[pd.DataFrame]:
         for lo, hi in customer_id_chunks(self.engine, size):
             yield self.frame(lo, hi, labels=labels)
 
     def frame(self, lo: int, hi: int, *, labels: bool = False) -> pd.DataFrame:
-        """Features of customers with lo <= id <= hi, indexed by customer id."""
+        """Features of customers with lo <= id <= hi, indexed by customer id.
+
+        The database does the counting: bills, holdings and interactions come back as
+        one row per customer (per held product for holdings), never one per fact, so a
+        chunk costs about the same whatever the history behind it.
+        """
         cutoff = self.window.cutoff
+        end_of_cutoff = dt.datetime.combine(cutoff, dt.time.max, tzinfo=dt.UTC)
         with self.engine.connect() as conn:
-            customers = pd.DataFrame(
-                conn.execute(
-                    select(
-                        Customer.id,
-                        Customer.external_id,
-                        Segment.code.label("segment"),
-                        Customer.customer_type,
-                        Customer.signup_date,
-                        Customer.contract_end,
-                    )
-                    .outerjoin(Segment, Segment.id == Customer.segment_id)
-                    .where(Customer.id.between(lo, hi))
-                    .order_by(Customer.id)
-                ).all(),
-                columns=[
-                    "id",
-                    "external_id",
-                    "segment",
-                    "customer_type",
-                    "signup_date",
-                    "contract_end",
-                ],
-            ).set_index("id")
-            holdings = _frame(
-                conn.execute(
-                    select(
-                        Holding.customer_id,
-                        Holding.product_id,
-                        Holding.start_date,
-                        Holding.end_date,
-                        Holding.monthly_revenue,
-                    ).where(
-                        Holding.customer_id.between(lo, hi),
-                        Holding.start_date <= (self.window.label_end if labels else cutoff),
-                    )
-                ).all(),
-                ["customer_id", "product_id", "start_date", "end_date", "monthly_revenue"],
+            people = _read_customers(conn, lo, hi)
+            ids = np.asarray(people[0], dtype=np.int64)
+            bills = self._bills(conn, lo, hi, ids)
+            held = self._held(conn, lo, hi, ids, people[2])
+            events = _interactions(conn, lo, hi, ids, end_of_cutoff)
+            holdings = (
+                _frame(
+                    conn.execute(
+                        select(
+                            Holding.customer_id,
+                            Holding.product_id,
+                            Holding.start_date,
+                            Holding.end_date,
+                            Holding.monthly_revenue,
+                        ).where(
+                            Holding.customer_id.between(lo, hi),
+                            Holding.start_date <= self.window.label_end,
+                        )
+                    ).all(),
+                    ["customer_id", "product_id", "start_date", "end_date", "monthly_revenue"],
+                )
+                if labels
+                else None
             )
-            bills = _frame(
-                conn.execute(
-                    select(
-                        Billing.customer_id, Billing.month, Billing.amount, Billing.days_late
-                    ).where(
-                        Billing.customer_id.between(lo, hi),
-                        Billing.month <= _last_complete_month(cutoff),
-                    )
-                ).all(),
-                ["customer_id", "month", "amount", "days_late"],
-            )
-            end_of_cutoff = dt.datetime.combine(cutoff, dt.time.max, tzinfo=dt.UTC)
-            since = end_of_cutoff - dt.timedelta(days=366)
-            events = _frame(
-                conn.execute(
-                    select(
-                        Interaction.customer_id,
-                        Interaction.kind,
-                        Interaction.occurred_at,
-                        Interaction.score,
-                        Interaction.scale,
-                        Interaction.closed_at,
-                    ).where(
-                        Interaction.customer_id.between(lo, hi),
-                        Interaction.occurred_at <= end_of_cutoff,
-                        or_(
-                            Interaction.occurred_at > since,
-                            Interaction.kind == InteractionKind.SURVEY,
-                            and_(
-                                Interaction.kind == InteractionKind.COMPLAINT,
-                                or_(
-                                    Interaction.closed_at.is_(None),
-                                    Interaction.closed_at > end_of_cutoff,
-                                ),
-                            ),
-                        ),
-                    )
-                ).all(),
-                ["customer_id", "kind", "occurred_at", "score", "scale", "closed_at"],
-            )
-            contacts = _frame(
-                conn.execute(
-                    select(Attempt.customer_id, func.max(Attempt.created_at))
-                    .where(Attempt.customer_id.between(lo, hi), Attempt.created_at <= end_of_cutoff)
-                    .group_by(Attempt.customer_id)
-                ).all(),
-                ["customer_id", "last_attempt"],
-            )
-        out = pd.DataFrame(index=customers.index)
-        out["external_id"] = customers["external_id"]
-        out["segment"] = customers["segment"].fillna("none").astype(str)
-        out["customer_type"] = customers["customer_type"].astype(str)
-        self._billing(out, bills)
-        self._holdings(out, customers, holdings)
-        self._contract(out, customers)
-        self._interactions(out, events, contacts, end_of_cutoff)
+        index = pd.Index(ids, name="id")
+        customers = pd.DataFrame(
+            {"signup_date": pd.Series(people[4], dtype=object, index=index)}, index=index
+        )
+        columns: dict[str, Any] = {
+            "external_id": _objects(people[1]),
+            "segment": _objects(["none" if s is None else str(s) for s in people[2]]),
+            "customer_type": _objects([str(t) for t in people[3]]),
+        }
+        columns.update(bills)
+        columns.update(held)
+        columns.update(self._contract(people[5]))
+        columns.update(events)
+        out = pd.DataFrame(columns, index=index)
         out["tenure_months"] = _tenure(customers, out, cutoff)
         if labels:
+            assert holdings is not None
             out[LABEL] = _churn_labels(out.index, holdings, self.window)
         # One dtype per column whatever a chunk happens to hold.
         out["satisfaction"] = out["satisfaction"].fillna("none")
@@ -249,124 +237,308 @@ class FeatureBuilder:
             out[column] = out[column].astype(float)
         return out
 
-    def _billing(self, out: pd.DataFrame, bills: pd.DataFrame) -> None:
+    def _bills(
+        self, conn: Connection, lo: int, hi: int, ids: npt.NDArray[np.int64]
+    ) -> dict[str, Any]:
+        """Revenue, classes, lifecycle and payment features from the complete months.
+
+        The database hands back one row per customer: for the last 12 months their
+        amounts, which of the newest four were billed and the payment counts; for older
+        months the oldest one billed and the counts of unpaid and possibly late bills.
+        A bill counts as paid once its due date (the 15th) plus its days late is on or
+        before the cutoff. Months are stored as their first day (the importer does so).
+        """
         cutoff = self.window.cutoff
         top = _last_complete_month(cutoff)
-        bills["back"] = _months_between(bills["month"], top)
-        amounts = bills.pivot_table(
-            index="customer_id", columns="back", values="amount", aggfunc="sum"
-        ).reindex(index=out.index)
+        months = [_add_months(top, -k) for k in range(12)]  # months[k]: k months back
+        slack = [(cutoff - (m + dt.timedelta(days=DUE_DAY - 1))).days for m in months]
+        month, late = Billing.month, Billing.days_late
+        in_range = Billing.customer_id.between(lo, hi)
+
+        year = _fetch(
+            conn,
+            select(
+                Billing.customer_id,
+                cast(func.sum(_payments(month, late, months, slack)), BigInteger),
+                *[func.max(case((month == m, cast(Billing.amount, Float)))) for m in months],
+            )
+            .where(in_range, month >= months[-1], month <= top)
+            .group_by(Billing.customer_id),
+        )
+        cid, payments, *amounts = _columns(year, 2 + len(months))
+        where = np.searchsorted(ids, np.asarray(cid, dtype=np.int64))
+
+        def put(values: Sequence[Any], fill: float = np.nan) -> npt.NDArray[np.float64]:
+            out = np.full(len(ids), fill)
+            out[where] = np.asarray(values, dtype=float)
+            return out
+
+        packed = np.zeros(len(ids), dtype=np.int64)
+        packed[where] = np.asarray(payments, dtype=np.int64)
+        counted, late6, delay6, overdue = _unpack_payments(packed)
+        billed = [put(a) for a in amounts]  # billed[k]: the amount k months back
+        billed_at = np.column_stack([~np.isnan(b) for b in billed])
+        any_bill = billed_at.any(axis=1)
+        first = np.where(any_bill, len(months) - 1 - np.argmax(billed_at[:, ::-1], axis=1), np.nan)
+        last = np.where(any_bill, np.argmax(billed_at, axis=1), np.nan)
+        seen = (billed_at[:, :4] * (1 << np.arange(4))).sum(axis=1)
+
+        older = _fetch(
+            conn,
+            select(
+                Billing.customer_id,
+                func.min(month),
+                func.max(month),
+                func.count(),
+                func.count(late),
+                func.max(late),
+            )
+            .where(in_range, month < months[-1])
+            .group_by(Billing.customer_id),
+        )
+        oid, old_oldest, old_newest, bills, paid, latest = _columns(older, 6)
+        at = np.searchsorted(ids, np.asarray(oid, dtype=np.int64))
+        first[at] = _months_before(old_oldest, top)
+        last[at] = np.fmin(last[at], _months_before(old_newest, top))
+        overdue[at] += np.asarray(bills, dtype=np.int64) - np.asarray(paid, dtype=np.int64)
+        if any(d is not None and d > slack[-1] for d in latest):
+            self._late_old_bills(conn, lo, hi, months[-1], slack[-1], ids, overdue)
+
+        index = pd.Index(ids, name="id")
+        # the months billed in this chunk as columns of months back, as a pivot has them
+        table = pd.DataFrame(
+            {k: v for k, v in enumerate(billed) if not np.isnan(v).all()}, index=index
+        )
 
         def window_mean(first: int, last: int) -> pd.Series:
-            cols = [c for c in amounts.columns if first <= int(c) <= last]
-            return amounts[cols].mean(axis=1) if cols else pd.Series(np.nan, index=out.index)
+            cols = [c for c in table.columns if first <= int(c) <= last]
+            return table[cols].mean(axis=1) if cols else pd.Series(np.nan, index=index)
 
         last3, prior3 = window_mean(0, 2), window_mean(3, 5)
         last6, prior6 = window_mean(0, 5), window_mean(6, 11)
-        out["arpu"] = last3
-        out["arpu_trend_3m"] = last3 / prior3 - 1.0
-        out["arpu_trend_6m"] = last6 / prior6 - 1.0
-        year = amounts[[c for c in amounts.columns if int(c) <= 11]]
-        out["revenue_12m"] = year.sum(axis=1).fillna(0.0)
-        filled = year.notna().sum(axis=1)
-        cov = year.std(axis=1, ddof=0) / year.mean(axis=1)
-        out["revenue_cov"] = cov.where(filled >= 3)
-        out["abc_class"] = abc_class(out["revenue_12m"].to_numpy(), self.thresholds)
-        out["xyz_class"] = xyz_class(out["revenue_cov"].to_numpy())
-        out["xyz_class"] = out["xyz_class"].fillna("none")
+        revenue = table.sum(axis=1).fillna(0.0)
+        filled = table.notna().sum(axis=1)
+        cov = (table.std(axis=1, ddof=0) / table.mean(axis=1)).where(filled >= 3)
+        xyz = xyz_class(cov.to_numpy())
+        xyz[pd.isna(xyz)] = "none"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_late = np.where(counted > 0, delay6 / counted, np.nan)
+        return {
+            "arpu": last3.to_numpy(),
+            "arpu_trend_3m": (last3 / prior3 - 1.0).to_numpy(),
+            "arpu_trend_6m": (last6 / prior6 - 1.0).to_numpy(),
+            "revenue_12m": revenue.to_numpy(),
+            "revenue_cov": cov.to_numpy(),
+            "abc_class": abc_class(revenue.to_numpy(), self.thresholds),
+            "xyz_class": xyz,
+            "lifecycle": lifecycle_state(first, last, _newest_run_start(last, seen)),
+            "late_bills_6m": late6.astype(float),
+            "mean_days_late_6m": mean_late,
+            "overdue_bills": overdue.astype(float),
+        }
 
-        grouped = bills.groupby("customer_id")["back"]
-        first = grouped.max().reindex(out.index)
-        last = grouped.min().reindex(out.index)
-        out["lifecycle"] = lifecycle_state(first, last, _run_start(bills).reindex(out.index))
-
-        due = pd.to_datetime(bills["month"]) + pd.Timedelta(days=DUE_DAY - 1)
-        limit = pd.Timestamp(cutoff)
-        paid_on = due + pd.to_timedelta(bills["days_late"].fillna(0), unit="D")
-        known = bills["days_late"].notna() & (paid_on <= limit)
-        recent = bills["back"] <= 5
-        late = known & recent & (bills["days_late"] > 0)
-        out["late_bills_6m"] = late.groupby(bills["customer_id"]).sum().reindex(out.index).fillna(0)
-        delays = bills["days_late"].where(known & recent)
-        out["mean_days_late_6m"] = delays.groupby(bills["customer_id"]).mean().reindex(out.index)
-        overdue = (due < limit) & ~known
-        out["overdue_bills"] = (
-            overdue.groupby(bills["customer_id"]).sum().reindex(out.index).fillna(0)
-        )
-
-    def _holdings(self, out: pd.DataFrame, customers: pd.DataFrame, holdings: pd.DataFrame) -> None:
-        cutoff = self.window.cutoff
-        started = holdings[holdings["start_date"] <= cutoff]
-        active = started[started["end_date"].isna() | (started["end_date"] > cutoff)]
-        out["products_held"] = active.groupby("customer_id").size().reindex(out.index).fillna(0)
-        out["mrr"] = (
-            active.groupby("customer_id")["monthly_revenue"].sum().reindex(out.index).fillna(0.0)
-        )
-        segments = out["segment"]
-        out["products_targeted"] = segments.map(lambda s: len(self.targets.get(s, ()))).astype(
-            float
-        )
-        seg_of = active["customer_id"].map(segments)
-        on_target = [
-            product in self.targets.get(seg, frozenset())
-            for product, seg in zip(active["product_id"], seg_of, strict=True)
-        ]
-        held_targeted = active[on_target].groupby("customer_id").size().reindex(out.index)
-        out["maturity"] = (held_targeted.fillna(0) / out["products_targeted"]).where(
-            out["products_targeted"] > 0
-        )
-        out["active"] = out["products_held"] > 0
-
-    def _contract(self, out: pd.DataFrame, customers: pd.DataFrame) -> None:
-        cutoff = self.window.cutoff
-        ends = [
-            contract_end_as_of(end, cutoff, self.export_end) for end in customers["contract_end"]
-        ]
-        days = [np.nan if e is None else float((e - cutoff).days) for e in ends]
-        out["contract_end_days"] = days
-        out["month_to_month"] = customers["contract_end"].isna().astype(float)
-
-    def _interactions(
+    def _late_old_bills(
         self,
-        out: pd.DataFrame,
-        events: pd.DataFrame,
-        contacts: pd.DataFrame,
-        end_of_cutoff: dt.datetime,
+        conn: Connection,
+        lo: int,
+        hi: int,
+        before: dt.date,
+        bound: int,
+        ids: npt.NDArray[np.int64],
+        overdue: npt.NDArray[np.int64],
     ) -> None:
-        at = pd.Timestamp(end_of_cutoff)
-        occurred = pd.to_datetime(events["occurred_at"], utc=True)
-        age_days = (at - occurred).dt.total_seconds() / 86400.0
-        complaint = events["kind"] == InteractionKind.COMPLAINT
-        by = events["customer_id"]
-        for days in (30, 90, 365):
-            hits = complaint & (age_days <= days)
-            out[f"complaints_{days}d"] = hits.groupby(by).sum().reindex(out.index).fillna(0)
-        closed = pd.to_datetime(events["closed_at"], utc=True)
-        still_open = complaint & (closed.isna() | (closed > at))
-        out["open_complaints"] = still_open.groupby(by).sum().reindex(out.index).fillna(0)
-        tickets = (events["kind"] == InteractionKind.TICKET) & (age_days <= 90)
-        out["tickets_90d"] = tickets.groupby(by).sum().reindex(out.index).fillna(0)
-
-        surveys = events[events["kind"] == InteractionKind.SURVEY].assign(when=occurred)
-        latest = surveys.sort_values("when").groupby("customer_id").tail(1).set_index("customer_id")
-        score = latest["score"].reindex(out.index).astype(float)
-        scale = latest["scale"].reindex(out.index).astype(float)
-        out["last_score_10"] = np.where(scale == 5, 1.0 + (score - 1.0) * 9.0 / 4.0, score)
-        out["last_score_scale"] = scale
-        out["last_score"] = score
-        out["satisfaction"] = satisfaction_category(score.to_numpy(), scale.to_numpy())
-        out["dissatisfied"] = is_dissatisfied(score.to_numpy(), scale.to_numpy()).astype(float)
-
-        last_event = occurred.groupby(by).max().reindex(out.index)
-        last_attempt = (
-            pd.to_datetime(contacts.set_index("customer_id")["last_attempt"], utc=True).reindex(
-                out.index
+        """Count bills older than the year that were paid after the cutoff as overdue."""
+        cutoff = self.window.cutoff
+        rows = conn.execute(
+            select(Billing.customer_id, Billing.month, Billing.days_late).where(
+                Billing.customer_id.between(lo, hi),
+                Billing.month < before,
+                Billing.days_late > bound,
             )
-            if len(contacts)
-            else pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+        ).all()
+        for customer, month, late in rows:
+            if late is not None and month + dt.timedelta(days=DUE_DAY - 1 + late) > cutoff:
+                overdue[np.searchsorted(ids, customer)] += 1
+
+    def _held(
+        self,
+        conn: Connection,
+        lo: int,
+        hi: int,
+        ids: npt.NDArray[np.int64],
+        segments: Sequence[str | None],
+    ) -> dict[str, Any]:
+        """Products held at the cutoff, what they bring in, and how many are targeted."""
+        cutoff = self.window.cutoff
+        active = _frame(
+            _fetch(
+                conn,
+                select(
+                    Holding.customer_id, Holding.product_id, cast(Holding.monthly_revenue, Float)
+                ).where(
+                    Holding.customer_id.between(lo, hi),
+                    Holding.start_date <= cutoff,
+                    or_(Holding.end_date.is_(None), Holding.end_date > cutoff),
+                ),
+            ),
+            ["customer_id", "product_id", "monthly_revenue"],
         )
-        last = pd.concat([last_event, last_attempt], axis=1).max(axis=1)
-        out["days_since_contact"] = (at - last).dt.total_seconds() / 86400.0
+        index = pd.Index(ids, name="id")
+        held = active.groupby("customer_id").size().reindex(index).fillna(0).to_numpy(float)
+        mrr = active.groupby("customer_id")["monthly_revenue"].sum().reindex(index).fillna(0.0)
+        codes = ["none" if s is None else str(s) for s in segments]
+        names = sorted(set(codes))
+        position = {name: i for i, name in enumerate(names)}
+        segment_of = np.asarray([position[c] for c in codes], dtype=np.int64)
+        products = active["product_id"].to_numpy(np.int64)
+        wide = max([0, *[max(t, default=0) for t in self.targets.values()], *products]) + 1
+        targeted_by = np.zeros((len(names), wide), dtype=np.bool_)
+        for row, name in enumerate(names):
+            targeted_by[row, list(self.targets.get(name, ()))] = True
+        where = np.searchsorted(ids, active["customer_id"].to_numpy(np.int64))
+        on_target = targeted_by[segment_of[where], products]
+        held_targeted = np.bincount(where, on_target.astype(float), minlength=len(ids))
+        targeted = targeted_by.sum(axis=1).astype(float)[segment_of]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            maturity = np.where(targeted > 0, held_targeted / targeted, np.nan)
+        return {
+            "products_held": held,
+            "mrr": mrr.to_numpy(float),
+            "products_targeted": targeted,
+            "maturity": maturity,
+            "active": held > 0,
+        }
+
+    def _contract(self, stored: Sequence[Any]) -> dict[str, Any]:
+        cutoff = self.window.cutoff
+        days: dict[Any, float] = {}
+        for raw in set(stored):
+            now = contract_end_as_of(_date(raw), cutoff, self.export_end)
+            days[raw] = np.nan if now is None else float((now - cutoff).days)
+        return {
+            "contract_end_days": np.asarray([days[e] for e in stored], dtype=float),
+            "month_to_month": np.asarray([e is None for e in stored], dtype=float),
+        }
+
+
+def _read_customers(conn: Connection, lo: int, hi: int) -> list[tuple[Any, ...]]:
+    """Id, external id, segment code, type, signup and contract end, as columns (the
+    dates as the driver gives them: see ``_fetch``)."""
+    rows = _fetch(
+        conn,
+        select(
+            Customer.id,
+            Customer.external_id,
+            Segment.code,
+            type_coerce(Customer.customer_type, String),
+            Customer.signup_date,
+            Customer.contract_end,
+        )
+        .outerjoin(Segment, Segment.id == Customer.segment_id)
+        .where(Customer.id.between(lo, hi))
+        .order_by(Customer.id),
+    )
+    return _columns(rows, 6)
+
+
+def _interactions(
+    conn: Connection,
+    lo: int,
+    hi: int,
+    ids: npt.NDArray[np.int64],
+    end_of_cutoff: dt.datetime,
+) -> dict[str, Any]:
+    """Complaints, tickets, the latest survey and the latest contact, per customer.
+
+    Counted are interactions that occurred by the end of the cutoff day: complaints and
+    tickets within 30/90/365 days of it, complaints still open at it (closed later or
+    never), the newest survey ever, and the newest of these or of a call attempt.
+    """
+    at = end_of_cutoff
+    occurred, kind = Interaction.occurred_at, Interaction.kind
+    complaint = kind == InteractionKind.COMPLAINT
+    still_open = complaint & or_(Interaction.closed_at.is_(None), Interaction.closed_at > at)
+
+    def within(days: int) -> ColumnElement[bool]:
+        return occurred >= at - dt.timedelta(days=days)
+
+    in_range = Interaction.customer_id.between(lo, hi)
+    rows = _fetch(
+        conn,
+        select(
+            Interaction.customer_id,
+            *[func.count().filter(complaint & within(d)) for d in (30, 90, 365)],
+            func.count().filter(still_open),
+            func.count().filter((kind == InteractionKind.TICKET) & within(90)),
+            func.max(occurred),
+        )
+        .where(
+            in_range,
+            occurred <= at,
+            or_(occurred > at - dt.timedelta(days=366), kind == InteractionKind.SURVEY, still_open),
+        )
+        .group_by(Interaction.customer_id),
+    )
+    cid, c30, c90, c365, opened, tickets, newest = _columns(rows, 7)
+    where = np.searchsorted(ids, np.asarray(cid, dtype=np.int64))
+
+    def put(values: Sequence[Any], fill: float) -> npt.NDArray[np.float64]:
+        out = np.full(len(ids), fill)
+        out[where] = np.asarray(values, dtype=float)
+        return out
+
+    latest = (
+        select(Interaction.customer_id, func.max(occurred).label("at"))
+        .where(in_range, kind == InteractionKind.SURVEY, occurred <= at)
+        .group_by(Interaction.customer_id)
+        .subquery()
+    )
+    surveys = _fetch(
+        conn,
+        select(Interaction.customer_id, Interaction.score, Interaction.scale).join(
+            latest,
+            and_(
+                Interaction.customer_id == latest.c.customer_id,
+                Interaction.kind == InteractionKind.SURVEY,
+                Interaction.occurred_at == latest.c.at,
+            ),
+        ),
+    )
+    sid, scores, scales = _columns(surveys, 3)
+    placed = np.searchsorted(ids, np.asarray(sid, dtype=np.int64))
+    score, scale = np.full(len(ids), np.nan), np.full(len(ids), np.nan)
+    score[placed] = np.asarray(scores, dtype=float)
+    scale[placed] = np.asarray(scales, dtype=float)
+
+    contacts = _fetch(
+        conn,
+        select(Attempt.customer_id, func.max(Attempt.created_at))
+        .where(Attempt.customer_id.between(lo, hi), Attempt.created_at <= at)
+        .group_by(Attempt.customer_id),
+    )
+    index = pd.Index(ids, name="id")
+    last_event = _utc_times(cid, newest).reindex(index)
+    last_attempt = (
+        _utc_times(*_columns(contacts, 2)).reindex(index)
+        if contacts
+        else pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+    )
+    last = pd.concat([last_event, last_attempt], axis=1).max(axis=1)
+    category = satisfaction_category(score, scale)
+    category[pd.isna(category)] = "none"
+    return {
+        "complaints_30d": put(c30, 0),
+        "complaints_90d": put(c90, 0),
+        "complaints_365d": put(c365, 0),
+        "open_complaints": put(opened, 0),
+        "tickets_90d": put(tickets, 0),
+        "last_score_10": np.where(scale == 5, 1.0 + (score - 1.0) * 9.0 / 4.0, score),
+        "last_score_scale": scale,
+        "last_score": score,
+        "satisfaction": category,
+        "dissatisfied": is_dissatisfied(score, scale).astype(float),
+        "days_since_contact": ((pd.Timestamp(at) - last).dt.total_seconds() / 86400.0).to_numpy(),
+    }
 
 
 def contract_end_as_of(
@@ -419,17 +591,6 @@ def _tenure(customers: pd.DataFrame, out: pd.DataFrame, cutoff: dt.date) -> pd.S
     return months.where(signup <= pd.Timestamp(cutoff))
 
 
-def _run_start(bills: pd.DataFrame) -> pd.Series:
-    """Months back to the first bill of each customer's newest unbroken run of bills."""
-    if bills.empty:
-        return pd.Series(dtype=float)
-    ordered = bills[["customer_id", "back"]].drop_duplicates().sort_values(["customer_id", "back"])
-    step = ordered.groupby("customer_id")["back"].diff()
-    broken = (step > 1).astype(int).groupby(ordered["customer_id"]).cumsum()
-    newest = ordered[broken == 0]
-    return newest.groupby("customer_id")["back"].max().astype(float)
-
-
 def _targeted_products(engine: Engine) -> dict[str, frozenset[int]]:
     """Segment code -> product ids targeted by the matrix version in force."""
     with engine.connect() as conn:
@@ -452,10 +613,119 @@ def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
 
 
-def _months_between(months: pd.Series, top: dt.date) -> pd.Series:
-    years = pd.to_datetime(months).dt.year
-    numbers = pd.to_datetime(months).dt.month
-    return (top.year - years) * 12 + (top.month - numbers)
+# One bill's payment facts packed into one number, so the database sums them in one
+# pass: bits 0-7 count the bills of the last 6 months known paid by the cutoff, bits
+# 8-15 those of them paid late, bits 16-39 their days late, bits 40-47 the bills of the
+# year not known paid by the cutoff. A year holds at most 12 bills of at most 3650 days
+# late (the importer's limit), so no field overflows into the next.
+_PAID, _LATE, _DAYS, _UNPAID = 0, 8, 16, 40
+
+
+def _payments(
+    month: InstrumentedAttribute[dt.date],
+    late: InstrumentedAttribute[int | None],
+    months: Sequence[dt.date],
+    slack: Sequence[int],
+) -> ColumnElement[int]:
+    """A bill's packed payment facts (see above); ``slack[k]`` is the days a bill of
+    ``months[k]`` may be late and still be paid by the cutoff."""
+    allowed = case(dict(zip(months, slack, strict=True)), value=month)
+    return case(
+        (late.is_(None) | (late > allowed), literal(1 << _UNPAID, BigInteger)),
+        (
+            month >= months[5],
+            literal(1 << _PAID, BigInteger)
+            + case((late > 0, 1 << _LATE), else_=0)
+            + late * literal(1 << _DAYS, BigInteger),
+        ),
+        else_=0,
+    )
+
+
+Ints = npt.NDArray[np.int64]
+
+
+def _unpack_payments(packed: Ints) -> tuple[Ints, Ints, Ints, Ints]:
+    """Known-paid bills of 6 months, how many were late, their days late, unpaid bills."""
+
+    def field(shift: int, bits: int) -> Ints:
+        return (packed >> shift) & ((1 << bits) - 1)
+
+    return field(_PAID, 8), field(_LATE, 8), field(_DAYS, 24), field(_UNPAID, 8)
+
+
+def _fetch(conn: Connection, stmt: Executable) -> list[tuple[Any, ...]]:
+    """A query's rows as plain tuples, straight from the driver.
+
+    SQLAlchemy's per-value result conversion costs more than the query here, so the
+    queries ask for numbers the drivers hand back as Python numbers (amounts cast to
+    float) and the few dates and times are read by ``_date``, ``_months_before`` and
+    ``_utc_times``, which take both what SQLite gives (ISO text) and what PostgreSQL
+    gives (date and datetime objects).
+    """
+    result = conn.execute(stmt)
+    try:
+        rows: list[tuple[Any, ...]] = list(result.cursor.fetchall())
+    finally:
+        result.close()
+    return rows
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _months_before(values: Sequence[Any], top: dt.date) -> npt.NDArray[np.float64]:
+    """How many months each month (a date, or its ISO text) lies before ``top``."""
+    out = np.empty(len(values))
+    for i, value in enumerate(values):
+        year, month = (
+            (int(value[:4]), int(value[5:7]))
+            if isinstance(value, str)
+            else (value.year, value.month)
+        )
+        out[i] = (top.year - year) * 12 + top.month - month
+    return out
+
+
+def _utc_times(keys: Sequence[Any], values: Sequence[Any]) -> pd.Series:
+    """Times (aware datetimes, or SQLite's UTC text) as a UTC series keyed by ``keys``."""
+    times = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True, format="ISO8601")
+    return pd.Series(
+        times.astype("datetime64[us, UTC]").to_numpy(), index=pd.Index(list(keys), dtype=np.int64)
+    ).astype("datetime64[us, UTC]")
+
+
+def _columns(rows: Sequence[Any], n: int) -> list[tuple[Any, ...]]:
+    """The n columns of a result, also when it has no rows."""
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(n)]
+
+
+def _objects(values: Sequence[Any]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _newest_run_start(
+    last: npt.NDArray[np.float64], seen: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Months back to the first bill of the newest unbroken run, as the lifecycle reads it.
+
+    ``seen`` has bit k set where the customer was billed k months back (k <= 3). The
+    lifecycle looks at the run only when the newest bill is at most 2 months back, and
+    then only at whether the run reaches further back than 2 months: the start is exact
+    up to 2 and 3 for any run that reaches 3 months back or further; NaN otherwise.
+    """
+    recent = last <= 2
+    run = np.where(recent, last, 0).astype(np.int64)
+    bits = seen
+    for _ in range(3):
+        step = recent & (run <= 2) & (((bits >> np.minimum(run + 1, 3)) & 1) == 1)
+        run = np.where(step, run + 1, run)
+    return np.where(recent, run.astype(float), np.nan)
 
 
 def _month_end(month: dt.date) -> dt.date:

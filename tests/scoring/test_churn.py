@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from sklearn.pipeline import Pipeline
 from sqlalchemy import func, select
 
-from scoring.churn import TRUSTED, load_active, score, train
+from scoring.churn import FEATURES, TRUSTED, load_active, score, train
 from scoring.errors import ModelNotFoundError, NotEnoughDataError
-from scoring.features import CATEGORICAL, NUMERIC
+from scoring.features import CATEGORICAL, NUMERIC, FeatureBuilder, Window, data_end
 from scoring.pipeline import build_churn_pipeline
+from scoring.reasons import MIN_WEIGHT, REASONS, explain
 from store.db import make_engine
 from store.models import Customer, ModelVersion, Score
 
@@ -73,11 +76,58 @@ def test_train_saves_a_version_and_score_uses_it(demo_copy: Path, tmp_path: Path
     assert texts, "risky customers get reasons"
     assert all(t and (t[0].islower() or t[0].isdigit()) for t in texts)
 
+    by_id = {r.customer_id: r for r in rows}
+    _, model = load_active(engine)
+    end = data_end(engine)
+    assert end is not None
+    frame = pd.concat(list(FeatureBuilder(engine, Window(end), end).chunks()))
+    live = frame[frame["active"]]
+    expected_p = model.predict_proba(live[FEATURES])[:, 1]
+    expected_reasons = plain_reasons(live, model)
+    member = model[-1].calibrated_classifiers_[0]
+    assert expected_reasons == explain(
+        live, lambda f: member.predict_proba(model[:-1].transform(f[FEATURES]))[:, 1]
+    ), "the plain path of scoring.reasons agrees"
+    for cid, p, why in zip(live.index, expected_p, expected_reasons, strict=True):
+        assert by_id[cid].p_churn == round(float(p), 6)
+        assert by_id[cid].reasons == {"top": why}, "the same reasons as plain model calls"
+
     score(engine, chunk=250)
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(Score)).scalar_one()
     assert total == summary.customers, "scoring again replaces, never duplicates"
     engine.dispose()
+
+
+def plain_reasons(frame: pd.DataFrame, model: Pipeline, top: int = 3) -> list[list[dict[str, Any]]]:
+    """The reasons the literal way: one prediction of the whole frame per reason, with the
+    first calibrated member, and the rows picked one by one."""
+    member = model[-1].calibrated_classifiers_[0]
+
+    def predict(f: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return np.asarray(member.predict_proba(model[:-1].transform(f[FEATURES]))[:, 1])
+
+    p = predict(frame)
+    weights = np.zeros((len(frame), len(REASONS)))
+    for j, reason in enumerate(REASONS):
+        changed = frame.copy()
+        for column, value in reason.reference.items():
+            changed[column] = value
+        weights[:, j] = p - predict(changed)
+    out: list[list[dict[str, Any]]] = []
+    for i in range(len(frame)):
+        row = frame.iloc[[i]]
+        picked: list[dict[str, Any]] = []
+        for j in np.argsort(-weights[i]):
+            if weights[i, j] < MIN_WEIGHT or len(picked) == top:
+                break
+            if REASONS[j].applies(row)[0]:
+                text = REASONS[j].say(row.iloc[0])
+                picked.append(
+                    {"code": REASONS[j].code, "text": text, "weight": round(weights[i, j], 4)}
+                )
+        out.append(picked)
+    return out
 
 
 def test_training_needs_history(tmp_path: Path, sqlite_template: Path) -> None:

@@ -98,6 +98,35 @@ def test_late_payments_count_once_paid(demo_copy: Path) -> None:
     assert frame.loc[customer, "overdue_bills"] >= 1
 
 
+def test_bills_older_than_a_year_paid_after_the_cutoff_are_overdue(demo_copy: Path) -> None:
+    cutoff, old = dt.date(2026, 6, 30), dt.date(2025, 1, 1)  # 18 months before the cutoff
+    due = old + dt.timedelta(days=14)
+    engine = make_engine(f"sqlite:///{demo_copy}")
+    with engine.connect() as conn:
+        late, on_time = (
+            conn.execute(
+                select(Billing.customer_id).where(
+                    Billing.month == old, Billing.days_late.is_not(None)
+                )
+            )
+            .scalars()
+            .all()[:2]
+        )
+    before = features(demo_copy, Window(cutoff), dt.date(2026, 10, 31))
+    with engine.begin() as conn:
+        for customer, days in ((late, (cutoff - due).days + 1), (on_time, (cutoff - due).days)):
+            conn.execute(
+                update(Billing)
+                .where(Billing.customer_id == customer, Billing.month == old)
+                .values(days_late=days)
+            )
+    engine.dispose()
+    after = features(demo_copy, Window(cutoff), dt.date(2026, 10, 31))
+    overdue_before, overdue_after = before["overdue_bills"], after["overdue_bills"]
+    assert overdue_after[late] == overdue_before[late] + 1
+    assert overdue_after[on_time] == overdue_before[on_time]
+
+
 def test_contract_renewed_after_the_cutoff_counts_as_ending_then() -> None:
     cutoff, export = dt.date(2026, 6, 30), dt.date(2026, 10, 31)
     renewed = dt.date(2027, 8, 15)  # renewed on 2026-08-15, inside the window
