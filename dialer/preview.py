@@ -23,16 +23,15 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from campaigns.policy import ContactPolicy, Verdict, check_contact
+from campaigns.policy import ContactPolicy, Verdict
 from dialer.dialing import DialingSettings
 from dialer.outcomes import apply_status
 from dialer.pacing import PacingMode
-from dialer.worker import hold, take_entry
+from dialer.worker import check_entry, take_entry
 from store.models import (
     AttemptStatus,
     Campaign,
     CampaignStatus,
-    Channel,
     EntryStatus,
     Group,
     ListEntry,
@@ -112,7 +111,7 @@ def candidates(
                 f"entry {entry_id} is not due for a call from you on campaign {campaign_id}"
                 + ("" if shared else " (it dials for you; only your own call-backs are yours)")
             )
-        verdict = _check(session, campaign, policy, entry, now)
+        verdict = check_entry(session, campaign, policy, entry, now=now)
         if not verdict.allowed:  # returned, not raised: the hold is kept
             return f"the contact policy holds entry {entry_id} back: {_why(verdict)}"
         return [Candidate(entry.id, entry.customer_id, entry.assigned_agent_id == agent_id)]
@@ -137,31 +136,13 @@ def candidates(
             break
         for entry in batch:
             seen.add(entry.id)
-            if _check(session, campaign, policy, entry, now).allowed:
+            if check_entry(session, campaign, policy, entry, now=now).allowed:
                 found.append(
                     Candidate(entry.id, entry.customer_id, entry.assigned_agent_id == agent_id)
                 )
                 if len(found) >= limit:
                     break
     return found
-
-
-def _check(
-    session: Session, campaign: Campaign, policy: ContactPolicy, entry: ListEntry, now: dt.datetime
-) -> Verdict:
-    """The contact policy on the entry now; a blocked entry is held back with its reason."""
-    verdict = check_contact(
-        session,
-        policy,
-        customer_id=entry.customer_id,
-        channel=Channel.CALL,
-        kind=campaign.kind,
-        now=now,
-        list_entry_id=entry.id,
-    )
-    if not verdict.allowed:
-        hold(session, campaign.id, entry.id, entry.customer_id, verdict)
-    return verdict
 
 
 def _why(verdict: Verdict) -> str:

@@ -302,6 +302,22 @@ def take_entry(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
+    verdict = check_entry(session, campaign, policy, entry, now=now)
+    if not verdict.allowed:
+        return verdict
+    return new_attempt(session, entry, Channel.CALL, S.QUEUED, now=now)
+
+
+def check_entry(
+    session: Session,
+    campaign: Campaign,
+    policy: ContactPolicy,
+    entry: ListEntry,
+    *,
+    now: dt.datetime,
+) -> Verdict:
+    """The contact policy on a call to the entry now; a blocked entry is held back with
+    its reason (``hold``)."""
     verdict = check_contact(
         session,
         policy,
@@ -313,8 +329,7 @@ def take_entry(
     )
     if not verdict.allowed:
         hold(session, campaign.id, entry.id, entry.customer_id, verdict)
-        return verdict
-    return new_attempt(session, entry, Channel.CALL, S.QUEUED, now=now)
+    return verdict
 
 
 def hold(
