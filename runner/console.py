@@ -31,7 +31,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -294,23 +294,26 @@ async def agent_login(request: web.Request) -> web.Response:
         raise _Invalid("campaign_id", f"there is no campaign {campaign_id}")
     if found is not CampaignStatus.RUNNING:
         raise _Invalid("campaign_id", f"that campaign is {found.value}, not running")
-    board, user = _dialer(request).board, request[USER]
-    before = await board.status(user.id)
+    board = _dialer(request).board
+    return await _move(request, lambda agent, now: board.login(agent, campaign_id, now))
+
+
+async def _move(
+    request: web.Request, move: Callable[[int, float], Awaitable[AgentStatus]]
+) -> web.Response:
+    """Make the agent's board move ``move(agent, now)``: a refused move is a 409; a
+    made one is recorded and answered with the new state."""
+    dialer, user = _dialer(request), request[USER]
+    before = await dialer.board.status(user.id)
     try:
-        after = await board.login(user.id, campaign_id, _dialer(request).clock.now())
+        after = await move(user.id, dialer.clock.now())
     except BoardError as error:
         raise _conflict(str(error)) from None
     return await _moved(request, before, after)
 
 
 async def agent_ready(request: web.Request) -> web.Response:
-    board, user = _dialer(request).board, request[USER]
-    before = await board.status(user.id)
-    try:
-        after = await board.ready(user.id, _dialer(request).clock.now())
-    except BoardError as error:
-        raise _conflict(str(error)) from None
-    return await _moved(request, before, after)
+    return await _move(request, _dialer(request).board.ready)
 
 
 async def agent_pause(request: web.Request) -> web.Response:
@@ -318,23 +321,12 @@ async def agent_pause(request: web.Request) -> web.Response:
     code = body.get("code")
     if code not in PAUSE_CODES:
         raise _Invalid("code", f"choose a pause reason: {', '.join(PAUSE_CODES)}")
-    board, user = _dialer(request).board, request[USER]
-    before = await board.status(user.id)
-    try:
-        after = await board.pause(user.id, str(code), _dialer(request).clock.now())
-    except BoardError as error:
-        raise _conflict(str(error)) from None
-    return await _moved(request, before, after)
+    board = _dialer(request).board
+    return await _move(request, lambda agent, now: board.pause(agent, str(code), now))
 
 
 async def agent_logout(request: web.Request) -> web.Response:
-    board, user = _dialer(request).board, request[USER]
-    before = await board.status(user.id)
-    try:
-        after = await board.logout(user.id, _dialer(request).clock.now())
-    except BoardError as error:
-        raise _conflict(str(error)) from None
-    return await _moved(request, before, after)
+    return await _move(request, _dialer(request).board.logout)
 
 
 # -- the call -----------------------------------------------------------------------------

@@ -297,11 +297,7 @@ async def _scenario(
             page.on("pageerror", lambda error: problems.append(f"agent page: {error}"))
 
             # the agent logs in and picks the campaign; paused until the dialer runs
-            await _log_in(page, deployment.base, "ann", "/agent")
-            await expect(page.locator("#live")).to_have_text("live", timeout=PAGE_MS)
-            await page.select_option("#campaign", str(store.campaign_id))
-            await page.click("#login-form button[type=submit]")
-            await expect(page.locator("#state-badge")).to_have_text("ready", timeout=PAGE_MS)
+            await _agent_on_campaign(page, deployment.base, store.campaign_id)
             await page.select_option("#pause-code", "break")
             await page.click("#pause-form button[type=submit]")
             await expect(page.locator("#state-badge")).to_have_text("paused", timeout=PAGE_MS)
@@ -391,11 +387,7 @@ async def _preview_scenario(
             context = await browser.new_context(viewport={"width": 1400, "height": 1000})
             page = await context.new_page()
             page.on("pageerror", lambda error: problems.append(f"agent page: {error}"))
-            await _log_in(page, deployment.base, "ann", "/agent")
-            await expect(page.locator("#live")).to_have_text("live", timeout=PAGE_MS)
-            await page.select_option("#campaign", str(store.campaign_id))
-            await page.click("#login-form button[type=submit]")
-            await expect(page.locator("#state-badge")).to_have_text("ready", timeout=PAGE_MS)
+            await _agent_on_campaign(page, deployment.base, store.campaign_id)
             # a preview campaign dials nothing on its own
             await expect(page.locator("#no-call-text")).to_contain_text("Preview dialing")
             await page.keyboard.press("n")
@@ -432,6 +424,15 @@ async def _preview_scenario(
             await context.close()
         finally:
             await browser.close()
+
+
+async def _agent_on_campaign(page: Page, base: str, campaign_id: int) -> None:
+    """Ann logs in, the console goes live, and she logs in to the campaign: ready."""
+    await _log_in(page, base, "ann", "/agent")
+    await expect(page.locator("#live")).to_have_text("live", timeout=PAGE_MS)
+    await page.select_option("#campaign", str(campaign_id))
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#state-badge")).to_have_text("ready", timeout=PAGE_MS)
 
 
 async def _log_in(page: Page, base: str, username: str, home: str) -> None:
