@@ -99,16 +99,30 @@ def _tree_features(numeric: Sequence[str], categorical: Sequence[str]) -> Column
 
 
 def build_churn_pipeline(
-    numeric: Sequence[str], categorical: Sequence[str], *, random_state: int = 0
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    *,
+    random_state: int = 0,
+    ensemble: bool = True,
 ) -> Pipeline:
-    """Calibrated gradient boosting on columns `numeric` then `categorical` of the input."""
+    """Calibrated gradient boosting on columns `numeric` then `categorical` of the input.
+
+    `ensemble`: five calibrated members, one per fold, averaged (the default, best on
+    small tables); False: one set of trees fitted on every row, the sigmoid fitted on
+    the folds' out-of-fold predictions, predicted five times faster.
+    """
     trees = churn_trees(_positions(numeric, categorical)[1], random_state=random_state)
     return Pipeline(
         [
             ("features", _tree_features(numeric, categorical)),
             # Shuffled folds: rows often arrive sorted (by id, i.e. by signup date), and
             # unshuffled folds then calibrate each member on a different kind of customer.
-            ("model", CalibratedClassifierCV(trees, method="sigmoid", cv=_folds(random_state))),
+            (
+                "model",
+                CalibratedClassifierCV(
+                    trees, method="sigmoid", cv=_folds(random_state), ensemble=ensemble
+                ),
+            ),
         ]
     )
 

@@ -76,6 +76,41 @@ def test_train_saves_a_version_and_score_uses_it(demo_copy: Path, tmp_path: Path
     assert texts, "risky customers get reasons"
     assert all(t and (t[0].islower() or t[0].isdigit()) for t in texts)
 
+    assert len(model_members(engine)) == 5, "a small base: the five-member ensemble"
+    assert_plain_scores(engine, rows)
+
+    score(engine, chunk=250)
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(Score)).scalar_one()
+    assert total == summary.customers, "scoring again replaces, never duplicates"
+    engine.dispose()
+
+
+def test_a_large_base_gets_one_set_of_trees(
+    demo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("scoring.churn.ENSEMBLE_ROWS", 300)  # the demo base counts as large
+    engine = make_engine(f"sqlite:///{demo_copy}")
+    result = train(engine, tmp_path / "models")
+    assert result.rows >= 300
+    assert len(model_members(engine)) == 1
+    assert 0.5 < result.metrics["model"]["roc_auc"] <= 1.0
+    summary = score(engine, chunk=250)
+    mv, _ = load_active(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Score).where(Score.model_version_id == mv.id)).all()
+    assert summary.scored > 0
+    assert_plain_scores(engine, rows)
+    engine.dispose()
+
+
+def model_members(engine: Any) -> list[Any]:
+    _, model = load_active(engine)
+    return list(model[-1].calibrated_classifiers_)
+
+
+def assert_plain_scores(engine: Any, rows: Any) -> None:
+    """Every stored probability and reason is what plain ``predict_proba`` calls give."""
     by_id = {r.customer_id: r for r in rows}
     _, model = load_active(engine)
     end = data_end(engine)
@@ -91,12 +126,6 @@ def test_train_saves_a_version_and_score_uses_it(demo_copy: Path, tmp_path: Path
     for cid, p, why in zip(live.index, expected_p, expected_reasons, strict=True):
         assert by_id[cid].p_churn == round(float(p), 6)
         assert by_id[cid].reasons == {"top": why}, "the same reasons as plain model calls"
-
-    score(engine, chunk=250)
-    with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(Score)).scalar_one()
-    assert total == summary.customers, "scoring again replaces, never duplicates"
-    engine.dispose()
 
 
 def plain_reasons(frame: pd.DataFrame, model: Pipeline, top: int = 3) -> list[list[dict[str, Any]]]:
