@@ -24,6 +24,10 @@ def test_a_tiny_run_reports_both_endpoints(
             "12",
             "--poll-seconds",
             "4",
+            "--ramp",
+            "1",
+            "--settle",
+            "2",
             "--workers",
             "1",
             "--time-scale",
@@ -58,6 +62,9 @@ def test_a_tiny_run_reports_both_endpoints(
             assert summary["p50_ms"] <= summary["p99_ms"] <= summary["max_ms"]
     # four agents get calls within seconds: both endpoints were measured while live
     assert live["endpoints"]["call"]["count"] >= 1
+    assert figures["steady_after_seconds"] == 3
+    for endpoint, summary in live["steady_endpoints"].items():
+        assert summary["count"] <= live["endpoints"][endpoint]["count"]
     assert live["endpoints"]["disposition"]["count"] >= 1
     assert live["errors"] == {}
     assert polling["endpoints"]["poll"]["count"] >= 4
