@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from cachetools import TTLCache
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -332,7 +332,37 @@ async def agent_logout(request: web.Request) -> web.Response:
 # -- the call -----------------------------------------------------------------------------
 
 
-def _disposition_json(row: Disposition) -> dict[str, Any]:
+# the call as a console polls it: the attempt, and the disposition recorded on it if any
+_CALL = select(
+    Attempt.status,
+    Attempt.customer_id,
+    Attempt.campaign_id,
+    Attempt.phone,
+    Attempt.started_at,
+    Attempt.answered_at,
+    Attempt.ended_at,
+    Attempt.duration_s,
+).where(Attempt.id == bindparam("id"))
+_CALL_DISPOSITION = (
+    select(
+        Disposition.id,
+        Disposition.attempt_id,
+        Disposition.code,
+        Disposition.refusal_reason,
+        Disposition.funnel_stage,
+        Disposition.callback_at,
+        Disposition.callback_shared,
+        Disposition.notes,
+        Disposition.created_at,
+    )
+    .where(Disposition.attempt_id == bindparam("id"))
+    .order_by(Disposition.id)
+    .limit(1)
+)
+
+
+def _disposition_json(row: Any) -> dict[str, Any]:
+    """A disposition as the API gives it, from its entity or a row of its columns."""
     return {
         "id": row.id,
         "attempt_id": row.attempt_id,
@@ -359,23 +389,11 @@ async def agent_call(request: web.Request) -> web.Response:
     cached = views.get(attempt_id)
 
     def read(session: Session) -> dict[str, Any] | None:
-        row = session.execute(
-            select(
-                Attempt.status,
-                Attempt.customer_id,
-                Attempt.campaign_id,
-                Attempt.phone,
-                Attempt.started_at,
-                Attempt.answered_at,
-                Attempt.ended_at,
-                Attempt.duration_s,
-            ).where(Attempt.id == attempt_id)
-        ).one_or_none()
+        conn = session.connection()  # Core statements: read on every poll of a call
+        row = conn.execute(_CALL, {"id": attempt_id}).one_or_none()
         if row is None:
             return None
-        done = session.scalars(
-            select(Disposition).where(Disposition.attempt_id == attempt_id)
-        ).first()
+        done = conn.execute(_CALL_DISPOSITION, {"id": attempt_id}).first()
         call = {
             "attempt_id": attempt_id,
             "status": row.status.value,
