@@ -41,7 +41,8 @@ def test_a_cookie_is_decrypted_once_and_reads_the_same_each_time() -> None:
         first, second = load(store, cookie), load(store, cookie)
     assert decrypt.call_count == 1
     assert first["user_id"] == second["user_id"] == 7
-    assert not first.new and not second.new
+    assert not first.new
+    assert not second.new
     second["user_id"] = 8  # a change to one request's session is not the next one's
     with mock.patch("time.time", return_value=1e9 + 20):
         assert load(store, cookie)["user_id"] == 7
@@ -55,7 +56,8 @@ def test_a_kept_cookie_expires_when_its_token_does() -> None:
         assert load(store, cookie)["user_id"] == 7
     with mock.patch("time.time", return_value=1e9 + 61):
         late = load(store, cookie)
-    assert late.new and "user_id" not in late
+    assert late.new
+    assert "user_id" not in late
 
 
 @pytest.mark.parametrize("forged", ["not-a-token", "x" * 120])
@@ -63,4 +65,5 @@ def test_a_forged_cookie_gets_a_new_empty_session(forged: str) -> None:
     store = storage(Fernet(Fernet.generate_key()))
     for _ in range(2):
         session = load(store, forged)
-        assert session.new and "user_id" not in session
+        assert session.new
+        assert "user_id" not in session
