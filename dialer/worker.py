@@ -32,7 +32,7 @@ from typing import Any, cast
 from arq import Retry, cron
 from arq.worker import Function, Worker, func
 from redis.exceptions import LockError
-from sqlalchemy import Table, Update, bindparam, case, or_, select, update
+from sqlalchemy import Table, Update, bindparam, case, or_, select, text, update
 from sqlalchemy import func as sqlfunc
 from sqlalchemy.orm import Session
 
@@ -458,9 +458,33 @@ async def _checked(
         customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
     if customer_id is None:
         return "unknown"
-    async with dialer.redis.lock(f"{dialer.prefix}:customer:{customer_id}", timeout=60):
-        now = dialer.clock.utcnow()
-        return await dialer.store(lambda s: _ready_to_dial(s, attempt_id, channel, now))
+    known = customer_id
+    now = dialer.clock.utcnow()
+
+    def check(session: Session) -> tuple[str, DialingSettings] | str:
+        lock_customer(session, known)
+        return _ready_to_dial(session, attempt_id, channel, now)
+
+    return await dialer.store(check)
+
+
+# pg_advisory_xact_lock's first key: the customer locks' own space of advisory locks
+_CUSTOMER_LOCKS = 0x7C0C
+_LOCK_CUSTOMER = text("SELECT pg_advisory_xact_lock(:space, :customer_id)")
+
+
+def lock_customer(session: Session, customer_id: int) -> None:
+    """Hold the customer until the transaction ends: checking the contact policy and
+    claiming the attempt happen one customer's contact at a time, so two workers never
+    both pass a cap that only one contact fits.
+
+    PostgreSQL: a transaction-scoped advisory lock (at READ COMMITTED the check that
+    follows sees what the transaction that held it committed). SQLite: the dialer's
+    transactions begin with ``BEGIN IMMEDIATE``, which already lets one writer in at a
+    time, so there is nothing more to take.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_CUSTOMER, {"space": _CUSTOMER_LOCKS, "customer_id": customer_id})
 
 
 def _keep_sid(session: Session, attempt_id: int, sid: str) -> None:
