@@ -29,6 +29,8 @@ T = TypeVar("T")
 DEFAULT_QUEUE = "telecampaign:dialer"
 # threads for store work, and pooled connections for them
 STORE_THREADS = 6
+# execution option: a connection that reads outside any transaction (``Dialer.peek``)
+PEEK = "telecampaign_peek"
 # a pooled connection unused this long (seconds) is pinged before it is handed out
 PING_IDLE_AFTER = 2.0
 
@@ -84,6 +86,8 @@ class Dialer:
     nudged: dict[int, int] = field(default_factory=dict)
     # the engine's connections, autocommitting (``store_one``)
     autocommit: Engine | None = None
+    # and for reads outside a transaction (``peek``)
+    peeking: Engine | None = None
 
     @property
     def prefix(self) -> str:
@@ -116,6 +120,26 @@ class Dialer:
 
         def run() -> T:
             with Session(single, expire_on_commit=False) as session:
+                return work(session)
+
+        return await asyncio.get_running_loop().run_in_executor(self.threads, run)
+
+    async def peek(self, work: Callable[[Session], T]) -> T:
+        """Run read-only ``work`` on a store thread outside any transaction.
+
+        Each statement sees what was committed when it ran. On SQLite nothing begins, so
+        the read takes no write lock and waits for no writer (``BEGIN IMMEDIATE`` is for
+        work that writes); on PostgreSQL it autocommits, as ``store_one``.
+        """
+        if self.peeking is None:
+            if self.engine.dialect.name == "sqlite":  # the driver autocommits already
+                self.peeking = self.engine.execution_options(**{PEEK: True})
+            else:
+                self.peeking = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        reader = self.peeking
+
+        def run() -> T:
+            with Session(reader, expire_on_commit=False) as session:
                 return work(session)
 
         return await asyncio.get_running_loop().run_in_executor(self.threads, run)
@@ -182,7 +206,8 @@ def dialer_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if not conn.get_execution_options().get(PEEK):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -293,6 +293,49 @@ def _end(
     return change
 
 
+_STANDING = select(
+    _ATTEMPTS.c.status, _ATTEMPTS.c.provider_sid, _ATTEMPTS.c.answered_by, *_CHANGED
+).where(_ATTEMPTS.c.id == bindparam("attempt_id"))
+
+
+def unchanged(
+    session: Session,
+    attempt_id: int,
+    incoming: AttemptStatus,
+    *,
+    provider_sid: str | None = None,
+    answered_by: AnsweredBy | None = None,
+) -> Change | None:
+    """The attempt as it stands, when ``incoming`` (not final) would change nothing on it:
+    it is at that status or past it and already has the facts the update brings. None
+    when there is something to write, or no such attempt: ``move_on`` or
+    ``apply_status`` decides.
+
+    A read: a repeated or late progress callback (the carrier's "initiated" for a call
+    the worker marked initiated itself) takes no write lock.
+    """
+    if is_final(incoming):
+        raise ValueError(f"{incoming.value} is final: apply_status settles it")
+    row = session.execute(_STANDING, {"attempt_id": attempt_id}).first()
+    if row is None:
+        return None
+    status, sid, by, channel, campaign_id, entry_id, agent_id = row
+    channel = Channel(channel)
+    if channel not in behind(incoming)[0] or advance(channel, status, incoming) is not status:
+        return None
+    if (provider_sid and sid is None) or (answered_by is not None and by is None):
+        return None
+    return Change(
+        attempt_id=attempt_id,
+        channel=channel,
+        campaign_id=campaign_id,
+        list_entry_id=entry_id,
+        agent_id=agent_id,
+        before=status,
+        after=status,
+    )
+
+
 def move_on(
     session: Session,
     attempt_id: int,

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from dialer.context import Dialer
 from dialer.dialing import DialingSettings
 from dialer.opt_out import apply_keyword
-from dialer.outcomes import Change, apply_status, move_on
+from dialer.outcomes import Change, apply_status, move_on, unchanged
 from dialer.pacing import PacingSettings
 from dialer.provider import (
     ProviderError,
@@ -173,8 +173,11 @@ async def _apply(dialer: Dialer, attempt_id: int, incoming: AttemptStatus, **fac
     now = dialer.clock.utcnow()
     known = {name: value for name, value in facts.items() if value is not None}
     if not is_final(incoming) and known.keys() <= {"provider_sid", "answered_by"}:
-        # a progress callback (initiated, ringing) is mostly one UPDATE: no transaction
-        # round trips around it
+        # a progress callback (initiated, ringing) that changes nothing is one read; one
+        # that does is mostly one UPDATE: no transaction round trips around it
+        same = await dialer.peek(lambda s: unchanged(s, attempt_id, incoming, **known))
+        if same is not None:
+            return same
         moved = await dialer.store_one(lambda s: move_on(s, attempt_id, incoming, now=now, **known))
         if moved is not None:
             return moved

@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from dialer.dialing import DialingSettings
-from dialer.outcomes import DispositionError, apply_status, record_disposition
+from dialer.outcomes import DispositionError, apply_status, move_on, record_disposition, unchanged
 from dialer.states import rank
 from dialer.worker import take_entries
 from store.db import transaction
 from store.models import (
+    AnsweredBy,
     Attempt,
     AttemptStatus,
     CampaignKind,
@@ -256,3 +257,33 @@ def test_an_accepted_offer_is_a_conversion_claim_at_once(engine: Engine) -> None
             )
         ).all()
     assert [tuple(r) for r in rows] == [(fiber.id, 35.0, "disposition", False, later)]
+
+
+def test_a_progress_update_that_changes_nothing_is_told_apart_by_a_read(engine: Engine) -> None:
+    campaign_id, _ = build_running_campaign(engine, 1)
+    attempt_id = _dial(engine, campaign_id, AT)  # initiated, as the worker leaves it
+    sid = "CA" + "1" * 32
+    with transaction(engine) as session:
+        # the carrier's "initiated" brings the SID the store does not have yet: a write
+        assert unchanged(session, attempt_id, S.INITIATED, provider_sid=sid) is None
+        assert unchanged(session, attempt_id, S.RINGING) is None, "ringing moves it on"
+        assert move_on(session, attempt_id, S.INITIATED, now=AT, provider_sid=sid) is not None
+    with transaction(engine) as session:
+        same = unchanged(session, attempt_id, S.INITIATED, provider_sid=sid)
+        assert same is not None
+        assert (same.before, same.after, same.campaign_id) == (
+            S.INITIATED,
+            S.INITIATED,
+            campaign_id,
+        )
+        assert not same.moved
+        assert not same.became_final
+        assert unchanged(session, attempt_id, S.IN_PROGRESS, answered_by=AnsweredBy.HUMAN) is None
+        apply_status(session, attempt_id, S.NO_ANSWER, now=AT)
+    with transaction(engine) as session:
+        late = unchanged(session, attempt_id, S.RINGING, provider_sid=sid)
+        assert late is not None, "a late ringing for an ended call changes nothing"
+        assert late.after is S.NO_ANSWER
+        assert unchanged(session, attempt_id + 1000, S.RINGING) is None, "no such attempt"
+        with pytest.raises(ValueError, match="final"):
+            unchanged(session, attempt_id, S.COMPLETED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,11 +18,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from arq import Retry
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 
 from dialer import context
 from dialer.clock import DialerClock
-from dialer.context import Dialer, DialerConfig, open_dialer
+from dialer.context import Dialer, DialerConfig, dialer_engine, open_dialer
 from dialer.worker import LOST_AFTER, MAX_TRIES, backoff, place_call, reap, take_entries
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, EntryStatus, ListEntry
@@ -148,6 +149,39 @@ def test_the_last_try_gives_up_and_the_entry_is_tried_later(engine: Engine, run:
             assert entry.due_at is not None
 
     run([(503, BUSY_CARRIER)], scenario)
+
+
+def test_a_peek_reads_while_another_process_holds_the_write_lock(
+    db_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    engine = dialer_engine(db_url)  # the workers' engine: transactions BEGIN IMMEDIATE
+
+    async def main() -> None:
+        carrier = _carrier([(201, CREATED)])
+        async with dialing(engine, db_url, redis_url, redis_prefix, carrier) as (dialer, a_id):
+            holder = None
+            if db_url.startswith("sqlite"):
+                holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+                holder.execute("BEGIN IMMEDIATE")  # another process writing
+            try:
+                status = await asyncio.wait_for(
+                    dialer.peek(
+                        lambda s: s.scalar(select(Attempt.status).where(Attempt.id == a_id))
+                    ),
+                    timeout=5,
+                )
+            finally:
+                if holder is not None:
+                    holder.rollback()
+                    holder.close()
+            assert status is S.QUEUED
+            # the dialer's own transactions still take the write lock as they begin
+            assert await place_call({"dialer": dialer, "job_try": 1}, a_id) == "dialled"
+
+    try:
+        asyncio.run(main())
+    finally:
+        engine.dispose()
 
 
 def test_a_refused_number_fails_at_once_with_the_carrier_code(engine: Engine, run: Run) -> None:
