@@ -405,7 +405,7 @@ async def place_call(ctx: dict[str, Any], attempt_id: int, customer_id: int | No
         await _failed(dialer, attempt_id, error)
         await _free_previewer(dialer, attempt_id)
         return "failed"
-    await dialer.store_one(lambda s: _keep_sid(s, attempt_id, sid))
+    await _keep_sid(dialer, attempt_id, sid)
     return "dialled"
 
 
@@ -446,7 +446,7 @@ async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
     except PermanentProviderError as error:
         await _failed(dialer, attempt_id, error)
         return "failed"
-    await dialer.store_one(lambda s: _keep_sid(s, attempt_id, sid))
+    await _keep_sid(dialer, attempt_id, sid)
     return "sent"
 
 
@@ -487,9 +487,15 @@ def lock_customer(session: Session, customer_id: int) -> None:
         session.execute(_LOCK_CUSTOMER, {"space": _CUSTOMER_LOCKS, "customer_id": customer_id})
 
 
-def _keep_sid(session: Session, attempt_id: int, sid: str) -> None:
-    """The carrier's id for the attempt, unless a callback already brought it."""
-    session.execute(_KEEP_SID, {"attempt_id": attempt_id, "sid": sid})
+async def _keep_sid(dialer: Dialer, attempt_id: int, sid: str) -> None:
+    """The carrier's id for the attempt, unless a callback already brought it: the
+    carrier's first callback races the answer to the dial, and whichever comes second
+    finds the id there with a read, taking no write lock."""
+    known = await dialer.peek(lambda s: s.scalar(_SID, {"attempt_id": attempt_id}))
+    if known is None:
+        await dialer.store_one(
+            lambda s: s.execute(_KEEP_SID, {"attempt_id": attempt_id, "sid": sid})
+        )
 
 
 def _customer_of(attempt_id: int) -> Any:
@@ -518,6 +524,7 @@ _TO_DIAL = (
 )
 
 
+_SID = select(_ATTEMPTS.c.provider_sid).where(_ATTEMPTS.c.id == bindparam("attempt_id"))
 _KEEP_SID = (
     update(_ATTEMPTS)
     .where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.provider_sid.is_(None))
