@@ -168,16 +168,22 @@ def _incoming(channel: Channel, word: str) -> AttemptStatus:
         raise web.HTTPBadRequest(text=str(error)) from None
 
 
+# what the worker's claim makes an attempt before it goes to the carrier (dialer.worker)
+_CLAIMED = (S.INITIATED, S.QUEUED)
+
+
 async def _apply(dialer: Dialer, attempt_id: int, incoming: AttemptStatus, **facts: Any) -> Change:
     """``apply_status`` now, in one transaction; 404 for an attempt we do not have."""
     now = dialer.clock.utcnow()
     known = {name: value for name, value in facts.items() if value is not None}
     if not is_final(incoming) and known.keys() <= {"provider_sid", "answered_by"}:
-        # a progress callback (initiated, ringing) that changes nothing is one read; one
-        # that does is mostly one UPDATE: no transaction round trips around it
-        same = await dialer.peek(lambda s: unchanged(s, attempt_id, incoming, **known))
-        if same is not None:
-            return same
+        # a progress callback (initiated, ringing) is mostly one UPDATE: no transaction
+        # round trips around it. The status the worker gave the attempt itself before it
+        # dialed (initiated; queued for a text) usually changes nothing: one read tells.
+        if incoming in _CLAIMED:
+            same = await dialer.peek(lambda s: unchanged(s, attempt_id, incoming, **known))
+            if same is not None:
+                return same
         moved = await dialer.store_one(lambda s: move_on(s, attempt_id, incoming, now=now, **known))
         if moved is not None:
             return moved

@@ -488,14 +488,16 @@ def lock_customer(session: Session, customer_id: int) -> None:
 
 
 async def _keep_sid(dialer: Dialer, attempt_id: int, sid: str) -> None:
-    """The carrier's id for the attempt, unless a callback already brought it: the
-    carrier's first callback races the answer to the dial, and whichever comes second
-    finds the id there with a read, taking no write lock."""
-    known = await dialer.peek(lambda s: s.scalar(_SID, {"attempt_id": attempt_id}))
-    if known is None:
-        await dialer.store_one(
-            lambda s: s.execute(_KEEP_SID, {"attempt_id": attempt_id, "sid": sid})
-        )
+    """The carrier's id for the attempt, unless a callback already brought it.
+
+    The carrier's first callback races the answer to the dial. On SQLite whichever comes
+    second finds the id there with a read and takes no write lock; on PostgreSQL an
+    UPDATE that matches nothing costs no more than that read would."""
+    if dialer.engine.dialect.name == "sqlite":
+        known: str | None = await dialer.peek(lambda s: s.scalar(_SID, {"attempt_id": attempt_id}))
+        if known is not None:
+            return
+    await dialer.store_one(lambda s: s.execute(_KEEP_SID, {"attempt_id": attempt_id, "sid": sid}))
 
 
 def _customer_of(attempt_id: int) -> Any:
