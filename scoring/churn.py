@@ -81,17 +81,24 @@ def labelled(engine: Engine, window: Window, export_end: dt.date) -> pd.DataFram
 
 
 # From this many training rows on, the model is one set of trees with its calibration
-# fitted out of fold rather than the five-member ensemble: scoring a base predicts every
-# tree once per customer, and a large base's members each grow to the 1,000-round cap
-# (1M customers: 4,414 trees, 58.5 s of bare prediction against the 60 s the whole run
-# may take), while averaging five members gains least where every member has seen
-# hundreds of thousands of rows.
+# fitted out of fold, not the five-member ensemble, and it learns faster: scoring a base
+# evaluates every tree once per customer, and at 1M customers the ensemble had 4,414
+# trees (58.5 s of bare prediction against the 60 s the whole run may take), its
+# members each stopped only by the 1,000-round cap. On the 1M-customer demo base
+# (515,000 training rows, 517,000 validation rows) one set of trees at learning rate
+# 0.05 (1,000 trees) validated at ROC AUC 0.7486, Brier 0.0741; at 0.15 and 400 trees
+# 0.7483, 0.0741; at 0.3 (early stop at 163 trees) 0.7475, 0.0741. Averaging five
+# members gains least where every member has seen hundreds of thousands of rows.
 ENSEMBLE_ROWS = 200_000
+LARGE_TREES = {"learning_rate": 0.15, "max_iter": 400}
 
 
 def churn_pipeline(rows: int) -> Pipeline:
     """The churn pipeline for a training table of ``rows`` rows (see ``ENSEMBLE_ROWS``)."""
-    return build_churn_pipeline(NUMERIC, CATEGORICAL, ensemble=rows < ENSEMBLE_ROWS)
+    if rows < ENSEMBLE_ROWS:
+        return build_churn_pipeline(NUMERIC, CATEGORICAL)
+    pipeline = build_churn_pipeline(NUMERIC, CATEGORICAL, ensemble=False)
+    return pipeline.set_params(**{f"model__estimator__{k}": v for k, v in LARGE_TREES.items()})
 
 
 def train(
@@ -133,9 +140,7 @@ def train(
             "validation": {"rows": len(check_rows), "churn_rate": round(float(y_check.mean()), 4)},
         }
         both = pd.concat([fit_rows, check_rows])
-        final = churn_pipeline(len(both)).fit(
-            both[FEATURES], both[LABEL].to_numpy(bool)
-        )
+        final = churn_pipeline(len(both)).fit(both[FEATURES], both[LABEL].to_numpy(bool))
     step()
     version = next_version(engine, ModelKind.CHURN, end)
     folder = models_dir / version

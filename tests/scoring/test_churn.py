@@ -13,7 +13,7 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sqlalchemy import func, select
 
-from scoring.churn import FEATURES, TRUSTED, load_active, score, train
+from scoring.churn import FEATURES, LARGE_TREES, TRUSTED, load_active, score, train
 from scoring.errors import ModelNotFoundError, NotEnoughDataError
 from scoring.features import CATEGORICAL, NUMERIC, FeatureBuilder, Window, data_end
 from scoring.pipeline import build_churn_pipeline
@@ -93,7 +93,8 @@ def test_a_large_base_gets_one_set_of_trees(
     engine = make_engine(f"sqlite:///{demo_copy}")
     result = train(engine, tmp_path / "models")
     assert result.rows >= 300
-    assert len(model_members(engine)) == 1
+    (member,) = model_members(engine)
+    assert member.estimator.learning_rate == LARGE_TREES["learning_rate"]
     assert 0.5 < result.metrics["model"]["roc_auc"] <= 1.0
     summary = score(engine, chunk=250)
     mv, _ = load_active(engine)
