@@ -13,7 +13,8 @@ same numbers, to the last bit, with much less work:
   tree: moving some features re-evaluates only the trees that split on one of them,
   and the tree values are added up in the model's own order, so each probability is
   the one ``predict_proba`` returns; that member's share of the ensemble's mean is
-  taken from the same trees.
+  taken from the same trees. A large base's model is one set of trees
+  (``scoring.churn.ENSEMBLE_ROWS``): its only member is the whole model.
 
 Anything that is not the churn pipeline's layout (numbers passed through first, a
 sigmoid-calibrated binary boosted-trees ensemble) falls back to plain ``predict_proba``
