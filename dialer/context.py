@@ -116,13 +116,7 @@ class Dialer:
             return await self.store(work)
         if self.autocommit is None:
             self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        single = self.autocommit
-
-        def run() -> T:
-            with Session(single, expire_on_commit=False) as session:
-                return work(session)
-
-        return await asyncio.get_running_loop().run_in_executor(self.threads, run)
+        return await self._untransacted(self.autocommit, work)
 
     async def peek(self, work: Callable[[Session], T]) -> T:
         """Run read-only ``work`` on a store thread outside any transaction.
@@ -136,10 +130,13 @@ class Dialer:
                 self.peeking = self.engine.execution_options(**{PEEK: True})
             else:
                 self.peeking = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        reader = self.peeking
+        return await self._untransacted(self.peeking, work)
+
+    async def _untransacted(self, engine: Engine, work: Callable[[Session], T]) -> T:
+        """``work`` on a store thread, in a session on ``engine`` that begins nothing."""
 
         def run() -> T:
-            with Session(reader, expire_on_commit=False) as session:
+            with Session(engine, expire_on_commit=False) as session:
                 return work(session)
 
         return await asyncio.get_running_loop().run_in_executor(self.threads, run)
