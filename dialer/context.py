@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
@@ -22,6 +22,7 @@ from dialer.agents import AgentBoard
 from dialer.clock import DialerClock, load_clock
 from dialer.provider import CallbackUrls, TwilioProvider
 from store.db import make_engine
+from store.writer_lock import WriterLockConnection
 
 __all__ = ["DEFAULT_QUEUE", "Dialer", "DialerConfig", "open_dialer", "ping_when_idle"]
 
@@ -194,17 +195,27 @@ def dialer_engine(url: str) -> Engine:
         engine = create_engine(url, pool_size=STORE_THREADS, max_overflow=2)
         ping_when_idle(engine)
         return engine
-    engine = make_engine(url, pool_size=STORE_THREADS, max_overflow=2)
-    if engine.dialect.name == "sqlite":
+    database = make_url(url).database
+    on_file = database not in (None, "", ":memory:") and not database.startswith("file:")
+    # on a file, writers queue for SQLite's lock on a lock file of their own, which hands
+    # it over as soon as it is free rather than when a busy handler next looks (see
+    # store.writer_lock): shorter and fairer waits for the web app's writes and the workers'
+    extra = {"connect_args": {"timeout": 30, "factory": WriterLockConnection}} if on_file else {}
+    engine = make_engine(url, pool_size=STORE_THREADS, max_overflow=2, **extra)
 
-        @event.listens_for(engine, "connect")
-        def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # the driver leaves BEGIN to us
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver leaves BEGIN to us
 
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            if not conn.get_execution_options().get(PEEK):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        if conn.get_execution_options().get(PEEK):
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        if isinstance(dbapi_conn, WriterLockConnection):
+            dbapi_conn.begin_immediate()
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
