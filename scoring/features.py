@@ -56,6 +56,7 @@ from scoring.value import (
     satisfaction_category,
     xyz_class,
 )
+from store.db import make_engine
 from store.models import (
     Attempt,
     Billing,
@@ -156,14 +157,16 @@ class FeatureBuilder:
         export_end: dt.date | None = None,
         *,
         thresholds: Future[tuple[float, float]] | None = None,
+        abc: bool = True,
     ):
         """``thresholds``: the window's ABC boundaries (``revenue_thresholds``) being
-        computed elsewhere meanwhile; by default they are computed here."""
+        computed elsewhere meanwhile; by default they are computed here. Without
+        ``abc`` frames leave ``abc_class`` out, for the caller to add (``with_abc``)."""
         self.engine = engine
         self.window = window
         self.export_end = export_end or data_end(engine) or window.cutoff
         self._thresholds = thresholds
-        if thresholds is None:
+        if thresholds is None and abc:
             self._thresholds = Future()
             self._thresholds.set_result(revenue_thresholds(engine, window.cutoff))
         self.targets = _targeted_products(engine)
@@ -232,7 +235,8 @@ class FeatureBuilder:
         # One dtype per column whatever a chunk happens to hold.
         out["satisfaction"] = out["satisfaction"].fillna("none")
         for column in [*CATEGORICAL, "satisfaction", "external_id"]:
-            out[column] = out[column].astype(object)
+            if column in out:
+                out[column] = out[column].astype(object)
         for column in NUMERIC:
             out[column] = out[column].astype(float)
         return out
@@ -329,7 +333,11 @@ class FeatureBuilder:
             "arpu_trend_6m": (last6 / prior6 - 1.0).to_numpy(),
             "revenue_12m": revenue.to_numpy(),
             "revenue_cov": cov.to_numpy(),
-            "abc_class": abc_class(revenue.to_numpy(), self.thresholds),
+            **(
+                {"abc_class": abc_class(revenue.to_numpy(), self.thresholds)}
+                if self._thresholds is not None
+                else {}
+            ),
             "xyz_class": xyz,
             "lifecycle": lifecycle_state(first, last, _newest_run_start(last, seen)),
             "late_bills_6m": late6.astype(float),
@@ -419,6 +427,29 @@ class FeatureBuilder:
             "contract_end_days": np.asarray([days[e] for e in stored], dtype=float),
             "month_to_month": np.asarray([e is None for e in stored], dtype=float),
         }
+
+
+def with_abc(frame: pd.DataFrame, thresholds: tuple[float, float]) -> pd.DataFrame:
+    """A frame read without ABC classes (``FeatureBuilder(abc=False)``) with them."""
+    frame["abc_class"] = abc_class(frame["revenue_12m"].to_numpy(float), thresholds)
+    return frame
+
+
+# The feature reader of a process started by ``read_in_process``.
+_PROCESS_BUILDER: FeatureBuilder | None = None
+
+
+def start_process_reader(url: str, cutoff: dt.date, export_end: dt.date) -> None:
+    """Initialise a reading process: its own engine and builder, without ABC classes
+    (the boundaries are the caller's, ``with_abc``)."""
+    global _PROCESS_BUILDER
+    _PROCESS_BUILDER = FeatureBuilder(make_engine(url), Window(cutoff), export_end, abc=False)
+
+
+def read_in_process(lo: int, hi: int) -> pd.DataFrame:
+    """``FeatureBuilder.frame`` in a process set up by ``start_process_reader``."""
+    assert _PROCESS_BUILDER is not None, "start_process_reader first"
+    return _PROCESS_BUILDER.frame(lo, hi)
 
 
 def _read_customers(conn: Connection, lo: int, hi: int) -> list[tuple[Any, ...]]:
@@ -757,5 +788,8 @@ __all__ = [
     "contract_end_as_of",
     "customer_id_chunks",
     "data_end",
+    "read_in_process",
     "revenue_thresholds",
+    "start_process_reader",
+    "with_abc",
 ]

@@ -7,7 +7,10 @@ model, then times ``telecampaign score``'s work (features from the store, predic
 reasons, value and classes, writing the scores) and, on the same feature matrix, the
 bare ``predict_proba``; prints both, their ratio and the peak RSS. Targets: 1M customers
 in at most 60 s with a peak RSS of at most 2 GB. The peak RSS is the process's: on a
-fresh store it includes the set-up, so time a kept store (``--store``) a second time.
+fresh store it includes the set-up, so time a kept store (``--store``) a second time. A
+large base's features are read in ``READ_AHEAD`` processes (``scoring.churn``); the
+largest one's peak RSS is printed too, and the memory figure is the process's peak plus
+that many times the largest reader's.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring.churn import FEATURES, load_active, score, train
+from scoring.churn import FEATURES, READ_AHEAD, load_active, score, train
 from scoring.evaluate import single_threaded
 from scoring.features import FeatureBuilder, Window, data_end
 from store.db import make_engine
@@ -73,6 +76,7 @@ def main() -> None:
         summary = score(engine)
         end_to_end = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
         _, model = load_active(engine)
         end = data_end(engine)
@@ -91,7 +95,9 @@ def main() -> None:
     print(
         f"scored {summary.customers:,} customers ({summary.scored:,} active) end to end in "
         f"{end_to_end:.1f} s; bare predict_proba on the same {len(matrix):,} rows "
-        f"{bare:.1f} s; ratio {ratio:.1f}; peak RSS during scoring {peak:,.0f} MiB"
+        f"{bare:.1f} s; ratio {ratio:.1f}; peak RSS during scoring {peak:,.0f} MiB, the "
+        f"largest reading process {reader:,.0f} MiB ({READ_AHEAD} of them): at most "
+        f"{peak + READ_AHEAD * reader:,.0f} MiB together"
     )
     if args.json:
         print(
@@ -103,6 +109,9 @@ def main() -> None:
                     "predict_proba_s": round(bare, 1),
                     "ratio": round(ratio, 1),
                     "peak_rss_mib": round(peak),
+                    "reader_peak_rss_mib": round(reader),
+                    "readers": READ_AHEAD,
+                    "total_peak_rss_mib": round(peak + READ_AHEAD * reader),
                 }
             )
         )

@@ -86,10 +86,13 @@ def test_train_saves_a_version_and_score_uses_it(demo_copy: Path, tmp_path: Path
     engine.dispose()
 
 
+@pytest.mark.parametrize("reading", ["processes", "thread"])
 def test_a_large_base_gets_one_set_of_trees(
-    demo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: str
 ) -> None:
     monkeypatch.setattr("scoring.churn.ENSEMBLE_ROWS", 300)  # the demo base counts as large
+    # chunks read in processes of their own, or on one thread: the same scores either way
+    monkeypatch.setattr("scoring.churn.PROCESS_READS_FROM", 1 if reading == "processes" else 10**9)
     engine = make_engine(f"sqlite:///{demo_copy}")
     result = train(engine, tmp_path / "models")
     assert result.rows >= 300
@@ -124,8 +127,11 @@ def assert_plain_scores(engine: Any, rows: Any) -> None:
     assert expected_reasons == explain(
         live, lambda f: member.predict_proba(model[:-1].transform(f[FEATURES]))[:, 1]
     ), "the plain path of scoring.reasons agrees"
-    for cid, p, why in zip(live.index, expected_p, expected_reasons, strict=True):
+    for cid, p, why, abc in zip(
+        live.index, expected_p, expected_reasons, live["abc_class"], strict=True
+    ):
         assert by_id[cid].p_churn == round(float(p), 6)
+        assert by_id[cid].abc_class == abc
         assert by_id[cid].reasons == {"top": why}, "the same reasons as plain model calls"
 
 
