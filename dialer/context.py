@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import Engine, create_engine, event, exc, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
@@ -25,14 +24,7 @@ from dialer.provider import CallbackUrls, TwilioProvider
 from store.db import make_engine
 from store.writer_lock import WriterLockConnection
 
-__all__ = [
-    "DEFAULT_QUEUE",
-    "Dialer",
-    "DialerConfig",
-    "loop_engine",
-    "open_dialer",
-    "ping_when_idle",
-]
+__all__ = ["DEFAULT_QUEUE", "Dialer", "DialerConfig", "open_dialer", "ping_when_idle"]
 
 T = TypeVar("T")
 DEFAULT_QUEUE = "telecampaign:dialer"
@@ -97,9 +89,6 @@ class Dialer:
     autocommit: Engine | None = None
     # and for reads outside a transaction (``peek``)
     peeking: Engine | None = None
-    # PostgreSQL through psycopg: the same database on the event loop (``loop_engine``),
-    # where the store's work runs instead of on the threads
-    on_loop: AsyncEngine | None = None
 
     @property
     def prefix(self) -> str:
@@ -109,16 +98,8 @@ class Dialer:
         """Run ``work`` in one transaction on a store thread (the store API is sync).
 
         The threads are as many as the engine's pooled connections, so no transaction
-        waits for a connection or opens one outside the pool. On PostgreSQL the work
-        runs on the event loop instead (``on_loop``): each statement's round trip is a
-        socket the loop waits on, not a thread that then queues for Python's lock.
+        waits for a connection or opens one outside the pool.
         """
-        if self.on_loop is not None:
-            async with (
-                AsyncSession(self.on_loop, expire_on_commit=False) as on_loop,
-                on_loop.begin(),
-            ):
-                return await on_loop.run_sync(work)
 
         def run() -> T:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
@@ -134,8 +115,6 @@ class Dialer:
         """
         if self.engine.dialect.name == "sqlite":
             return await self.store(work)
-        if self.on_loop is not None:
-            return await self._on_loop_autocommit(work)
         if self.autocommit is None:
             self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         return await self._untransacted(self.autocommit, work)
@@ -147,8 +126,6 @@ class Dialer:
         the read takes no write lock and waits for no writer (``BEGIN IMMEDIATE`` is for
         work that writes); on PostgreSQL it autocommits, as ``store_one``.
         """
-        if self.on_loop is not None:
-            return await self._on_loop_autocommit(work)
         if self.peeking is None:
             if self.engine.dialect.name == "sqlite":  # the driver autocommits already
                 self.peeking = self.engine.execution_options(**{PEEK: True})
@@ -164,12 +141,6 @@ class Dialer:
                 return work(session)
 
         return await asyncio.get_running_loop().run_in_executor(self.threads, run)
-
-    async def _on_loop_autocommit(self, work: Callable[[Session], T]) -> T:
-        assert self.on_loop is not None
-        engine = self.on_loop.execution_options(isolation_level="AUTOCOMMIT")
-        async with AsyncSession(engine, expire_on_commit=False) as on_loop:
-            return await on_loop.run_sync(work)
 
     def job_id(self, name: str) -> str:
         """arq keys jobs by id across the whole Redis: ours carry the key prefix, so two
@@ -203,8 +174,6 @@ class Dialer:
         await self.provider.close()
         await self.redis.aclose()
         self.threads.shutdown(wait=True)
-        if self.on_loop is not None:
-            await self.on_loop.dispose()
         if self.own_engine:
             self.engine.dispose()
 
@@ -251,17 +220,6 @@ def dialer_engine(url: str) -> Engine:
     return engine
 
 
-def loop_engine(engine: Engine, pool_size: int, **options: Any) -> AsyncEngine | None:
-    """An engine on the event loop for ``engine``'s database, when that is PostgreSQL
-    through psycopg (whose asynchronous driver it uses); None otherwise."""
-    url = engine.url
-    if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg":
-        return None
-    on_loop = create_async_engine(url, pool_size=pool_size, max_overflow=2, **options)
-    ping_when_idle(on_loop.sync_engine)
-    return on_loop
-
-
 def ping_when_idle(engine: Engine) -> None:
     """Check a pooled connection on checkout when it sat unused for ``PING_IDLE_AFTER``
     seconds; one the server dropped is replaced (``DisconnectionError``) before use."""
@@ -293,11 +251,9 @@ async def open_dialer(config: DialerConfig, *, engine: Engine | None = None) -> 
         callbacks=CallbackUrls(config.public_base_url),
         api_base=config.api_base,
     )
-    store = engine if engine is not None else dialer_engine(config.database_url)
     return Dialer(
         config=config,
-        engine=store,
-        on_loop=loop_engine(store, STORE_THREADS),
+        engine=engine if engine is not None else dialer_engine(config.database_url),
         redis=redis,
         board=AgentBoard(redis, prefix=config.prefix),
         provider=provider,

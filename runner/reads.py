@@ -34,10 +34,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
-from dialer.context import loop_engine, ping_when_idle
+from dialer.context import ping_when_idle
 from dialer.webhooks import DIALER
 from store.db import make_engine
 
@@ -71,6 +71,19 @@ class Reader:
 READER = web.AppKey("store_reader", Reader)
 
 
+def async_reader_engine(engine: Engine) -> AsyncEngine | None:
+    """An autocommitting engine on the event loop for ``engine``'s PostgreSQL database
+    through psycopg; None for other databases and drivers."""
+    url = engine.url
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg":
+        return None
+    on_loop = create_async_engine(
+        url, pool_size=LOOP_CONNECTIONS, max_overflow=0, isolation_level="AUTOCOMMIT"
+    )
+    ping_when_idle(on_loop.sync_engine)  # as the dialer's: not a round trip on every read
+    return on_loop
+
+
 def reader_engine(engine: Engine) -> Engine | None:
     """A read engine on ``engine``'s database; None for an in-memory SQLite database."""
     url = engine.url
@@ -97,7 +110,7 @@ async def reader_context(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx`` entry, after the dialer's: the reader while the app runs."""
     store = app[DIALER].engine
     reader = None
-    on_loop = loop_engine(store, LOOP_CONNECTIONS, isolation_level="AUTOCOMMIT")
+    on_loop = async_reader_engine(store)
     if on_loop is not None:
         reader = Reader(on_loop=on_loop)
     elif (engine := reader_engine(store)) is not None:
