@@ -3,14 +3,17 @@ on PostgreSQL, and seeing what the store holds either way."""
 
 from __future__ import annotations
 
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from runner.reads import READER, read_app
+from dialer.context import dialer_engine
+from runner.reads import READER, read_app, reader_engine
 from store.models import User
 from tests.runner.web_harness import USERS, Client, RunWeb
 
@@ -39,20 +42,17 @@ def test_reads_see_the_store_and_run_where_the_backend_wants_them(
     assert seen["thread"] is on_postgresql
 
 
-def test_reads_cannot_write(run_web: RunWeb, db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL reads autocommit; SQLite's read engine is read-only")
-    failed: list[str] = []
-
-    async def scenario(client: Client) -> None:
-        def write(session: Session) -> None:
-            session.execute(text("UPDATE users SET full_name = 'x'"))
-
-        try:
-            await read_app(client.server.app, write)
-        except OperationalError as error:
-            failed.append(str(error))
-
-    run_web(scenario)
-    assert failed, "a write through the read engine went through"
-    assert "readonly" in failed[0]
+def test_the_sqlite_read_engine_cannot_write(sqlite_template: Path, tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    shutil.copy(sqlite_template, path)
+    store = dialer_engine(f"sqlite:///{path}")
+    reader = reader_engine(store)
+    assert reader is not None
+    try:
+        with reader.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+            with pytest.raises(OperationalError, match="readonly"):
+                conn.execute(text("UPDATE users SET full_name = 'x'"))
+    finally:
+        reader.dispose()
+        store.dispose()
