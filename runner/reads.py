@@ -15,8 +15,9 @@ never queues for a thread behind writes waiting for the lock.
                 It is psycopg's asynchronous driver, on the event loop itself: the same
                 work runs through ``AsyncSession.run_sync``, so a read is a socket the
                 loop waits on, not a thread that, its answer in, queues for Python's
-                lock behind the loop's own work (up to a switch interval, 5 ms, per
-                statement: the console's reads took most of their time so)
+                lock behind the loop's own work. Under the console benchmark's load
+                this halved the reads' tails; the dialer's transactions, measured the
+                same way, were slower on the loop and stay on threads (BENCHMARKS.md)
 
 Each statement sees the data committed when it runs, as at READ COMMITTED. Work given
 to ``read_store`` must not write: on SQLite it would fail (query_only). An in-memory
