@@ -229,6 +229,8 @@ class FeatureBuilder:
         columns.update(events)
         out = pd.DataFrame(columns, index=index)
         out["tenure_months"] = _tenure(customers, out, cutoff)
+        if self._thresholds is not None:
+            with_abc(out, self.thresholds)
         if labels:
             assert holdings is not None
             out[LABEL] = _churn_labels(out.index, holdings, self.window)
@@ -333,11 +335,6 @@ class FeatureBuilder:
             "arpu_trend_6m": (last6 / prior6 - 1.0).to_numpy(),
             "revenue_12m": revenue.to_numpy(),
             "revenue_cov": cov.to_numpy(),
-            **(
-                {"abc_class": abc_class(revenue.to_numpy(), self.thresholds)}
-                if self._thresholds is not None
-                else {}
-            ),
             "xyz_class": xyz,
             "lifecycle": lifecycle_state(first, last, _newest_run_start(last, seen)),
             "late_bills_6m": late6.astype(float),
@@ -435,7 +432,7 @@ def with_abc(frame: pd.DataFrame, thresholds: tuple[float, float]) -> pd.DataFra
     return frame
 
 
-# The feature reader of a process started by ``read_in_process``.
+# The feature reader of a process set up by ``start_process_reader``.
 _PROCESS_BUILDER: FeatureBuilder | None = None
 
 
