@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from runner.cli_common import console, fail, migrated_store, settings_of
+from runner.cli_common import console, event_loop, fail, migrated_store, run_async, settings_of
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -47,6 +47,7 @@ def worker_command(
             f"worker on queue {config.queue_name}; "
             f"carrier: {'Twilio' if settings.uses_real_twilio else settings.twilio_api_base}"
         )
+        asyncio.set_event_loop(event_loop())  # arq's Worker runs on the current loop
         Worker(**worker_options(config, burst=burst)).run()
 
 
@@ -111,6 +112,7 @@ def serve_command(
             print=None,
             access_log=logging.getLogger("aiohttp.access"),
             access_log_class=access_log,
+            loop=event_loop(),
         )
 
 
@@ -160,12 +162,12 @@ def simulator_command(
     )
     console.print(f"carrier simulator on http://{host}:{port} (x{time_scale:g})")
     if not agents:
-        asyncio.run(run_simulator(config, host, port))
+        run_async(run_simulator(config, host, port))
         return
     from runner.dialing_run import simulator_with_agents
 
     with migrated_store(settings):
-        asyncio.run(simulator_with_agents(settings, config, host, port, agents=agents, seed=seed))
+        run_async(simulator_with_agents(settings, config, host, port, agents=agents, seed=seed))
 
 
 def dialing_command(

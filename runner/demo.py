@@ -11,7 +11,6 @@ conversion reports, checked against the truth.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from rich.table import Table
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine, func, select
 
+from runner.cli_common import run_async
 from runner.embedded import redis_url
 from runner.progress import progress_bar
 from runner.settings import Settings
@@ -295,7 +295,7 @@ def _dial(
         f"carrier simulator from {start:%a %d %b %H:%M} UTC, the clock at {DIAL_SCALE:g}x"
     )
     with redis_url(settings) as url, progress_bar("dialing", total=DIAL_MAX_HOURS) as advance:
-        worked = asyncio.run(
+        worked = run_async(
             work_lists(
                 settings,
                 url,
