@@ -229,7 +229,9 @@ async def _session_user(request: web.Request, session: Session) -> UserInfo | No
     if not isinstance(user_id, int):
         return None
     user = await read_store(
-        request, lambda s: s.connection().execute(_USER, {"id": user_id}).one_or_none()
+        request,
+        lambda s: s.connection().execute(_USER, {"id": user_id}).one_or_none(),
+        quick=True,
     )
     if user is None or not user.active:
         session.invalidate()  # deactivated or deleted since they logged in

@@ -145,9 +145,9 @@ async def _store(request: web.Request, work: Callable[[Session], T]) -> T:
     return await _dialer(request).store(work)
 
 
-async def _read(request: web.Request, work: Callable[[Session], T]) -> T:
+async def _read(request: web.Request, work: Callable[[Session], T], *, quick: bool = False) -> T:
     """Read-only work: no write lock taken (``runner.reads``)."""
-    return await read_store(request, work)
+    return await read_store(request, work, quick=quick)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -388,7 +388,7 @@ async def agent_call(request: web.Request) -> web.Response:
     views = request.app[CALL_VIEWS]
     cached = views.get(attempt_id)
 
-    def read(session: Session) -> dict[str, Any] | None:
+    def read(session: Session) -> tuple[dict[str, Any], int, int] | None:
         conn = session.connection()  # Core statements: read on every poll of a call
         row = conn.execute(_CALL, {"id": attempt_id}).one_or_none()
         if row is None:
@@ -405,23 +405,25 @@ async def agent_call(request: web.Request) -> web.Response:
             "duration_s": row.duration_s,
             "disposition": _disposition_json(done) if done is not None else None,
         }
-        if cached is None:  # the card, read once per call (see CALL_VIEWS)
-            call["card"] = customer_card(
-                session, row.customer_id, row.campaign_id, today=today, skip_attempt=attempt_id
-            )
-        return call
+        return call, row.customer_id, row.campaign_id
 
-    try:
-        call = await _read(request, read)
-    except CardError:
-        call = None
-    if call is not None:
-        if cached is None:
-            _with_script(request, call)
-            cached = views[attempt_id] = {
-                key: call[key] for key in ("card", "offer", "script_html")
-            }
-        call.update(cached)
+    found = await _read(request, read, quick=True)
+    if found is None:
+        return web.json_response({"state": state, "call": None, "preview": None})
+    call, customer_id, campaign_id = found
+    if cached is None:  # the card, read once per call (see CALL_VIEWS)
+        try:
+            call["card"] = await _read(
+                request,
+                lambda s: customer_card(
+                    s, customer_id, campaign_id, today=today, skip_attempt=attempt_id
+                ),
+            )
+        except CardError:
+            return web.json_response({"state": state, "call": None, "preview": None})
+        _with_script(request, call)
+        cached = views[attempt_id] = {key: call[key] for key in ("card", "offer", "script_html")}
+    call.update(cached)
     return web.json_response({"state": state, "call": call, "preview": None})
 
 

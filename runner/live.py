@@ -133,7 +133,11 @@ class AgentFeed:
         statuses = await dialer.board.statuses(agent_ids)
         calls = {s.attempt_id for s in statuses if s.attempt_id is not None}
         to_read = calls - self._ended
-        found = await read_app(self._app, lambda s: _attempt_states(s, to_read)) if to_read else {}
+        found = (
+            await read_app(self._app, lambda s: _attempt_states(s, to_read), quick=True)
+            if to_read
+            else {}
+        )
         self._ended.update(a for a, status in found.items() if call_state(status) == "ended")
         self._ended &= calls  # forget calls no agent is on any more
         for status in statuses:

@@ -28,6 +28,7 @@ SQLite database, which a second engine would not see, is read through the dialer
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -58,12 +60,15 @@ class Reader:
     engine: Engine | None = None
     threads: ThreadPoolExecutor | None = None
     on_loop: AsyncEngine | None = None
+    inline: Engine | None = None  # SQLite: quick reads on the loop, never waiting
 
     async def close(self) -> None:
         if self.threads is not None:
             self.threads.shutdown(wait=True)
         if self.engine is not None:
             self.engine.dispose()
+        if self.inline is not None:
+            self.inline.dispose()
         if self.on_loop is not None:
             await self.on_loop.dispose()
 
@@ -85,18 +90,23 @@ def async_reader_engine(engine: Engine) -> AsyncEngine | None:
     return on_loop
 
 
-def reader_engine(engine: Engine) -> Engine | None:
-    """A read engine on ``engine``'s database; None for an in-memory SQLite database."""
+def reader_engine(engine: Engine, *, connections: int = READ_THREADS) -> Engine | None:
+    """A read engine on ``engine``'s database; None for an in-memory SQLite database.
+
+    On SQLite, ``connections=1`` is the engine of the quick reads on the loop: its busy
+    timeout is 0, so a read that would wait (rare in WAL: a reader waits only while the
+    write-ahead log's index is being rebuilt) fails at once and is done on a thread."""
     url = engine.url
     if url.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_size=READ_THREADS, max_overflow=0)
+        engine = create_engine(url, pool_size=connections, max_overflow=0)
         ping_when_idle(engine)  # as the dialer's: not a round trip on every read
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     if url.database in (None, "", ":memory:"):
         return None
-    reader = make_engine(
-        url.render_as_string(hide_password=False), pool_size=READ_THREADS, max_overflow=0
-    )
+    options: dict[str, Any] = {"pool_size": connections, "max_overflow": 0}
+    if connections == 1:
+        options["connect_args"] = {"timeout": 0}
+    reader = make_engine(url.render_as_string(hide_password=False), **options)
 
     @event.listens_for(reader, "connect")
     def _read_only(dbapi_conn: Any, _record: Any) -> None:
@@ -115,7 +125,13 @@ async def reader_context(app: web.Application) -> AsyncIterator[None]:
     if on_loop is not None:
         reader = Reader(on_loop=on_loop)
     elif (engine := reader_engine(store)) is not None:
-        reader = Reader(engine, ThreadPoolExecutor(READ_THREADS, thread_name_prefix="read"))
+        threads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="read")
+        inline = (
+            reader_engine(store, connections=1)
+            if store.url.get_backend_name() == "sqlite"
+            else None
+        )
+        reader = Reader(engine, threads, inline=inline)
     if reader is not None:
         app[READER] = reader
     yield
@@ -123,12 +139,20 @@ async def reader_context(app: web.Application) -> AsyncIterator[None]:
         await reader.close()
 
 
-async def read_store(request: web.Request, work: Callable[[Session], T]) -> T:
-    """Run read-only ``work`` on a read thread, taking no write lock."""
-    return await read_app(request.app, work)
+async def read_store(
+    request: web.Request, work: Callable[[Session], T], *, quick: bool = False
+) -> T:
+    """Run read-only ``work`` on a read thread, taking no write lock.
+
+    ``quick`` work reads a few rows by key (the user of every request, the polled call):
+    on SQLite it runs on the event loop itself, where it takes tens of microseconds. Handed
+    to a thread, the same read waited for Python's lock behind the loop twice (to start,
+    and again after each step of the driver, which lets the lock go), and under the
+    console's polling load those waits, not the reads, made the latency's tail."""
+    return await read_app(request.app, work, quick=quick)
 
 
-async def read_app(app: web.Application, work: Callable[[Session], T]) -> T:
+async def read_app(app: web.Application, work: Callable[[Session], T], *, quick: bool = False) -> T:
     """``read_store`` for work that no request asked for (the app's own background reads)."""
     reader = app.get(READER)
     if reader is None:
@@ -136,10 +160,22 @@ async def read_app(app: web.Application, work: Callable[[Session], T]) -> T:
     if reader.on_loop is not None:
         async with AsyncSession(reader.on_loop, expire_on_commit=False) as on_loop:
             return await on_loop.run_sync(work)
+    if quick and reader.inline is not None:
+        try:
+            return _run(reader.inline, work)
+        except OperationalError as error:  # the one connection would have had to wait
+            if not _busy(error):
+                raise
     engine = reader.engine
+    assert engine is not None
+    return await asyncio.get_running_loop().run_in_executor(reader.threads, _run, engine, work)
 
-    def run() -> T:
-        with Session(engine, expire_on_commit=False) as session:
-            return work(session)
 
-    return await asyncio.get_running_loop().run_in_executor(reader.threads, run)
+def _run(engine: Engine, work: Callable[[Session], T]) -> T:
+    with Session(engine, expire_on_commit=False) as session:
+        return work(session)
+
+
+def _busy(error: OperationalError) -> bool:
+    """SQLite's "database is locked" or "database table is locked"."""
+    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)

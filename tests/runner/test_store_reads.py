@@ -3,17 +3,22 @@ on PostgreSQL, and seeing what the store holds either way."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dialer.context import dialer_engine
-from runner.reads import READER, read_app, reader_engine
+from runner.reads import READER, Reader, read_app, reader_engine
+from store.db import make_engine
 from store.models import User
 from tests.runner.web_harness import USERS, Client, RunWeb
 
@@ -33,13 +38,60 @@ def test_reads_see_the_store_and_run_where_the_backend_wants_them(
 
         seen["username"] = await read_app(app, work)
         seen["on_loop"] = reader.on_loop is not None
+        seen["plain_thread"] = seen["thread"]
+        seen["quick_username"] = await read_app(app, work, quick=True)
 
     run_web(scenario)
-    assert seen["username"] == USERS["agent"][0]
+    assert seen["username"] == seen["quick_username"] == USERS["agent"][0]
     on_postgresql = db_url.startswith("postgresql")
     assert seen["on_loop"] is on_postgresql
     # on the loop the work runs in the event loop's own thread; else on a read thread
-    assert seen["thread"] is on_postgresql
+    assert seen["plain_thread"] is on_postgresql
+    # quick reads run on the loop on both backends
+    assert seen["thread"] is True
+
+
+def test_a_quick_read_that_would_wait_is_done_on_a_read_thread(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A connection in SQLite's exclusive locking mode keeps every reader out, WAL or not:
+    the quick read on the loop must not wait for it (its busy timeout is 0) but hand the
+    work to a read thread, which waits until the lock is let go."""
+    path = tmp_path / "store.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute(
+        "INSERT INTO users (username, full_name, role, password_hash, active) "
+        "VALUES ('held', 'Held', 'agent', 'x', 1)"
+    )
+    holder.execute("COMMIT")  # the exclusive lock stays until the connection closes
+    store = make_engine(url)
+    engine, inline = reader_engine(store), reader_engine(store, connections=1)
+    assert engine is not None
+    assert inline is not None
+    threads = ThreadPoolExecutor(1, thread_name_prefix="read")
+    app = web.Application()
+    app[READER] = Reader(engine, threads, inline=inline)
+    ran_on: list[bool] = []
+
+    def work(session: Session) -> str | None:
+        ran_on.append(threading.current_thread() is threading.main_thread())
+        return session.scalar(select(User.full_name).where(User.username == "held"))
+
+    async def scenario() -> str | None:
+        asyncio.get_running_loop().call_later(0.3, holder.close)
+        return await read_app(app, work, quick=True)
+
+    try:
+        assert asyncio.run(scenario()) == "Held"
+    finally:
+        holder.close()
+        asyncio.run(app[READER].close())
+        store.dispose()
+    assert ran_on == [True, False]  # tried on the loop, done on the read thread
 
 
 def test_the_sqlite_read_engine_cannot_write(sqlite_template: Path, tmp_path: Path) -> None:
