@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from runner.cli_common import console, event_loop, fail, migrated_store, run_async, settings_of
+from runner.cli_common import (
+    console,
+    event_loop,
+    fail,
+    freeze_imports,
+    migrated_store,
+    run_async,
+    settings_of,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -48,7 +56,9 @@ def worker_command(
             f"carrier: {'Twilio' if settings.uses_real_twilio else settings.twilio_api_base}"
         )
         asyncio.set_event_loop(event_loop())  # arq's Worker runs on the current loop
-        Worker(**worker_options(config, burst=burst)).run()
+        worker = Worker(**worker_options(config, burst=burst))
+        freeze_imports()
+        worker.run()
 
 
 def serve_logging(level: str) -> type[AbstractAccessLogger]:
@@ -104,9 +114,11 @@ def serve_command(
     access_log = serve_logging(level)
     settings = settings_of(ctx)
     with migrated_store(settings), redis_url(settings) as url:
+        app = create_app(settings, redis_url=url)
+        freeze_imports()
         logging.getLogger("telecampaign").info("serving on http://%s:%s", host, port)
         web.run_app(
-            create_app(settings, redis_url=url),
+            app,
             host=host,
             port=port,
             print=None,
@@ -162,11 +174,13 @@ def simulator_command(
     )
     console.print(f"carrier simulator on http://{host}:{port} (x{time_scale:g})")
     if not agents:
+        freeze_imports()
         run_async(run_simulator(config, host, port))
         return
     from runner.dialing_run import simulator_with_agents
 
     with migrated_store(settings):
+        freeze_imports()
         run_async(simulator_with_agents(settings, config, host, port, agents=agents, seed=seed))
 
 
