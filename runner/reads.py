@@ -9,7 +9,9 @@ so their reads go through ``read_store``, on an engine and threads of their own:
 never queues for a thread behind writes waiting for the lock.
 
     SQLite      a second engine on the same file, read-only (``PRAGMA query_only``), in
-                the driver's autocommit for reads: WAL readers wait for no writer
+                the driver's autocommit for reads: WAL readers wait for no writer.
+                ``quick`` reads (a few rows by key) run on the event loop itself
+                through a third, one-connection engine that never waits
     PostgreSQL  a second engine, autocommitting: no BEGIN and COMMIT round trips; at
                 READ COMMITTED each statement sees the latest committed data either way.
                 It is psycopg's asynchronous driver, on the event loop itself: the same
