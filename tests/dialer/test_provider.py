@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -129,6 +132,29 @@ def test_an_unreachable_carrier_is_transient() -> None:
     error = asyncio.run(main())
     assert error.status is None
     assert TO not in str(error)
+
+
+def test_the_rest_resources_load_with_the_module() -> None:
+    """The first call placed, or hang-up asked, must not wait for imports (and what is
+    imported at start-up is frozen out of the garbage collector's passes). A fresh
+    interpreter: this one may have loaded them already."""
+    probe = textwrap.dedent(
+        """
+        import sys
+        from dialer.provider import CallbackUrls, TwilioProvider
+        provider = TwilioProvider(
+            account_sid="AC" + "0" * 32, auth_token="token", from_number="+15005550006",
+            callbacks=CallbackUrls("http://127.0.0.1:8080"), api_base="http://127.0.0.1:1",
+        )
+        loaded = set(sys.modules)
+        provider._client.calls("CA0"), provider._client.messages
+        print(sorted(set(sys.modules) - loaded))
+        """
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def _verbs(twiml: str) -> list[str]:
