@@ -1,14 +1,16 @@
 """Benchmark: the agent console under load, with the dialer running.
 
     uv run python scripts/bench_console.py [--agents 480] [--seconds 180] [--ramp 60]
-        [--poll-seconds 60] [--workers 2] [--time-scale 1] [--database URL] [--redis URL]
-        [--json]
+        [--poll-seconds 60] [--workers 2] [--web 1] [--time-scale 1] [--database URL]
+        [--redis URL] [--json]
 
 ``--agents`` people work one running campaign through the console's JSON API, as the
 agent page does, while the dialer dials for them. Every part runs as its own process, as
-in production: the web app (``telecampaign serve``), the carrier simulator (``telecampaign
-simulator``) and ``--workers`` arq workers (``telecampaign worker``), on a queue and Redis
-key prefix of their own; the agents are one more process, this one.
+in production: ``--web`` web apps (``telecampaign serve``, each on its own port, the
+agents shared out among them as a load balancer that keeps each agent on one process
+would), the carrier simulator (``telecampaign simulator``) and ``--workers`` arq workers
+(``telecampaign worker``, each giving the carrier one web process's callback address), on
+a queue and Redis key prefix of their own; the agents are one more process, this one.
 
 Set up untimed: a migrated store (``--database``: a fresh SQLite file in a temporary
 folder by default; with a PostgreSQL URL, a private database created on that server and
@@ -442,7 +444,7 @@ class Meter:
 
 async def drive(
     args: argparse.Namespace,
-    base: str,
+    bases: Sequence[str],
     names: Sequence[str],
     campaign_id: int,
     meter: Meter,
@@ -451,7 +453,10 @@ async def drive(
 ) -> tuple[float, list[Phase]]:
     """Sign everybody in, then the live phase and the polling phase; (login s, phases)."""
     rng = random.Random(args.seed)
-    agents = [Agent(base, name, random.Random(rng.random()), args.time_scale) for name in names]
+    agents = [
+        Agent(bases[n % len(bases)], name, random.Random(rng.random()), args.time_scale)
+        for n, name in enumerate(names)
+    ]
     phases = []
     try:
         login_s = await sign_in_all(agents)
@@ -481,7 +486,14 @@ async def drive(
             cpu, busy = meter.stop()
             wall = time.perf_counter() - started
             stop.set()
-            await asyncio.gather(*tasks, return_exceptions=False)
+            # the next phase starts now, as a console switched over would: an agent in the
+            # middle of a wrap-up records that outcome in the next phase, rather than
+            # every console waiting up to a wrap-up's length while calls pile up unread
+            for task in tasks:
+                task.cancel()
+            for result in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(result, Exception):
+                    raise result  # a fault of the benchmark's agents, not a cancellation
             after = count()
             counts = {key: after[key] - before.get(key, 0) for key in after}
             phases.append(Phase(name, wall, rec, cpu, busy, counts))
@@ -540,8 +552,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             campaign_id = write_campaign(engine, args.customers)
             clock = DialerClock.starting(CLOCK_START, scale=args.time_scale)
             asyncio.run(set_clock(redis_url, clock, prefix))
-            sim_port, web_port = free_port(), free_port()
-            base = f"http://127.0.0.1:{web_port}"
+            sim_port = free_port()
+            bases = [f"http://127.0.0.1:{free_port()}" for _ in range(args.web)]
             fleet.env = {
                 **os.environ,
                 "DATABASE_URL": db_url,
@@ -551,7 +563,6 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 "TELECAMPAIGN_QUEUE": queue,
                 "TELECAMPAIGN_REDIS_PREFIX": prefix,
                 "TELECAMPAIGN_SECRET_KEY": SECRET_KEY,
-                "PUBLIC_BASE_URL": base,
                 "COLUMNS": "200",
             }
             shares = [f"--{name}={share}" for name, share in RATES.items()]
@@ -566,20 +577,34 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                     *shares,
                 ],
             )
-            web = fleet.start("web", ["serve", "--port", str(web_port)])
-            workers = [fleet.start(f"worker{i}", ["worker"]) for i in range(args.workers)]
+            # each web process is reached at its own address, as behind a load balancer
+            # that keeps an agent on one process; each worker gives the carrier the
+            # callback address of one of them, so the webhooks are shared too
+            webs = [
+                fleet.start(
+                    "web" if args.web == 1 else f"web{i}",
+                    ["serve", "--port", base.rsplit(":", 1)[1]],
+                    {"PUBLIC_BASE_URL": base},
+                )
+                for i, base in enumerate(bases)
+            ]
+            workers = [
+                fleet.start(f"worker{i}", ["worker"], {"PUBLIC_BASE_URL": bases[i % len(bases)]})
+                for i in range(args.workers)
+            ]
             wait_http(fleet, f"http://127.0.0.1:{sim_port}/simulator/stats")
-            wait_http(fleet, f"{base}/healthz")
+            for base in bases:
+                wait_http(fleet, f"{base}/healthz")
             wait_workers(fleet, workers, redis_url, queue)
-            print(f"simulator, web, {args.workers} workers up; signing in", file=out)
+            print(f"simulator, {args.web} web, {args.workers} workers up; signing in", file=out)
             meter = Meter(fleet, redis_url, db_kind)
             chosen = campaign_id
             login_s, phases = asyncio.run(
-                drive(args, base, names, chosen, meter, lambda: dial_counts(engine, chosen), out)
+                drive(args, bases, names, chosen, meter, lambda: dial_counts(engine, chosen), out)
             )
             fleet.check_alive()
             sim = simulator_stats(sim_port)
-            web_pid = web.popen.pid
+            web_pids = [web.popen.pid for web in webs]
         finally:
             fleet.stop()
             engine.dispose()
@@ -593,8 +618,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "database": db_kind,
         "redis": redis_label,
         "workers": args.workers,
-        "web": 1,
-        "web_pid": web_pid,
+        "web": args.web,
+        "web_pids": web_pids,
         "time_scale": args.time_scale,
         "ramp_seconds": args.ramp,
         "steady_after_seconds": args.ramp + args.settle,
@@ -625,7 +650,8 @@ def _clear_jobs(url: str, prefix: str) -> None:
 def print_table(figures: dict[str, Any]) -> None:
     print(
         f"{figures['agents']} agents, store {figures['database']}, redis {figures['redis']}, "
-        f"1 web, {figures['workers']} workers; logins {figures['login_seconds']:.1f} s; "
+        f"{figures['web']} web, {figures['workers']} workers; "
+        f"logins {figures['login_seconds']:.1f} s; "
         f"load average before {figures['load_average_before'][0]:.2f} on "
         f"{figures['cores']} cores"
     )
@@ -662,6 +688,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, help="list entries (default: 60 per agent)")
     parser.add_argument("--workers", type=int, default=2, help="arq worker processes")
     parser.add_argument(
+        "--web",
+        type=int,
+        default=1,
+        help="web processes (telecampaign serve), the agents shared out among them",
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=TIME_SCALE,
@@ -691,7 +723,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the agents' choices")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    if args.agents < 1 or args.workers < 1 or args.seconds <= 0 or args.time_scale <= 0:
+    if (
+        args.agents < 1
+        or args.workers < 1
+        or args.web < 1
+        or args.seconds <= 0
+        or args.time_scale <= 0
+    ):
         parser.error(
             "--agents and --workers must be at least 1, --seconds and --time-scale positive"
         )

@@ -1,4 +1,5 @@
-"""The console benchmark, run tiny: agents log in, take calls, and the figures are complete."""
+"""The console benchmark, run tiny: agents log in to two web processes, take calls, and
+the figures are complete."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def test_a_tiny_run_reports_both_endpoints(
             "2",
             "--workers",
             "1",
+            "--web",
+            "2",  # the agents shared out between two web processes
             "--time-scale",
             "20",  # calls of three real seconds: several within the run
             "--redis",
@@ -42,6 +45,8 @@ def test_a_tiny_run_reports_both_endpoints(
     assert figures["agents"] == 4
     assert figures["database"] == "sqlite"
     assert figures["workers"] == 1
+    assert figures["web"] == 2
+    assert len(set(figures["web_pids"])) == 2
     assert set(figures["phases"]) == {"live", "polling"}
     live, polling = figures["phases"]["live"], figures["phases"]["polling"]
     for phase in (live, polling):
@@ -55,7 +60,7 @@ def test_a_tiny_run_reports_both_endpoints(
             "cpu_cores",
             "machine_cpu_busy",
         }
-        assert "web" in phase["cpu_seconds"]
+        assert {"web0", "web1"} <= set(phase["cpu_seconds"])
         assert "bench" in phase["cpu_seconds"]
         for summary in phase["endpoints"].values():
             assert set(summary) == ENDPOINT_KEYS
