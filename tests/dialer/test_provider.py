@@ -151,9 +151,7 @@ def test_the_rest_resources_load_with_the_module() -> None:
         print(sorted(set(sys.modules) - loaded))
         """
     )
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
 
