@@ -333,19 +333,19 @@ async def agent_logout(request: web.Request) -> web.Response:
 
 
 # the call as a console polls it: the attempt, and the disposition recorded on it if any
-_CALL = select(
-    Attempt.status,
-    Attempt.customer_id,
-    Attempt.campaign_id,
-    Attempt.phone,
-    Attempt.started_at,
-    Attempt.answered_at,
-    Attempt.ended_at,
-    Attempt.duration_s,
-).where(Attempt.id == bindparam("id"))
-_CALL_DISPOSITION = (
+# (at most one: dispositions are unique by attempt), in one statement; the row carries
+# the disposition's columns under their own names, for ``_disposition_json``
+_CALL = (
     select(
-        Disposition.id,
+        Attempt.status,
+        Attempt.customer_id,
+        Attempt.campaign_id,
+        Attempt.phone,
+        Attempt.started_at,
+        Attempt.answered_at,
+        Attempt.ended_at,
+        Attempt.duration_s,
+        Disposition.id,  # None when no outcome is recorded yet
         Disposition.attempt_id,
         Disposition.code,
         Disposition.refusal_reason,
@@ -355,9 +355,9 @@ _CALL_DISPOSITION = (
         Disposition.notes,
         Disposition.created_at,
     )
-    .where(Disposition.attempt_id == bindparam("id"))
-    .order_by(Disposition.id)
-    .limit(1)
+    .select_from(Attempt)
+    .outerjoin(Disposition, Disposition.attempt_id == Attempt.id)
+    .where(Attempt.id == bindparam("id"))
 )
 
 
@@ -393,7 +393,6 @@ async def agent_call(request: web.Request) -> web.Response:
         row = conn.execute(_CALL, {"id": attempt_id}).one_or_none()
         if row is None:
             return None
-        done = conn.execute(_CALL_DISPOSITION, {"id": attempt_id}).first()
         call = {
             "attempt_id": attempt_id,
             "status": row.status.value,
@@ -403,7 +402,7 @@ async def agent_call(request: web.Request) -> web.Response:
             "answered_at": iso(row.answered_at),
             "ended_at": iso(row.ended_at),
             "duration_s": row.duration_s,
-            "disposition": _disposition_json(done) if done is not None else None,
+            "disposition": _disposition_json(row) if row.id is not None else None,
         }
         return call, row.customer_id, row.campaign_id
 

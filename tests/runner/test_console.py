@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from dialer.context import Dialer
-from dialer.outcomes import apply_status
+from dialer.outcomes import apply_status, record_disposition
 from dialer.webhooks import DIALER
 from runner import console
 from runner.call_script import render_call_script
@@ -498,6 +498,47 @@ def test_the_script_renders_for_every_campaign_kind(engine: Engine) -> None:
         now=dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC),
     )
     assert "<strong>Offer.</strong>" in html
+
+
+def test_the_polled_call_carries_its_disposition_once_recorded(
+    run_web: RunWeb, engine: Engine, users: dict[str, int]
+) -> None:
+    """An outcome recorded while the call is still the agent's (from a second tab, say)
+    shows in the polled call, read with the call in one statement."""
+    campaign_id, customers = _campaign(engine)
+
+    async def scenario(client: Client) -> None:
+        dialer = client.server.app[DIALER]
+        token = await login_as(client, "agent")
+        await _post(client, "/api/agent/login", token, {"campaign_id": campaign_id})
+        attempt_id, _ = await _give_call(dialer, campaign_id, customers[0])
+        assert (await _get(client, "/api/agent/call"))["call"]["disposition"] is None
+        await _end_call(dialer, attempt_id)
+        with transaction(engine) as session:
+            record_disposition(
+                session,
+                attempt_id=attempt_id,
+                agent_id=users[USERS["agent"][0]],
+                code="refused",
+                now=dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC),
+                refusal_reason="price",
+                funnel_stage="offer",
+                notes="asked for a cheaper plan",
+            )
+        call = (await _get(client, "/api/agent/call"))["call"]
+        assert call["attempt_id"] == attempt_id
+        shown = call["disposition"]
+        assert (shown["attempt_id"], shown["code"], shown["refusal_reason"]) == (
+            attempt_id,
+            "refused",
+            "price",
+        )
+        assert (shown["funnel_stage"], shown["notes"]) == ("offer", "asked for a cheaper plan")
+        assert dt.datetime.fromisoformat(shown["created_at"]) == dt.datetime(
+            2026, 11, 25, 15, 0, tzinfo=dt.UTC
+        )
+
+    run_web(scenario)
 
 
 def test_a_polling_console_reads_the_card_once_per_call(
