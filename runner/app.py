@@ -11,8 +11,10 @@ table in ``runner.access``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
+from aiohttp_remotes import XForwardedStrict
 
 from dialer.context import DialerConfig, open_dialer
 from dialer.webhooks import DIALER, add_webhook_routes
@@ -35,7 +37,7 @@ def create_app(
     settings: Settings, *, redis_url: str, **dialer_overrides: object
 ) -> web.Application:
     """The app for ``settings``; ``redis_url`` is the queue's (REDIS_URL or the embedded one)."""
-    app = web.Application()
+    app = web.Application(middlewares=_proxy_middlewares(settings))
     app[SETTINGS] = settings
     config = DialerConfig.from_settings(settings, redis_url, **dialer_overrides)
 
@@ -57,6 +59,18 @@ def create_app(
     add_webhook_routes(app)
     app.router.add_get("/healthz", _health, name="health")
     return app
+
+
+def _proxy_middlewares(settings: Settings) -> list[Any]:
+    """Behind the reverse proxy of ``TELECAMPAIGN_TRUSTED_PROXIES``: every request must
+    come from it with one ``X-Forwarded-For`` address (400 otherwise), and that address
+    becomes ``request.remote``, the client's, which the login throttle counts by. The
+    proxy's own health checks of ``/healthz`` may come without one. First of the
+    middlewares, so every other one sees the client's address."""
+    if not settings.trusted_proxies:
+        return []
+    proxy = XForwardedStrict([list(settings.trusted_proxies)], white_paths=["/healthz"])
+    return [proxy.middleware]
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -373,7 +373,7 @@ def _throttle(request: web.Request) -> LoginThrottle:
 
 def _address(request: web.Request) -> str:
     # the peer's address; behind a reverse proxy that is the proxy's, shared by everyone,
-    # unless the app is told the client's (aiohttp's forwarded-header support)
+    # unless TELECAMPAIGN_TRUSTED_PROXIES names it (runner.app reads the client's then)
     return request.remote or "unknown"
 
 

@@ -42,9 +42,12 @@ errors = Console(stderr=True)
 def settings_of(ctx: typer.Context) -> Settings:
     settings = ctx.obj
     if not isinstance(settings, Settings):  # a sub-app run on its own, e.g. in a test
-        from runner.settings import load_settings
+        from runner.settings import SettingsError, load_settings
 
-        settings = ctx.obj = load_settings()
+        try:
+            settings = ctx.obj = load_settings()
+        except SettingsError as exc:
+            raise fail(f"{exc} (fix the environment variable and run again)") from None
     return settings
 
 

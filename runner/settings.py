@@ -8,11 +8,13 @@ and the ``TWILIO_*`` credentials.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -93,6 +95,33 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TELECAMPAIGN_DEFAULT_REGION"),
         description="Region used to read phone numbers written without a country code.",
     )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=AliasChoices("TELECAMPAIGN_TRUSTED_PROXIES"),
+        description=(
+            "The reverse proxy in front of the web app, as addresses or networks separated "
+            "by commas (10.0.0.5,10.1.0.0/16): requests must then come through it, and the "
+            "client's address, which the login throttle counts by, is read from its "
+            "X-Forwarded-For header. Unset: the peer's address is the client's."
+        ),
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value or ())
+        networks = []
+        for item in (str(raw).strip() for raw in items):
+            if not item:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network: give the proxy's addresses "
+                    "or networks separated by commas, like 10.0.0.5,10.1.0.0/16"
+                ) from None
+        return tuple(networks)
 
     @cached_property
     def database_url(self) -> str:
@@ -113,8 +142,19 @@ class Settings(BaseSettings):
         return self.twilio_api_base is None
 
 
+class SettingsError(ValueError):
+    """A setting in the environment that cannot be used; the message names it."""
+
+
 def load_settings() -> Settings:
     """Read the environment once; callers pass the result down, never re-read it."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            name = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("; ".join(problems)) from None
     settings.home.mkdir(parents=True, exist_ok=True)
     return settings

@@ -76,6 +76,15 @@ def test_unusable_file_is_a_plain_error(env: dict[str, str], tmp_path: Path) -> 
     assert "Traceback" not in out + err
 
 
+def test_an_unusable_setting_is_a_plain_error_naming_it(env: dict[str, str]) -> None:
+    code, out, err = invoke(
+        {**env, "TELECAMPAIGN_TRUSTED_PROXIES": "10.0.0.5,proxy.local"}, "db", "current"
+    )
+    assert code == 1
+    assert "TELECAMPAIGN_TRUSTED_PROXIES: 'proxy.local' is not an IP address or network" in err
+    assert "Traceback" not in out + err
+
+
 def test_unknown_kind_and_unmigrated_database(tmp_path: Path) -> None:
     env = {
         "TELECAMPAIGN_HOME": str(tmp_path / "home"),

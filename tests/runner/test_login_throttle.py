@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from runner.auth import ADDRESS_LIMIT, LOGIN_LIMIT, LOGIN_WINDOW, LoginThrottle
+from runner.settings import Settings
 from tests.runner.web_harness import PASSWORD, USERS, Client, RunWeb, login
 
 WRONG = "not the password at all"
@@ -109,3 +110,50 @@ def test_username_and_address_are_counted_apart_and_forgotten_after_the_window(
             await redis.aclose()
 
     asyncio.run(main())
+
+
+# -- behind a reverse proxy --------------------------------------------------------------
+
+
+def test_behind_the_trusted_proxy_each_client_address_is_counted_apart(
+    run_web: RunWeb, web_settings: Settings
+) -> None:
+    """The test client is the proxy (127.0.0.1); the address it forwards is the client's."""
+    behind = web_settings.model_copy(update={"trusted_proxies": ("127.0.0.0/8", "::1/128")})
+
+    async def scenario(client: Client) -> None:
+        forwarded = client.session.headers
+        forwarded["X-Forwarded-For"] = "203.0.113.7"
+        for n in range(ADDRESS_LIMIT):  # a different name each time: only the address locks
+            await _fail(client, f"nobody-{n}", 1)
+        refused = await login(client, MAX, PASSWORD)
+        assert refused.status == 429
+        assert "from this computer" in await refused.text()
+        # another office behind the same proxy is not locked out with it
+        forwarded["X-Forwarded-For"] = "198.51.100.20"
+        assert (await login(client, MAX, PASSWORD)).status == 303
+        # a request that did not come through the proxy is refused; its health check is not
+        del forwarded["X-Forwarded-For"]
+        assert (await client.get("/login")).status == 400
+        assert (await client.get("/healthz")).status == 200
+
+    run_web(scenario, settings=behind)
+
+
+def test_forwarded_addresses_from_anyone_but_the_proxy_are_refused(
+    run_web: RunWeb, web_settings: Settings
+) -> None:
+    behind = web_settings.model_copy(update={"trusted_proxies": ("10.0.0.0/8",)})
+
+    async def scenario(client: Client) -> None:
+        spoofed = await client.get("/login", headers={"X-Forwarded-For": "203.0.113.7"})
+        assert spoofed.status == 400
+
+    run_web(scenario, settings=behind)
+
+
+def test_trusted_proxies_are_read_as_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELECAMPAIGN_TRUSTED_PROXIES", " 10.0.0.5, 10.1.0.0/16,,::1 ")
+    assert Settings().trusted_proxies == ("10.0.0.5/32", "10.1.0.0/16", "::1/128")
+    monkeypatch.delenv("TELECAMPAIGN_TRUSTED_PROXIES")
+    assert Settings().trusted_proxies == ()
