@@ -21,7 +21,6 @@ from runner.cli_models import model_app, propensity_app, uplift_app
 from runner.cli_reports import register as register_report_commands
 from runner.cli_users import user_app
 from runner.progress import progress_bar
-from runner.settings import SettingsError, load_settings
 from scoring.errors import ScoringError
 from store.db import make_engine
 from store.errors import StoreError
@@ -51,10 +50,7 @@ _settings = settings_of
 @app.callback()
 def main(ctx: typer.Context) -> None:
     """Read the settings once from the environment."""
-    try:
-        ctx.obj = load_settings()
-    except SettingsError as exc:
-        raise fail(f"{exc} (fix the environment variable and run again)") from None
+    settings_of(ctx)
 
 
 @db_app.command("upgrade")

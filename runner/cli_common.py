@@ -40,8 +40,10 @@ errors = Console(stderr=True)
 
 
 def settings_of(ctx: typer.Context) -> Settings:
+    """The settings, read from the environment on the first call (the CLI's callback, or
+    a sub-app run on its own, as in a test); one that cannot be used is a plain error."""
     settings = ctx.obj
-    if not isinstance(settings, Settings):  # a sub-app run on its own, e.g. in a test
+    if not isinstance(settings, Settings):
         from runner.settings import SettingsError, load_settings
 
         try:
