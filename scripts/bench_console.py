@@ -87,6 +87,7 @@ from scripts.bench_dispatch import (
     server_cpu,
     set_clock,
     simulator_stats,
+    start_web_and_workers,
     wait_http,
     wait_workers,
 )
@@ -578,23 +579,9 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 ],
             )
             # each web process is reached at its own address, as behind a load balancer
-            # that keeps an agent on one process; each worker gives the carrier the
-            # callback address of one of them, so the webhooks are shared too
-            webs = [
-                fleet.start(
-                    "web" if args.web == 1 else f"web{i}",
-                    ["serve", "--port", base.rsplit(":", 1)[1]],
-                    {"PUBLIC_BASE_URL": base},
-                )
-                for i, base in enumerate(bases)
-            ]
-            workers = [
-                fleet.start(f"worker{i}", ["worker"], {"PUBLIC_BASE_URL": bases[i % len(bases)]})
-                for i in range(args.workers)
-            ]
+            # that keeps an agent on one process; the webhooks are shared among them too
+            webs, workers = start_web_and_workers(fleet, bases, args.workers)
             wait_http(fleet, f"http://127.0.0.1:{sim_port}/simulator/stats")
-            for base in bases:
-                wait_http(fleet, f"{base}/healthz")
             wait_workers(fleet, workers, redis_url, queue)
             print(f"simulator, {args.web} web, {args.workers} workers up; signing in", file=out)
             meter = Meter(fleet, redis_url, db_kind)

@@ -494,6 +494,29 @@ def wait_http(fleet: Fleet, url: str) -> None:
         time.sleep(0.1)
 
 
+def start_web_and_workers(
+    fleet: Fleet, bases: Sequence[str], workers: int
+) -> tuple[list[Proc], list[Proc]]:
+    """``telecampaign serve`` at each of ``bases`` (``web0``, ``web1`` ...; each its own
+    ``PUBLIC_BASE_URL``, so it checks the carrier's signatures against the address the
+    carrier posted to) and ``workers`` arq workers (``worker0`` ...), each giving the
+    carrier the callback address of one web process in turn; returns once every web
+    process answers its health check."""
+    webs = [
+        fleet.start(
+            f"web{i}", ["serve", "--port", base.rsplit(":", 1)[1]], {"PUBLIC_BASE_URL": base}
+        )
+        for i, base in enumerate(bases)
+    ]
+    started = [
+        fleet.start(f"worker{i}", ["worker"], {"PUBLIC_BASE_URL": bases[i % len(bases)]})
+        for i in range(workers)
+    ]
+    for base in bases:
+        wait_http(fleet, f"{base}/healthz")
+    return webs, started
+
+
 def wait_workers(fleet: Fleet, workers: Sequence[Proc], redis_url: str, queue: str) -> None:
     """Until every worker has said it runs and the queue's health check is written."""
     deadline = time.monotonic() + READY_TIMEOUT
@@ -543,7 +566,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             clock = DialerClock.starting(CLOCK_START, scale=1.0)
             asyncio.run(set_clock(redis_url, clock, prefix))
             sim_port = free_port()
-            web_ports = [free_port() for _ in range(args.web)]
+            bases = [f"http://127.0.0.1:{free_port()}" for _ in range(args.web)]
             fleet.env = {
                 **os.environ,
                 "DATABASE_URL": db_url,
@@ -552,7 +575,6 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 "TELECAMPAIGN_HOME": str(folder / "home"),
                 "TELECAMPAIGN_QUEUE": queue,
                 "TELECAMPAIGN_REDIS_PREFIX": prefix,
-                "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_ports[0]}",
                 "COLUMNS": "200",
             }
             shares = [f"--{name}={share}" for name, share in RATES.items()]
@@ -560,23 +582,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 "simulator",
                 ["simulator", "--port", str(sim_port), f"--time-scale={TIME_SCALE}", *shares],
             )
-            for i, port in enumerate(web_ports):
-                fleet.start(
-                    f"web{i}",
-                    ["serve", "--port", str(port)],
-                    {"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"},
-                )
-            workers = [
-                fleet.start(
-                    f"worker{i}",
-                    ["worker"],
-                    {"PUBLIC_BASE_URL": f"http://127.0.0.1:{web_ports[i % args.web]}"},
-                )
-                for i in range(args.workers)
-            ]
+            _, workers = start_web_and_workers(fleet, bases, args.workers)
             wait_http(fleet, f"http://127.0.0.1:{sim_port}/simulator/stats")
-            for port in web_ports:
-                wait_http(fleet, f"http://127.0.0.1:{port}/healthz")
             wait_workers(fleet, workers, redis_url, queue)
             print(
                 f"simulator, {args.web} web, {args.workers} workers up; "
