@@ -25,12 +25,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from functools import partial
 from typing import Any, cast
 
 from arq import Retry, cron
+from arq.constants import in_progress_key_prefix
 from arq.worker import Function, Worker, func
+from redis.commands.core import AsyncScript
 from redis.exceptions import LockError
 from sqlalchemy import Table, Update, bindparam, case, or_, select, text, update
 from sqlalchemy import func as sqlfunc
@@ -882,5 +885,58 @@ def worker_options(config: DialerConfig, **overrides: Any) -> dict[str, Any]:
     return options
 
 
+# arq's claim of one job, in one round trip: not running anywhere, still queued and due,
+# then marked in progress (KEYS: the in-progress key, the queue; ARGV: the job id, now in
+# ms, the in-progress key's lifetime in ms); the job's score, or nil when not ours to run
+_CLAIM_JOB = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
+redis.call('PSETEX', KEYS[1], ARGV[3], '1')
+return score
+"""
+
+
+class DialerWorker(Worker):
+    """arq's worker, with each job claimed in one Redis round trip rather than four.
+
+    A job stays at the head of the queue until it finishes, so every poll reads the
+    jobs already running here and on the other workers again and tries to claim each:
+    with arq's WATCH, EXISTS, ZSCORE and MULTI/EXEC (then UNWATCH) that was about 30
+    round trips per dialled call with two workers. Here a job running on this worker
+    is passed over without asking, and any other is claimed by one script that checks
+    and marks it atomically, as arq's transaction does.
+    """
+
+    _claim_job: AsyncScript | None = None
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        for job_id_b in job_ids:
+            await self.sem.acquire()
+            if self.job_counter >= self.max_jobs:
+                self.sem.release()
+                return
+            job_id = job_id_b.decode()
+            running = self.tasks.get(job_id)
+            here = running is not None and not running.done()
+            score = None if here else await self._claim(job_id)
+            if score is None:  # running here or elsewhere, finished, or deferred
+                self.sem.release()
+                continue
+            self.job_counter += 1
+            task = self.loop.create_task(self.run_job(job_id, int(score)))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
+
+    async def _claim(self, job_id: str) -> float | None:
+        if self._claim_job is None:
+            self._claim_job = self.pool.register_script(_CLAIM_JOB)
+        score = await self._claim_job(
+            keys=[in_progress_key_prefix + job_id, self.queue_name],
+            args=[job_id, int(time.time() * 1000), int(self.in_progress_timeout_s * 1000)],
+        )
+        return None if score is None else float(score)
+
+
 def make_worker(config: DialerConfig, **overrides: Any) -> Worker:
-    return Worker(**worker_options(config, **overrides))
+    return DialerWorker(**worker_options(config, **overrides))

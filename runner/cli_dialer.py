@@ -42,10 +42,9 @@ def worker_command(
     ] = False,
 ) -> None:
     """Run an arq worker: pacing passes, calls, texts; start as many as you need."""
-    from arq.worker import Worker
 
     from dialer.context import DialerConfig
-    from dialer.worker import worker_options
+    from dialer.worker import make_worker
     from runner.embedded import redis_url
 
     settings = settings_of(ctx)
@@ -56,7 +55,7 @@ def worker_command(
             f"carrier: {'Twilio' if settings.uses_real_twilio else settings.twilio_api_base}"
         )
         asyncio.set_event_loop(event_loop())  # arq's Worker runs on the current loop
-        worker = Worker(**worker_options(config, burst=burst))
+        worker = make_worker(config, burst=burst)
         freeze_imports()
         worker.run()
 

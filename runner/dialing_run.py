@@ -27,7 +27,7 @@ from dialer.clock import DialerClock, save_clock
 from dialer.context import Dialer, DialerConfig, open_dialer
 from dialer.sim_agents import SimulatedAgents, ensure_agents
 from dialer.simulator import SimulatorConfig, create_simulator_app
-from dialer.worker import worker_options
+from dialer.worker import make_worker
 from runner.app import create_app
 from runner.settings import Settings
 from store.models import (
@@ -134,7 +134,7 @@ async def work_lists(
     await save_clock(dialer.redis, clock, prefix=config.prefix)
     dialer.clock = clock
     stop = asyncio.Event()
-    worker = Worker(**worker_options(config, handle_signals=False))
+    worker = make_worker(config, handle_signals=False)
     try:
         async with (
             serving(create_simulator_app(simulator), sim_port),

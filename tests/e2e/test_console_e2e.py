@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from dialer.clock import DialerClock, save_clock
 from dialer.context import DialerConfig, open_dialer
 from dialer.simulator import Outcome, SimulatorConfig, create_simulator_app
-from dialer.worker import worker_options
+from dialer.worker import make_worker
 from runner.app import create_app
 from runner.dialing_run import close_worker, free_port, serving
 from runner.settings import Settings
@@ -187,7 +187,7 @@ class Deployment:
             await dialer.close()
 
     def start_worker(self) -> None:
-        self.worker = Worker(**worker_options(self.config, handle_signals=False))
+        self.worker = make_worker(self.config, handle_signals=False)
         self.dialing = asyncio.create_task(self.worker.async_run())
 
     async def _stop_worker(self) -> None:
