@@ -897,6 +897,10 @@ return score
 """
 
 
+# how long a job another worker holds is passed over before this worker asks again
+ASK_AGAIN_AFTER = 0.25
+
+
 class DialerWorker(Worker):
     """arq's worker, with each job claimed in one Redis round trip rather than four.
 
@@ -904,23 +908,35 @@ class DialerWorker(Worker):
     jobs already running here and on the other workers again and tries to claim each:
     with arq's WATCH, EXISTS, ZSCORE and MULTI/EXEC (then UNWATCH) that was about 30
     round trips per dialled call with two workers. Here a job running on this worker
-    is passed over without asking, and any other is claimed by one script that checks
-    and marks it atomically, as arq's transaction does.
+    is passed over without asking, one another worker was found running is not asked
+    about again for ``ASK_AGAIN_AFTER`` seconds, and any other is claimed by one script
+    that checks and marks it atomically, as arq's transaction does.
     """
 
-    _claim_job: AsyncScript | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._claim_job: AsyncScript | None = None
+        # jobs another worker was found running: until when (monotonic) not to ask again
+        self._elsewhere: dict[str, float] = {}
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
+        if len(self._elsewhere) > 4 * self.queue_read_limit:
+            now = time.monotonic()
+            self._elsewhere = {job: until for job, until in self._elsewhere.items() if until > now}
         for job_id_b in job_ids:
+            job_id = job_id_b.decode()
+            running = self.tasks.get(job_id)
+            if running is not None and not running.done():
+                continue  # running here
+            if self._elsewhere.get(job_id, 0.0) > time.monotonic():
+                continue  # running elsewhere a moment ago: it will be done soon
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
                 return
-            job_id = job_id_b.decode()
-            running = self.tasks.get(job_id)
-            here = running is not None and not running.done()
-            score = None if here else await self._claim(job_id)
-            if score is None:  # running here or elsewhere, finished, or deferred
+            score = await self._claim(job_id)
+            if score is None:  # running elsewhere, finished, or deferred
+                self._elsewhere[job_id] = time.monotonic() + ASK_AGAIN_AFTER
                 self.sem.release()
                 continue
             self.job_counter += 1
