@@ -89,6 +89,12 @@ class Dialer:
     autocommit: Engine | None = None
     # and for reads outside a transaction (``peek``)
     peeking: Engine | None = None
+    # SQLite: the process's write transactions, run together (``store``)
+    writes: WriteGroup | None = None
+
+    def __post_init__(self) -> None:
+        if self.writes is None and writes_in_groups(self.engine):
+            self.writes = WriteGroup(self.engine, self.threads)
 
     @property
     def prefix(self) -> str:
@@ -98,8 +104,12 @@ class Dialer:
         """Run ``work`` in one transaction on a store thread (the store API is sync).
 
         The threads are as many as the engine's pooled connections, so no transaction
-        waits for a connection or opens one outside the pool.
+        waits for a connection or opens one outside the pool. On SQLite the work runs in
+        a savepoint of the process's next group of writes (``WriteGroup``): atomic on its
+        own still, committed with the others.
         """
+        if self.writes is not None:
+            return await self.writes.run(work)
 
         def run() -> T:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
@@ -178,6 +188,70 @@ class Dialer:
             self.engine.dispose()
 
 
+class WriteGroup:
+    """One process's write transactions on SQLite, run one group at a time.
+
+    SQLite lets one writer in at a time, so the store's writes from every process queue
+    for its lock. Here, the work that arrives while this process waits for the lock or
+    holds it is kept and runs in the next transaction, together: each piece in a
+    savepoint of its own (one that fails rolls back alone and its caller gets the
+    error), one lock taken and one commit made for all of them.
+    """
+
+    def __init__(self, engine: Engine, threads: ThreadPoolExecutor, most: int = 64) -> None:
+        self.engine = engine
+        self.threads = threads
+        self.most = most  # pieces of work in one transaction at most
+        self.waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self.writing: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        self.waiting.append((work, done))
+        if self.writing is None:
+            self.writing = loop.create_task(self._write_all())
+        return await done
+
+    async def _write_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.waiting:
+                group, self.waiting = self.waiting[: self.most], self.waiting[self.most :]
+                try:
+                    outcomes = await loop.run_in_executor(
+                        self.threads, self._write, [work for work, _ in group]
+                    )
+                except BaseException as error:  # the commit failed: nothing was written
+                    outcomes = [(False, error)] * len(group)
+                for (_, done), (ok, value) in zip(group, outcomes, strict=True):
+                    if done.done():
+                        continue
+                    if ok:
+                        done.set_result(value)
+                    else:
+                        done.set_exception(value)
+        finally:
+            self.writing = None
+
+    def _write(self, group: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with self.engine.connect() as connection, connection.begin():
+            for work in group:
+                with Session(
+                    connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+                ) as session:
+                    try:
+                        value = work(session)
+                        session.commit()
+                    except Exception as error:
+                        session.rollback()
+                        outcomes.append((False, error))
+                    else:
+                        outcomes.append((True, value))
+        return outcomes
+
+
 def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
@@ -203,21 +277,30 @@ def dialer_engine(url: str) -> Engine:
     extra = {"connect_args": {"timeout": 30, "factory": WriterLockConnection}} if on_file else {}
     engine = make_engine(url, pool_size=STORE_THREADS, max_overflow=2, **extra)
 
-    @event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # the driver leaves BEGIN to us
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Any) -> None:
-        if conn.get_execution_options().get(PEEK):
-            return
-        dbapi_conn = conn.connection.dbapi_connection
-        if isinstance(dbapi_conn, WriterLockConnection):
-            dbapi_conn.begin_immediate()
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+    event.listen(engine, "connect", _no_implicit_begin)
+    event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # the driver leaves BEGIN to us
+
+
+def _begin_immediate(conn: Any) -> None:
+    if conn.get_execution_options().get(PEEK):
+        return
+    dbapi_conn = conn.connection.dbapi_connection
+    if isinstance(dbapi_conn, WriterLockConnection):
+        dbapi_conn.begin_immediate()
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def writes_in_groups(engine: Engine) -> bool:
+    """Whether ``Dialer.store`` runs the engine's writes in groups (``WriteGroup``): a
+    SQLite engine of ``dialer_engine``'s, whose transactions begin when asked to, so
+    that savepoints nest inside them."""
+    return engine.dialect.name == "sqlite" and event.contains(engine, "begin", _begin_immediate)
 
 
 def ping_when_idle(engine: Engine) -> None:
