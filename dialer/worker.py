@@ -465,8 +465,7 @@ async def _checked(
     now = dialer.clock.utcnow()
 
     def check(session: Session) -> tuple[str, DialingSettings] | str:
-        lock_customer(session, known)
-        return _ready_to_dial(session, attempt_id, channel, now)
+        return _ready_to_dial(session, attempt_id, channel, now, customer_id=known)
 
     return await dialer.store(check)
 
@@ -484,7 +483,8 @@ def lock_customer(session: Session, customer_id: int) -> None:
     PostgreSQL: a transaction-scoped advisory lock (at READ COMMITTED the check that
     follows sees what the transaction that held it committed). SQLite: the dialer's
     transactions begin with ``BEGIN IMMEDIATE``, which already lets one writer in at a
-    time, so there is nothing more to take.
+    time, so there is nothing more to take. ``_ready_to_dial`` takes it in the same
+    round trip as its first read when given the customer.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK_CUSTOMER, {"space": _CUSTOMER_LOCKS, "customer_id": customer_id})
@@ -528,6 +528,9 @@ _TO_DIAL = (
     .where(_ATTEMPTS.c.id == bindparam("attempt_id"))
 )
 
+_TO_DIAL_LOCKED = _TO_DIAL.add_columns(
+    sqlfunc.pg_advisory_xact_lock(_CUSTOMER_LOCKS, bindparam("customer_id"))
+)
 
 _SID = select(_ATTEMPTS.c.provider_sid).where(_ATTEMPTS.c.id == bindparam("attempt_id"))
 _KEEP_SID = (
@@ -558,14 +561,31 @@ _CLAIM = {channel: _claim(channel) for channel in Channel}
 
 
 def _ready_to_dial(
-    session: Session, attempt_id: int, channel: Channel, now: dt.datetime
+    session: Session,
+    attempt_id: int,
+    channel: Channel,
+    now: dt.datetime,
+    *,
+    customer_id: int | None = None,
 ) -> tuple[str, DialingSettings] | str:
-    """Check the attempt once more and mark it started; a word when it must not go."""
-    row = session.execute(_TO_DIAL, {"attempt_id": attempt_id}).one_or_none()
+    """Check the attempt once more and mark it started; a word when it must not go.
+
+    Given the attempt's ``customer_id``, the customer's lock (``lock_customer``) is taken
+    first. On PostgreSQL that is in the statement that reads the attempt: the read's
+    snapshot may be older than the lock, which is harmless, as the claim below is a
+    compare-and-set and the contact facts are read after, in a statement of their own.
+    """
+    if customer_id is not None and session.get_bind().dialect.name == "postgresql":
+        params = {"attempt_id": attempt_id, "customer_id": customer_id}
+        row = session.execute(_TO_DIAL_LOCKED, params).one_or_none()
+    else:
+        if customer_id is not None:
+            lock_customer(session, customer_id)
+        row = session.execute(_TO_DIAL, {"attempt_id": attempt_id}).one_or_none()
     if row is None:
         return "unknown"
     status, sid, customer_id, entry_id, phone, campaign_id, running, kind, *settings = row
-    pacing, policy, dialing = settings
+    pacing, policy, dialing = settings[:3]
     if status is not _WAITING[channel] or sid is not None:
         return "already"  # a job that ran before got this far
     if campaign_id is None:

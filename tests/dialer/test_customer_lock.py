@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dialer.context import dialer_engine
-from dialer.worker import _ready_to_dial, lock_customer, take_entries
+from dialer.worker import _ready_to_dial, take_entries
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, Channel
 from tests.dialer.dial_base import build_running_campaign
@@ -47,12 +47,12 @@ def test_the_second_check_waits_for_the_first_claim_and_sees_it(db_url: str) -> 
 
         def other_worker() -> None:
             with Session(engine) as session, session.begin():
-                lock_customer(session, customer_id)
-                results["second"] = _ready_to_dial(session, second, Channel.CALL, NOON)
+                results["second"] = _ready_to_dial(
+                    session, second, Channel.CALL, NOON, customer_id=customer_id
+                )
 
         with Session(engine) as session, session.begin():
-            lock_customer(session, customer_id)
-            phone, _ = _ready_to_dial(session, first, Channel.CALL, NOON)
+            phone, _ = _ready_to_dial(session, first, Channel.CALL, NOON, customer_id=customer_id)
             assert phone
             racer = threading.Thread(target=other_worker)
             racer.start()
