@@ -20,6 +20,7 @@ import binascii
 import contextlib
 import datetime as dt
 import enum
+import functools
 import hashlib
 import hmac
 import logging
@@ -338,7 +339,7 @@ class SimulatorState:
         params.update(
             CallbackSource="call-progress-events",
             SequenceNumber=str(call.sequence),
-            Timestamp=format_datetime(call.updated),
+            Timestamp=_rfc2822(call.updated),
         )
         call.sequence += 1
         if status in FINAL_CALL:
@@ -540,7 +541,13 @@ def now() -> dt.datetime:
 
 
 def rfc2822(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else format_datetime(moment)
+    return None if moment is None else _rfc2822(moment)
+
+
+@functools.lru_cache(maxsize=16)
+def _rfc2822(moment: dt.datetime) -> str:
+    """Times here are whole seconds: a busy second formats its time once."""
+    return format_datetime(moment)
 
 
 def new_sid(prefix: str) -> str:
