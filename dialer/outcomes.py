@@ -275,7 +275,11 @@ def _end(
     facts = _facts(provider_sid, answered_by, error_code, duration_s)
     statement, behind_it = _end_statement(incoming, frozenset(facts))
     params = {f"new_{name}": value for name, value in facts.items()}
-    row = session.execute(statement, {"attempt_id": attempt_id, "now": now, **params}).first()
+    row = (
+        session.connection()
+        .execute(statement, {"attempt_id": attempt_id, "now": now, **params})
+        .first()
+    )
     if row is None:
         return None
     _forget(session, Attempt, attempt_id)
@@ -316,7 +320,7 @@ def unchanged(
     """
     if is_final(incoming):
         raise ValueError(f"{incoming.value} is final: apply_status settles it")
-    row = session.execute(_STANDING, {"attempt_id": attempt_id}).first()
+    row = session.connection().execute(_STANDING, {"attempt_id": attempt_id}).first()
     if row is None:
         return None
     status, sid, by, channel, campaign_id, entry_id, agent_id = row
@@ -398,7 +402,11 @@ def _move_on(
     facts = _facts(provider_sid, answered_by)
     statement, lower = _move_statement(incoming, frozenset(facts))
     params = {f"new_{name}": value for name, value in facts.items()}
-    row = session.execute(statement, {"attempt_id": attempt_id, "now": now, **params}).first()
+    row = (
+        session.connection()
+        .execute(statement, {"attempt_id": attempt_id, "now": now, **params})
+        .first()
+    )
     if row is None:
         return None
     _forget(session, Attempt, attempt_id)
@@ -443,9 +451,11 @@ def _settle(session: Session, change: Change, *, now: dt.datetime) -> list[int]:
         return []  # the agent's disposition decides
     if status is S.COMPLETED:
         status = S.NO_ANSWER  # hung up before anyone took it: as if unanswered
-    row = session.execute(
-        _SETTLING, {"entry_id": entry_id, "campaign_id": campaign_id}
-    ).one_or_none()
+    row = (
+        session.connection()
+        .execute(_SETTLING, {"entry_id": entry_id, "campaign_id": campaign_id})
+        .one_or_none()
+    )
     if row is None:
         return []
     entry_status, kind, pacing, policy, dialing, unreached, tried = row
@@ -460,10 +470,10 @@ def _settle(session: Session, change: Change, *, now: dt.datetime) -> list[int]:
         now=now,
     )
     if decision.due_at is None:
-        session.execute(_END_ENTRY, {"entry_id": entry_id, "status": decision.status})
+        session.connection().execute(_END_ENTRY, {"entry_id": entry_id, "status": decision.status})
     else:
         values = {"entry_id": entry_id, "status": decision.status, "due_at": decision.due_at}
-        session.execute(_DUE_ENTRY, values)
+        session.connection().execute(_DUE_ENTRY, values)
     _forget(session, ListEntry, entry_id)
     if not decision.text:
         return []

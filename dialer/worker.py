@@ -497,10 +497,14 @@ async def _keep_sid(dialer: Dialer, attempt_id: int, sid: str) -> None:
     second finds the id there with a read and takes no write lock; on PostgreSQL an
     UPDATE that matches nothing costs no more than that read would."""
     if dialer.engine.dialect.name == "sqlite":
-        known: str | None = await dialer.peek(lambda s: s.scalar(_SID, {"attempt_id": attempt_id}))
+        known: str | None = await dialer.peek(
+            lambda s: s.connection().scalar(_SID, {"attempt_id": attempt_id})
+        )
         if known is not None:
             return
-    await dialer.store_one(lambda s: s.execute(_KEEP_SID, {"attempt_id": attempt_id, "sid": sid}))
+    await dialer.store_one(
+        lambda s: s.connection().execute(_KEEP_SID, {"attempt_id": attempt_id, "sid": sid})
+    )
 
 
 def _customer_of(attempt_id: int) -> Any:
@@ -577,11 +581,11 @@ def _ready_to_dial(
     """
     if customer_id is not None and session.get_bind().dialect.name == "postgresql":
         params = {"attempt_id": attempt_id, "customer_id": customer_id}
-        row = session.execute(_TO_DIAL_LOCKED, params).one_or_none()
+        row = session.connection().execute(_TO_DIAL_LOCKED, params).one_or_none()
     else:
         if customer_id is not None:
             lock_customer(session, customer_id)
-        row = session.execute(_TO_DIAL, {"attempt_id": attempt_id}).one_or_none()
+        row = session.connection().execute(_TO_DIAL, {"attempt_id": attempt_id}).one_or_none()
     if row is None:
         return "unknown"
     status, sid, customer_id, entry_id, phone, campaign_id, running, kind, *settings = row
@@ -625,8 +629,8 @@ def _ready_to_dial(
                 verdict=verdict,
             )
         return "blocked"
-    moved = session.execute(_CLAIM[channel], {"attempt_id": attempt_id, "now": now})
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    moved = session.connection().execute(_CLAIM[channel], {"attempt_id": attempt_id, "now": now})
+    if moved.rowcount != 1:
         return "already"
     return phone, DialingSettings.of_values(kind, pacing, dialing)
 
