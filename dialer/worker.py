@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import random
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -934,7 +935,9 @@ class DialerWorker(Worker):
     round trips per dialled call with two workers. Here a job running on this worker
     is passed over without asking, one another worker was found running is not asked
     about again for ``ASK_AGAIN_AFTER`` seconds, and any other is claimed by one script
-    that checks and marks it atomically, as arq's transaction does.
+    that checks and marks it atomically, as arq's transaction does. Each poll's jobs
+    are all due; the worker goes through them from a random place rather than from the
+    head, where the other workers start too.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -947,7 +950,10 @@ class DialerWorker(Worker):
         if len(self._elsewhere) > 4 * self.queue_read_limit:
             now = time.monotonic()
             self._elsewhere = {job: until for job, until in self._elsewhere.items() if until > now}
-        for job_id_b in job_ids:
+        # every worker reads the same head of the queue: each starts at a place of its own
+        # in it, so that two rarely reach for the same job
+        start = random.randrange(len(job_ids)) if job_ids else 0
+        for job_id_b in [*job_ids[start:], *job_ids[:start]]:
             job_id = job_id_b.decode()
             running = self.tasks.get(job_id)
             if running is not None and not running.done():
