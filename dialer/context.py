@@ -222,8 +222,12 @@ class WriteGroup:
                     outcomes = await loop.run_in_executor(
                         self.threads, self._write, [work for work, _ in group]
                     )
-                except BaseException as error:  # the commit failed: nothing was written
+                except Exception as error:  # the commit failed: nothing was written
                     outcomes = [(False, error)] * len(group)
+                except BaseException:  # the loop is shutting down
+                    for _, done in group:
+                        done.cancel()
+                    raise
                 for (_, done), (ok, value) in zip(group, outcomes, strict=True):
                     if done.done():
                         continue

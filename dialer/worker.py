@@ -590,7 +590,7 @@ def _ready_to_dial(
     if row is None:
         return "unknown"
     status, sid, customer_id, entry_id, phone, campaign_id, running, kind, *settings = row
-    pacing, policy, dialing = settings[:3]
+    pacing, policy, dialing = settings[:3]  # then the lock's empty value, when taken here
     if status is not _WAITING[channel] or sid is not None:
         return "already"  # a job that ran before got this far
     if campaign_id is None:
