@@ -67,6 +67,8 @@ from store.models import (
 
 __all__ = [
     "MAX_TRIES",
+    "DialerWorker",
+    "make_worker",
     "pace_campaign",
     "place_call",
     "requeue_due",
@@ -868,7 +870,8 @@ FUNCTIONS: list[Function] = [
 
 
 def worker_options(config: DialerConfig, **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for ``arq.worker.Worker`` (or ``run_worker``) for this dialer."""
+    """Keyword arguments for this dialer's worker (``make_worker`` builds it: arq's
+    ``Worker`` would run the jobs too, without ``DialerWorker``'s one-trip claims)."""
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["dialer_config"] = config
@@ -985,4 +988,5 @@ class DialerWorker(Worker):
 
 
 def make_worker(config: DialerConfig, **overrides: Any) -> Worker:
+    """The dialer's worker for ``config``; ``overrides`` as arq's ``Worker`` takes them."""
     return DialerWorker(**worker_options(config, **overrides))

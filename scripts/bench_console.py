@@ -718,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
         or args.time_scale <= 0
     ):
         parser.error(
-            "--agents and --workers must be at least 1, --seconds and --time-scale positive"
+            "--agents, --workers and --web must be at least 1, --seconds and --time-scale positive"
         )
     args.customers = args.customers or 60 * args.agents
     with tempfile.TemporaryDirectory(prefix="tc-bench-console-") as tmp:
