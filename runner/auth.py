@@ -2,7 +2,8 @@
 
 Sessions live in an encrypted cookie (Fernet, aiohttp-session) whose key is derived from
 ``TELECAMPAIGN_SECRET_KEY``; a fresh machine without it gets a random key in
-``$TELECAMPAIGN_HOME/secret.key``. The session holds the user id and a CSRF token only.
+``$TELECAMPAIGN_HOME/secret.key``. The session holds the user id, the user's session
+generation and a CSRF token only.
 
 One middleware decides every request, in this order:
 
@@ -16,7 +17,10 @@ One middleware decides every request, in this order:
 
 The user is read from the store on every request, so a deactivated user or a changed
 role takes effect at once rather than when the cookie expires (a read that takes no
-write lock, ``runner.reads``).
+write lock, ``runner.reads``). The same read brings the user's session generation, which
+the cookie got at login: logging out, a deactivation and a password change bump it
+(``runner.users.end_sessions``), so a copy of the cookie kept from before opens nothing,
+though it would decrypt for hours yet. It ends the user's every session, on every device.
 
 Guessing passwords is slowed by ``LoginThrottle``: after ``LOGIN_LIMIT`` failed logins
 for one username, or ``ADDRESS_LIMIT`` from one client address (a whole call centre may
@@ -67,6 +71,7 @@ from runner.settings import Settings
 from runner.users import (
     UserInfo,
     add_user,
+    end_sessions,
     hash_password,
     needs_rehash,
     normalize_username,
@@ -103,6 +108,7 @@ CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _USER_ID = "uid"
+_GENERATION = "gen"
 _LOGIN_FAILED = "The username or password is not right."
 LOGIN_LIMIT = 5  # failed logins for one username ...
 ADDRESS_LIMIT = 30  # ... or from one client address (a call centre's shared one) ...
@@ -219,9 +225,9 @@ def _refuse(request: web.Request, status: int, error: str, message: str) -> web.
 
 # the user as the middleware needs them, read on every request: a Core statement on the
 # session's connection, not an ORM entity, at about half the cost
-_USER = select(User.id, User.username, User.full_name, User.role, User.active).where(
-    User.id == bindparam("id")
-)
+_USER = select(
+    User.id, User.username, User.full_name, User.role, User.active, User.session_generation
+).where(User.id == bindparam("id"))
 
 
 async def _session_user(request: web.Request, session: Session) -> UserInfo | None:
@@ -233,8 +239,8 @@ async def _session_user(request: web.Request, session: Session) -> UserInfo | No
         lambda s: s.connection().execute(_USER, {"id": user_id}).one_or_none(),
         quick=True,
     )
-    if user is None or not user.active:
-        session.invalidate()  # deactivated or deleted since they logged in
+    if user is None or not user.active or session.get(_GENERATION) != user.session_generation:
+        session.invalidate()  # logged out, deactivated or deleted since they logged in
         return None
     return UserInfo(user.id, user.username, user.full_name, user.role, user.active)
 
@@ -392,8 +398,11 @@ def _decoy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-async def authenticate(request: web.Request, username: str, password: str) -> UserInfo | None:
-    """The active user with these credentials, or None; rehashes outdated hashes."""
+async def authenticate(
+    request: web.Request, username: str, password: str
+) -> tuple[UserInfo, int] | None:
+    """The active user with these credentials and their session generation, or None;
+    rehashes outdated hashes."""
     user = await _in_store(
         request, lambda s: s.scalars(select(User).where(User.username == username)).first()
     )
@@ -409,7 +418,7 @@ async def authenticate(request: web.Request, username: str, password: str) -> Us
             session.execute(update(User).where(User.id == user_id).values(password_hash=fresh))
 
         await _in_store(request, store_hash)
-    return UserInfo.of(user)
+    return UserInfo.of(user), user.session_generation
 
 
 def _login_page(
@@ -462,8 +471,8 @@ async def login_submit(request: web.Request) -> web.Response:
         )
         page.headers["Retry-After"] = str(math.ceil(wait))
         return page
-    user = await authenticate(request, username, password)
-    if user is None:
+    authenticated = await authenticate(request, username, password)
+    if authenticated is None:
         # one message for unknown names, wrong passwords and inactive users alike
         log.info("a login was refused (user %s)", _digest(username))
         try:
@@ -480,6 +489,7 @@ async def login_submit(request: web.Request) -> web.Response:
         return _login_page(
             request, username=username, next_url=next_url, errors={"form": _LOGIN_FAILED}
         )
+    user, generation = authenticated
     try:
         await throttle.clear(username, address)
     except RedisError as exc:
@@ -487,6 +497,7 @@ async def login_submit(request: web.Request) -> web.Response:
     # a new session on login, so a session id planted before it is worth nothing
     session = await new_session(request)
     session[_USER_ID] = user.id
+    session[_GENERATION] = generation
     request[SESSION] = session
     csrf_token(request)
     log.info("user %d logged in", user.id)
@@ -494,6 +505,11 @@ async def login_submit(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """End the user's sessions in the store, not only this browser's cookie: a copy of the
+    cookie (a shared computer's, a stolen one) would otherwise work until it expires."""
+    user_id = request[USER].id  # the route is for logged-in users only
+    await _in_store(request, lambda s: end_sessions(s, user_id))
+    log.info("user %d logged out", user_id)
     request[SESSION].invalidate()
     raise web.HTTPSeeOther(request.app.router["login"].url_for())
 

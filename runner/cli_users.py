@@ -1,4 +1,5 @@
-"""`telecampaign user add` and `user list`: the people who log in to the web app.
+"""`telecampaign user add`, `list`, `password`, `disable` and `enable`: the people who
+log in to the web app. A new password or a disabled user ends the user's sessions.
 
 The password is never an argument (it would stay in the shell history and the process
 list): it is typed at a hidden prompt twice, or piped as one line with --password-stdin.
@@ -21,9 +22,12 @@ from runner.users import (
     add_user,
     check_fields,
     check_password,
+    check_user_exists,
     check_username_free,
     list_users,
     normalize_username,
+    set_active,
+    set_password,
 )
 from store.models import Role
 
@@ -80,6 +84,57 @@ def add(
         f"added {escape(user.username)} ({escape(user.full_name)}), role {user.role.value}",
         highlight=False,
     )
+
+
+@user_app.command("password")
+def password_(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="Whose password to set.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password as one line from stdin."),
+    ] = False,
+) -> None:
+    """Set a user's password; whoever is logged in as them is logged out."""
+    username = normalize_username(username)
+    with migrated_store(settings_of(ctx)) as engine:
+        try:
+            check_user_exists(engine, username)  # before the password is typed twice
+            password = _read_password(password_stdin)
+            user = set_password(engine, username, password)
+        except UserError as exc:
+            raise fail(str(exc)) from None
+    console.print(
+        f"new password for {escape(user.username)}; their sessions have ended", highlight=False
+    )
+
+
+def _set_active(ctx: typer.Context, username: str, active: bool) -> None:
+    with migrated_store(settings_of(ctx)) as engine:
+        try:
+            user = set_active(engine, username, active)
+        except UserError as exc:
+            raise fail(str(exc)) from None
+    done = "may log in again" if active else "may no longer log in; their sessions have ended"
+    console.print(f"{escape(user.username)} {done}", highlight=False)
+
+
+@user_app.command("disable")
+def disable(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="Who may no longer log in.")],
+) -> None:
+    """Stop a user logging in; their sessions end at once."""
+    _set_active(ctx, username, active=False)
+
+
+@user_app.command("enable")
+def enable(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="Who may log in again.")],
+) -> None:
+    """Let a disabled user log in again, with their password (old sessions stay ended)."""
+    _set_active(ctx, username, active=True)
 
 
 @user_app.command("list")

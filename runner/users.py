@@ -1,7 +1,9 @@
 """People who log in to the web app: argon2 password hashes and the users table.
 
 ``add_user`` is the one way a user is created (the CLI and the tests use it); it checks
-every field and raises ``UserError`` naming the field at fault.
+every field and raises ``UserError`` naming the field at fault. ``set_password`` and
+``set_active`` are the ways one changes: each also ends the user's sessions
+(``end_sessions``), so a cookie copied before the change opens nothing after it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,11 +27,15 @@ __all__ = [
     "add_user",
     "check_fields",
     "check_password",
+    "check_user_exists",
     "check_username_free",
+    "end_sessions",
     "hash_password",
     "list_users",
     "needs_rehash",
     "normalize_username",
+    "set_active",
+    "set_password",
     "verify_password",
 ]
 
@@ -127,6 +133,16 @@ def _taken(username: str) -> UserError:
     return UserError("username", f"{username!r} is taken; choose another username")
 
 
+def check_user_exists(engine: Engine, username: str) -> None:
+    with Session(engine) as session:
+        if session.scalar(select(User.id).where(User.username == username)) is None:
+            raise _unknown(username)
+
+
+def _unknown(username: str) -> UserError:
+    return UserError("username", f"no user is named {username!r}; `user list` lists them")
+
+
 def add_user(
     engine: Engine, username: str, full_name: str, role: Role | str, password: str
 ) -> UserInfo:
@@ -155,3 +171,39 @@ def list_users(engine: Engine) -> list[UserInfo]:
     with Session(engine) as session:
         users = session.scalars(select(User).order_by(User.role, User.username)).all()
         return [UserInfo.of(user) for user in users]
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Every session cookie of the user is logged out: the web app compares the session
+    generation a cookie carries with the user's on every request."""
+    session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(session_generation=User.session_generation + 1)
+    )
+
+
+def _change(engine: Engine, username: str, **values: object) -> UserInfo:
+    """Set ``values`` on the user named ``username`` and end their sessions."""
+    with transaction(engine) as session:
+        user = session.scalars(
+            select(User).where(User.username == normalize_username(username))
+        ).first()
+        if user is None:
+            raise _unknown(username)
+        for name, value in values.items():
+            setattr(user, name, value)
+        end_sessions(session, user.id)
+        return UserInfo.of(user)
+
+
+def set_password(engine: Engine, username: str, password: str) -> UserInfo:
+    """A new password; whoever was logged in as the user (with the old one) is no longer."""
+    check_password(password)
+    return _change(engine, username, password_hash=hash_password(password))
+
+
+def set_active(engine: Engine, username: str, active: bool) -> UserInfo:
+    """Let the user log in, or not; either way their sessions end (a user let in again
+    does not get back the sessions they had before)."""
+    return _change(engine, username, active=active)

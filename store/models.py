@@ -349,6 +349,9 @@ class User(Base):
     role: Mapped[Role] = mapped_column(StrEnumType(Role, 16))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # in every session cookie at login; a cookie holding another is logged out. Bumped at
+    # logout, deactivation and a password change, so a copied cookie dies with them
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 

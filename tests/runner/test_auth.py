@@ -28,6 +28,8 @@ from runner.users import (
     add_user,
     hash_password,
     needs_rehash,
+    set_active,
+    set_password,
     verify_password,
 )
 from store.db import transaction
@@ -171,6 +173,31 @@ def test_logout_needs_the_token_and_ends_the_session(run_web: RunWeb) -> None:
     run_web(scenario)
 
 
+def test_a_logged_out_cookie_is_no_session(
+    run_web: RunWeb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logging out ends the session for whoever kept a copy of the cookie, too."""
+    from runner import access
+
+    monkeypatch.setitem(access.ROUTE_ROLES, "api-echo", ALL_ROLES)
+
+    async def scenario(client: Client) -> None:
+        token = await login_as(client, "agent")
+        kept = client.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE]
+        logged_out = await client.post("/logout", data={"csrf_token": token}, allow_redirects=False)
+        assert logged_out.status == 303
+        client.session.cookie_jar.update_cookies({SESSION_COOKIE: kept.value})
+        assert (await client.get("/api/me")).status == 401
+        echo = await client.post("/api/echo", json={}, headers={"X-CSRF-Token": token})
+        assert echo.status == 401
+        page = await client.get("/agent", allow_redirects=False)
+        assert (page.status, page.headers["Location"]) == (302, "/login?next=/agent")
+        # logging in again works, with a new cookie
+        assert (await login_as(client, "agent")) != token
+
+    run_web(scenario, extend=_with_echo)
+
+
 def test_next_brings_you_back_but_never_off_site(run_web: RunWeb) -> None:
     async def scenario(client: Client) -> None:
         refused = await client.get("/manager?tab=agents", allow_redirects=False)
@@ -241,6 +268,30 @@ def test_a_deactivated_user_is_logged_out_at_the_next_request(
         assert (await client.get("/api/me")).status == 401
 
     run_web(scenario)
+
+
+def test_a_new_password_or_a_disabled_user_ends_their_sessions(
+    run_web: RunWeb, engine: Engine
+) -> None:
+    new_password = "another horse battery"
+
+    async def scenario(client: Client) -> None:
+        await login_as(client, "agent")
+        set_password(engine, "ann", new_password)
+        assert (await client.get("/api/me")).status == 401
+        assert (await login(client, "ann", new_password)).status == 303
+        assert (await client.get("/api/me")).status == 200
+        kept = client.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE]
+        # let in again, the user does not get back the sessions they had before
+        set_active(engine, "ann", active=False)
+        set_active(engine, "ann", active=True)
+        client.session.cookie_jar.update_cookies({SESSION_COOKIE: kept.value})
+        assert (await client.get("/api/me")).status == 401
+        assert (await login(client, "ann", new_password)).status == 303
+
+    run_web(scenario)
+    with pytest.raises(UserError, match="no user is named 'nobody'"):
+        set_active(engine, "nobody", active=False)
 
 
 def test_a_forged_cookie_is_no_session(run_web: RunWeb) -> None:

@@ -1,4 +1,5 @@
-"""`telecampaign user add` and `user list`, through typer's CliRunner."""
+"""`telecampaign user add`, `list`, `password`, `disable` and `enable`, through typer's
+CliRunner."""
 
 from __future__ import annotations
 
@@ -138,3 +139,44 @@ def test_list_without_users(env: dict[str, str]) -> None:
     code, out, _ = invoke(env, "user", "list")
     assert code == 0
     assert "no users yet" in out
+
+
+def test_password_and_disable_end_the_users_sessions(env: dict[str, str], db_url: str) -> None:
+    add = ("user", "add", "ann", "--role", "agent", "--name", "Ann Agent", "--password-stdin")
+    assert invoke(env, *add, stdin=PASSWORD + "\n")[0] == 0
+    generations = []
+
+    def generation() -> int:
+        user = _user(db_url, "ann")
+        assert user is not None
+        generations.append(user.session_generation)
+        return user.session_generation
+
+    generation()
+    new = "another horse battery"
+    code, out, err = invoke(env, "user", "password", "ANN", stdin=f"{new}\n{new}\n")
+    assert code == 0, err
+    assert "new password for ann; their sessions have ended" in out
+    assert new not in out + err
+    user = _user(db_url, "ann")
+    assert user is not None
+    assert verify_password(user.password_hash, new)
+    generation()
+
+    code, out, _ = invoke(env, "user", "disable", "ann")
+    assert (code, "ann may no longer log in" in out) == (0, True)
+    assert json.loads(invoke(env, "user", "list", "--json")[1])[0]["active"] is False
+    generation()
+    code, out, _ = invoke(env, "user", "enable", "ann")
+    assert (code, "ann may log in again" in out) == (0, True)
+    assert json.loads(invoke(env, "user", "list", "--json")[1])[0]["active"] is True
+    assert generation() == generations[0] + 3, generations
+
+
+@pytest.mark.parametrize("command", ["password", "disable", "enable"])
+def test_an_unknown_user_is_named(env: dict[str, str], command: str) -> None:
+    code, out, err = invoke(env, "user", command, "nobody")
+    assert code == 1
+    assert "username: no user is named 'nobody'" in err
+    assert "Password" not in out + err, "said before a password is typed"
+    assert "Traceback" not in out + err
