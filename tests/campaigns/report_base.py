@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, update
 
 from store.db import transaction
 from store.models import (
+    AgentEvent,
     Attempt,
     AttemptStatus,
     Campaign,
@@ -32,7 +33,7 @@ from store.models import (
     User,
 )
 
-__all__ = ["LAUNCH", "Member", "build_list", "day"]
+__all__ = ["LAUNCH", "Member", "agent_waiting", "build_list", "day"]
 
 LAUNCH = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 
@@ -152,3 +153,36 @@ def _hold(session: object, customer_id: int, code: str, start: dt.date) -> None:
     session.add(
         Holding(customer_id=customer_id, product_id=product, start_date=start, monthly_revenue=39)
     )
+
+
+def agent_waiting(engine: Engine, built: dict[str, object]) -> None:
+    """The list's agent is ready at the launch for a minute, then pauses; no call has
+    been talked yet: the first entry's call is still ringing."""
+    entries = built["entries"]
+    assert isinstance(entries, list)
+    with transaction(engine) as session:
+        entry = session.get(ListEntry, entries[0])
+        assert entry is not None
+        session.add(
+            Attempt(
+                campaign_id=entry.campaign_id,
+                list_entry_id=entry.id,
+                customer_id=entry.customer_id,
+                channel=Channel.CALL,
+                phone="+12125550100",
+                provider_sid="CA" + "9" * 32,
+                status=AttemptStatus.RINGING,
+                started_at=LAUNCH,
+                created_at=LAUNCH,
+                due_at=LAUNCH,
+            )
+        )
+        for state, seconds in (("ready", 0), ("paused", 60)):
+            session.add(
+                AgentEvent(
+                    agent_id=built["agent"],
+                    campaign_id=built["campaign"],
+                    state=state,
+                    at=LAUNCH + dt.timedelta(seconds=seconds),
+                )
+            )

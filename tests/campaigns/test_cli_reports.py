@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from report_base import Member, build_list, day
+from report_base import Member, agent_waiting, build_list, day
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -123,6 +123,18 @@ def test_kpis_and_monthly(env: dict[str, str], engine: Engine, tmp_path: Path) -
     code, _, err = invoke(env, "report", "monthly", "--target", "5")
     assert code == 1
     assert "annual_target" in err
+
+
+def test_kpis_of_a_launched_list_with_no_talk_yet(env: dict[str, str], engine: Engine) -> None:
+    built = build_list(engine, [Member(T), Member(H)])
+    agent_waiting(engine, built)
+    code, out, err = invoke(env, "report", "kpis", str(built["name"]), "--json")
+    assert code == 0, err
+    kpis = json.loads(out)
+    assert (kpis["dials"], kpis["connects"], kpis["service_level"]) == (1, 0, None)
+    code, out, err = invoke(env, "report", "kpis", str(built["name"]))
+    assert code == 0, err
+    assert "Anna Agent" in out
 
 
 def test_unknown_campaign_is_a_plain_error(env: dict[str, str], engine: Engine) -> None:

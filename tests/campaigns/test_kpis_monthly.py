@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from planner_base import build_scored_base
-from report_base import LAUNCH, Member, build_list, day
+from report_base import LAUNCH, Member, agent_waiting, build_list, day
 from sqlalchemy import Engine, select, update
 
 from campaigns.kpis import kpi_report
@@ -145,6 +145,17 @@ def test_campaign_kpis(engine: Engine) -> None:
     data = kpis.to_json()
     assert data["abandon_limit"] == 0.01
     assert (data["agents"][0]["talk_s"], data["agents"][0]["preview_s"]) == (480.0, 120.0)
+
+
+def test_kpis_of_a_launched_list_with_no_talk_yet(engine: Engine) -> None:
+    built = build_list(engine, [Member(T), Member(T), Member(H)])
+    agent_waiting(engine, built)
+    kpis = kpi_report(engine, str(built["name"]), abandon_limit=0.03, as_of=day(1))
+    assert (kpis.dials, kpis.live_answers, kpis.connects, kpis.contacts) == (1, 0, 0, 0)
+    assert (kpis.service_level, kpis.handle_time, kpis.occupancy) == (None, None, 0.0)
+    assert kpis.seconds["wait"] == 60.0
+    (anna,) = kpis.agents
+    assert (anna.agent, anna.calls, anna.seconds["wait"]) == ("Anna Agent", 0, 60.0)
 
 
 def test_monthly_churn_report(engine: Engine) -> None:

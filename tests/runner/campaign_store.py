@@ -15,12 +15,12 @@ if _CAMPAIGN_TESTS not in sys.path:
     sys.path.insert(0, _CAMPAIGN_TESTS)
 
 from planner_base import build_scored_base  # noqa: E402
-from report_base import Member, build_list  # noqa: E402
+from report_base import Member, agent_waiting, build_list  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
 from store.models import Group  # noqa: E402
 
-__all__ = ["Member", "build_scored_base", "launched_list"]
+__all__ = ["Member", "build_scored_base", "launched_list", "waiting_list"]
 
 
 def launched_list(engine: Engine, name: str = "spring retention") -> dict[str, object]:
@@ -35,3 +35,11 @@ def launched_list(engine: Engine, name: str = "spring retention") -> dict[str, o
         + [Member(h) for _ in range(3)]
     )
     return build_list(engine, members, name=name)
+
+
+def waiting_list(engine: Engine, name: str = "autumn retention") -> dict[str, object]:
+    """A launched anti-churn list whose agent is ready, with no call talked yet."""
+    t, h = Group.TREATMENT, Group.HOLDOUT
+    built = build_list(engine, [Member(t), Member(t), Member(h)], name=name)
+    agent_waiting(engine, built)
+    return built

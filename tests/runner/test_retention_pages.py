@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import Engine
 
-from tests.runner.campaign_store import launched_list
+from tests.runner.campaign_store import launched_list, waiting_list
 from tests.runner.web_harness import Client, RunWeb, login_as
 
 
@@ -46,6 +46,20 @@ def test_saved_customers_with_charts_and_filters(run_web: RunWeb, engine: Engine
         missing = await client.get("/retention", params={"campaign": "nobody"})
         assert missing.status == 400
         assert 'id="f-campaign-error">no campaign named' in await missing.text()
+
+    run_web(scenario)
+
+
+def test_a_list_with_no_talk_yet_has_its_page_and_kpis(run_web: RunWeb, engine: Engine) -> None:
+    waiting_list(engine)
+
+    async def scenario(client: Client) -> None:
+        await login_as(client, "retention")
+        page = await client.get("/retention", params={"campaign": "autumn retention"})
+        assert page.status == 200, await page.text()
+        kpis = await client.get("/api/reports/kpis/autumn retention")
+        assert kpis.status == 200, await kpis.text()
+        assert (await kpis.json())["dials"] == 1
 
     run_web(scenario)
 
