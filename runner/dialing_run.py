@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import socket
 import warnings
@@ -50,6 +51,7 @@ __all__ = [
     "figures",
     "free_port",
     "serving",
+    "simulator_for",
     "simulator_with_agents",
     "work_lists",
     "worked",
@@ -120,15 +122,12 @@ async def work_lists(
     """Dial ``campaign_ids`` (already running) until they are worked or ``max_hours`` of
     clock time have passed; returns each campaign's figures."""
     sim_port, app_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{app_port}"
-    simulator = _with(
-        simulator, time_scale=time_scale, inbound_sms_url=f"{base}/twilio/sms/inbound"
-    )
     overrides: dict[str, Any] = {
         "api_base": f"http://127.0.0.1:{sim_port}",
-        "public_base_url": base,
+        "public_base_url": f"http://127.0.0.1:{app_port}",
     }
     config = DialerConfig.from_settings(settings, redis_url, **overrides)
+    simulator = simulator_for(config, simulator, time_scale=time_scale)
     clock = DialerClock.starting(start_at, time_scale)
     dialer = await open_dialer(config)
     await save_clock(dialer.redis, clock, prefix=config.prefix)
@@ -160,10 +159,23 @@ async def work_lists(
     return result
 
 
-def _with(config: SimulatorConfig, **changes: Any) -> SimulatorConfig:
-    import dataclasses
+def simulator_for(
+    config: DialerConfig, simulator: SimulatorConfig, *, time_scale: float
+) -> SimulatorConfig:
+    """``simulator`` as a run serves it to the dialer of ``config``.
 
-    return dataclasses.replace(config, **changes)
+    The simulator checks the account and token the dialer calls it with and signs its
+    callbacks with the token the web app validates them with: both are the settings'
+    (TWILIO_AUTH_TOKEN when set), never the simulator's own default, or every call and
+    callback of the run would be refused.
+    """
+    return dataclasses.replace(
+        simulator,
+        account_sid=config.account_sid,
+        auth_token=config.auth_token,
+        time_scale=time_scale,
+        inbound_sms_url=f"{config.public_base_url}/twilio/sms/inbound",
+    )
 
 
 async def _until_worked(
