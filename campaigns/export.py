@@ -2,19 +2,19 @@
 
 Holdout rows are included and marked: whoever works the file must see that they are
 not to be called. The file holds names and numbers, so it is written with owner-only
-permissions.
+permissions, also when it replaces an older export.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
 from campaigns.lifecycle import get_campaign
 from store.models import Customer, ListEntry, Product, Score, Segment
+from store.private_files import open_private
 
 __all__ = ["COLUMNS", "export_list"]
 
@@ -71,10 +71,8 @@ def export_list(engine: Engine, name: str, path: Path) -> int:
         .where(ListEntry.campaign_id == campaign.id)
         .order_by(ListEntry.group.desc(), ListEntry.expected_value.desc(), ListEntry.id)
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     rows = 0
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle, engine.connect() as conn:
+    with open_private(path, newline="") as handle, engine.connect() as conn:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for row in conn.execute(stmt):

@@ -32,6 +32,7 @@ from campaigns.monthly import (
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.reports import ConversionReport, Costs, SavedReport, conversion_report, saved_report
 from runner.cli_common import console, fail, migrated_store, settings_of
+from store.private_files import open_private, write_private_text
 
 __all__ = [
     "Report",
@@ -281,8 +282,7 @@ def _costs(contact: float, offer: float) -> Costs:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_private_text(path, text)
 
 
 def csv_rows(report: Report) -> list[dict[str, Any]]:
@@ -317,8 +317,7 @@ def csv_text(report: Report) -> str:
 
 
 def _write_csv(path: Path, report: Report) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with open_private(path, newline="") as fh:
         fh.write(csv_text(report))
 
 

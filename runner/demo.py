@@ -45,6 +45,7 @@ from store.models import (
     Score,
     Segment,
 )
+from store.private_files import write_private_text
 
 if TYPE_CHECKING:
     from scripts.demo_data import DemoDataSummary
@@ -367,8 +368,7 @@ def _outcomes(
             console.print(conversions_table(conversions))
             html = campaign_html(None, conversions, kpis)
         path = reports / f"{_slug(name)}.html"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html, encoding="utf-8")
+        write_private_text(path, html)
         console.print(
             f"conversions recorded: {done.confirmed} confirmed, {done.claimed} claimed only, "
             f"{done.added} without a call; HTML report: {path}",

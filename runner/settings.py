@@ -16,6 +16,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from store.private_files import private_folder
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
@@ -156,5 +158,5 @@ def load_settings() -> Settings:
             name = ".".join(str(part) for part in error["loc"])
             problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
         raise SettingsError("; ".join(problems)) from None
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.home)  # the database, rejects and reports in it hold customer data
     return settings

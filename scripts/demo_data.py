@@ -196,6 +196,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from store.private_files import open_private_binary
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 I8 = npt.NDArray[np.int8]
@@ -612,8 +614,7 @@ def generate(
         raise ValueError("customers must be at least 1")
     if customers > 9_999_999:
         raise ValueError("customer ids have 7 digits: at most 9,999,999 customers")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)  # created owner-only by the first file written into it
     report: Callable[[str, float], None] = progress or (lambda _stage, _fraction: None)
     files = {name: out / f"{name}.csv" for name in FILE_NAMES}
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -1600,7 +1601,7 @@ class _CsvSink:
     def __init__(self, path: Path, header: Sequence[str]) -> None:
         self.path = path
         self.rows = 0
-        self._fh: BinaryIO = path.open("wb")
+        self._fh: BinaryIO = open_private_binary(path)  # names and numbers: owner-only
         self._fh.write((",".join(header) + "\n").encode())
 
     def __enter__(self) -> _CsvSink:

@@ -39,6 +39,7 @@ from store.models import (
     ListEntry,
     Product,
 )
+from store.private_files import open_private
 
 __all__ = ["FOLLOW_THROUGH", "ORGANIC", "FeedDrawn", "draw_feed", "true_saves"]
 
@@ -128,10 +129,10 @@ def draw_feed(
     ended["end_date"] = ended["customer"].map(churn_on)
     started = _take_up(entries, truth, churn_on, _prices(engine), start, rng)
     feed = pd.concat([ended, started], ignore_index=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    feed[["customer", "product", "start_date", "end_date", "monthly_revenue"]].rename(
-        columns={"customer": "customer_id", "product": "product_code"}
-    ).to_csv(out, index=False, date_format="%Y-%m-%d", float_format="%.2f")
+    with open_private(out, newline="") as handle:
+        feed[["customer", "product", "start_date", "end_date", "monthly_revenue"]].rename(
+            columns={"customer": "customer_id", "product": "product_code"}
+        ).to_csv(handle, index=False, date_format="%Y-%m-%d", float_format="%.2f")
     return FeedDrawn(
         path=out,
         rows=len(feed),

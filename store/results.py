@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from store.private_files import open_private
+
 
 @dataclass(frozen=True)
 class Reject:
@@ -44,7 +46,10 @@ class ImportResult:
 
 
 class RejectWriter:
-    """Writes the reject CSV, opening it only when there is something to write."""
+    """Writes the reject CSV, opening it only when there is something to write.
+
+    Rejected rows quote the customer's data, so the file is private like the database.
+    """
 
     HEADER = ("row", "field", "value", "reason")
 
@@ -65,8 +70,7 @@ class RejectWriter:
             self._handle.close()
 
     def _open(self) -> None:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.target.open("w", encoding="utf-8", newline="")
+        self._handle = open_private(self.target, newline="")
         self._writer = csv.writer(self._handle)
         self._writer.writerow(self.HEADER)
         self.path = self.target

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import stat
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -94,6 +95,12 @@ def test_files_and_headers(demo: tuple[Path, DemoDataSummary]) -> None:
         ["customer_id", "p_churn_no_call", "p_churn_if_called", "clv"]
         + [f"p_accept_{c}" for c in codes]
     )
+
+
+def test_files_are_private(demo: tuple[Path, DemoDataSummary]) -> None:
+    out, _ = demo
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == dict.fromkeys(modes, 0o600), "the files hold names and phone numbers"
 
 
 def test_summary_counts_match_files(demo: tuple[Path, DemoDataSummary]) -> None:

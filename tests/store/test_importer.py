@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,20 @@ def test_rejects_go_to_the_requested_file(base: Engine, tmp_path: Path) -> None:
     )
     assert result.rejects_file == target
     assert target.read_text(encoding="utf-8").splitlines()[0] == "row,field,value,reason"
+
+
+def test_the_rejects_file_is_private_also_when_it_replaces_one(
+    base: Engine, tmp_path: Path
+) -> None:
+    target = tmp_path / "bad.csv"
+    target.write_text("an older file\n", encoding="utf-8")
+    target.chmod(0o644)
+    bad = write(tmp_path, "c.csv", CUSTOMER_HEADER + "C9,,1,US,,,,B2C,,yes,no,,\n")
+    assert import_file(base, "customers", bad, rejects_path=target).rejected == 1
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    fresh = import_file(base, "customers", bad, rejects_dir=tmp_path / "rejects")
+    assert fresh.rejects_file is not None
+    assert stat.S_IMODE(fresh.rejects_file.stat().st_mode) == 0o600
 
 
 def test_no_rejects_file_when_nothing_was_rejected(base: Engine, tmp_path: Path) -> None:
