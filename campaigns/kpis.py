@@ -4,12 +4,19 @@ their dispositions.
 Definitions (a contact-centre manager's, and the dialer's own):
 
 * dials: calls that reached the carrier; texts are counted apart.
-* live answers: calls a person answered (an answering machine is not one); connects:
-  live answers an agent took; abandoned: live answers no agent took within 2 s.
-  The abandon rate is abandoned / live answers, against the campaign's limit.
-* right-party contacts: conversations with the customer (accepted, refused, call
-  back, do not call); conversions are accepted offers and the conversion rate is
-  conversions / right-party contacts. ``confirmed`` are those the holdings feed shows.
+* live answers: calls a person answered (an answering machine or a fax is not one);
+  connects: live answers an agent took; abandoned: live answers no agent took within
+  2 s. The abandon rate is abandoned / live answers, against the campaign's limit.
+* right-party contacts: connects whose agent recorded a conversation with the customer
+  (accepted, refused, call back, do not call); conversions are the accepted ones and the
+  conversion rate is conversions / right-party contacts. ``confirmed`` are the
+  conversions whose customer the holdings feed shows taking the offer up.
+
+The funnel is counted so that dials >= live answers >= connects >= right-party contacts
+>= conversions >= confirmed holds whatever the stored rows say: each step counts calls of
+the step before it. A conversation code recorded on a call no agent took (a machine, an
+abandoned call) is no contact and no refusal; ``dispositions`` still tallies every code
+as it was recorded.
 * service level: live answers an agent took within ``SERVICE_SECONDS`` (20 s, the
   80/20 standard); a dropped call counts as missed.
 * agent time, from ``agent_events``: each state lasts until the agent's next event;
@@ -35,6 +42,7 @@ from campaigns.errors import CampaignNotFoundError
 from campaigns.outcomes import REACHED, ListOutcomes, list_outcomes
 from store.models import (
     AgentEvent,
+    AnsweredBy,
     Attempt,
     AttemptStatus,
     Campaign,
@@ -50,6 +58,7 @@ __all__ = ["SERVICE_SECONDS", "AgentKpis", "CampaignKpis", "kpi_report"]
 
 SERVICE_SECONDS = 20
 _LIVE = (AttemptStatus.COMPLETED, AttemptStatus.IN_PROGRESS, AttemptStatus.ABANDONED)
+_MACHINES = (AnsweredBy.MACHINE.value, AnsweredBy.FAX.value)
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,8 @@ class CampaignKpis:
 def kpi_report(
     engine: Engine, name: str, *, abandon_limit: float, as_of: dt.date | None = None
 ) -> CampaignKpis:
-    """The KPIs of campaign ``name``, its agents' included.
+    """The KPIs of campaign ``name``, its agents' included (the module's docstring says
+    how each is counted).
 
     ``abandon_limit`` is the campaign's abandon target, from its dialing settings.
     """
@@ -181,16 +191,18 @@ def kpi_report(
                     Attempt.channel,
                     Attempt.status,
                     Attempt.answered_at,
+                    Attempt.answered_by,
                     Attempt.agent_id,
                     Attempt.provider_sid,
                 ).where(Attempt.campaign_id == campaign.id)
             ).all(),
-            ["attempt_id", "channel", "status", "answered_at", "agent_id", "sid"],
+            ["attempt_id", "channel", "status", "answered_at", "answered_by", "agent_id", "sid"],
         )
         dispositions = _frame(
             conn.execute(
                 select(
                     Disposition.id,
+                    Disposition.attempt_id,
                     Disposition.customer_id,
                     Disposition.agent_id,
                     Disposition.code,
@@ -201,7 +213,7 @@ def kpi_report(
                 .join(Attempt, Attempt.id == Disposition.attempt_id)
                 .where(Attempt.campaign_id == campaign.id)
             ).all(),
-            ["id", "customer_id", "agent_id", "code", "reason", "stage", "at"],
+            ["id", "attempt_id", "customer_id", "agent_id", "code", "reason", "stage", "at"],
         )
         events = _frame(
             conn.execute(
@@ -223,20 +235,29 @@ def kpi_report(
             ).all(),
             ["agent_id", "campaign_id", "attempt_id", "state", "at"],
         )
-        confirmed = conn.execute(
-            select(func.count()).where(Conversion.campaign_id == campaign.id, Conversion.confirmed)
-        ).scalar_one()
+        confirmed = set(
+            conn.execute(
+                select(Conversion.customer_id).where(
+                    Conversion.campaign_id == campaign.id, Conversion.confirmed
+                )
+            ).scalars()
+        )
         earlier_sales = _earlier_sales(conn, dispositions)
         names = {int(i): str(n) for i, n in conn.execute(select(User.id, User.full_name))}
     calls = attempts[(attempts["channel"] == Channel.CALL.value) & attempts["sid"].notna()]
-    live = calls[calls["status"].isin([s.value for s in _LIVE]) & calls["answered_at"].notna()]
+    machine = (calls["status"] == AttemptStatus.MACHINE.value) | calls["answered_by"].isin(
+        _MACHINES
+    )
+    live = calls[
+        calls["status"].isin([s.value for s in _LIVE]) & calls["answered_at"].notna() & ~machine
+    ]
     connects = live[live["agent_id"].notna() & (live["status"] != AttemptStatus.ABANDONED.value)]
+    spoken = _conversations(dispositions, connects)
     durations = _durations(events)
     mine = durations[durations["campaign_id"] == campaign.id]
     in_time = _in_time(connects, mine)
-    reached = dispositions[dispositions["code"].isin([c.value for c in REACHED])]
-    accepted = dispositions[dispositions["code"] == DispositionCode.ACCEPTED.value]
-    refused = dispositions[dispositions["code"] == DispositionCode.REFUSED.value]
+    accepted = spoken[spoken["code"] == DispositionCode.ACCEPTED.value]
+    refused = spoken[spoken["code"] == DispositionCode.REFUSED.value]
     outcome = _outcome(engine, name, as_of)
     return CampaignKpis(
         campaign=name,
@@ -245,12 +266,12 @@ def kpi_report(
         texts=int(((attempts["channel"] == Channel.SMS.value) & attempts["sid"].notna()).sum()),
         live_answers=len(live),
         connects=len(connects),
-        machines=int((calls["status"] == AttemptStatus.MACHINE.value).sum()),
+        machines=int(machine.sum()),
         abandoned=int((live["status"] == AttemptStatus.ABANDONED.value).sum()),
         abandon_limit=abandon_limit,
-        contacts=len(reached),
+        contacts=len(spoken),
         conversions=len(accepted),
-        confirmed=int(confirmed),
+        confirmed=int(accepted["customer_id"].isin(confirmed).sum()),
         service_level=in_time / len(live) if len(live) else None,
         seconds=_seconds(mine),
         handled=int((mine["state"] == "talk").sum()),
@@ -262,7 +283,7 @@ def kpi_report(
                 int(agent_id),
                 names.get(int(agent_id), f"agent {agent_id}"),
                 mine[mine["agent_id"] == agent_id],
-                dispositions[dispositions["agent_id"] == agent_id],
+                spoken[spoken["agent_id"] == agent_id],
                 earlier_sales,
                 outcome,
             )
@@ -273,10 +294,19 @@ def kpi_report(
 
 def _frame(rows: Any, columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
-    for column in ("channel", "status"):
+    for column in ("channel", "status", "answered_by"):
         if column in frame:
             frame[column] = frame[column].map(lambda v: getattr(v, "value", v))
     return frame
+
+
+def _conversations(dispositions: pd.DataFrame, connects: pd.DataFrame) -> pd.DataFrame:
+    """The right-party contacts: the conversation codes recorded on connected calls, one
+    per call (the store keeps one; counting calls keeps the funnel whatever it holds)."""
+    spoken = dispositions["code"].isin([c.value for c in REACHED]) & dispositions[
+        "attempt_id"
+    ].isin(connects["attempt_id"])
+    return dispositions[spoken].drop_duplicates("attempt_id")
 
 
 def _in_time(connects: pd.DataFrame, durations: pd.DataFrame) -> int:
@@ -348,11 +378,12 @@ def _agent(
     agent_id: int,
     name: str,
     durations: pd.DataFrame,
-    dispositions: pd.DataFrame,
+    spoken: pd.DataFrame,
     first_sale: dict[int, dt.datetime],
     outcome: ListOutcomes | None,
 ) -> AgentKpis:
-    accepted = dispositions[dispositions["code"] == DispositionCode.ACCEPTED.value]
+    """One agent's figures; ``spoken`` are their right-party contacts."""
+    accepted = spoken[spoken["code"] == DispositionCode.ACCEPTED.value]
     repeat = sum(
         1
         for customer, at in zip(accepted["customer_id"], accepted["at"], strict=True)
@@ -367,7 +398,7 @@ def _agent(
     return AgentKpis(
         agent=name,
         calls=int((durations["state"] == "talk").sum()),
-        contacts=int(dispositions["code"].isin([c.value for c in REACHED]).sum()),
+        contacts=len(spoken),
         conversions=len(accepted),
         new_sales=len(accepted) - repeat,
         repeat_sales=repeat,
