@@ -27,14 +27,16 @@ import logging
 import math
 import random
 import secrets
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from email.utils import format_datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -42,9 +44,13 @@ from aiohttp.typedefs import Handler
 from smsutil import split as sms_split
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped, unused-ignore]
 
+from dialer.sim_faults import FaultRates
+from dialer.sim_ledger import CarrierLedger
+
 __all__ = [
     "DEFAULT_RATES",
     "SIMULATOR_STATE",
+    "FaultRates",
     "Outcome",
     "SimulatorConfig",
     "SimulatorState",
@@ -109,6 +115,8 @@ class SimulatorConfig:
     seed: int | None = None
     forced: Mapping[str, Outcome] = field(default_factory=dict)  # To number -> outcome
     inbound_sms_url: str | None = None
+    faults: FaultRates = field(default_factory=FaultRates)
+    ledger_path: Path | None = None  # where the carrier's ledger is appended (sim_ledger)
 
     def __post_init__(self) -> None:
         if set(self.rates) != set(Outcome):
@@ -179,6 +187,13 @@ class SimCall:
     hang_up: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     machine_hangup: asyncio.TimerHandle | None = None
+    # for the ledger and the injected faults: our attempt id, wall-clock moments, the
+    # callbacks posted so far (event, url, params, method) and one held back to reorder
+    attempt: str | None = None
+    answered_wall: float | None = None
+    bridged_wall: float | None = None
+    history: list[tuple[str, str, dict[str, str], str]] = field(default_factory=list)
+    held: tuple[str, str, dict[str, str], str] | None = None
 
     @property
     def live(self) -> bool:
@@ -198,6 +213,7 @@ class SimMessage:
     updated: dt.datetime | None = None
     sent: dt.datetime | None = None
     error_code: int | None = None
+    attempt: str | None = None
 
 
 class SimulatorState:
@@ -213,6 +229,11 @@ class SimulatorState:
         self.stats = SimulatorStats()
         self.session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.ledger = CarrierLedger(config.ledger_path)
+        self.faults = config.faults
+        # calls an earlier run of this simulator finished: fetching one still answers
+        for record in self.ledger.records("call"):
+            self.calls[record["sid"]] = _ended_call(record)
 
     @property
     def calls_live(self) -> int:
@@ -232,6 +253,14 @@ class SimulatorState:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        # calls cut short by the shutdown end here, with no callback: the carrier's word
+        # on them is what a later fetch answers
+        for call in self.calls.values():
+            if call.live:
+                call.status = "completed" if call.answered_wall is not None else "canceled"
+                call.end_time = now()
+                self.record_call(call, restart=True)
+        self.ledger.close()
         if self.session is not None:
             await self.session.close()
 
@@ -243,43 +272,62 @@ class SimulatorState:
     # --- outbound HTTP ------------------------------------------------------------------
 
     async def post_signed(
-        self, url: str, params: Mapping[str, str], method: str = "POST"
+        self,
+        url: str,
+        params: Mapping[str, str],
+        method: str = "POST",
+        *,
+        event: str = "status",
+        signature: str = "valid",
+        fault: str | None = None,
     ) -> tuple[int, str] | None:
         """Send ``params`` to ``url`` as Twilio does; None when it could not be delivered.
 
         Connection errors are tried again a couple of times; a response of any status is
-        final, as with Twilio.
+        final, as with Twilio. ``signature`` "forged" signs with a key that is not the
+        account's; every request sent goes into the ledger as ``event``.
         """
         if self.session is None:
             raise RuntimeError("the simulator app is not running")
+        sign = self.forged_signature if signature == "forged" else self.signature
         headers = {"User-Agent": "TwilioProxy/1.1"}
         if method.upper() == "GET":
             target = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
             body: str | None = None
-            headers["X-Twilio-Signature"] = self.signature(target, {})
+            headers["X-Twilio-Signature"] = sign(target, {})
         else:
             # the form encoded here, as aiohttp's FormData would, at a fraction of its cost
             target, body = url, urlencode(params)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["X-Twilio-Signature"] = self.signature(url, params)
+            headers["X-Twilio-Signature"] = sign(url, params)
+        answer: tuple[int, str] | None = None
         for attempt in range(CALLBACK_TRIES):
             try:
                 async with self.session.request(
                     method.upper(), target, data=body, headers=headers
                 ) as response:
-                    text = await response.text()
+                    answer = response.status, await response.text()
+                    break
             except (aiohttp.ClientError, TimeoutError):
                 if attempt + 1 < CALLBACK_TRIES:
                     await asyncio.sleep(0.05 * 4**attempt)
-                continue
-            if response.status >= 400:
-                self.stats.callbacks_failed += 1
-            else:
-                self.stats.callbacks_posted += 1
-            return response.status, text
-        self.stats.callbacks_failed += 1
-        log.warning("a callback could not be delivered after %d tries", CALLBACK_TRIES)
-        return None
+        if answer is not None and answer[0] < 400:
+            self.stats.callbacks_posted += 1
+        else:
+            self.stats.callbacks_failed += 1
+        if answer is None:
+            log.warning("a callback could not be delivered after %d tries", CALLBACK_TRIES)
+        self.ledger.record(
+            "callback",
+            event=event,
+            sid=params.get("CallSid") or params.get("MessageSid"),
+            attempt=_attempt_of(url),
+            signature=signature,
+            fault=fault,
+            status=None if answer is None else answer[0],
+            dial=None if event != "answer" or answer is None else "<Dial" in answer[1],
+        )
+        return answer
 
     def signature(self, url: str, params: Mapping[str, str]) -> str:
         """``RequestValidator.compute_signature`` for one value per name (HMAC-SHA1 of the
@@ -287,6 +335,12 @@ class SimulatorState:
         payload = url + "".join(name + params[name] for name in sorted(params))
         mac = hmac.new(self.token, payload.encode(), hashlib.sha1)
         return base64.b64encode(mac.digest()).decode()
+
+    def forged_signature(self, url: str, params: Mapping[str, str]) -> str:
+        """A well-formed signature made with a key that is not the account's."""
+        payload = url + "".join(name + params[name] for name in sorted(params))
+        key = self.rng.randbytes(32)
+        return base64.b64encode(hmac.new(key, payload.encode(), hashlib.sha1).digest()).decode()
 
     # --- calls --------------------------------------------------------------------------
 
@@ -349,7 +403,9 @@ class SimulatorState:
                 Duration=str(math.ceil(duration / 60)),  # billed minutes
                 SipResponseCode=str(SIP_CODES[status]),
             )
-        await self.post_signed(call.status_callback, params, call.status_callback_method)
+        await self.deliver(
+            call, "status", call.status_callback, params, call.status_callback_method
+        )
 
     async def finish(self, call: SimCall, status: str) -> None:
         if call.machine_hangup is not None:
@@ -360,7 +416,101 @@ class SimulatorState:
             call.duration = round(real * self.config.time_scale)
         else:
             call.duration = 0
+        call.status = status
+        self.record_call(call)
         await self.progress(call, "completed", status)
+        if self.faults.replay and call.history and self.rng.random() < self.faults.replay:
+            self.spawn(self.replay(call))
+
+    def record_call(self, call: SimCall, *, restart: bool = False) -> None:
+        answered_by = None
+        if call.answered_wall is not None:
+            answered_by = "machine" if call.outcome is Outcome.MACHINE else "human"
+        self.ledger.record(
+            "call",
+            sid=call.sid,
+            to=call.to,
+            **{"from": call.from_},
+            attempt=call.attempt,
+            created=call.created.timestamp(),
+            answered=call.answered_wall,
+            ended=time.time(),
+            status=call.status,
+            duration=call.duration,
+            answered_by=answered_by,
+            bridged=call.bridged_wall,
+            restart=restart,
+        )
+
+    # --- callbacks with faults ----------------------------------------------------------
+
+    async def deliver(
+        self,
+        call: SimCall | None,
+        event: str,
+        url: str,
+        params: dict[str, str],
+        method: str = "POST",
+    ) -> None:
+        """Post a callback the way the configured faults say: maybe a forged copy beside
+        it, maybe late, held back behind the call's next callback, or twice."""
+        faults, draw = self.faults, self.rng.random
+        final = params.get("CallStatus") in FINAL_CALL
+        if call is not None:
+            call.history.append((event, url, params, method))
+        if faults.forge and draw() < faults.forge:
+            self.spawn(self.forge(event, url, params, method))
+        if faults.delay and draw() < faults.delay:
+            self.spawn(self.late(event, url, params, method))
+        elif (
+            call and not final and call.held is None and faults.reorder and draw() < faults.reorder
+        ):
+            call.held = (event, url, params, method)
+            return
+        else:
+            await self.post_signed(url, params, method, event=event)
+            if faults.duplicate and draw() < faults.duplicate:
+                self.spawn(self.again(event, url, params, method))
+        if call is not None and call.held is not None:
+            (held_event, held_url, held_params, held_method), call.held = call.held, None
+            await self.post_signed(
+                held_url, held_params, held_method, event=held_event, fault="reorder"
+            )
+
+    async def late(self, event: str, url: str, params: dict[str, str], method: str) -> None:
+        faults = self.faults
+        await self.sleep(self.rng.uniform(faults.delay_min_seconds, faults.delay_max_seconds))
+        await self.post_signed(url, params, method, event=event, fault="delay")
+
+    async def again(self, event: str, url: str, params: dict[str, str], method: str) -> None:
+        await self.sleep(self.rng.uniform(0.0, 2.0))
+        await self.post_signed(url, params, method, event=event, fault="duplicate")
+
+    async def forge(self, event: str, url: str, params: dict[str, str], method: str) -> None:
+        """The same callback with a signature that does not hold, its outcome changed."""
+        forged = dict(params)
+        if "CallStatus" in forged:
+            forged["CallStatus"] = self.rng.choice(["completed", "no-answer", "in-progress"])
+        if "AnsweredBy" in forged:
+            forged["AnsweredBy"] = self.rng.choice(["human", "machine_start"])
+        if "MessageStatus" in forged:
+            forged["MessageStatus"] = forged["SmsStatus"] = "undelivered"
+        await self.post_signed(url, forged, method, event=event, signature="forged")
+
+    async def replay(self, call: SimCall) -> None:
+        """One of an ended call's callbacks again, validly signed, after any late one."""
+        faults = self.faults
+        await self.sleep(
+            self.rng.uniform(faults.delay_max_seconds + 10, faults.delay_max_seconds + 60)
+        )
+        event, url, params, method = self.rng.choice(call.history)
+        await self.post_signed(url, params, method, event=event, signature="replay")
+
+    def rest_fault(self) -> str | None:
+        """The fault a REST create meets: "500", "429", "stall" or None."""
+        if not self.faults.rest or self.rng.random() >= self.faults.rest:
+            return None
+        return self.rng.choice(["500", "429", "stall"])
 
     async def run_call(self, call: SimCall) -> None:
         try:
@@ -397,6 +547,7 @@ class SimulatorState:
             return
         call.start_time = now()
         call.answered_loop_time = asyncio.get_running_loop().time()
+        call.answered_wall = time.time()
         await self.progress(call, "answered", "in-progress")
         if call.amd_callback is not None:
             self.spawn(self.post_amd(call))
@@ -443,10 +594,12 @@ class SimulatorState:
             "AnsweredBy": "human" if human else "machine_end_beep",
             "MachineDetectionDuration": str(round(seconds * 1000)),
         }
-        await self.post_signed(call.amd_callback, params, call.amd_callback_method)
+        await self.deliver(call, "amd", call.amd_callback, params, call.amd_callback_method)
 
     async def fetch_twiml(self, call: SimCall, url: str, method: str) -> str | None:
-        answer = await self.post_signed(url, self.call_params(call, "in-progress"), method)
+        params = self.call_params(call, "in-progress")
+        call.history.append(("answer", url, params, method))
+        answer = await self.post_signed(url, params, method, event="answer")
         if answer is None or answer[0] >= 400:
             return None
         return answer[1]
@@ -485,6 +638,8 @@ class SimulatorState:
         clients = [(client.text or "").strip() for client in verb.iter("Client")]
         if not clients:
             return
+        if call.bridged_wall is None:
+            call.bridged_wall = time.time()
         if call.outcome is Outcome.MACHINE:
             # an agent bridged to a machine hears the greeting, then the machine hangs up
             await self.wait(call, self.config.machine_greeting_seconds + MACHINE_TAIL_SECONDS)
@@ -516,6 +671,10 @@ class SimulatorState:
         if status == "sent":
             message.sent = message.updated
         self.stats.messages_by_status[status] += 1
+        if status in ("delivered", "undelivered"):
+            self.ledger.record(
+                "message", sid=message.sid, to=message.to, attempt=message.attempt, status=status
+            )
         if message.status_callback is None:
             return
         params = {
@@ -530,7 +689,7 @@ class SimulatorState:
         }
         if message.error_code is not None:
             params["ErrorCode"] = str(message.error_code)
-        await self.post_signed(message.status_callback, params)
+        await self.deliver(None, "sms-status", message.status_callback, params)
 
 
 SIMULATOR_STATE = web.AppKey("simulator_state", SimulatorState)
@@ -552,6 +711,45 @@ def _rfc2822(moment: dt.datetime) -> str:
 
 def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
+
+
+def _attempt_of(url: str | None) -> str | None:
+    """Our attempt id, from the ``?attempt=`` of a callback URL."""
+    if not url:
+        return None
+    values = parse_qs(urlsplit(url).query).get("attempt")
+    return values[0] if values else None
+
+
+def _ended_call(record: Mapping[str, Any]) -> SimCall:
+    """A call an earlier run of the simulator finished, as its ledger record tells it."""
+    answered = {"human": Outcome.HUMAN, "machine": Outcome.MACHINE}.get(record["answered_by"])
+    unanswered = {"busy": Outcome.BUSY, "no-answer": Outcome.NO_ANSWER}.get(record["status"])
+    call = SimCall(
+        sid=record["sid"],
+        to=record["to"],
+        from_=record["from"],
+        outcome=answered or unanswered or Outcome.FAILED,
+        url=None,
+        method="POST",
+        twiml=None,
+        status_callback=None,
+        status_callback_method="POST",
+        events=frozenset(),
+        timeout=0,
+        amd_callback=None,
+        amd_callback_method="POST",
+        created=dt.datetime.fromtimestamp(record["created"], dt.UTC).replace(microsecond=0),
+        status=record["status"],
+    )
+    call.end_time = dt.datetime.fromtimestamp(record["ended"], dt.UTC).replace(microsecond=0)
+    if record.get("answered") is not None:
+        call.start_time = dt.datetime.fromtimestamp(record["answered"], dt.UTC).replace(
+            microsecond=0
+        )
+    call.duration = int(record.get("duration") or 0)
+    call.attempt = record.get("attempt")
+    return call
 
 
 def segments_of(body: str) -> int:
@@ -642,13 +840,15 @@ def twilio_error(status: int, code: int, message: str) -> web.Response:
 
 @web.middleware
 async def twilio_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Basic auth with the account SID and auth token on the REST API, as Twilio checks it."""
-    if not request.path.startswith(f"/{API_VERSION}/"):
+    """Basic auth with the account SID and auth token on the REST API, as Twilio checks it,
+    and on the ledger, which holds phone numbers."""
+    rest = request.path.startswith(f"/{API_VERSION}/")
+    if not rest and request.path != "/simulator/ledger":
         return await handler(request)
     config = request.app[SIMULATOR_STATE].config
     if not _authorized(request.headers.get("Authorization", ""), config):
         return twilio_error(401, 20003, "Authenticate")
-    if request.match_info.get("AccountSid") != config.account_sid:
+    if rest and request.match_info.get("AccountSid") != config.account_sid:
         return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
     return await handler(request)
 
@@ -666,9 +866,36 @@ def _authorized(header: str, config: SimulatorConfig) -> bool:
     )
 
 
+async def _rest_fault(state: SimulatorState, resource: str, form: Any) -> web.Response | str | None:
+    """The injected fault a create meets: an error response to return, "stall" (already
+    waited out) or None."""
+    fault = state.rest_fault()
+    if fault is None:
+        return None
+    if fault == "stall":
+        await state.sleep(state.faults.stall_seconds)
+        return fault
+    status, code = (500, 20500) if fault == "500" else (429, 20429)
+    state.ledger.record(
+        "rest",
+        resource=resource,
+        status=status,
+        fault=fault,
+        sid=None,
+        to=str(form.get("To", "")),
+        **{"from": str(form.get("From", ""))},
+        attempt=_attempt_of(str(form.get("StatusCallback", ""))),
+    )
+    message = "Internal Server Error" if status == 500 else "Too Many Requests"
+    return twilio_error(status, code, message)
+
+
 async def create_call(request: web.Request) -> web.Response:
     state = request.app[SIMULATOR_STATE]
     form = await request.post()
+    fault = await _rest_fault(state, "call", form)
+    if isinstance(fault, web.Response):
+        return fault
     to, from_ = str(form.get("To", "")), str(form.get("From", ""))
     url, twiml = form.get("Url"), form.get("Twiml")
     if not to:
@@ -702,9 +929,20 @@ async def create_call(request: web.Request) -> web.Response:
         amd_callback_method=str(form.get("AsyncAmdStatusCallbackMethod", "POST")),
         created=now(),
     )
+    call.attempt = _attempt_of(call.status_callback)
     state.calls[call.sid] = call
     state.stats.calls += 1
     state.stats.outcomes[call.outcome.value] += 1
+    state.ledger.record(
+        "rest",
+        resource="call",
+        status=201,
+        fault=fault,
+        sid=call.sid,
+        to=to,
+        **{"from": from_},
+        attempt=call.attempt,
+    )
     state.spawn(state.run_call(call))
     return web.json_response(call_json(state.config.account_sid, call), status=201)
 
@@ -759,6 +997,9 @@ async def update_call(request: web.Request) -> web.Response:
 async def create_message(request: web.Request) -> web.Response:
     state = request.app[SIMULATOR_STATE]
     form = await request.post()
+    fault = await _rest_fault(state, "message", form)
+    if isinstance(fault, web.Response):
+        return fault
     to, from_, body = str(form.get("To", "")), str(form.get("From", "")), form.get("Body")
     if not to:
         return twilio_error(400, 21604, "A 'To' phone number is required.")
@@ -774,9 +1015,20 @@ async def create_message(request: web.Request) -> web.Response:
         status_callback=str(form["StatusCallback"]) if form.get("StatusCallback") else None,
         segments=segments_of(str(body)),
         created=now(),
+        attempt=_attempt_of(str(form.get("StatusCallback", ""))),
     )
     state.messages[message.sid] = message
     state.stats.messages += 1
+    state.ledger.record(
+        "rest",
+        resource="message",
+        status=201,
+        fault=fault,
+        sid=message.sid,
+        to=to,
+        **{"from": from_},
+        attempt=message.attempt,
+    )
     state.spawn(state.run_message(message))
     return web.json_response(message_json(state.config.account_sid, message), status=201)
 
@@ -803,10 +1055,21 @@ async def inbound_sms(request: web.Request) -> web.Response:
         "ApiVersion": API_VERSION,
     }
     state.stats.inbound_messages += 1
-    answer = await state.post_signed(state.config.inbound_sms_url, params)
+    signature = "forged" if str(form.get("Forged", "")).lower() == "true" else "valid"
+    answer = await state.post_signed(
+        state.config.inbound_sms_url, params, event="sms-inbound", signature=signature
+    )
     if answer is None:
         return web.json_response({"error": "the inbound webhook did not answer"}, status=502)
     return web.json_response({"status": answer[0], "reply": answer[1]})
+
+
+async def ledger(request: web.Request) -> web.StreamResponse:
+    """The ledger file as written so far (JSON lines); 404 when the simulator keeps none."""
+    path = request.app[SIMULATOR_STATE].config.ledger_path
+    if path is None or not path.exists():
+        return twilio_error(404, 20404, "this simulator keeps no ledger")
+    return web.FileResponse(path, headers={"Content-Type": "application/x-ndjson"})
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -832,6 +1095,7 @@ def create_simulator_app(config: SimulatorConfig) -> web.Application:
     app.router.add_post(f"{account}/Messages.json", create_message, name="messages")
     app.router.add_post("/simulator/sms/inbound", inbound_sms, name="sms_inbound")
     app.router.add_get("/simulator/stats", stats, name="stats")
+    app.router.add_get("/simulator/ledger", ledger, name="ledger")
     return app
 
 

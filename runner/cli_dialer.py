@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -144,18 +145,33 @@ def simulator_command(
         int,
         typer.Option(help="Simulated agents to work the running campaigns (needs the store)."),
     ] = 0,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(help="Append the carrier's ledger (every request and callback) here."),
+    ] = None,
+    faults: Annotated[
+        str,
+        typer.Option(
+            help="Faults to inject, e.g. rest=0.02,duplicate=0.05,reorder=0.05,delay=0.02,"
+            "replay=0.01,forge=0.01 (shares; names left out are 0)."
+        ),
+    ] = "",
 ) -> None:
     """Run the carrier simulator: Twilio's REST subset with signed callbacks.
 
     Point the dialer at it with TWILIO_API_BASE=http://HOST:PORT. The rest of the calls
     (1 - human - machine - busy - failed) ring out unanswered.
     """
-    from dialer.simulator import Outcome, SimulatorConfig, run_simulator
+    from dialer.simulator import FaultRates, Outcome, SimulatorConfig, run_simulator
 
     settings = settings_of(ctx)
     no_answer = round(1.0 - human - machine - busy - failed, 6)
     if no_answer < 0:
         raise fail("the shares of human, machine, busy and failed add up to more than 1")
+    try:
+        fault_rates = FaultRates.parse(faults)
+    except ValueError as error:
+        raise fail(f"--faults {error}") from None
     config = SimulatorConfig(
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token.get_secret_value(),
@@ -170,6 +186,8 @@ def simulator_command(
         mean_talk_seconds=talk,
         seed=seed,
         inbound_sms_url=settings.public_base_url.rstrip("/") + "/twilio/sms/inbound",
+        faults=fault_rates,
+        ledger_path=ledger,
     )
     console.print(f"carrier simulator on http://{host}:{port} (x{time_scale:g})")
     if not agents:
