@@ -26,10 +26,14 @@ Guessing passwords is slowed by ``LoginThrottle``: after ``LOGIN_LIMIT`` failed 
 for one username, or ``ADDRESS_LIMIT`` from one client address (a whole call centre may
 share one address, so that limit is higher), within ``LOGIN_WINDOW`` seconds, further
 attempts are refused (429, before any password is checked) until the oldest of those
-failures is older than the window. The failures are kept in the dialer's Redis, so every
-web process sees the same counts; a successful login clears the username's (not the
-address's: one known password must not reset a guesser's count). Neither the username
-nor the address is stored or logged in clear: keys and log lines carry a hash.
+failures is older than the window. Each attempt is counted, in one Redis script that
+first checks the limits, before its password is checked, so guesses sent in parallel
+get no more checks than the limit; it stays counted unless it succeeds. The counts are
+kept in the dialer's Redis, so every web process sees the same ones; a successful login
+clears the username's, and takes only itself off the address's (one known password must
+not reset a guesser's count). Without Redis, logins go on unthrottled (and logged).
+Neither the username nor the address is stored or logged in clear: keys and log lines
+carry a hash.
 """
 
 from __future__ import annotations
@@ -88,6 +92,8 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "SESSION_COOKIE",
     "SESSION_MAX_AGE",
+    "LoginAttempt",
+    "LoginLocked",
     "LoginThrottle",
     "SecretKeyError",
     "add_user",
@@ -311,12 +317,59 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
+# KEYS: the username's and the address's attempt sets; ARGV: now, window, member, then the
+# limit of each key. Either every key has room and the attempt is added to each, or none
+# is touched: the answer is {0, count of each key}, or {key's number, seconds it is locked}
+_RESERVE = """
+local now, window, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local locked, wait = 0, 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local limit, n = tonumber(ARGV[3 + i]), redis.call('ZCARD', key)
+  if n >= limit then
+    -- open again once all but limit - 1 of the attempts have left the window
+    local oldest = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+    local left = tonumber(oldest[2]) + window - now
+    if left > wait then locked, wait = i, left end
+  end
+end
+if locked > 0 then return {locked, tostring(wait)} end
+local counts = {0}
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, member)
+  redis.call('EXPIRE', key, math.ceil(window))
+  counts[i + 1] = redis.call('ZCARD', key)
+end
+return counts
+"""
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A login attempt counted before its password is checked; it stays counted as a
+    failure unless ``LoginThrottle.succeeded`` takes it back."""
+
+    member: str
+    locks: tuple[str, ...]  # what it locked ("username", "address"), should it fail
+
+
+@dataclass(frozen=True)
+class LoginLocked:
+    """No attempt now: ``which`` ("username" or "address") is locked for ``seconds``."""
+
+    which: str
+    seconds: float
+
+
 @dataclass(frozen=True)
 class LoginThrottle:
-    """Failed logins per username and per client address, in Redis sorted sets.
+    """Login attempts per username and per client address, in Redis sorted sets.
 
-    Each failure is a member scored with its time; members older than ``window`` are
-    dropped as the set is read, and the set expires with its newest member's window.
+    Each attempt is a member scored with its time, added before its password is checked
+    and, in the same script, only while the sets hold fewer than their limits: however
+    many guesses arrive at once, at most ``limit`` of them are checked. Members older
+    than ``window`` are dropped as the set is read, and the set expires with its newest
+    member's window.
     """
 
     redis: Redis
@@ -334,42 +387,30 @@ class LoginThrottle:
             "address": f"{self.prefix}:login-failures:address:{_digest(address)}",
         }
 
-    async def locked(self, username: str, address: str, now: float) -> tuple[str, float] | None:
-        """Which is locked ("username" or "address") and for how many more seconds."""
+    async def reserve(self, username: str, address: str, now: float) -> LoginAttempt | LoginLocked:
+        """Count an attempt, or say which is locked and for how many more seconds."""
         keys = self._keys(username, address)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for key in keys.values():
-                pipe.zremrangebyscore(key, "-inf", now - self.window)
-                pipe.zrange(key, 0, -1, withscores=True)
-            answers = await pipe.execute()
-        worst: tuple[str, float] | None = None
-        for which, failures in zip(keys, answers[1::2], strict=True):
-            limit = self.limit_of(which)
-            if len(failures) < limit:
-                continue
-            # open again once all but limit - 1 of the failures have left the window
-            wait = float(failures[-limit][1]) + self.window - now
-            if wait > 0 and (worst is None or wait > worst[1]):
-                worst = (which, wait)
-        return worst
-
-    async def failed(self, username: str, address: str, now: float) -> list[str]:
-        """Count a failure; returns what it locked ("username", "address") just now."""
         member = f"{now:.6f}:{secrets.token_hex(4)}"
+        limits = [self.limit_of(which) for which in keys]
+        script = self.redis.register_script(_RESERVE)
+        locked, *rest = await script(
+            keys=list(keys.values()), args=[now, self.window, member, *limits]
+        )
+        names = list(keys)
+        if int(locked):
+            return LoginLocked(names[int(locked) - 1], float(rest[0]))
+        # the attempt that filled a set locks it, should it fail
+        full = zip(names, rest, limits, strict=True)
+        return LoginAttempt(member, tuple(name for name, n, limit in full if int(n) == limit))
+
+    async def succeeded(self, username: str, address: str, attempt: LoginAttempt) -> None:
+        """A successful login: the username's count starts again; the address's forgets
+        this attempt only (one known password must not reset a guesser's count)."""
         keys = self._keys(username, address)
         async with self.redis.pipeline(transaction=True) as pipe:
-            for key in keys.values():
-                pipe.zremrangebyscore(key, "-inf", now - self.window)
-                pipe.zadd(key, {member: now})
-                pipe.zcard(key)
-                pipe.expire(key, math.ceil(self.window))
-            answers = await pipe.execute()
-        counts = answers[2::4]
-        return [which for which, n in zip(keys, counts, strict=True) if n == self.limit_of(which)]
-
-    async def clear(self, username: str, address: str) -> None:
-        """A successful login: the username's count starts again (the address's runs on)."""
-        await self.redis.delete(self._keys(username, address)["username"])
+            pipe.delete(keys["username"])
+            pipe.zrem(keys["address"], attempt.member)
+            await pipe.execute()
 
 
 def _throttle(request: web.Request) -> LoginThrottle:
@@ -453,47 +494,47 @@ async def login_submit(request: web.Request) -> web.Response:
         errors["password"] = "Enter your password."  # noqa: S105 (a message)
     if errors:
         return _login_page(request, username=username, next_url=next_url, errors=errors)
-    throttle, address, now = _throttle(request), _address(request), time.time()
+    throttle, address = _throttle(request), _address(request)
     try:
-        locked = await throttle.locked(username, address, now)
+        attempt = await throttle.reserve(username, address, time.time())
     except RedisError as exc:  # no count to go by: logins go on unthrottled meanwhile
-        log.warning("the login throttle cannot read Redis (%s)", type(exc).__name__)
-        locked = None
-    if locked is not None:
-        which, wait = locked
-        log.info("a login was refused unchecked: %s locked (user %s)", which, _digest(username))
+        log.warning("the login throttle cannot reach Redis (%s)", type(exc).__name__)
+        attempt = None
+    if isinstance(attempt, LoginLocked):
+        log.info(
+            "a login was refused unchecked: %s locked (user %s)", attempt.which, _digest(username)
+        )
         page = _login_page(
             request,
             username=username,
             next_url=next_url,
-            errors={"form": _locked_message(which, wait)},
+            errors={"form": _locked_message(attempt.which, attempt.seconds)},
             status=429,
         )
-        page.headers["Retry-After"] = str(math.ceil(wait))
+        page.headers["Retry-After"] = str(math.ceil(attempt.seconds))
         return page
     authenticated = await authenticate(request, username, password)
     if authenticated is None:
-        # one message for unknown names, wrong passwords and inactive users alike
+        # one message for unknown names, wrong passwords and inactive users alike; the
+        # attempt stays counted, as a failure
         log.info("a login was refused (user %s)", _digest(username))
-        try:
-            for which in await throttle.failed(username, address, now):
-                log.warning(
-                    "%d failed logins in %d minutes: %s locked (user %s)",
-                    throttle.limit_of(which),
-                    throttle.window // 60,
-                    which,
-                    _digest(username),
-                )
-        except RedisError as exc:
-            log.warning("the login throttle cannot count a failure (%s)", type(exc).__name__)
+        for which in attempt.locks if attempt is not None else ():
+            log.warning(
+                "%d failed logins in %d minutes: %s locked (user %s)",
+                throttle.limit_of(which),
+                throttle.window // 60,
+                which,
+                _digest(username),
+            )
         return _login_page(
             request, username=username, next_url=next_url, errors={"form": _LOGIN_FAILED}
         )
     user, generation = authenticated
-    try:
-        await throttle.clear(username, address)
-    except RedisError as exc:
-        log.warning("the login throttle cannot clear its counts (%s)", type(exc).__name__)
+    if attempt is not None:
+        try:
+            await throttle.succeeded(username, address, attempt)
+        except RedisError as exc:
+            log.warning("the login throttle cannot clear its counts (%s)", type(exc).__name__)
     # a new session on login, so a session id planted before it is worth nothing
     session = await new_session(request)
     session[_USER_ID] = user.id

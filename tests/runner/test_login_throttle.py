@@ -1,6 +1,7 @@
-"""Failed logins are counted per username and per address; the sixth for a username in
-15 minutes is refused before the password is checked (an address, which a call centre
-shares, is locked after more), and a successful login clears the username's count."""
+"""Login attempts are counted per username and per address before the password is
+checked; the sixth for a username in 15 minutes is refused unchecked (an address, which a
+call centre shares, is locked after more), however many arrive at once, and a successful
+login clears the username's count."""
 
 from __future__ import annotations
 
@@ -10,10 +11,20 @@ import re
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from runner.auth import ADDRESS_LIMIT, LOGIN_LIMIT, LOGIN_WINDOW, LoginThrottle
+from runner import auth
+from runner.auth import (
+    ADDRESS_LIMIT,
+    LOGIN_LIMIT,
+    LOGIN_WINDOW,
+    LoginAttempt,
+    LoginLocked,
+    LoginThrottle,
+)
 from runner.settings import Settings
-from tests.runner.web_harness import PASSWORD, USERS, Client, RunWeb, login
+from runner.users import verify_password
+from tests.runner.web_harness import PASSWORD, USERS, Client, RunWeb, login, login_token
 
 WRONG = "not the password at all"
 MAX = USERS["manager"][0]
@@ -69,39 +80,97 @@ def test_a_successful_login_clears_the_count(run_web: RunWeb) -> None:
     run_web(scenario)
 
 
+def test_parallel_guesses_check_no_more_passwords_than_the_limit(
+    run_web: RunWeb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each attempt is counted before its password is checked, so 40 guesses sent at once
+    cannot all be checked while the failures before them are still being counted."""
+    checked: list[str] = []
+
+    def counting(password_hash: str, password: str) -> bool:
+        checked.append(password)
+        return verify_password(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting)
+
+    async def scenario(client: Client) -> None:
+        form = {"username": MAX, "password": WRONG, "csrf_token": await login_token(client)}
+        responses = await asyncio.gather(
+            *(client.post("/login", data=form, allow_redirects=False) for _ in range(40))
+        )
+        statuses = sorted(response.status for response in responses)
+        assert statuses == [200] * len(checked) + [429] * (40 - len(checked))
+        for response in responses:
+            if response.status == 429:
+                assert "Too many failed logins for this username" in await response.text()
+        assert (await login(client, MAX, PASSWORD)).status == 429
+
+    run_web(scenario)
+    assert 0 < len(checked) <= LOGIN_LIMIT
+
+
+def test_without_redis_logins_go_on_unthrottled(
+    run_web: RunWeb, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def unreachable(*args: object, **kwargs: object) -> LoginAttempt:
+        raise RedisConnectionError("no Redis")
+
+    monkeypatch.setattr(LoginThrottle, "reserve", unreachable)
+
+    async def scenario(client: Client) -> None:
+        await _fail(client, MAX, LOGIN_LIMIT + 1)
+        assert (await login(client, MAX, PASSWORD)).status == 303
+
+    run_web(scenario)
+    assert "the login throttle cannot reach Redis (ConnectionError)" in caplog.text
+
+
 def test_username_and_address_are_counted_apart_and_forgotten_after_the_window(
     redis_url: str, redis_prefix: str
 ) -> None:
     async def main() -> None:
         redis = Redis.from_url(redis_url)
         throttle = LoginThrottle(redis, f"{redis_prefix}:throttle")
+
+        async def attempt(username: str, address: str, now: float) -> LoginAttempt:
+            reserved = await throttle.reserve(username, address, now)
+            assert isinstance(reserved, LoginAttempt), (username, address, now)
+            return reserved
+
         try:
-            # five failures for one name from five addresses: the name is locked ...
-            locked: list[str] = []
+            # five attempts for one name from five addresses: the fifth locks the name ...
+            locks: list[str] = []
             for n in range(LOGIN_LIMIT):
-                locked += await throttle.failed("max", f"10.0.0.{n}", now=1000.0 + n)
-            assert locked == ["username"]
-            assert await throttle.locked("max", "10.0.0.99", now=1010.0) == (
-                "username",
-                pytest.approx(LOGIN_WINDOW - 10),
+                locks += (await attempt("max", f"10.0.0.{n}", now=1000.0 + n)).locks
+            assert locks == ["username"]
+            assert await throttle.reserve("max", "10.0.0.99", now=1010.0) == LoginLocked(
+                "username", pytest.approx(LOGIN_WINDOW - 10)
             )
             # ... not the addresses, nor another name from them
-            assert await throttle.locked("rita", "10.0.0.1", now=1010.0) is None
-            # once the first failure is older than the window, the name is open again
-            assert await throttle.locked("max", "10.0.0.99", now=999.5 + LOGIN_WINDOW) is not None
-            assert await throttle.locked("max", "10.0.0.99", now=1000.0 + LOGIN_WINDOW) is None
-            # many names failing from one address lock the address
-            for n in range(ADDRESS_LIMIT):
-                assert await throttle.locked(f"user{n}", "10.9.9.9", now=5000.0) is None
-                locked = await throttle.failed(f"user{n}", "10.9.9.9", now=5000.0)
-            assert locked == ["address"]
-            assert (await throttle.locked("someone", "10.9.9.9", now=5001.0) or ("",))[0] == (
-                "address"
+            await attempt("rita", "10.0.0.1", now=1010.0)
+            # once the first attempt is older than the window, the name is open again
+            assert isinstance(
+                await throttle.reserve("max", "10.0.0.99", 999.5 + LOGIN_WINDOW), LoginLocked
             )
-            # a success elsewhere does not reset the address: only its own name's count
-            await throttle.clear("someone", "10.9.9.9")
-            assert await throttle.locked("someone", "10.9.9.9", now=5001.0) is not None
-            assert await throttle.locked("someone", "10.9.9.8", now=5001.0) is None
+            await attempt("max", "10.0.0.99", now=1000.0 + LOGIN_WINDOW)
+            # many names failing from one address lock the address ...
+            first = await attempt("someone", "10.9.9.9", now=5000.0)
+            for n in range(ADDRESS_LIMIT - 1):
+                last = await attempt(f"user{n}", "10.9.9.9", now=5000.0)
+            assert last.locks == ("address",)
+            locked = await throttle.reserve("anyone", "10.9.9.9", now=5001.0)
+            assert isinstance(locked, LoginLocked)
+            assert locked.which == "address"
+            await attempt("anyone", "10.9.9.8", now=5001.0)
+            # ... and a success among them takes back its own attempt, not the others
+            await throttle.succeeded("someone", "10.9.9.9", first)
+            await attempt("anyone", "10.9.9.9", now=5001.0)
+            assert isinstance(await throttle.reserve("anyone", "10.9.9.9", 5001.0), LoginLocked)
+            # attempts at once are counted one by one: no more than the limit get through
+            at_once = await asyncio.gather(
+                *(throttle.reserve("ann", f"10.5.5.{n}", now=6000.0) for n in range(40))
+            )
+            assert sum(isinstance(a, LoginAttempt) for a in at_once) == LOGIN_LIMIT
             # nothing readable is kept: the keys carry hashes
             keys = [k.decode() async for k in redis.scan_iter(f"{redis_prefix}:throttle:*")]
             assert keys
