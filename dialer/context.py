@@ -7,6 +7,7 @@ share nothing else: every state they both need is in the database or in Redis.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -30,6 +35,7 @@ T = TypeVar("T")
 DEFAULT_QUEUE = "telecampaign:dialer"
 # threads for store work, and pooled connections for them
 STORE_THREADS = 6
+REDIS_RETRIES = 8  # 0.05 s doubling to 1 s between tries: about 5 s in all
 # execution option: a connection that reads outside any transaction (``Dialer.peek``)
 PEEK = "telecampaign_peek"
 # a pooled connection unused this long (seconds) is pinged before it is handed out
@@ -257,7 +263,16 @@ class WriteGroup:
 
 
 def redis_settings(url: str) -> RedisSettings:
-    return RedisSettings.from_dsn(url)
+    """arq's settings for ``url``, riding out a Redis restart or failover: a command that
+    meets a refused or dropped connection is tried again for about five seconds, so a
+    worker or web process waits for Redis to come back instead of exiting."""
+    return dataclasses.replace(
+        RedisSettings.from_dsn(url),
+        conn_retries=10,
+        conn_retry_delay=1,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
 
 
 def dialer_engine(url: str) -> Engine:
