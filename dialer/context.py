@@ -35,7 +35,8 @@ T = TypeVar("T")
 DEFAULT_QUEUE = "telecampaign:dialer"
 # threads for store work, and pooled connections for them
 STORE_THREADS = 6
-REDIS_RETRIES = 8  # 0.05 s doubling to 1 s between tries: about 5 s in all
+# 0.1 s doubling to 2 s between tries: about 25 s in all, a restart or a Sentinel failover
+REDIS_RETRIES = 15
 # execution option: a connection that reads outside any transaction (``Dialer.peek``)
 PEEK = "telecampaign_peek"
 # a pooled connection unused this long (seconds) is pinged before it is handed out
@@ -264,13 +265,13 @@ class WriteGroup:
 
 def redis_settings(url: str) -> RedisSettings:
     """arq's settings for ``url``, riding out a Redis restart or failover: a command that
-    meets a refused or dropped connection is tried again for about five seconds, so a
+    meets a refused or dropped connection is tried again for about 25 seconds, so a
     worker or web process waits for Redis to come back instead of exiting."""
     return dataclasses.replace(
         RedisSettings.from_dsn(url),
         conn_retries=10,
         conn_retry_delay=1,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), REDIS_RETRIES),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
 
