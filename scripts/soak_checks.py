@@ -1,0 +1,315 @@
+"""The soak's reconciliation: the store against the carrier's ledger, rule by rule.
+
+Every count here should be 0. The ledger (``dialer.sim_ledger``) is the carrier's own
+account, so each check reads what the carrier saw and asks whether the dialer's promise
+held: one carrier call per attempt and none to one number closer than the retry spacing;
+every final status the carrier gave held by the store; no contact outside the customer's
+calling window (the local time at the carrier, in the customer's zone, public holidays of
+the customer's country excluded), to a do-not-call or opted-out number, to a customer
+without consent or held out, or over the contact cap; no campaign's abandon rate above its
+target over its measuring window; no forged callback taken; no replayed one acted on.
+
+Times in the ledger are wall-clock; the dialer's clock ran ``scale`` times faster from
+``origin`` at ``anchor`` (``dialer.clock``), so each is turned into clock time first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays
+
+__all__ = ["Clock", "StoreFacts", "reconcile"]
+
+CONTACTED_CALL = frozenset({"completed", "busy", "no-answer"})  # the phone rang
+# the store's status for each final word of the carrier: an answered call the carrier
+# calls completed is ours to tell apart (talked, abandoned, a machine)
+_EXPECTED = {
+    "completed": {"completed", "abandoned", "machine"},
+    "busy": {"busy"},
+    "no-answer": {"no-answer"},
+    "failed": {"failed"},
+    "canceled": {"canceled"},
+    "delivered": {"delivered"},
+    "undelivered": {"undelivered"},
+}
+_RANK = {
+    "scheduled": 0,
+    "queued": 1,
+    "initiated": 2,
+    "sent": 2,
+    "ringing": 3,
+    "in-progress": 4,
+    "completed": 5,
+    "busy": 5,
+    "no-answer": 5,
+    "failed": 5,
+    "canceled": 5,
+    "delivered": 5,
+    "undelivered": 5,
+    "abandoned": 6,
+    "machine": 6,
+}
+FINAL = frozenset(status for status, rank in _RANK.items() if rank >= 5)
+
+
+@dataclass(frozen=True)
+class Clock:
+    origin: float
+    anchor: float
+    scale: float
+
+    def at(self, wall: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.origin + (wall - self.anchor) * self.scale, dt.UTC)
+
+
+@dataclass
+class StoreFacts:
+    """What the store holds at the end, read by the soak."""
+
+    attempts: list[dict[str, Any]]  # id, campaign_id, customer_id, channel, phone, sid, ...
+    customers: dict[str, dict[str, Any]]  # by phone: id, country, timezone, call_consent
+    dnc: dict[str, set[str]]  # phone -> channels (call, sms, all) in force
+    holdout: set[str]  # phones of customers in a holdout
+    targets: dict[int, float]  # campaign -> abandon target
+    stops: dict[str, float] = field(default_factory=dict)  # phone -> wall time STOP answered
+    # attempt -> [(wall time seen, status, answered_by, agent_id, answered_at)] as it changed
+    changes: dict[int, list[tuple[float, tuple[Any, ...]]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rules:
+    window: tuple[dt.time, dt.time] = (dt.time(8), dt.time(21))
+    cap: int = 3
+    cap_days: int = 30
+    spacing: dt.timedelta = dt.timedelta(minutes=20)  # the shortest retry delay
+    measuring_window: dt.timedelta = dt.timedelta(hours=24)
+    tolerance: dt.timedelta = dt.timedelta(seconds=30)  # check-to-carrier, in clock time
+
+
+@functools.cache
+def _holidays(country: str) -> holidays.HolidayBase:
+    return holidays.country_holidays(country)
+
+
+def _inside(rules: Rules, customer: Mapping[str, Any], moment: dt.datetime) -> bool:
+    """Whether ``moment`` (or a moment up to the tolerance earlier: the dialer's check
+    came first) is inside the customer's window on a day that is no holiday there."""
+    zone = ZoneInfo(customer["timezone"])
+    for probe in (moment, moment - rules.tolerance):
+        local = probe.astimezone(zone)
+        if local.date() in _holidays(customer["country"]):
+            continue
+        if rules.window[0] <= local.time() < rules.window[1]:
+            return True
+    return False
+
+
+def reconcile(
+    ledger: Sequence[Mapping[str, Any]],
+    store: StoreFacts,
+    clock: Clock,
+    rules: Rules = Rules(),
+) -> dict[str, Any]:
+    """Every count of the soak's verdict, with up to five examples of each that is not 0."""
+    examples: dict[str, list[Any]] = defaultdict(list)
+
+    def note(name: str, example: Any) -> None:
+        if len(examples[name]) < 5:
+            examples[name].append(example)
+
+    created = [r for r in ledger if r["kind"] == "rest" and r["status"] == 201]
+    finals = {r["sid"]: r for r in ledger if r["kind"] in ("call", "message")}
+    by_sid = {a["sid"]: a for a in store.attempts if a["sid"]}
+    by_id = {a["id"]: a for a in store.attempts}
+    counts: Counter[str] = Counter()
+
+    # one carrier call per attempt; the number the attempt names
+    per_attempt = Counter(r["attempt"] for r in created if r["attempt"])
+    for attempt, n in per_attempt.items():
+        if n > 1:
+            counts["duplicate_dials"] += n - 1
+            note("duplicate_dials", {"attempt": attempt, "carrier_requests": n})
+    for r in created:
+        attempt = by_id.get(int(r["attempt"])) if r["attempt"] else None
+        if attempt is None or attempt["phone"] != r["to"]:
+            counts["wrong_number_contacts"] += 1
+            note("wrong_number_contacts", {"sid": r["sid"], "attempt": r["attempt"]})
+
+    # contacts by number, in clock time: spacing, window, do-not-call, consent, cap
+    contacts: dict[str, list[tuple[dt.datetime, Mapping[str, Any]]]] = defaultdict(list)
+    for r in created:
+        moment = clock.at(r["at"])
+        contacts[r["to"]].append((moment, r))
+        customer = store.customers.get(r["to"])
+        if customer is None:
+            continue
+        is_call = r["resource"] == "call"
+        if not _inside(rules, customer, moment):
+            counts["contacts_outside_window"] += 1
+            note("contacts_outside_window", {"sid": r["sid"], "clock": moment.isoformat()})
+        channels = store.dnc.get(r["to"], set())
+        stopped = store.stops.get(r["to"])
+        opted_out = (
+            "all" in channels
+            or ("call" in channels and is_call)
+            or (not is_call and ("sms" in channels or (stopped is not None and r["at"] > stopped)))
+            or (is_call and not customer["call_consent"])
+        )
+        if opted_out:
+            counts["contacts_to_dnc_or_opted_out"] += 1
+            note("contacts_to_dnc_or_opted_out", {"sid": r["sid"], "resource": r["resource"]})
+        if r["to"] in store.holdout:
+            counts["holdout_contacts"] += 1
+            note("holdout_contacts", {"sid": r["sid"]})
+    for phone, seen in contacts.items():
+        seen.sort(key=lambda pair: pair[0])
+        calls = [moment for moment, r in seen if r["resource"] == "call"]
+        for before, after in itertools.pairwise(calls):
+            if after - before < rules.spacing:
+                counts["duplicate_dials"] += 1
+                note(
+                    "duplicate_dials", {"to_suffix": phone[-4:], "gap_s": (after - before).seconds}
+                )
+        reached = [
+            moment
+            for moment, r in seen
+            if r["resource"] == "message"
+            or finals.get(r["sid"], {}).get("status") in CONTACTED_CALL
+        ]
+        for i, moment in enumerate(reached):
+            earlier = [m for m in reached[:i] if moment - m < dt.timedelta(days=rules.cap_days)]
+            if len(earlier) >= rules.cap:
+                counts["over_cap_contacts"] += 1
+                note("over_cap_contacts", {"to_suffix": phone[-4:], "clock": moment.isoformat()})
+
+    # every final word of the carrier held by the store
+    mismatch: Counter[str] = Counter()
+    for sid, final in finals.items():
+        attempt = by_sid.get(sid)
+        answered = final.get("answered_by") if final["kind"] == "call" else None
+        expected = _EXPECTED.get(final["status"], {final["status"]})
+        if attempt is None or attempt["status"] not in expected:
+            counts["lost_outcomes"] += 1
+            held = None if attempt is None else attempt["status"]
+            mismatch[f"{final['status']}/{answered} -> {held}"] += 1
+            note("lost_outcomes", {"sid": sid, "carrier": final["status"], "store": held})
+
+    # the abandon rate over the measuring window at the end of each clock day
+    counts["abandon_over_cap_days"] = _abandon_days(store, rules, note)
+
+    # callbacks: forged ones refused, replayed ones acted on nowhere
+    for r in ledger:
+        if r["kind"] != "callback":
+            continue
+        if r["signature"] == "forged" and r["status"] is not None and r["status"] != 403:
+            counts["forged_accepted"] += 1
+            note("forged_accepted", {"event": r["event"], "status": r["status"]})
+        if r["signature"] == "replay" and _replay_changed(r, store):
+            counts["replays_changed_state"] += 1
+            note("replays_changed_state", {"event": r["event"], "attempt": r["attempt"]})
+
+    counts["state_regressions"] = _regressions(store.changes, note)
+    out: dict[str, Any] = {
+        name: counts[name]
+        for name in (
+            "duplicate_dials",
+            "wrong_number_contacts",
+            "lost_outcomes",
+            "state_regressions",
+            "contacts_outside_window",
+            "contacts_to_dnc_or_opted_out",
+            "holdout_contacts",
+            "over_cap_contacts",
+            "abandon_over_cap_days",
+            "forged_accepted",
+            "replays_changed_state",
+        )
+    }
+    out["carrier_calls"] = sum(1 for r in created if r["resource"] == "call")
+    out["carrier_messages"] = sum(1 for r in created if r["resource"] == "message")
+    out["outcome_mismatches"] = dict(mismatch)
+    out["examples"] = dict(examples)
+    return out
+
+
+def _abandon_days(store: StoreFacts, rules: Rules, note: Any) -> int:
+    events: dict[int, list[tuple[dt.datetime, bool]]] = defaultdict(list)
+    for a in store.attempts:
+        if a["channel"] != "call" or a["answered_at"] is None or a["answered_by"] == "machine":
+            continue
+        if a["status"] in ("machine",):
+            continue
+        events[a["campaign_id"]].append((a["answered_at"], a["status"] == "abandoned"))
+    over = 0
+    for campaign, seen in events.items():
+        seen.sort()
+        target = store.targets.get(campaign, 0.03)
+        days = sorted({moment.date() for moment, _ in seen})
+        for day in days:
+            end = min(
+                dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC), seen[-1][0]
+            )
+            inside = [ab for moment, ab in seen if end - rules.measuring_window < moment <= end]
+            if inside and sum(inside) > target * len(inside) + 1e-9:
+                over += 1
+                note(
+                    "abandon_over_cap_days",
+                    {
+                        "campaign": campaign,
+                        "day": day.isoformat(),
+                        "abandoned": sum(inside),
+                        "live_answers": len(inside),
+                        "target": target,
+                    },
+                )
+    return over
+
+
+def _replay_changed(record: Mapping[str, Any], store: StoreFacts) -> bool:
+    """A replay changed state when the attempt, already final before it came, changed
+    after it (status, answered by, agent, answer time), or an answer replay got TwiML that
+    dials an agent."""
+    if record["event"] == "answer" and record.get("dial"):
+        return True
+    if not record["attempt"]:
+        return False
+    history = store.changes.get(int(record["attempt"]), [])
+    before = [state for seen, state in history if seen <= record["at"]]
+    if not before or before[-1][0] not in FINAL:
+        return False
+    return any(seen > record["at"] and state != before[-1] for seen, state in history)
+
+
+def _regressions(changes: Mapping[int, Iterable[tuple[float, tuple[Any, ...]]]], note: Any) -> int:
+    """Attempts whose status moved back, whose final status changed, or whose answer time
+    or agent, once set, changed."""
+    count = 0
+    for attempt, history in changes.items():
+        previous: tuple[Any, ...] | None = None
+        for _, state in history:
+            if previous is not None and _regressed(previous, state):
+                count += 1
+                note("state_regressions", {"attempt": attempt, "from": previous, "to": state})
+            previous = state
+    return count
+
+
+def _regressed(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
+    status0, by0, agent0, answered0 = before
+    status1, by1, agent1, answered1 = after
+    if _RANK.get(status1, 0) < _RANK.get(status0, 0):
+        return True
+    if status0 in FINAL and status1 != status0:
+        return True
+    return any(
+        old is not None and new != old
+        for old, new in ((by0, by1), (agent0, agent1), (answered0, answered1))
+    )

@@ -1,0 +1,166 @@
+"""The soak's reconciliation counts each broken promise, and nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from scripts.soak_checks import Clock, StoreFacts, reconcile
+
+# the clock reads what the wall reads: ledger times are clock times here
+CLOCK = Clock(origin=0.0, anchor=0.0, scale=1.0)
+NY = "+12122000001"
+WARSAW = "+48222000002"
+# Tuesday 3 November 2026, 15:00 UTC: 10:00 in New York, 16:00 in Warsaw
+T0 = dt.datetime(2026, 11, 3, 15, 0, tzinfo=dt.UTC).timestamp()
+
+
+def _rest(
+    n: int, to: str, at: float, resource: str = "call", attempt: int | None = None
+) -> dict[str, Any]:
+    return {
+        "kind": "rest",
+        "resource": resource,
+        "status": 201,
+        "fault": None,
+        "sid": f"CA{n}",
+        "to": to,
+        "from": "+15005550006",
+        "attempt": str(attempt if attempt is not None else n),
+        "at": at,
+    }
+
+
+def _final(n: int, status: str, answered_by: str | None = None) -> dict[str, Any]:
+    return {"kind": "call", "sid": f"CA{n}", "status": status, "answered_by": answered_by}
+
+
+def _attempt(n: int, phone: str, status: str, **extra: Any) -> dict[str, Any]:
+    row = {
+        "id": n,
+        "campaign_id": 1,
+        "channel": "call",
+        "phone": phone,
+        "sid": f"CA{n}",
+        "status": status,
+        "answered_by": None,
+        "answered_at": None,
+    }
+    row.update(extra)
+    return row
+
+
+def _store(attempts: list[dict[str, Any]], **changes: Any) -> StoreFacts:
+    facts = StoreFacts(
+        attempts=attempts,
+        customers={
+            NY: {"id": 1, "country": "US", "timezone": "America/New_York", "call_consent": True},
+            WARSAW: {"id": 2, "country": "PL", "timezone": "Europe/Warsaw", "call_consent": True},
+        },
+        dnc={},
+        holdout=set(),
+        targets={1: 0.03},
+    )
+    for name, value in changes.items():
+        setattr(facts, name, value)
+    return facts
+
+
+def _counts(ledger: list[dict[str, Any]], store: StoreFacts) -> dict[str, Any]:
+    verdict = reconcile(ledger, store, CLOCK)
+    verdict.pop("examples")
+    return verdict
+
+
+def test_a_clean_run_counts_nothing() -> None:
+    ledger = [_rest(1, NY, T0), _final(1, "busy"), _rest(2, WARSAW, T0), _final(2, "no-answer")]
+    verdict = _counts(ledger, _store([_attempt(1, NY, "busy"), _attempt(2, WARSAW, "no-answer")]))
+    assert verdict["carrier_calls"] == 2
+    nonzero = {
+        k: v for k, v in verdict.items() if isinstance(v, int) and v and k != "carrier_calls"
+    }
+    assert nonzero == {}
+
+
+def test_two_carrier_calls_for_one_attempt_or_one_number_too_close() -> None:
+    ledger = [
+        _rest(1, NY, T0),
+        _rest(2, NY, T0 + 5, attempt=1),
+        _final(1, "busy"),
+        _final(2, "busy"),
+    ]
+    verdict = _counts(ledger, _store([_attempt(1, NY, "busy")]))
+    # the second request for attempt 1, and the same number 5 s after the first
+    assert verdict["duplicate_dials"] == 2
+    assert verdict["lost_outcomes"] == 1  # CA2 is held by no attempt
+
+
+def test_outside_the_window_on_a_holiday_to_dnc_and_over_the_cap() -> None:
+    night = dt.datetime(2026, 11, 3, 3, 0, tzinfo=dt.UTC).timestamp()  # 22:00 in New York
+    all_saints = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC).timestamp()  # Warsaw rests
+    ledger = [_rest(1, NY, night), _final(1, "busy"), _rest(2, WARSAW, all_saints)]
+    ledger += [_final(2, "busy")]
+    store = _store([_attempt(1, NY, "busy"), _attempt(2, WARSAW, "busy")], dnc={WARSAW: {"call"}})
+    verdict = _counts(ledger, store)
+    assert verdict["contacts_outside_window"] == 2
+    assert verdict["contacts_to_dnc_or_opted_out"] == 1
+
+    hour = 3600.0
+    calls = [_rest(n, NY, T0 + n * hour) for n in range(1, 5)]
+    finals = [_final(n, "no-answer") for n in range(1, 5)]
+    verdict = _counts(calls + finals, _store([_attempt(n, NY, "no-answer") for n in range(1, 5)]))
+    assert verdict["over_cap_contacts"] == 1  # the fourth within 30 days
+
+
+def test_a_text_after_stop_and_a_call_to_the_holdout() -> None:
+    ledger = [_rest(1, NY, T0 + 60, resource="message"), _rest(2, WARSAW, T0)]
+    ledger += [_final(2, "busy")]
+    attempts = [_attempt(1, NY, "sent", channel="sms"), _attempt(2, WARSAW, "busy")]
+    store = _store(attempts, stops={NY: T0}, holdout={WARSAW})
+    verdict = _counts(ledger, store)
+    assert verdict["contacts_to_dnc_or_opted_out"] == 1
+    assert verdict["holdout_contacts"] == 1
+
+
+def test_a_final_status_the_store_does_not_hold_is_lost() -> None:
+    ledger = [_rest(1, NY, T0), _final(1, "completed", "human")]
+    assert _counts(ledger, _store([_attempt(1, NY, "in-progress")]))["lost_outcomes"] == 1
+    assert _counts(ledger, _store([_attempt(1, NY, "abandoned")]))["lost_outcomes"] == 0
+
+
+def test_forged_callbacks_taken_and_replays_acted_on() -> None:
+    def callback(**fields: Any) -> dict[str, Any]:
+        base = {"kind": "callback", "event": "status", "sid": "CA1", "attempt": "1"}
+        return {**base, "fault": None, "status": 200, "dial": None, "at": T0 + 100, **fields}
+
+    ledger = [
+        _rest(1, NY, T0),
+        _final(1, "no-answer"),
+        callback(signature="forged", status=403),
+        callback(signature="forged", status=200),
+        callback(signature="replay", event="answer", dial=True),
+        callback(signature="replay", at=T0 + 100),
+    ]
+    changes = {
+        1: [
+            (T0 + 50, ("no-answer", None, None, None)),
+            (T0 + 150, ("abandoned", "human", None, T0)),
+        ]
+    }
+    verdict = _counts(ledger, _store([_attempt(1, NY, "no-answer")], changes=changes))
+    assert verdict["forged_accepted"] == 1
+    assert verdict["replays_changed_state"] == 2
+    assert verdict["state_regressions"] == 1  # a final status replaced by another
+
+
+def test_abandon_days_over_the_target() -> None:
+    at = dt.datetime(2026, 11, 3, 15, 0, tzinfo=dt.UTC)
+    answered = [
+        _attempt(n, NY, "completed", answered_at=at, answered_by="human") for n in range(1, 31)
+    ]
+    answered[0]["status"] = "abandoned"
+    assert _counts([], _store(answered))["abandon_over_cap_days"] == 1  # 1 of 30 > 3%
+    answered += [
+        _attempt(n, NY, "completed", answered_at=at, answered_by="human") for n in range(31, 41)
+    ]
+    assert _counts([], _store(answered))["abandon_over_cap_days"] == 0  # 1 of 40 < 3%
