@@ -2,19 +2,19 @@
 
 Holdout rows are included and marked: whoever works the file must see that they are
 not to be called. The file holds names and numbers, so it is written with owner-only
-permissions, also when it replaces an older export.
+permissions, also when it replaces an older export, and a name a spreadsheet would run
+as a formula is written as text (``store.csv_out``).
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
 from campaigns.lifecycle import get_campaign
+from store.csv_out import csv_file
 from store.models import Customer, ListEntry, Product, Score, Segment
-from store.private_files import open_private
 
 __all__ = ["COLUMNS", "export_list"]
 
@@ -72,8 +72,7 @@ def export_list(engine: Engine, name: str, path: Path) -> int:
         .order_by(ListEntry.group.desc(), ListEntry.expected_value.desc(), ListEntry.id)
     )
     rows = 0
-    with open_private(path, newline="") as handle, engine.connect() as conn:
-        writer = csv.writer(handle)
+    with csv_file(path) as writer, engine.connect() as conn:
         writer.writerow(COLUMNS)
         for row in conn.execute(stmt):
             *fields, p_churn, clv, reasons = row

@@ -7,10 +7,8 @@ page with charts (``--html FILE``).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +30,7 @@ from campaigns.monthly import (
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.reports import ConversionReport, Costs, SavedReport, conversion_report, saved_report
 from runner.cli_common import console, fail, migrated_store, settings_of
+from store.csv_out import csv_text as table_csv_text
 from store.private_files import open_private, write_private_text
 
 __all__ = [
@@ -300,20 +299,18 @@ def csv_rows(report: Report) -> list[dict[str, Any]]:
 def csv_text(report: Report) -> str:
     """The report's rows as CSV text: one column per key, an interval as "low to high".
 
-    The CLI's ``--csv`` writes this to a file; the API's ``?format=csv`` sends it.
+    The CLI's ``--csv`` writes this to a file; the API's ``?format=csv`` sends it. Both
+    go through the product's CSV writer, which writes names that look like formulas as text.
     """
     rows = csv_rows(report)
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=columns)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {k: " to ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()}
-        )
-    return out.getvalue()
+
+    def cell(value: Any) -> Any:
+        return " to ".join(map(str, value)) if isinstance(value, list) else value
+
+    return table_csv_text([columns, *([cell(row.get(c)) for c in columns] for row in rows)])
 
 
 def _write_csv(path: Path, report: Report) -> None:

@@ -196,6 +196,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from store.csv_out import FORMULA_START, PLAIN_NUMBER
 from store.private_files import open_private_binary
 
 F64 = npt.NDArray[np.float64]
@@ -1615,6 +1616,7 @@ class _CsvSink:
         if n == 0:
             return
         self.rows += n
+        columns = [_guarded(col) for col in columns]
         needs_quotes = False
         for col in columns:
             if (
@@ -1650,6 +1652,27 @@ class _CsvSink:
         ]
         data = body.buffers()[2]
         self._fh.write(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+
+
+_FORMULA = f"^(?:{FORMULA_START})"
+_NUMBER = f"^(?:{PLAIN_NUMBER})$"
+
+
+def _guarded(col: pa.Array) -> pa.Array:
+    """The product's CSV writer's guard (``store.csv_out``), vectorised with its own rule.
+
+    A phone in an international layout (``+1 415-555-0134``) reads as a formula to a
+    spreadsheet and gets the apostrophe; the importer reads it off again.
+    """
+    if not pa.types.is_string(col.type):
+        return col
+    needs = pc.and_(
+        pc.match_substring_regex(col, _FORMULA),
+        pc.invert(pc.match_substring_regex(col, _NUMBER)),
+    )
+    if not pc.any(needs).as_py():
+        return col
+    return pc.if_else(needs, _join("'", col), col)
 
 
 def _write(path: Path, name: str, columns: Sequence[pa.Array], chunk: int = 500_000) -> int:

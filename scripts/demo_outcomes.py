@@ -24,12 +24,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
 from campaigns.outcomes import REACHED
+from store.csv_out import csv_file
 from store.models import (
     Campaign,
     Customer,
@@ -39,7 +41,6 @@ from store.models import (
     ListEntry,
     Product,
 )
-from store.private_files import open_private
 
 __all__ = ["FOLLOW_THROUGH", "ORGANIC", "FeedDrawn", "draw_feed", "true_saves"]
 
@@ -129,10 +130,11 @@ def draw_feed(
     ended["end_date"] = ended["customer"].map(churn_on)
     started = _take_up(entries, truth, churn_on, _prices(engine), start, rng)
     feed = pd.concat([ended, started], ignore_index=True)
-    with open_private(out, newline="") as handle:
-        feed[["customer", "product", "start_date", "end_date", "monthly_revenue"]].rename(
-            columns={"customer": "customer_id", "product": "product_code"}
-        ).to_csv(handle, index=False, date_format="%Y-%m-%d", float_format="%.2f")
+    columns = feed[["customer", "product", "start_date", "end_date", "monthly_revenue"]]
+    with csv_file(out) as writer:
+        writer.writerow(FEED_HEADER)
+        for customer, product, start_date, end_date, revenue in columns.itertuples(index=False):
+            writer.writerow([customer, product, _day(start_date), _day(end_date), f"{revenue:.2f}"])
     return FeedDrawn(
         path=out,
         rows=len(feed),
@@ -140,6 +142,14 @@ def draw_feed(
         started=len(started),
         until=start + dt.timedelta(days=days),
     )
+
+
+FEED_HEADER = ("customer_id", "product_code", "start_date", "end_date", "monthly_revenue")
+
+
+def _day(value: Any) -> str | None:
+    """A feed's date as YYYY-MM-DD; a missing one (None, NaN, NaT) as a blank."""
+    return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()
 
 
 def _prices(engine: Engine) -> dict[str, float]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.csv_out import unguard
 from store.errors import ImportFileError
 
 _CHUNK = 1 << 20
@@ -52,6 +53,8 @@ class CsvSource:
                 if len(values) != width:
                     yield start, f"has {len(values)} fields where the header has {width}"
                     continue
+                # A cell our CSV writer guarded against spreadsheets reads as it was written.
+                values = [unguard(v) if v[:1] == "'" else v for v in values]
                 yield start, dict(zip(self.header, values, strict=True))
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from store.csv_out import CsvOut
 from store.private_files import open_private
 
 
@@ -48,7 +48,8 @@ class ImportResult:
 class RejectWriter:
     """Writes the reject CSV, opening it only when there is something to write.
 
-    Rejected rows quote the customer's data, so the file is private like the database.
+    Rejected rows quote the customer's data as written: the file is private like the
+    database, and a value a spreadsheet would run as a formula is guarded (``store.csv_out``).
     """
 
     HEADER = ("row", "field", "value", "reason")
@@ -58,7 +59,7 @@ class RejectWriter:
         self.target = requested or default
         self.path: Path | None = None
         self._handle: TextIO | None = None
-        self._writer: Any = None
+        self._writer: CsvOut | None = None
 
     def __enter__(self) -> RejectWriter:
         if self.requested is not None:
@@ -71,13 +72,14 @@ class RejectWriter:
 
     def _open(self) -> None:
         self._handle = open_private(self.target, newline="")
-        self._writer = csv.writer(self._handle)
+        self._writer = CsvOut(self._handle)
         self._writer.writerow(self.HEADER)
         self.path = self.target
 
     def add(self, result: ImportResult, rejects: Iterable[Reject]) -> None:
         if self._writer is None:
             self._open()
+        assert self._writer is not None
         result.rejected += 1
         for r in rejects:
             self._writer.writerow((r.row, r.field, r.value, r.reason))

@@ -14,8 +14,13 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import pytest
 from phonenumbers import timezone as pn_timezone
+from sqlalchemy import Engine, select
 
 from scripts.demo_data import DEFAULT_AS_OF, DemoDataSummary, generate
+from store.csv_out import guard, unguard
+from store.importer import import_file
+from store.models import Customer
+from store.schemas import to_e164
 
 N_CUSTOMERS = 20_000
 SEED = 20_260_131
@@ -101,6 +106,30 @@ def test_files_are_private(demo: tuple[Path, DemoDataSummary]) -> None:
     out, _ = demo
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
     assert modes == dict.fromkeys(modes, 0o600), "the files hold names and phone numbers"
+
+
+def test_files_are_safe_in_a_spreadsheet_and_import_as_written(
+    demo: tuple[Path, DemoDataSummary], engine: Engine, tmp_path: Path
+) -> None:
+    out, summary = demo
+    guarded = 0
+    for path in summary.files.values():
+        with path.open(newline="", encoding="utf-8") as fh:
+            for cell in (c for row in csv.reader(fh) for c in row):
+                assert guard(unguard(cell)) == cell, f"{path.name}: {cell!r} runs in a spreadsheet"
+                guarded += cell != unguard(cell)
+    assert guarded > 0, "phones in the +1 415-555-0134 layout are guarded"
+    for kind in ("products", "matrix", "customers"):
+        import_file(engine, kind, out / f"{kind}.csv", rejects_dir=tmp_path)
+    with engine.connect() as conn:
+        stored = {c.external_id: (c.name, c.phone) for c in conn.execute(select(Customer))}
+    for c in read(out, "customers"):
+        if c["customer_id"] not in stored:
+            continue  # a garbled phone
+        name, phone = stored[c["customer_id"]]
+        assert name == unguard(c["name"])
+        if phone is not None:
+            assert phone == to_e164(unguard(c["phone"]), c["country"])
 
 
 def test_summary_counts_match_files(demo: tuple[Path, DemoDataSummary]) -> None:

@@ -254,6 +254,13 @@ def test_the_rejects_file_is_private_also_when_it_replaces_one(
     assert stat.S_IMODE(fresh.rejects_file.stat().st_mode) == 0o600
 
 
+def test_the_rejects_file_writes_formulas_as_text(base: Engine, tmp_path: Path) -> None:
+    link = "=HYPERLINK(1)+@SUM(A1)"
+    text = CUSTOMER_HEADER + f"C9,Al,{link},,,,,B2C,,yes,no,,\n"
+    reject = only_reject(run(base, tmp_path, "customers", text))
+    assert (reject["field"], reject["value"]) == ("phone", "'" + link)
+
+
 def test_no_rejects_file_when_nothing_was_rejected(base: Engine, tmp_path: Path) -> None:
     result = run(base, tmp_path, "customers", CUSTOMERS)
     assert result.rejects_file is None
