@@ -8,6 +8,13 @@ first day. The target is an annual churn rate; a month's share of it is
 ``1 - (1 - target) ** (1 / 12)`` (a quarter's ``** (1 / 4)``), so twelve months on
 target make the year's.
 
+The report runs to its as-of day and never past the data: the day asked for (today when
+none), capped at the latest day the feeds record (a holding's start or end, a billing
+month, an interaction) or today, whichever is earlier. A month, quarter or year is
+complete when it has ended by the as-of day and begins on or after the feeds' earliest
+day; an incomplete one is reported as far as it goes and never judged on or off target
+(a month of data says nothing about the year).
+
 Complaints are complaint records plus dissatisfied survey answers, which the source
 documents say to treat as complaints (1-3 on a 1-5 scale, where 2 is open and 3 hidden
 dissatisfaction; 1-6 on a 1-10 scale, the watch list).
@@ -43,12 +50,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from campaigns.errors import CampaignError
-from campaigns.outcomes import SAVE_KINDS, coverage_runs, default_as_of, list_outcomes
+from campaigns.outcomes import SAVE_KINDS, coverage_runs, list_outcomes
 from campaigns.reports import Costs, effect
 from store.models import (
+    Billing,
     Campaign,
     Customer,
     Group,
@@ -64,11 +72,13 @@ from store.models import (
 __all__ = [
     "ACQUISITION_COST",
     "ANNUAL_TARGET",
+    "DataSpan",
     "FilterChoices",
     "FilterError",
     "Filters",
     "MonthlyReport",
     "Period",
+    "data_span",
     "filter_choices",
     "monthly_report",
 ]
@@ -191,6 +201,25 @@ def filter_choices(engine: Engine) -> FilterChoices:
 
 
 @dataclass(frozen=True)
+class DataSpan:
+    """The days the feeds record, from the earliest to the latest (None with no data)."""
+
+    first: dt.date | None = None
+    last: dt.date | None = None
+
+    def as_of(self, today: dt.date, asked: dt.date | None = None) -> dt.date:
+        """The day a report runs to: ``asked`` (else today), never past the feeds'
+        latest day or today, whichever is earlier."""
+        cap = today if self.last is None else min(today, self.last)
+        return cap if asked is None else min(asked, cap)
+
+    def complete(self, start: dt.date, end: dt.date, as_of: dt.date) -> bool:
+        """Whether the data covers the period [start, end) whole by ``as_of``."""
+        ended = end <= as_of + dt.timedelta(days=1)
+        return self.first is not None and self.first <= start and ended
+
+
+@dataclass(frozen=True)
 class Period:
     label: str  # 2026-10, 2026-Q4, 2026
     start: dt.date
@@ -201,6 +230,7 @@ class Period:
     saved: float
     saved_ci95: tuple[float, float] | None
     campaign_cost: float
+    complete: bool  # ended by the as-of day, and the data reaches back to its start
 
     @property
     def churn_rate(self) -> float | None:
@@ -208,13 +238,16 @@ class Period:
 
     @property
     def on_target(self) -> bool | None:
+        """None when there is nothing to judge: no customers, or a period the data does
+        not cover whole."""
         rate = self.churn_rate
-        return None if rate is None else rate <= self.target
+        return None if rate is None or not self.complete else rate <= self.target
 
     def to_json(self, acquisition_cost: float) -> dict[str, Any]:
         rate = self.churn_rate
         return {
             "period": self.label,
+            "complete": self.complete,
             "active_at_start": self.active,
             "lost": self.lost,
             "churn_rate": None if rate is None else round(rate, 5),
@@ -234,6 +267,7 @@ class Period:
 @dataclass(frozen=True)
 class MonthlyReport:
     as_of: dt.date
+    data: DataSpan
     annual_target: float
     acquisition_cost: float
     months: list[Period]
@@ -248,6 +282,8 @@ class MonthlyReport:
         cost = self.acquisition_cost
         return {
             "as_of": self.as_of.isoformat(),
+            "data_from": _iso(self.data.first),
+            "data_until": _iso(self.data.last),
             "annual_target": self.annual_target,
             "acquisition_cost": cost,
             "filters": self.filters.to_json(),
@@ -268,10 +304,11 @@ def monthly_report(
     acquisition_cost: float = ACQUISITION_COST,
     costs: Costs | None = None,
     filters: Filters | None = None,
+    today: dt.date | None = None,
 ) -> MonthlyReport:
-    """The last ``months`` calendar months up to ``as_of``, with their quarters and years,
-    narrowed by ``filters`` (see the module's docstring); FilterError names a value the
-    store does not know."""
+    """The last ``months`` calendar months up to the as-of day (``as_of`` capped as the
+    module's docstring says), with their quarters and years, narrowed by ``filters``;
+    FilterError names a value the store does not know."""
     if not 0 < annual_target < 1:
         raise ValueError("annual_target: give the yearly churn goal as a share, e.g. 0.05")
     if months < 1:
@@ -284,7 +321,9 @@ def monthly_report(
         if problems:
             raise FilterError(problems)
         agent = choices.agent(filters.agent) if filters.agent else None
-    as_of = as_of or default_as_of(engine)
+    span = data_span(engine)
+    today = today or dt.datetime.now(dt.UTC).date()
+    asked, as_of = as_of, span.as_of(today, as_of)
     first = _month_start(as_of)
     for _ in range(months - 1):
         first = _month_start(first - dt.timedelta(days=1))
@@ -294,11 +333,14 @@ def monthly_report(
     runs = _runs(engine, as_of, filters.segment)
     complaints = _complaints(engine, year_starts[0], as_of, filters.segment)
     saves, notes = _saves(engine, year_starts[0], as_of, costs or Costs(), filters, agent)
+    if asked is not None and asked > as_of:
+        notes.insert(0, _cut_note(asked, as_of, span))
 
     def periods(starts: list[dt.date], step: int, label: Any) -> list[Period]:
         out = []
         for start in starts:
-            end = min(_add_months(start, step), as_of + dt.timedelta(days=1))
+            period_end = _add_months(start, step)
+            end = min(period_end, as_of + dt.timedelta(days=1))
             target = 1 - (1 - annual_target) ** (step / 12)
             in_period = saves[(saves["launched"] >= start) & (saves["launched"] < end)]
             half = np.sqrt((in_period["half_width"] ** 2).sum())
@@ -314,12 +356,14 @@ def monthly_report(
                     saved=total,
                     saved_ci95=(total - half, total + half) if len(in_period) else None,
                     campaign_cost=float(in_period["cost"].sum()),
+                    complete=span.complete(start, period_end, as_of),
                 )
             )
         return out
 
     return MonthlyReport(
         as_of=as_of,
+        data=span,
         annual_target=annual_target,
         acquisition_cost=acquisition_cost,
         months=periods(month_starts, 1, lambda d: f"{d:%Y-%m}"),
@@ -329,6 +373,35 @@ def monthly_report(
         filters=filters,
         scope=_scope(filters, agent),
     )
+
+
+def data_span(engine: Engine) -> DataSpan:
+    """The earliest and the latest day the dated feeds record: holdings (starts and
+    ends), billing months and interactions."""
+    with engine.connect() as conn:
+        holdings = conn.execute(
+            select(
+                func.min(Holding.start_date),
+                func.max(Holding.start_date),
+                func.max(Holding.end_date),
+            )
+        ).one()
+        billing = conn.execute(select(func.min(Billing.month), func.max(Billing.month))).one()
+        said = conn.execute(
+            select(func.min(Interaction.occurred_at), func.max(Interaction.occurred_at))
+        ).one()
+    days = [d for d in (*holdings, *billing) if d is not None]
+    days += [at.date() for at in said if at is not None]
+    return DataSpan(min(days), max(days)) if days else DataSpan()
+
+
+def _cut_note(asked: dt.date, as_of: dt.date, span: DataSpan) -> str:
+    why = "the feeds' latest day" if as_of == span.last else "today"
+    return f"asked for {asked}: a report does not run past the data, so it is as of {as_of} ({why})"
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def _blank(value: str | None) -> str | None:

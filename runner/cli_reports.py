@@ -71,6 +71,17 @@ AsOfOption = Annotated[
 ]
 
 
+MonthlyAsOfOption = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="Report up to this day; never past today or the feeds' latest date, whichever "
+        "is earlier (the default).",
+    ),
+]
+
+
 def _day(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
 
@@ -177,7 +188,7 @@ def kpis_command(
 def monthly_command(
     ctx: typer.Context,
     months: Annotated[int, typer.Option(help="How many months back to report.")] = 12,
-    as_of: AsOfOption = None,
+    as_of: MonthlyAsOfOption = None,
     target: Annotated[
         float, typer.Option(help="The yearly churn goal, as a share (0.05 = 5% a year).")
     ] = ANNUAL_TARGET,
@@ -487,14 +498,13 @@ def monthly_table(report: MonthlyReport) -> Table:
     data = report.to_json()
     for section in ("months", "quarters", "years"):
         for p in data[section]:
-            ok = p["on_target"]
             table.add_row(
                 p["period"],
                 f"{p['active_at_start']:,}",
                 f"{p['lost']:,}",
                 _pct(p["churn_rate"], 2),
                 _pct(p["target"], 2),
-                "" if ok is None else ("[green]on target[/]" if ok else "[red]above[/]"),
+                _judged(p),
                 f"{p['complaints']:,}",
                 f"{p['customers_saved']:,.1f}"
                 + (f" ({_interval(tuple(p['saved_ci95']))})" if p["saved_ci95"] else ""),
@@ -502,6 +512,14 @@ def monthly_table(report: MonthlyReport) -> Table:
             )
         table.add_section()
     return table
+
+
+def _judged(period: dict[str, Any]) -> str:
+    """A period against its target; one the data does not cover whole is not judged."""
+    if not period["complete"]:
+        return "[yellow]incomplete[/]"
+    ok = period["on_target"]
+    return "" if ok is None else ("[green]on target[/]" if ok else "[red]above[/]")
 
 
 def _scaled(pair: tuple[float, float] | None, factor: float) -> tuple[float, float] | None:

@@ -69,6 +69,11 @@ _PERIOD = {
     "required": ["period", "active_at_start", "lost", "churn_rate", "target", "customers_saved"],
     "properties": {
         "period": {"type": "string"},
+        "complete": {
+            "type": "boolean",
+            "description": "Ended by the as-of day, the data reaching back to its start; "
+            "an incomplete period is not judged against the target.",
+        },
         "active_at_start": {"type": "integer"},
         "lost": {"type": "integer"},
         "churn_rate": _nullable("number"),
@@ -338,6 +343,8 @@ _SCHEMAS: dict[str, Any] = {
         ],
         "properties": {
             "as_of": {"type": "string", "format": "date"},
+            "data_from": {**_nullable("string"), "format": "date"},
+            "data_until": {**_nullable("string"), "format": "date"},
             "annual_target": {"type": "number"},
             "acquisition_cost": {"type": "number"},
             "filters": {

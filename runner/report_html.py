@@ -152,12 +152,16 @@ def refusals_svg(kpis: CampaignKpis) -> Markup | None:
 def monthly_svg(report: MonthlyReport) -> Markup:
     fig, ax = _figure()
     months = [p for p in report.months if p.churn_rate is not None]
-    ax.bar(
-        [p.label for p in months],
+    bars = ax.bar(
+        [p.label if p.complete else f"{p.label} (incomplete)" for p in months],
         [100 * (p.churn_rate or 0) for p in months],
         color=_TREATED,
         label="churn rate",
     )
+    for bar, month in zip(bars, months, strict=True):
+        if not month.complete:  # the data does not cover it whole: a rate so far
+            bar.set_alpha(0.4)
+            bar.set_hatch("//")
     if months:
         ax.axhline(
             100 * months[0].target,

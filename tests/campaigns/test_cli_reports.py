@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
+from planner_base import build_scored_base
 from report_base import Member, agent_waiting, build_list, day
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from runner.cli import app
-from store.models import CampaignKind, Group
+from store.db import transaction
+from store.models import CampaignKind, Group, Holding
 
 T, H = Group.TREATMENT, Group.HOLDOUT
 AS_OF = day(120).isoformat()
+FEED_END = dt.date(2026, 10, 20)  # the holdings feed's latest date, mid-month
 
 
 @pytest.fixture
@@ -135,6 +139,44 @@ def test_kpis_of_a_launched_list_with_no_talk_yet(env: dict[str, str], engine: E
     code, out, err = invoke(env, "report", "kpis", str(built["name"]))
     assert code == 0, err
     assert "Anna Agent" in out
+
+
+def test_monthly_marks_the_periods_the_feed_does_not_cover(
+    env: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    ids = build_scored_base(engine, 50, seed=3)  # holdings since 2022, billed 2026-10
+    with transaction(engine) as session:
+        session.execute(
+            update(Holding).where(Holding.customer_id == ids[0]).values(end_date=FEED_END)
+        )
+    html, rows = tmp_path / "monthly.html", tmp_path / "monthly.csv"
+    args = ["report", "monthly", "--months", "2", "--html", str(html), "--csv", str(rows)]
+    code, out, err = invoke(env, *args, "--json", "--as-of", "2027-01-31")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["as_of"], data["data_until"]) == (FEED_END.isoformat(), FEED_END.isoformat())
+    assert data["notes"][0].startswith("asked for 2027-01-31")
+    judged = [(p["period"], p["complete"], p["on_target"]) for p in data["months"]]
+    assert judged == [("2026-09", True, True), ("2026-10", False, None)]
+    assert [(p["period"], p["on_target"]) for p in data["years"]] == [("2026", None)]
+    with rows.open(encoding="utf-8") as fh:
+        complete = {r["period"]: r["complete"] for r in csv.DictReader(fh)}
+    assert complete == {
+        "2026-09": "True",
+        "2026-10": "False",
+        "2026-Q3": "True",
+        "2026-Q4": "False",
+        "2026": "False",
+    }
+    assert "2026-10 <em>(incomplete)</em>" in html.read_text(encoding="utf-8")
+    code, out, err = invoke({**env, "COLUMNS": "200"}, *args)  # the table unwrapped
+    assert code == 0, err
+    assert f"as of {FEED_END}" in out
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("│ 2026")}
+    assert "incomplete" in lines["2026-10"]
+    assert "on target" not in lines["2026-10"]
+    assert "on target" in lines["2026-09"]
+    assert "incomplete" in lines["2026"]
 
 
 def test_unknown_campaign_is_a_plain_error(env: dict[str, str], engine: Engine) -> None:

@@ -220,6 +220,60 @@ def test_monthly_churn_report(engine: Engine) -> None:
     assert data["months"][1]["money_saved"] == 0.0
 
 
+def _feed_ending(engine: Engine, ends: list[dt.date]) -> None:
+    """A base whose holdings feed's latest dates are ``ends`` (holdings ending then)."""
+    ids = build_scored_base(engine, 50, seed=3)  # holdings since 2022, billed 2026-10
+    with transaction(engine) as session:
+        for n, end in enumerate(ends):
+            session.execute(
+                update(Holding).where(Holding.customer_id == ids[n]).values(end_date=end)
+            )
+
+
+def test_monthly_report_stops_where_the_feed_ends(engine: Engine) -> None:
+    _feed_ending(engine, [dt.date(2026, 8, 12), dt.date(2026, 10, 20)])
+    today = dt.date(2026, 12, 7)
+    report = monthly_report(engine, months=3, annual_target=0.05, today=today)
+    assert report.as_of == dt.date(2026, 10, 20)  # the feed's last day, not today
+    assert (report.data.first, report.data.last) == (dt.date(2022, 1, 1), dt.date(2026, 10, 20))
+    judged = {p.label: (p.complete, p.on_target) for p in report.months + report.quarters}
+    judged |= {p.label: (p.complete, p.on_target) for p in report.years}
+    assert judged == {
+        "2026-08": (True, False),  # one of 50 lost: above a month's share of 5%
+        "2026-09": (True, True),
+        "2026-10": (False, None),  # the feed ends on the 20th
+        "2026-Q3": (True, False),
+        "2026-Q4": (False, None),
+        "2026": (False, None),
+    }
+    october = report.to_json()["months"][2]
+    assert (october["complete"], october["on_target"], october["lost"]) == (False, None, 1)
+    # a later day asked for is cut to the data, and the report says so
+    later = monthly_report(engine, months=3, as_of=dt.date(2027, 1, 31), today=today)
+    assert later.as_of == dt.date(2026, 10, 20)
+    assert later.notes[0].startswith("asked for 2027-01-31: a report does not run past")
+
+
+def test_monthly_report_never_runs_past_today(engine: Engine) -> None:
+    _feed_ending(engine, [dt.date(2027, 1, 31)])  # a drawn or scheduled future
+    report = monthly_report(engine, months=2, as_of=dt.date(2027, 1, 31), today=day(280))
+    assert report.as_of == day(280) == dt.date(2026, 12, 7)
+    assert [p.label for p in report.years] == ["2026"]
+    assert [(p.label, p.complete, p.on_target) for p in report.months] == [
+        ("2026-11", True, True),
+        ("2026-12", False, None),
+    ]
+    assert report.years[0].on_target is None
+
+
+def test_periods_before_the_data_starts_are_incomplete(engine: Engine) -> None:
+    _feed_ending(engine, [dt.date(2026, 10, 20)])
+    report = monthly_report(engine, months=60, today=dt.date(2026, 12, 7))
+    first = {p.label: p.complete for p in report.months[:4]}
+    assert first == {"2021-11": False, "2021-12": False, "2022-01": True, "2022-02": True}
+    assert [(p.label, p.complete) for p in report.years[:2]] == [("2021", False), ("2022", True)]
+
+
 def test_monthly_report_counts_the_saves_of_lists_launched_in_the_month(engine: Engine) -> None:
     members = (
         [Member(T) for _ in range(30)]
