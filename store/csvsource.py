@@ -2,7 +2,12 @@
 
 A file that is not text in the expected encoding, not delimited, or binary (an Excel
 workbook saved as .csv) is refused here with a message that names the problem, so the
-importer never writes half a file.
+importer never writes half a file. So is a file with a quote that is never closed: the
+rows after it would otherwise be read as one field and vanish.
+
+A byte order mark names the encoding whatever ``--encoding`` says: Excel's "Unicode
+text" is UTF-16 with one, and a user expects it to just work. UTF-16 without a mark is
+recognised by its NUL bytes and named in the error, with the ``--encoding`` to pass.
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ from store.errors import ImportFileError
 
 _CHUNK = 1 << 20
 _DELIMITERS = ",;\t|"
+# Longest mark first: UTF-32 LE's starts with UTF-16 LE's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +71,12 @@ class CsvSource:
                 yield start, dict(zip(self.header, values, strict=True))
 
 
-def open_csv(path: Path, encoding: str = "utf-8") -> CsvSource:
-    """Check the whole file and return a source to stream its rows from."""
+def open_csv(path: Path, encoding: str = "utf-8", *, check_quotes: bool = True) -> CsvSource:
+    """Check the whole file and return a source to stream its rows from.
+
+    ``check_quotes`` False skips the check for unclosed quotes, for a file that is CSV
+    only by its reader's leave (the matrix in YAML).
+    """
     if not path.exists():
         raise ImportFileError(f"{path}: no such file")
     if path.is_dir():
@@ -69,11 +86,12 @@ def open_csv(path: Path, encoding: str = "utf-8") -> CsvSource:
     except LookupError as exc:
         raise ImportFileError(f"unknown encoding {encoding!r}: use e.g. utf-8 or cp1252") from exc
     with path.open("rb") as raw:
-        head = raw.read(8)
+        head = raw.read(4096)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFileError(
             f"{path}: is an Excel workbook or ZIP archive, not CSV: save it as CSV (UTF-8)"
         )
+    encoding = _encoding_of(path, head, encoding)
     lines, sample = _scan(path, encoding)
     if not sample.strip():
         raise ImportFileError(f"{path}: is empty: expected a header row and data rows")
@@ -87,18 +105,50 @@ def open_csv(path: Path, encoding: str = "utf-8") -> CsvSource:
     if dupes:
         raise ImportFileError(f"{path}: the header repeats column(s) {', '.join(dupes)}")
     encoding = "utf-8-sig" if encoding.replace("_", "-").lower() in {"utf-8", "utf8"} else encoding
+    if check_quotes:
+        _check_quotes(path, encoding, delimiter, len(header))
     return CsvSource(path, encoding, delimiter, header, max(lines - 1, 0))
+
+
+def _encoding_of(path: Path, head: bytes, requested: str) -> str:
+    """The encoding to read with: the byte order mark's, else the one asked for.
+
+    Raises when the file is UTF-16 without a mark but was not asked to be read so.
+    """
+    for mark, encoding in _BOMS:
+        if head.startswith(mark):
+            return encoding
+    if _is_wide(requested):
+        return requested
+    pairs = head[: len(head) // 2 * 2]
+    half = len(pairs) // 2
+    # ASCII text in UTF-16 has a NUL beside nearly every character, always on one side.
+    nul_odd, nul_even = pairs[1::2].count(0), pairs[0::2].count(0)
+    for nuls, other, name in ((nul_odd, nul_even, "utf-16-le"), (nul_even, nul_odd, "utf-16-be")):
+        if half >= 2 and nuls >= half * 0.6 and other == 0:
+            raise ImportFileError(
+                f"{path}: is UTF-16 text ({name.upper()}) without a byte order mark, not "
+                f"{requested}: pass --encoding {name}, or re-save it as CSV (UTF-8)"
+            )
+    return requested
+
+
+def _is_wide(encoding: str) -> bool:
+    """Whether NUL bytes are part of ordinary text in this encoding (UTF-16, UTF-32)."""
+    return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
 
 
 def _scan(path: Path, encoding: str) -> tuple[int, str]:
     """Decode the whole file once: refuse binary data and undecodable bytes early."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    wide = _is_wide(encoding)
     lines = 0
     sample = ""
+    last = ""
     offset = 0
     with path.open("rb") as raw:
         while chunk := raw.read(_CHUNK):
-            if b"\x00" in chunk:
+            if not wide and b"\x00" in chunk:
                 raise ImportFileError(f"{path}: contains NUL bytes: this is a binary file, not CSV")
             try:
                 text = decoder.decode(chunk)
@@ -110,17 +160,58 @@ def _scan(path: Path, encoding: str) -> tuple[int, str]:
                     f"byte offset {offset + at}): re-save it as UTF-8, or pass --encoding "
                     "with the file's real encoding (e.g. cp1252)"
                 ) from exc
-            lines += chunk.count(b"\n")
+            if wide and "\x00" in text:
+                raise ImportFileError(f"{path}: contains NUL characters: this is not a CSV file")
+            lines += text.count("\n")
             offset += len(chunk)
+            last = text[-1:] or last
             if len(sample) < 65536:
                 sample += text[: 65536 - len(sample)]
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             raise ImportFileError(f"{path}: ends in the middle of a character: {exc}") from exc
-    if sample and not sample.endswith("\n"):
+    if last and last != "\n":
         lines += 1
     return lines, sample.lstrip("\ufeff")
+
+
+def _check_quotes(path: Path, encoding: str, delimiter: str, width: int) -> None:
+    """Refuse a file in which a quote opens a field and is not closed where it should be.
+
+    Such a quote reads every line after it, up to the next quote or the end of the file,
+    as part of one field: those rows would vanish. A quoted field may hold line breaks,
+    so a record over several lines is refused only when it then breaks or does not have
+    the header's number of fields.
+    """
+    with path.open(encoding=encoding, newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, strict=True)
+        line = 0
+        while True:
+            start = line + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line = reader.line_num
+                at_end = "end of data" in str(exc)  # the quote is still open at the end
+                if line > start or at_end:
+                    raise _unclosed_quote(path, start, line, at_end=at_end) from exc
+                continue  # a broken single line: that row is rejected, the rest is read
+            line = reader.line_num
+            if line > start and len(values) != width:
+                raise _unclosed_quote(path, start, line, at_end=False)
+
+
+def _unclosed_quote(path: Path, start: int, end: int, *, at_end: bool) -> ImportFileError:
+    until = "the end of the file" if at_end else f"line {end}"
+    return ImportFileError(
+        f"{path}: line {start}: a quote opens a field there that is not closed before "
+        f"{until}, so the rows after it would be read as one field: close the quote (a "
+        'quote inside a quoted field is written twice: "") and import again; nothing was '
+        "imported"
+    )
 
 
 def _sniff_delimiter(path: Path, sample: str) -> str:

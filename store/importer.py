@@ -30,7 +30,7 @@ from store.csvsource import CsvSource, open_csv
 from store.db import make_engine, transaction
 from store.errors import ImportFileError, SchemaNotReadyError
 from store.mapping import build_mapping, load_mapping_file
-from store.matrix_import import MatrixImporter
+from store.matrix_import import YAML_SUFFIXES, MatrixImporter
 from store.migrate import current_revision, head_revision
 from store.models import (
     Base,
@@ -324,7 +324,8 @@ def import_file(
     if kind not in KINDS:
         raise ImportFileError(f"unknown import kind {kind!r}: use one of {', '.join(KINDS)}")
     ensure_schema(engine)
-    source = open_csv(path, encoding)
+    yaml_matrix = kind == "matrix" and path.suffix.lower() in YAML_SUFFIXES
+    source = open_csv(path, encoding, check_quotes=not yaml_matrix)
     entries = load_mapping_file(mapping_file) if mapping_file else None
     result = ImportResult(kind, path)
     if kind == "matrix":

@@ -406,6 +406,62 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(engine: Engine, tmp_p
     assert import_file(engine, "customers", path).imported == 1
 
 
+UNICODE_TEXT = (
+    "customer_id\tname\tphone\r\nC1\tZoë Ça\t(415) 555-0134\r\nC2\t李\t(415) 555-0135\r\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "utf-32"])
+def test_a_file_with_a_byte_order_mark_just_imports(
+    engine: Engine, tmp_path: Path, encoding: str
+) -> None:
+    """Excel's "Unicode text" is UTF-16 LE with a mark; the default --encoding reads it."""
+    bom = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(bom + UNICODE_TEXT.encode(encoding))
+    result = import_file(engine, "customers", path)
+    assert (result.imported, result.rejected) == (2, 0)
+    with engine.connect() as conn:
+        assert set(conn.execute(select(Customer.name)).scalars()) == {"Zoë Ça", "李"}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_mark_is_named_with_the_encoding_to_pass(
+    engine: Engine, tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(UNICODE_TEXT.encode(encoding))
+    with pytest.raises(ImportFileError, match=f"UTF-16.*pass --encoding {encoding}\\b"):
+        import_file(engine, "customers", path)
+    assert count(engine, Customer) == 0
+    assert import_file(engine, "customers", path, encoding=encoding).imported == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "until"),
+    [
+        ('C1,"Ann Lee,(415) 555-0134\nC2,Bob,(415) 555-0135\nC3,Cy,(415) 555-0136\n', 2, "end"),
+        ('C1,Ann,(415) 555-0134\nC2,"Bob,(415) 555-0135\nC3,"Cy",(415) 555-0136\n', 3, "line 4"),
+        ('C1,Ann,(415) 555-0134\nC2,Bob,"(415) 555-0135\n', 3, "end"),
+    ],
+)
+def test_an_unclosed_quote_is_refused_with_its_line(
+    base: Engine, tmp_path: Path, text: str, line: int, until: str
+) -> None:
+    before = count(base, Customer), count(base, ImportRun)
+    path = write(tmp_path, "quote.csv", "customer_id,name,phone\n" + text)
+    with pytest.raises(ImportFileError, match=f"line {line}: a quote opens a field") as caught:
+        import_file(base, "customers", path)
+    assert until in str(caught.value)
+    assert (count(base, Customer), count(base, ImportRun)) == before
+
+
+def test_a_quoted_field_over_several_lines_still_imports(engine: Engine, tmp_path: Path) -> None:
+    text = 'customer_id,name,phone\nC1,"Ann\nLee",(415) 555-0134\nC2,Bob,(415) 555-0135\n'
+    result = import_file(engine, "customers", write(tmp_path, "multi.csv", text))
+    assert (result.imported, result.rejected) == (2, 0)
+
+
 # --- products and the matrix ------------------------------------------------------------
 
 
