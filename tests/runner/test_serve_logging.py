@@ -92,6 +92,7 @@ def test_serve_takes_its_log_level_from_the_option_or_the_environment(
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
         "TELECAMPAIGN_SECRET_KEY": "a-serve-test-secret-0123456789-abcdefgh",
+        "TWILIO_AUTH_TOKEN": "a-serve-test-account-token",  # real Twilio needs its own
     }
     result = CliRunner().invoke(cli, ["serve", "--port", "9999", "--log-level", "debug"], env=env)
     assert result.exit_code == 0, result.output
