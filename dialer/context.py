@@ -272,7 +272,8 @@ def redis_settings(url: str) -> RedisSettings:
         conn_retries=10,
         conn_retry_delay=1,
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), REDIS_RETRIES),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        # OSError: a refused connect, which redis-py raises outside its command retries
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
     )
 
 

@@ -71,6 +71,7 @@ def test_a_command_during_a_restart_waits_for_the_server(server: Server) -> None
             await pool.set("clock", "set before")
             before = await pool.get("clock")
             server.stop()
+            await asyncio.sleep(0.2)  # the pooled connection now reads as closed
             loop = asyncio.get_running_loop()
             # back after half a second, empty, as a server that keeps nothing on disk
             restart = loop.run_in_executor(None, lambda: (time.sleep(0.5), server.start()))
