@@ -479,8 +479,8 @@ class Fleet:
             log.close()
 
 
-def wait_http(fleet: Fleet, url: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
+def wait_http(fleet: Fleet, url: str, timeout: float = READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
     while True:
         fleet.check_alive()
         try:
@@ -490,7 +490,7 @@ def wait_http(fleet: Fleet, url: str) -> None:
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing answered at {url} within {READY_TIMEOUT:.0f} s")
+            raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s")
         time.sleep(0.1)
 
 
@@ -517,9 +517,15 @@ def start_web_and_workers(
     return webs, started
 
 
-def wait_workers(fleet: Fleet, workers: Sequence[Proc], redis_url: str, queue: str) -> None:
+def wait_workers(
+    fleet: Fleet,
+    workers: Sequence[Proc],
+    redis_url: str,
+    queue: str,
+    timeout: float = READY_TIMEOUT,
+) -> None:
     """Until every worker has said it runs and the queue's health check is written."""
-    deadline = time.monotonic() + READY_TIMEOUT
+    deadline = time.monotonic() + timeout
     client = redis.Redis.from_url(redis_url)
     try:
         while True:
@@ -528,7 +534,7 @@ def wait_workers(fleet: Fleet, workers: Sequence[Proc], redis_url: str, queue: s
             if said and client.exists(f"{queue}:health-check"):
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the workers did not start within {READY_TIMEOUT:.0f} s")
+                raise RuntimeError(f"the workers did not start within {timeout:.0f} s")
             time.sleep(0.1)
     finally:
         client.close()

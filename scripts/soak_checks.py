@@ -76,7 +76,7 @@ class StoreFacts:
 
     attempts: list[dict[str, Any]]  # id, campaign_id, customer_id, channel, phone, sid, ...
     customers: dict[str, dict[str, Any]]  # by phone: id, country, timezone, call_consent
-    dnc: dict[str, set[str]]  # phone -> channels (call, sms, all) in force
+    dnc: dict[str, list[tuple[str, dt.datetime]]]  # phone -> (channel, since), clock time
     holdout: set[str]  # phones of customers in a holdout
     targets: dict[int, float]  # campaign -> abandon target
     stops: dict[str, float] = field(default_factory=dict)  # phone -> wall time STOP answered
@@ -155,7 +155,12 @@ def reconcile(
         if not _inside(rules, customer, moment):
             counts["contacts_outside_window"] += 1
             note("contacts_outside_window", {"sid": r["sid"], "clock": moment.isoformat()})
-        channels = store.dnc.get(r["to"], set())
+        # entries made before the contact (an agent's do-not-call during the call is not)
+        channels = {
+            channel
+            for channel, since in store.dnc.get(r["to"], [])
+            if since < moment - rules.tolerance
+        }
         stopped = store.stops.get(r["to"])
         opted_out = (
             "all" in channels

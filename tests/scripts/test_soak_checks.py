@@ -100,7 +100,13 @@ def test_outside_the_window_on_a_holiday_to_dnc_and_over_the_cap() -> None:
     all_saints = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC).timestamp()  # Warsaw rests
     ledger = [_rest(1, NY, night), _final(1, "busy"), _rest(2, WARSAW, all_saints)]
     ledger += [_final(2, "busy")]
-    store = _store([_attempt(1, NY, "busy"), _attempt(2, WARSAW, "busy")], dnc={WARSAW: {"call"}})
+    listed = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    # made 10 s after the call started: an agent's entry during it
+    late = dt.datetime(2026, 11, 3, 3, 0, 10, tzinfo=dt.UTC)
+    store = _store(
+        [_attempt(1, NY, "busy"), _attempt(2, WARSAW, "busy")],
+        dnc={WARSAW: [("call", listed)], NY: [("all", late)]},
+    )
     verdict = _counts(ledger, store)
     assert verdict["contacts_outside_window"] == 2
     assert verdict["contacts_to_dnc_or_opted_out"] == 1
