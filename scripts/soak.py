@@ -653,7 +653,7 @@ def store_facts(soak: Soak) -> StoreFacts:
                 DncEntry.revoked_at.is_(None)
             )
         ):
-            dnc.setdefault(phone, []).append((str(channel), _aware(since)))
+            dnc.setdefault(phone, []).append((str(channel), since.replace(tzinfo=dt.UTC)))
         holdout = {
             phone
             for phone in conn.execute(
