@@ -4,18 +4,19 @@ Twilio posts status callbacks at least once and in no guaranteed order, and our 
 worker marks an answered call abandoned when no agent took it within 2 s. Every
 update goes through ``advance``, which keeps the furthest state reached, so a
 duplicated or late callback never takes an attempt back (a late "ringing" after
-"completed" changes nothing) and replaying all callbacks in any order ends in the same
-state as receiving them in order.
+"completed" changes nothing) and replaying the progress callbacks in any order ends in
+the same state as receiving them in order.
 
 Calls:  scheduled -> queued -> initiated -> ringing -> in-progress -> an outcome
-        (completed, busy, no-answer, failed, canceled), and abandoned or machine above
-        completed: we mark them while the carrier still says the call is up (no agent
-        within 2 s; answering-machine detection heard a machine), and the carrier's
-        "completed" that follows must not hide them.
+        (completed, busy, no-answer, failed, canceled, abandoned, machine). We mark
+        abandoned and machine while the carrier still says the call is up (no agent
+        within 2 s; answering-machine detection heard a machine), so the carrier's
+        "completed" that follows finds the call final and changes nothing.
 Texts:  scheduled -> queued -> sent -> delivered or undelivered (or failed).
 
-An outcome is final: between two different outcomes of the same rank (a "busy" and a
-"no-answer" for one call, which the carrier does not send) the first one stays.
+An outcome is final: no other outcome ever replaces it. Twilio's signature carries no
+timestamp, so a captured callback can be sent again at any time; were a later outcome
+to win, a replayed "answer" could turn a call that rang out into an abandoned one.
 """
 
 from __future__ import annotations
@@ -94,7 +95,10 @@ def is_final(status: AttemptStatus) -> bool:
 
 
 def advance(channel: Channel, current: AttemptStatus, incoming: AttemptStatus) -> AttemptStatus:
-    """The state after ``incoming`` arrives for an attempt that is ``current``."""
+    """The state after ``incoming`` arrives for an attempt that is ``current``: a final
+    one stays as it is."""
+    if is_final(current):
+        return current
     if rank(channel, incoming) > rank(channel, current):
         return incoming
     return current
