@@ -9,6 +9,12 @@ An attempt's status is written by compare-and-set (``UPDATE ... WHERE status = <
 was read>``), not by locking: two callbacks for one call that race each other both end
 in ``advance``'s furthest state, and the consequences of an outcome (the entry's next
 try, a fallback text) run exactly once, in the transaction that made the status final.
+
+An update that names the carrier's id for its call or text (``provider_sid``) is for
+that call only: it applies while the attempt has no id yet (the id is then kept, in the
+same compare-and-set) or has that one, and changes nothing on an attempt that is final
+or is another call's. Twilio's signature has no timestamp, so a signed callback can be
+replayed: only the call it was for, and only while that call is live, may act on it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -91,6 +98,9 @@ class Change:
     after: AttemptStatus
     # texts to send now that this outcome is known (SMS fallback)
     texts: list[int] = field(default_factory=list)
+    # the update was for an attempt already final, or for another call than the
+    # attempt's: it changed nothing, and nothing may follow from it
+    ignored: bool = False
 
     @property
     def moved(self) -> bool:
@@ -116,7 +126,9 @@ def apply_status(
 
     Duplicated and out-of-order updates are harmless: a status the attempt is already
     past changes nothing, but the facts it carries (the SID, the duration, who answered)
-    are still kept where none are recorded yet.
+    are still kept where none are recorded yet. An attempt that is final takes nothing
+    more, nor does one whose SID is not ``provider_sid`` (``Change.ignored``); the one
+    fact still kept is who answered an abandoned call (see ``_late_answerer``).
     """
     if not is_final(incoming) and duration_s is None and error_code is None:
         moved = _move_on(session, attempt_id, incoming, now, provider_sid, answered_by)
@@ -133,6 +145,10 @@ def apply_status(
         if attempt is None:
             raise LookupError(f"no attempt with id {attempt_id}")
         before = attempt.status
+        if is_final(before) or _foreign(attempt.provider_sid, provider_sid):
+            if _late_answerer(session, attempt, provider_sid, answered_by):
+                session.expire(attempt)
+            return _ignored(attempt)
         after = advance(attempt.channel, before, incoming)
         values: dict[str, object] = {"status": after}
         if provider_sid and attempt.provider_sid is None:
@@ -153,7 +169,7 @@ def apply_status(
             break
         swapped = session.execute(
             update(Attempt)
-            .where(Attempt.id == attempt_id, Attempt.status == before)
+            .where(Attempt.id == attempt_id, Attempt.status == before, _ours(provider_sid))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -173,6 +189,69 @@ def apply_status(
         session.expire(attempt)
         change.texts = _settle(session, change, now=now)
     return change
+
+
+def _foreign(stored: str | None, incoming: str | None) -> bool:
+    """Whether an update naming the call ``incoming`` is for another call than the one
+    the attempt keeps (``stored``); an attempt with no id yet takes the first it is told."""
+    return bool(incoming) and stored is not None and stored != incoming
+
+
+def _ours(provider_sid: str | None) -> ColumnElement[bool]:
+    """The compare-and-set's condition on the SID: none yet, or the update's own."""
+    if not provider_sid:
+        return true()
+    return or_(Attempt.provider_sid.is_(None), Attempt.provider_sid == provider_sid)
+
+
+def _late_answerer(
+    session: Session,
+    attempt: Attempt,
+    provider_sid: str | None,
+    answered_by: AnsweredBy | None,
+) -> bool:
+    """Keep who answered a call we marked abandoned while the carrier still had it up,
+    when answering-machine detection reports after the mark; whether it was kept.
+
+    The one fact a final attempt still takes, from its own call and where none is
+    recorded: pacing counts an abandoned call against the abandon limit only when a
+    person answered it, so a machine's verdict must not be lost to the order the two
+    arrived in. It moves no status, agent or time.
+    """
+    if (
+        answered_by is None
+        or attempt.status is not S.ABANDONED
+        or attempt.answered_by is not None
+        or not provider_sid
+        or attempt.provider_sid != provider_sid
+    ):
+        return False
+    kept = session.execute(
+        update(Attempt)
+        .where(
+            Attempt.id == attempt.id,
+            Attempt.status == S.ABANDONED,
+            Attempt.answered_by.is_(None),
+            Attempt.provider_sid == provider_sid,
+        )
+        .values(answered_by=answered_by)
+        .execution_options(synchronize_session=False)
+    )
+    rows: int = kept.rowcount  # type: ignore[attr-defined]
+    return rows == 1
+
+
+def _ignored(attempt: Attempt) -> Change:
+    return Change(
+        attempt_id=attempt.id,
+        channel=attempt.channel,
+        campaign_id=attempt.campaign_id,
+        list_entry_id=attempt.list_entry_id,
+        agent_id=attempt.agent_id,
+        before=attempt.status,
+        after=attempt.status,
+        ignored=True,
+    )
 
 
 _ATTEMPTS = cast(Table, Attempt.__table__)
@@ -246,11 +325,21 @@ def _end_statement(incoming: AttemptStatus, facts: frozenset[str]) -> tuple[Upda
         raise ValueError(f"{incoming.value} is not a status an attempt can have")
     statement = (
         update(_ATTEMPTS)
-        .where(c.id == bindparam("attempt_id"), or_(*before))
+        .where(c.id == bindparam("attempt_id"), or_(*before), _sid_is_ours(facts))
         .values(**values)
         .returning(*_CHANGED)
     )
     return statement, behind_it
+
+
+def _sid_is_ours(facts: frozenset[str]) -> ColumnElement[bool]:
+    """For a statement given ``new_provider_sid``: the attempt has no SID yet or that one
+    (``_ours`` with the SID as a parameter, for statements built once)."""
+    if "provider_sid" not in facts:
+        return true()
+    c = _ATTEMPTS.c
+    sid = bindparam("new_provider_sid", type_=c.provider_sid.type)
+    return or_(c.provider_sid.is_(None), c.provider_sid == sid)
 
 
 def _below(channel: Channel, status: AttemptStatus, top: int) -> bool:
@@ -311,7 +400,8 @@ def unchanged(
     answered_by: AnsweredBy | None = None,
 ) -> Change | None:
     """The attempt as it stands, when ``incoming`` (not final) would change nothing on it:
-    it is at that status or past it and already has the facts the update brings. None
+    it is at that status or past it and already has the facts the update brings, or it
+    takes nothing from the update (final, or another call's: ``Change.ignored``). None
     when there is something to write, or no such attempt: ``move_on`` or
     ``apply_status`` decides.
 
@@ -325,9 +415,15 @@ def unchanged(
         return None
     status, sid, by, channel, campaign_id, entry_id, agent_id = row
     channel = Channel(channel)
-    if channel not in behind(incoming)[0] or advance(channel, status, incoming) is not status:
-        return None
-    if (provider_sid and sid is None) or (answered_by is not None and by is None):
+    ignored = is_final(status) or _foreign(sid, provider_sid)
+    new_fact = bool(provider_sid and sid is None) or (answered_by is not None and by is None)
+    if ignored:
+        # who answered is still kept on an abandoned call: ``_late_answerer``
+        to_write = answered_by is not None and status is S.ABANDONED and by is None
+    else:
+        past_it = channel in behind(incoming)[0] and advance(channel, status, incoming) is status
+        to_write = new_fact or not past_it
+    if to_write:
         return None
     return Change(
         attempt_id=attempt_id,
@@ -337,6 +433,7 @@ def unchanged(
         agent_id=agent_id,
         before=status,
         after=status,
+        ignored=ignored,
     )
 
 
@@ -382,6 +479,7 @@ def _move_statement(
             _one_of(c.channel, channels),
             # at it already: a repeat, whose facts (the SID) may still be missing
             _one_of(c.status, (*lower, incoming)),
+            _sid_is_ours(facts),
         )
         .values(**values)
         .returning(*_CHANGED)

@@ -55,6 +55,7 @@ __all__ = [
     "abandon_twiml",
     "agent_identity",
     "connect_to_agent_twiml",
+    "hang_up_twiml",
     "route_url",
     "signature_validator",
     "sms_reply_twiml",
@@ -322,6 +323,13 @@ def abandon_twiml(company: str, callback_number: str) -> str:
         f"Hello, this is {company}. We called you but no one was free to take your call. "
         f"Please call us back on {spoken_number(callback_number)}. Thank you, goodbye."
     )
+    response.hangup()
+    return str(response)
+
+
+def hang_up_twiml() -> str:
+    """The answer to a request for a call we will not connect: end it, say nothing."""
+    response = VoiceResponse()
     response.hangup()
     return str(response)
 

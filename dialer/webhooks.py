@@ -7,6 +7,12 @@ refused with 403 before it is read further. Handlers are idempotent: Twilio post
 least once and in no fixed order, and an attempt's status only moves forward
 (``dialer.outcomes.apply_status``), so a duplicated or late callback changes nothing.
 
+The signature carries no timestamp: a captured callback stays valid for ever. So a
+callback acts only on the call it names (its ``CallSid`` or ``MessageSid`` is the
+attempt's, or the attempt has none yet and keeps this one) and only while that call is
+live: for an attempt already final, or another call's, it changes nothing, and the
+answer webhook then hangs up without claiming an agent or counting an abandon.
+
 Answer time is where an answered call meets an agent: the longest-ready agent of the
 campaign is claimed at once; if none is free the call waits up to the 2 s the rules
 allow, then hears the abandon message (company and a number to call back, nothing
@@ -37,6 +43,7 @@ from dialer.provider import (
     ProviderError,
     abandon_twiml,
     connect_to_agent_twiml,
+    hang_up_twiml,
     sms_reply_twiml,
     voicemail_twiml,
 )
@@ -103,6 +110,15 @@ def _attempt_id(request: web.Request) -> int:
     return int(raw)
 
 
+def _sid(params: Mapping[str, str], *names: str) -> str:
+    """The carrier's id of the call or text a callback is about; 400 without one, as a
+    callback that names no call cannot be told from one for another call."""
+    for name in names:
+        if params.get(name):
+            return params[name]
+    raise web.HTTPBadRequest(text=f"a callback must carry its {names[0]}")
+
+
 def _int(params: Mapping[str, str], name: str) -> int | None:
     value = params.get(name, "")
     return int(value) if value.isdigit() else None
@@ -142,16 +158,19 @@ async def voice_status(request: web.Request) -> web.Response:
         dialer,
         attempt_id,
         _incoming(Channel.CALL, params.get("CallStatus", "")),
-        provider_sid=params.get("CallSid") or None,
+        provider_sid=_sid(params, "CallSid"),
         duration_s=_int(params, "CallDuration"),
         error_code=params.get("ErrorCode") or params.get("SipResponseCode") or None,
     )
     if change.became_final:
         now = dialer.clock.utcnow()
-        agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
+        # an agent who talked wraps up; one who dialed a preview nobody answered, or was
+        # claimed as the caller hung up, is ready
+        talked = change.agent_id is not None
+        end = dialer.board.end_call if talked else dialer.board.release
+        agent = await end(attempt_id, dialer.clock.now())
         if agent is not None:
-            # an agent who talked wraps up; one who dialed a preview nobody answered is ready
-            state = "wrap" if change.agent_id is not None else "ready"
+            state = "wrap" if talked else "ready"
             await dialer.store(
                 lambda s: _agent_event(
                     s, agent, state, at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
@@ -194,52 +213,77 @@ async def _apply(dialer: Dialer, attempt_id: int, incoming: AttemptStatus, **fac
 
 
 async def voice_answer(request: web.Request) -> web.Response:
-    """Connect the answered call to a ready agent within 2 s, or play the abandon message."""
+    """Connect the answered call to a ready agent within 2 s, or play the abandon message.
+
+    Only the attempt's own call, while it is live, gets that far: a request for an
+    attempt already final (a replay, or one delayed past the call's end) or naming another
+    call is answered with a hang-up, and claims no agent and counts no abandon.
+    """
     dialer, params = await _signed(request)
     attempt_id = _attempt_id(request)
+    sid = _sid(params, "CallSid")
     now = dialer.clock.utcnow()
-
-    def answered(session: Session) -> tuple[int | None, AttemptStatus, int | None]:
-        apply_status(
-            session,
-            attempt_id,
-            S.IN_PROGRESS,
-            now=now,
-            provider_sid=params.get("CallSid") or None,
-        )
-        attempt = session.get(Attempt, attempt_id, populate_existing=True)
-        assert attempt is not None
-        return attempt.campaign_id, attempt.status, attempt.agent_id
-
     try:
-        campaign_id, status, agent_id = await dialer.store(answered)
+        change = await dialer.store(
+            lambda s: apply_status(s, attempt_id, S.IN_PROGRESS, now=now, provider_sid=sid)
+        )
     except LookupError:
         raise web.HTTPNotFound(text=f"no attempt {attempt_id}") from None
+    campaign_id = change.campaign_id
+    if change.ignored:
+        log.info("attempt %s: an answer for a call that is over or not its own", attempt_id)
+        return _twiml(hang_up_twiml())
     abandon = abandon_twiml(dialer.config.company, dialer.config.callback_number)
-    if status is S.ABANDONED or campaign_id is None:
-        return _twiml(abandon)  # a repeated request for a call already abandoned
-    if agent_id is not None:
-        return _twiml(connect_to_agent_twiml(agent_id))
+    if campaign_id is None:
+        return _twiml(abandon)
+    if change.agent_id is not None:
+        return _twiml(connect_to_agent_twiml(change.agent_id))  # a repeat while it lasts
     agent = await _claim_within_grace(dialer, campaign_id, attempt_id)
     if agent is None:
-        change = await dialer.store(lambda s: apply_status(s, attempt_id, S.ABANDONED, now=now))
+        change = await dialer.store(
+            lambda s: apply_status(s, attempt_id, S.ABANDONED, now=now, provider_sid=sid)
+        )
+        if not change.became_final:
+            return _twiml(hang_up_twiml())  # it ended while it waited: nothing to abandon
         await after_change(dialer, change.texts, campaign_id)
         return _twiml(abandon)
     claimed_at = dialer.clock.utcnow()
-
-    def connected(session: Session) -> None:
-        session.execute(
-            update(Attempt)
-            .where(Attempt.id == attempt_id, Attempt.agent_id.is_(None))
-            .values(agent_id=agent)
-            .execution_options(synchronize_session=False)
-        )
-        _agent_event(
-            session, agent, "talk", at=claimed_at, campaign_id=campaign_id, attempt_id=attempt_id
-        )
-
-    await dialer.store(connected)
+    connected = await dialer.store(
+        lambda s: _connect(s, attempt_id, agent, at=claimed_at, campaign_id=campaign_id)
+    )
+    if not connected:
+        # the call ended (or a machine answered) while it waited: the agent goes back
+        await dialer.board.release(attempt_id, dialer.clock.now())
+        return _twiml(hang_up_twiml())
     return _twiml(connect_to_agent_twiml(agent))
+
+
+def _connect(
+    session: Session, attempt_id: int, agent: int, *, at: dt.datetime, campaign_id: int
+) -> bool:
+    """Give the live call its agent by compare-and-set; whether the call is the agent's.
+
+    The claim on the board comes first and may find the call over by the time it is
+    written: a call that is final takes no agent and no talk begins.
+    """
+    taken = session.execute(
+        update(Attempt)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.agent_id.is_(None),
+            Attempt.status == S.IN_PROGRESS,
+        )
+        .values(agent_id=agent)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount == 1:  # type: ignore[attr-defined]
+        _agent_event(session, agent, "talk", at=at, campaign_id=campaign_id, attempt_id=attempt_id)
+        return True
+    # a repeated request took the same agent first (the board hands one attempt one agent)
+    status, agent_id = session.execute(
+        select(Attempt.status, Attempt.agent_id).where(Attempt.id == attempt_id)
+    ).one()
+    return not is_final(status) and agent_id == agent
 
 
 async def _claim_within_grace(dialer: Dialer, campaign_id: int, attempt_id: int) -> int | None:
@@ -275,12 +319,13 @@ async def voice_amd(request: web.Request) -> web.Response:
     )
     now = dialer.clock.utcnow()
     machine = answered_by in (AnsweredBy.MACHINE, AnsweredBy.FAX)
+    sid = _sid(params, "CallSid")
     change = await _apply(
         dialer,
         attempt_id,
         S.MACHINE if machine else S.IN_PROGRESS,
         answered_by=answered_by,
-        provider_sid=params.get("CallSid") or None,
+        provider_sid=sid,
     )
     if not machine or not change.moved:
         return web.Response(status=204)
@@ -291,7 +336,6 @@ async def voice_amd(request: web.Request) -> web.Response:
                 s, agent, "ready", at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
             )
         )
-    sid = params.get("CallSid", "")
     voicemail = await dialer.store(lambda s: _leaves_voicemail(s, change.campaign_id))
     try:
         if voicemail and answered_by is AnsweredBy.MACHINE:
@@ -324,7 +368,7 @@ async def sms_status(request: web.Request) -> web.Response:
         dialer,
         _attempt_id(request),
         _incoming(Channel.SMS, params.get("MessageStatus") or params.get("SmsStatus") or ""),
-        provider_sid=params.get("MessageSid") or None,
+        provider_sid=_sid(params, "MessageSid", "SmsSid"),
         error_code=params.get("ErrorCode") or None,
     )
     if change.became_final:

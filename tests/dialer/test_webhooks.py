@@ -6,15 +6,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
@@ -22,10 +19,8 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from campaigns.policy import ContactPolicy, check_contact
-from dialer.clock import DialerClock
-from dialer.context import Dialer, DialerConfig, open_dialer
-from dialer.webhooks import DIALER, _signature_holds, add_webhook_routes
-from store.db import transaction
+from dialer.context import Dialer
+from dialer.webhooks import _signature_holds
 from store.models import (
     AgentEvent,
     AnsweredBy,
@@ -39,13 +34,9 @@ from store.models import (
     InboundMessage,
     ListEntry,
 )
-from tests.dialer.dial_base import build_running_campaign
+from tests.dialer.webhook_client import BASE, NOON, TOKEN, Hooks, call_sid, hooks
 
 S = AttemptStatus
-TOKEN = "webhook-test-token"
-BASE = "https://dialer.example.com"
-# a weekday afternoon in New York, inside the calling window
-NOON = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)
 ROUTES = (
     "/twilio/voice/status",
     "/twilio/voice/answer",
@@ -53,78 +44,6 @@ ROUTES = (
     "/twilio/sms/status",
     "/twilio/sms/inbound",
 )
-
-
-class Hooks:
-    """A test client for the webhook routes that signs like Twilio."""
-
-    def __init__(self, client: TestClient[Any, Any], dialer: Dialer, campaign_id: int) -> None:
-        self.client, self.dialer, self.campaign_id = client, dialer, campaign_id
-        self.validator = RequestValidator(TOKEN)
-
-    async def post(
-        self, path: str, params: dict[str, str], *, signature: str | None = None
-    ) -> tuple[int, str]:
-        if signature is None:
-            signature = self.validator.compute_signature(BASE + path, params)
-        response = await self.client.post(
-            path, data=params, headers={"X-Twilio-Signature": signature}
-        )
-        return response.status, await response.text()
-
-    async def call(self, attempt_id: int, status: str, **extra: str) -> int:
-        params = {"CallSid": f"CA{attempt_id:032x}", "CallStatus": status, **extra}
-        code, _ = await self.post(f"/twilio/voice/status?attempt={attempt_id}", params)
-        return code
-
-    async def answer(self, attempt_id: int) -> str:
-        params = {"CallSid": f"CA{attempt_id:032x}", "CallStatus": "in-progress"}
-        code, body = await self.post(f"/twilio/voice/answer?attempt={attempt_id}", params)
-        assert code == 200, body
-        return body
-
-    def store(self, work: Callable[[Session], Any]) -> Any:
-        with transaction(self.dialer.engine) as session:
-            return work(session)
-
-
-@asynccontextmanager
-async def hooks(
-    engine: Engine, db_url: str, redis_url: str, prefix: str, *, scale: float = 20.0
-) -> AsyncIterator[Hooks]:
-    campaign_id, _ = build_running_campaign(
-        engine, 4, kind=CampaignKind.ANTI_CHURN, name=f"test {uuid.uuid4().hex[:8]}"
-    )
-    config = DialerConfig(
-        database_url=db_url,
-        redis_url=redis_url,
-        account_sid="AC" + "0" * 32,
-        auth_token=TOKEN,
-        api_base="http://127.0.0.1:9",  # nothing listens: provider calls fail, and are caught
-        from_number="+15005550006",
-        public_base_url=BASE,
-        company="Northwind Telecom",
-        callback_number="+18005550199",
-        prefix=prefix,
-        queue_name=f"tc-test-{uuid.uuid4().hex[:8]}",
-    )
-    dialer = await open_dialer(config, engine=engine)
-    dialer.clock = DialerClock.starting(NOON, scale)
-    app = web.Application()
-    app[DIALER] = dialer
-    add_webhook_routes(app)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield Hooks(client, dialer, campaign_id)
-    finally:
-        await client.close()
-        keys = [k async for k in dialer.redis.scan_iter(match=f"{prefix}:*")]
-        keys += [k async for k in dialer.redis.scan_iter(match=f"{config.queue_name}*")]
-        keys += [k async for k in dialer.redis.scan_iter(match="arq:job:*")]
-        if keys:
-            await dialer.redis.delete(*keys)
-        await dialer.close()
 
 
 def _attempt(session: Session, campaign_id: int, *, status: AttemptStatus = S.INITIATED) -> int:
@@ -319,6 +238,212 @@ def test_a_machine_frees_the_agent_and_the_entry_is_tried_later(
         assert entry.status is EntryStatus.PENDING
         assert entry.due_at is not None
         assert entry.due_at > NOON + dt.timedelta(minutes=200)
+
+    run_hooks(scenario)
+
+
+def _events(h: Hooks, attempt_id: int) -> list[str]:
+    return list(
+        h.store(
+            lambda s: s.scalars(
+                select(AgentEvent.state)
+                .where(AgentEvent.attempt_id == attempt_id)
+                .order_by(AgentEvent.id)
+            ).all()
+        )
+    )
+
+
+async def _ready_agent(h: Hooks) -> int:
+    from dialer.sim_agents import ensure_agents
+
+    (agent,) = h.store(lambda s: ensure_agents(s, 1))
+    await h.dialer.board.login(agent, h.campaign_id, h.dialer.clock.now())
+    return int(agent)
+
+
+def _hangs_up(twiml: str) -> bool:
+    return "<Hangup" in twiml and "<Dial" not in twiml and "<Say" not in twiml
+
+
+def test_a_replayed_answer_for_a_call_that_rang_out_claims_no_agent_and_abandons_nothing(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    """Twilio's signature has no timestamp: a captured answer request is still valid
+    after the call ended. It must neither put an agent on the dead call nor make it an
+    abandoned one."""
+
+    async def scenario(h: Hooks) -> None:
+        agent = await _ready_agent(h)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        assert await h.call(attempt_id, "ringing") == 204
+        assert await h.call(attempt_id, "no-answer", CallDuration="0") == 204
+        ended = h.store(lambda s: s.get(Attempt, attempt_id))
+        entry = h.store(lambda s: s.get(ListEntry, ended.list_entry_id))
+
+        assert _hangs_up(await h.answer(attempt_id))
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.agent_id, attempt.answered_at) == (S.NO_ANSWER, None, None)
+        assert (await h.dialer.board.status(agent)).state.value == "ready"
+        assert _events(h, attempt_id) == []
+        assert await h.call(attempt_id, "completed", CallDuration="40") == 204
+        assert (await h.dialer.board.status(agent)).state.value == "ready"
+
+        # with no agent to claim, the replay waits for none and counts no abandon
+        await h.dialer.board.logout(agent, h.dialer.clock.now())
+        assert _hangs_up(await h.answer(attempt_id))
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.ended_at, attempt.duration_s) == (
+            S.NO_ANSWER,
+            ended.ended_at,
+            0,
+        )
+        after = h.store(lambda s: s.get(ListEntry, ended.list_entry_id))
+        assert (after.status, after.due_at) == (entry.status, entry.due_at)
+        assert (await h.dialer.board.campaign_agents(h.campaign_id)).waiting_calls == 0
+
+    run_hooks(scenario)
+
+
+def test_callbacks_naming_another_call_change_nothing(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        agent = await _ready_agent(h)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        assert await h.call(attempt_id, "ringing") == 204
+        other = "CA" + "e" * 32
+        assert _hangs_up(await h.answer(attempt_id, sid=other))
+        assert await h.call(attempt_id, "in-progress", sid=other) == 204
+        assert await h.amd(attempt_id, "machine_end_beep", sid=other) == 204
+        assert await h.call(attempt_id, "completed", sid=other, CallDuration="12") == 204
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.provider_sid) == (S.RINGING, call_sid(attempt_id))
+        assert (attempt.answered_at, attempt.answered_by, attempt.ended_at) == (None, None, None)
+        assert (attempt.agent_id, attempt.duration_s) == (None, None)
+        assert (await h.dialer.board.status(agent)).state.value == "ready"
+        assert _events(h, attempt_id) == []
+        # the attempt's own call goes on as if nothing came
+        assert f"<Client>agent-{agent}</Client>" in await h.answer(attempt_id)
+        assert await h.call(attempt_id, "completed", CallDuration="75") == 204
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.agent_id, attempt.duration_s) == (S.COMPLETED, agent, 75)
+        assert (await h.dialer.board.status(agent)).state.value == "wrap"
+        assert _events(h, attempt_id) == ["talk", "wrap"]
+
+    run_hooks(scenario)
+
+
+def test_a_callback_must_name_its_call(run_hooks: Callable[[Scenario], None]) -> None:
+    async def scenario(h: Hooks) -> None:
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        for route, params in (
+            ("/twilio/voice/status", {"CallStatus": "completed"}),
+            ("/twilio/voice/answer", {"CallStatus": "in-progress"}),
+            ("/twilio/voice/amd", {"AnsweredBy": "human"}),
+            ("/twilio/sms/status", {"MessageStatus": "delivered"}),
+        ):
+            code, body = await h.post(f"{route}?attempt={attempt_id}", params)
+            assert code == 400, (route, body)
+        assert h.store(lambda s: s.get(Attempt, attempt_id)).status is S.INITIATED
+
+    run_hooks(scenario)
+
+
+def test_an_answer_before_the_worker_kept_the_sid_is_the_call_and_keeps_it(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    """The carrier may answer the call before the dial's own answer is stored: the first
+    CallSid the attempt hears is kept, by compare-and-set, and any other is refused."""
+    from dialer.worker import _keep_sid
+
+    async def scenario(h: Hooks) -> None:
+        agent = await _ready_agent(h)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))  # initiated, no SID yet
+        assert h.store(lambda s: s.get(Attempt, attempt_id)).provider_sid is None
+        assert f"<Client>agent-{agent}</Client>" in await h.answer(attempt_id)
+        await _keep_sid(h.dialer, attempt_id, call_sid(attempt_id))
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.provider_sid) == (S.IN_PROGRESS, call_sid(attempt_id))
+        assert await h.call(attempt_id, "completed", sid="CA" + "d" * 32) == 204
+        assert h.store(lambda s: s.get(Attempt, attempt_id)).status is S.IN_PROGRESS
+        assert (await h.dialer.board.status(agent)).state.value == "talk"
+        assert await h.call(attempt_id, "completed", CallDuration="33") == 204
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.agent_id) == (S.COMPLETED, agent)
+        assert (await h.dialer.board.status(agent)).state.value == "wrap"
+
+    run_hooks(scenario)
+
+
+def test_a_final_outcome_is_never_replaced_by_a_later_one(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        agent = await _ready_agent(h)
+        talked = h.store(lambda s: _attempt(s, h.campaign_id))
+        await h.answer(talked)
+        assert await h.call(talked, "completed", CallDuration="80") == 204
+        # answering-machine detection reporting after the end, and another outcome
+        assert await h.amd(talked, "machine_end_beep") == 204
+        assert await h.call(talked, "busy") == 204
+        attempt = h.store(lambda s: s.get(Attempt, talked))
+        assert (attempt.status, attempt.answered_by, attempt.agent_id) == (
+            S.COMPLETED,
+            None,
+            agent,
+        )
+        assert (await h.dialer.board.status(agent)).state.value == "wrap"
+        assert _events(h, talked) == ["talk", "wrap"]
+
+        # no agent: abandoned; the machine's verdict still says who it was, nothing more
+        await h.dialer.board.logout(agent, h.dialer.clock.now())
+        abandoned = h.store(lambda s: _attempt(s, h.campaign_id))
+        assert "Northwind Telecom" in await h.answer(abandoned)
+        assert await h.amd(abandoned, "machine_end_beep") == 204
+        assert await h.call(abandoned, "completed", CallDuration="9") == 204
+        attempt = h.store(lambda s: s.get(Attempt, abandoned))
+        assert (attempt.status, attempt.answered_by) == (S.ABANDONED, AnsweredBy.MACHINE)
+        assert _events(h, abandoned) == []
+
+    run_hooks(scenario)
+
+
+def test_a_text_status_for_another_message_or_after_the_outcome_changes_nothing(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        call_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        sid = "SM" + "5" * 32
+
+        def text(session: Session) -> int:
+            call = session.get(Attempt, call_id)
+            assert call is not None
+            attempt = Attempt(
+                campaign_id=call.campaign_id,
+                list_entry_id=call.list_entry_id,
+                customer_id=call.customer_id,
+                channel=Channel.SMS,
+                phone=call.phone,
+                status=S.QUEUED,
+                provider_sid=sid,
+                created_at=NOON,
+                started_at=NOON,
+            )
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+        text_id = h.store(text)
+        path = f"/twilio/sms/status?attempt={text_id}"
+        other = {"MessageSid": "SM" + "6" * 32, "MessageStatus": "undelivered", "ErrorCode": "1"}
+        assert (await h.post(path, other))[0] == 204
+        assert h.store(lambda s: s.get(Attempt, text_id)).status is S.QUEUED
+        assert (await h.post(path, {"MessageSid": sid, "MessageStatus": "delivered"}))[0] == 204
+        replay = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "30003"}
+        assert (await h.post(path, replay))[0] == 204
+        attempt = h.store(lambda s: s.get(Attempt, text_id))
+        assert (attempt.status, attempt.error_code) == (S.DELIVERED, None)
 
     run_hooks(scenario)
 
