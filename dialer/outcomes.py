@@ -64,9 +64,11 @@ __all__ = [
     "UNREACHED",
     "Change",
     "DispositionError",
+    "NoConversation",
     "apply_status",
     "move_on",
     "new_attempt",
+    "reached_agent",
     "record_disposition",
     "settle",
 ]
@@ -79,10 +81,27 @@ UNREACHED = (S.BUSY, S.NO_ANSWER, S.MACHINE, S.FAILED)
 # dispositions that end the entry: the customer was spoken to (or must not be again)
 _CLOSING = frozenset({D.ACCEPTED, D.REFUSED, D.WRONG_PERSON, D.DO_NOT_CALL})
 _RETRY_AS = {D.VOICEMAIL: S.MACHINE, D.NO_ANSWER: S.NO_ANSWER}
+# a call an agent took is one of these while and after they talk; every other status
+# (a machine, no answer, busy, failed, canceled, abandoned) is a call no one talked on
+_CONVERSED = (S.IN_PROGRESS, S.COMPLETED)
 
 
 class DispositionError(ValueError):
     """A disposition that cannot be recorded; the message says which field and why."""
+
+
+class NoConversation(DispositionError):
+    """A disposition for an attempt that never reached an agent: there is nothing to say
+    the conversation came to (a machine, no answer, busy, failed, abandoned, a text)."""
+
+    def __init__(self) -> None:
+        super().__init__("this call never reached an agent: no disposition to record")
+
+
+def reached_agent(channel: Channel, status: AttemptStatus, agent_id: int | None) -> bool:
+    """Whether the attempt is a call an agent took and talked on: the only attempts with
+    an outcome of a conversation to record, and the only ones whose agent wraps up."""
+    return channel is Channel.CALL and agent_id is not None and status in _CONVERSED
 
 
 @dataclass
@@ -724,7 +743,9 @@ def record_disposition(
     """Record what the agent (or a simulated one) said the call came to.
 
     Idempotent per attempt: a second click returns the first disposition unchanged.
-    Returns the disposition and any texts to send.
+    Returns the disposition and any texts to send. ``NoConversation`` for an attempt no
+    agent talked on (``reached_agent``): a machine's or an unanswered call's outcome is
+    the carrier's, and a "refused" on it would count a refusal no one made.
     """
     try:
         code = DispositionCode(code)
@@ -739,6 +760,8 @@ def record_disposition(
     attempt = session.get(Attempt, attempt_id)
     if attempt is None:
         raise LookupError(f"no attempt with id {attempt_id}")
+    if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
+        raise NoConversation
     if code is D.REFUSED and not (refusal_reason and refusal_reason.strip()):
         raise DispositionError("refusal_reason: say why the customer refused")
     if code is D.CALLBACK:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState
 from dialer.context import Dialer
-from dialer.outcomes import record_disposition
+from dialer.outcomes import NoConversation, record_disposition
 from dialer.worker import after_change
 from store.models import (
     AgentEvent,
@@ -166,27 +166,33 @@ class SimulatedAgents:
         reason = self.random.choice(_REFUSALS)
         back_in = dt.timedelta(hours=self.random.choice((2, 4, 24)))
 
-        def dispose(session: Session) -> tuple[int | None, list[int]]:
+        def dispose(session: Session) -> tuple[int | None, list[int] | None]:
+            """The campaign and the texts to send; texts None when there was nothing to
+            record (the call never reached the agent, as the console refuses it too)."""
             attempt = session.get(Attempt, attempt_id)
             if attempt is None:
-                return None, []
+                return None, None
             campaign = session.get(Campaign, attempt.campaign_id)
             entry = session.get(ListEntry, attempt.list_entry_id) if attempt.list_entry_id else None
             kind = campaign.kind.value if campaign is not None else "cross-sell"
             accept = float((entry.details or {}).get("p_accept", 0.0)) if entry else 0.0
             accept = accept or self.profile.accept_rate.get(kind, 0.1)
             code, stage = _draw(draw, accept)
-            _, texts = record_disposition(
-                session,
-                attempt_id=attempt_id,
-                agent_id=agent_id,
-                code=code,
-                now=now,
-                refusal_reason=reason[0] if code is D.REFUSED else None,
-                funnel_stage=stage or (reason[1] if code is D.REFUSED else None),
-                callback_at=now + back_in if code is D.CALLBACK else None,
-                callback_shared=True,
-            )
+            texts: list[int] | None
+            try:
+                _, texts = record_disposition(
+                    session,
+                    attempt_id=attempt_id,
+                    agent_id=agent_id,
+                    code=code,
+                    now=now,
+                    refusal_reason=reason[0] if code is D.REFUSED else None,
+                    funnel_stage=stage or (reason[1] if code is D.REFUSED else None),
+                    callback_at=now + back_in if code is D.CALLBACK else None,
+                    callback_shared=True,
+                )
+            except NoConversation:
+                texts = None  # the wrap-up ends all the same
             session.add(
                 AgentEvent(
                     agent_id=agent_id,
@@ -200,6 +206,8 @@ class SimulatedAgents:
 
         campaign_id, texts = await dialer.store(dispose)
         await dialer.board.finish_wrap(agent_id, attempt_id, dialer.clock.now())
+        if texts is None:
+            return
         self.dispositions += 1
         await after_change(dialer, texts, campaign_id)
 

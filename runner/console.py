@@ -17,7 +17,8 @@ Routes (agent role only, see ``runner.access``)::
                                            (or the customer being previewed)
     POST /api/agent/preview/next           {"entry_id"?}: the next customer to preview
     POST /api/agent/preview/dial | skip    {"entry_id"}: dial the previewed customer or pass
-    POST /api/attempts/{id}/disposition    validation errors: 400 naming the field
+    POST /api/attempts/{id}/disposition    validation errors: 400 naming the field; 409
+                                           for a call that never reached an agent
     GET  /api/agent/callbacks              the agent's open call-backs
     GET  /api/agent/today?tz=Zone          calls, contacts, conversions, talk time today
     GET  /api/agent/events                 server-sent events: state and call changes
@@ -43,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState, AgentStatus, BoardError
 from dialer.context import Dialer
-from dialer.outcomes import DispositionError, record_disposition
+from dialer.outcomes import DispositionError, NoConversation, reached_agent, record_disposition
 from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, start_call
 from dialer.webhooks import DIALER
 from dialer.worker import after_change
@@ -636,6 +637,8 @@ async def dispose(request: web.Request) -> web.Response:
     attempt, zone_name, done = found
     if done is not None:
         return web.json_response({"disposition": _disposition_json(done), "repeated": True})
+    if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
+        raise _conflict(str(NoConversation()))
 
     code = body.get("code")
     if code not in {c.value for c in D}:
@@ -699,6 +702,8 @@ async def dispose(request: web.Request) -> web.Response:
 
     try:
         saved, texts = await dialer.store(record)
+    except NoConversation as error:  # a machine's verdict came in meanwhile
+        raise _conflict(str(error)) from None
     except DispositionError as error:
         field, _, message = str(error).partition(": ")
         raise _Invalid(field if message else "code", message or str(error)) from None

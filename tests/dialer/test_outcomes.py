@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from dialer.dialing import DialingSettings
-from dialer.outcomes import DispositionError, apply_status, move_on, record_disposition, unchanged
+from dialer.outcomes import (
+    DispositionError,
+    NoConversation,
+    apply_status,
+    move_on,
+    record_disposition,
+    unchanged,
+)
+from dialer.sim_agents import ensure_agents
 from dialer.states import rank
 from dialer.worker import take_entries
 from store.db import transaction
@@ -112,9 +120,10 @@ def test_dispositions_close_call_back_or_retry_and_are_recorded_once(engine: Eng
     attempts = []
     with transaction(engine) as session:
         attempts = take_entries(session, campaign_id, 4, now=AT)
+        (agent,) = ensure_agents(session, 1)
         for attempt_id in attempts:
             apply_status(session, attempt_id, S.IN_PROGRESS, now=AT)
-            session.get(Attempt, attempt_id).agent_id = None  # type: ignore[union-attr]
+            session.get(Attempt, attempt_id).agent_id = agent  # type: ignore[union-attr]
     accepted, callback, dnc, voicemail = attempts
     later = AT + dt.timedelta(minutes=5)
     with transaction(engine) as session:
@@ -236,8 +245,10 @@ def test_an_accepted_offer_is_a_conversion_claim_at_once(engine: Engine) -> None
             .values(product_id=fiber.id)
         )
         accepted, refused = take_entries(session, campaign_id, 2, now=AT)
+        (agent,) = ensure_agents(session, 1)
         for attempt_id in (accepted, refused):
             apply_status(session, attempt_id, S.IN_PROGRESS, now=AT)
+            session.get(Attempt, attempt_id).agent_id = agent  # type: ignore[union-attr]
     later = AT + dt.timedelta(minutes=4)
     with transaction(engine) as session:
         record_disposition(session, attempt_id=accepted, agent_id=None, code="accepted", now=later)
@@ -287,3 +298,58 @@ def test_a_progress_update_that_changes_nothing_is_told_apart_by_a_read(engine: 
         assert unchanged(session, attempt_id + 1000, S.RINGING) is None, "no such attempt"
         with pytest.raises(ValueError, match="final"):
             unchanged(session, attempt_id, S.COMPLETED)
+
+
+@pytest.mark.parametrize(
+    ("channel", "status", "with_agent"),
+    [
+        (Channel.CALL, S.MACHINE, True),  # connected, then the machine's verdict freed the agent
+        (Channel.CALL, S.NO_ANSWER, True),  # as a replayed answer once left it
+        (Channel.CALL, S.BUSY, False),
+        (Channel.CALL, S.FAILED, False),
+        (Channel.CALL, S.ABANDONED, False),
+        (Channel.CALL, S.COMPLETED, False),  # hung up before an agent took it
+        (Channel.CALL, S.IN_PROGRESS, False),  # still waiting for an agent
+        (Channel.SMS, S.DELIVERED, False),
+    ],
+)
+def test_a_disposition_needs_a_call_an_agent_talked_on(
+    engine: Engine, channel: Channel, status: AttemptStatus, with_agent: bool
+) -> None:
+    campaign_id, _ = build_running_campaign(engine, 2, kind=CampaignKind.CROSS_SELL)
+    with transaction(engine) as session:
+        untouched, talked = take_entries(session, campaign_id, 2, now=AT)
+        (agent,) = ensure_agents(session, 1)
+        for attempt_id in (untouched, talked):
+            attempt = session.get(Attempt, attempt_id)
+            assert attempt is not None
+            attempt.channel, attempt.status = channel, status
+            attempt.agent_id = agent if with_agent else None
+        talking = session.get(Attempt, talked)
+        assert talking is not None
+        talking.channel, talking.status, talking.agent_id = Channel.CALL, S.COMPLETED, agent
+    later = AT + dt.timedelta(minutes=3)
+    with transaction(engine) as session:
+        with pytest.raises(DispositionError, match="never reached an agent") as refused:
+            record_disposition(
+                session,
+                attempt_id=untouched,
+                agent_id=agent,
+                code="refused",
+                now=later,
+                refusal_reason="price",
+            )
+        assert isinstance(refused.value, NoConversation)
+        record_disposition(
+            session, attempt_id=talked, agent_id=agent, code="refused", now=later,
+            refusal_reason="price",
+        )  # fmt: skip
+    with transaction(engine) as session:
+        coded = session.execute(select(Disposition.attempt_id, Disposition.code)).all()
+        assert [tuple(row) for row in coded] == [(talked, "refused")]
+        entry = session.scalars(
+            select(ListEntry)
+            .join(Attempt, Attempt.list_entry_id == ListEntry.id)
+            .where(Attempt.id == untouched)
+        ).one()
+        assert entry.status is EntryStatus.IN_PROGRESS, "the refusal counted for no one"

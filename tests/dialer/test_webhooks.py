@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from campaigns.policy import ContactPolicy, check_contact
 from dialer.context import Dialer
+from dialer.outcomes import apply_status
 from dialer.webhooks import _signature_holds
 from store.models import (
     AgentEvent,
@@ -28,6 +29,7 @@ from store.models import (
     AttemptStatus,
     CampaignKind,
     Channel,
+    Disposition,
     DncChannel,
     DncEntry,
     EntryStatus,
@@ -444,6 +446,27 @@ def test_a_text_status_for_another_message_or_after_the_outcome_changes_nothing(
         assert (await h.post(path, replay))[0] == 204
         attempt = h.store(lambda s: s.get(Attempt, text_id))
         assert (attempt.status, attempt.error_code) == (S.DELIVERED, None)
+
+    run_hooks(scenario)
+
+
+def test_a_simulated_agent_records_nothing_for_a_call_that_never_reached_them(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    from dialer.sim_agents import SimulatedAgents
+
+    async def scenario(h: Hooks) -> None:
+        agent = await _ready_agent(h)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        await h.answer(attempt_id)
+        # the machine's verdict comes once the agent is already in wrap-up
+        await h.dialer.board.end_call(attempt_id, h.dialer.clock.now())
+        h.store(lambda s: apply_status(s, attempt_id, S.MACHINE, now=NOON))
+        pool = SimulatedAgents(h.dialer, [agent], seed=1)
+        await pool._dispose(agent, attempt_id)
+        assert pool.dispositions == 0
+        assert h.store(lambda s: s.scalar(select(func.count()).select_from(Disposition))) == 0
+        assert (await h.dialer.board.status(agent)).state.value == "ready"
 
     run_hooks(scenario)
 

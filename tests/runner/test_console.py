@@ -25,6 +25,7 @@ from runner.users import hash_password
 from store.db import transaction
 from store.models import (
     AgentEvent,
+    AnsweredBy,
     Attempt,
     AttemptStatus,
     CampaignKind,
@@ -390,6 +391,53 @@ def test_an_agent_works_a_call_from_login_to_disposition(
 
         status, body = await _post(client, "/api/agent/logout", token, {})
         assert (status, body["state"]) == (200, "offline")
+
+    run_web(scenario)
+
+
+def test_a_call_that_never_reached_the_agent_takes_no_disposition(
+    run_web: RunWeb, engine: Engine, users: dict[str, int]
+) -> None:
+    """A machine-answered call the agent was connected to for a moment: the machine's
+    outcome is the carrier's, and a "refused" on it would count a refusal no one made."""
+    campaign_id, customers = _campaign(engine)
+
+    async def scenario(client: Client) -> None:
+        dialer = client.server.app[DIALER]
+        token = await login_as(client, "agent")
+        await _post(client, "/api/agent/login", token, {"campaign_id": campaign_id})
+        attempt_id, agent = await _give_call(dialer, campaign_id, customers[0])
+        assert agent == users["ann"]
+        now = dialer.clock.utcnow()
+        await dialer.store(
+            lambda s: apply_status(
+                s, attempt_id, S.MACHINE, now=now, answered_by=AnsweredBy.MACHINE
+            )
+        )
+        await dialer.board.release(attempt_id, dialer.clock.now())
+        entry_before = await dialer.store(
+            lambda s: s.scalars(
+                select(ListEntry.due_at).where(ListEntry.customer_id == customers[0])
+            ).one()
+        )
+        url = f"/api/attempts/{attempt_id}/disposition"
+        refusal = {"code": "refused", "refusal_reason": "price", "funnel_stage": "offer"}
+        for body in (refusal, {"code": "accepted"}):
+            status, answer = await _post(client, url, token, body)
+            assert status == 409, answer
+            assert answer["message"] == (
+                "this call never reached an agent: no disposition to record"
+            )
+        stored = await dialer.store(
+            lambda s: (
+                s.scalars(select(Disposition)).all(),
+                s.scalars(
+                    select(ListEntry.due_at).where(ListEntry.customer_id == customers[0])
+                ).one(),
+            )
+        )
+        assert stored == ([], entry_before), "tried again after the machine's delay only"
+        assert (await _get(client, "/api/agent/state"))["state"] == "ready"
 
     run_web(scenario)
 
