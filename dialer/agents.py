@@ -211,12 +211,16 @@ redis.call('SET', taken, agent, 'EX', ttl)
 return agent
 """
 
-# ARGV: prefix, attempt, now, then ('wrap', or 'ready' for a call with nothing to wrap up)
+# ARGV: prefix, attempt, now, then ('wrap', or 'ready' for a call with nothing to wrap up),
+# the agent to look at when the attempt's own key is gone ('' for none)
 _END_CALL = """
-local attempt, now, after = ARGV[2], ARGV[3], ARGV[4]
+local attempt, now, after, held = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local agent = redis.call('GET', prefix .. ':attempt-agent:' .. attempt)
 if not agent then
-  return false
+  if held == '' then
+    return false
+  end
+  agent = held
 end
 local state, on, on_attempt = current(agent)
 if state == 'preview' and on_attempt == attempt then
@@ -427,18 +431,25 @@ class AgentBoard:
         """The previewing agent passes on the entry before dialing: ready again."""
         return await self._move(self._skip, agent_id, entry_id, now)
 
-    async def end_call(self, attempt_id: int, now: float) -> int | None:
+    async def end_call(
+        self, attempt_id: int, now: float, *, agent_id: int | None = None
+    ) -> int | None:
         """Move the agent talking on the attempt to wrap-up (an agent whose previewed
         call was never answered to ready); None if no agent had it.
 
-        Repeated, it returns the same agent and changes nothing.
+        Repeated, it returns the same agent and changes nothing. ``agent_id`` is the agent
+        whose state names the attempt, for when the attempt's own record of its agent has
+        expired (``ATTEMPT_AGENT_TTL``); the agent moves only if it is on that attempt.
         """
-        return await self._agent(self._end_call, attempt_id, now, "wrap")
+        return await self._agent(self._end_call, attempt_id, now, "wrap", agent_id or "")
 
-    async def release(self, attempt_id: int, now: float) -> int | None:
+    async def release(
+        self, attempt_id: int, now: float, *, agent_id: int | None = None
+    ) -> int | None:
         """Make the agent talking on the attempt ready at once, with no wrap-up: the call
-        turned out to be an answering machine. None if no agent had it; idempotent."""
-        return await self._agent(self._end_call, attempt_id, now, "ready")
+        turned out to be an answering machine, or never reached the agent. None if no
+        agent had it; idempotent. ``agent_id`` as for ``end_call``."""
+        return await self._agent(self._end_call, attempt_id, now, "ready", agent_id or "")
 
     async def finish_wrap(
         self,

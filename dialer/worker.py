@@ -17,7 +17,8 @@ Jobs:
     place_call          the contact policy once more, under a per-customer lock, then the
                         carrier; transient carrier errors retry with backoff (arq Retry)
     send_sms            likewise for a text (SMS fallback), rendered from templates/sms
-    reap                every minute: attempts the carrier went silent on are closed
+    reap                every 15 s: attempts the carrier went silent on are closed, and
+                        agents the board still holds on a call that ended are freed
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ from sqlalchemy.orm import Session
 
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.policy import ContactPolicy, Verdict, check_contact, record_exclusion
+from dialer.agents import AgentState
 from dialer.context import Dialer, DialerConfig, open_dialer, redis_settings
 from dialer.dialing import DialingSettings
-from dialer.outcomes import Change, apply_status, new_attempt
+from dialer.outcomes import Change, apply_status, new_attempt, reached_agent
 from dialer.pacing import PacingMode, PacingState, WindowStats, lines_to_dial
 from dialer.provider import PermanentProviderError, ProviderError, TransientProviderError
 from dialer.sms import OPT_OUT_LINE, render_sms
-from dialer.states import from_twilio, is_final
+from dialer.states import FINAL, from_twilio, is_final
 from store.db import make_engine
 from store.models import (
     AgentEvent,
@@ -87,6 +89,8 @@ QUIET_AFTER = 120.0  # a ringing line ends within the ring timeout (at most 60 s
 LONG_CALL = 1800.0  # a conversation this long is checked too
 LOST_AFTER = 300.0
 SILENT_AFTER = 2 * 3600.0
+# clock seconds after a call's end by which its own status callback has moved its agent
+HELD_AFTER_END = 30.0
 # blocks that no waiting lifts take the entry off the list for good
 _LASTING_REASONS = {"no_phone", "no_consent", "do_not_call", "opted_out", "no_timezone"}
 _LASTING_REASONS |= {"open_complaint", "max_attempts"}
@@ -756,7 +760,9 @@ async def requeue_due(dialer: Dialer) -> int:
 async def reap(ctx: dict[str, Any]) -> int:
     """Settle lines whose callbacks went missing: the carrier is asked how each call
     ended; one that never reached it (no SID after ``LOST_AFTER``) or that it cannot say
-    after ``SILENT_AFTER`` is closed as failed and tried again later."""
+    after ``SILENT_AFTER`` is closed as failed and tried again later. Then free the agents
+    still on a call the store has as ended (``free_held_agents``). Returns how many lines
+    were settled and agents freed."""
     dialer = _dialer(ctx)
     now = dialer.clock.utcnow()
 
@@ -802,7 +808,60 @@ async def reap(ctx: dict[str, Any]) -> int:
             log.info("attempt %s: its agent moved to wrap-up after a missed callback", attempt_id)
         await after_change(dialer, change.texts, change.campaign_id)
         settled += 1
-    return settled
+    return settled + await free_held_agents(dialer)
+
+
+async def free_held_agents(dialer: Dialer) -> int:
+    """Agents the board holds on a call (talking, or waiting on a preview they dialed)
+    whose attempt the store has as final: each goes where the call's own end would have
+    sent it, wrap-up after a conversation and ready otherwise; how many were freed.
+
+    The call's end moves its agent as its status callback arrives; an agent claimed for a
+    call that was over already (a replayed answer before replays were refused), or whose
+    move was lost with its process, would be held for good: no ready, pause or logout is
+    allowed on a call. A call ended less than ``HELD_AFTER_END`` ago is left to its own
+    callback, which is on its way.
+    """
+    held = {
+        status.attempt_id: status.agent_id
+        for status in await dialer.board.agents()
+        if status.attempt_id is not None and status.state in (AgentState.TALK, AgentState.PREVIEW)
+    }
+    if not held:
+        return 0
+    ended_before = dialer.clock.utcnow() - dt.timedelta(seconds=HELD_AFTER_END)
+
+    def ended(session: Session) -> list[tuple[int, int | None, bool]]:
+        rows = session.execute(
+            select(
+                Attempt.id, Attempt.campaign_id, Attempt.channel, Attempt.status, Attempt.agent_id
+            ).where(
+                Attempt.id.in_(list(held)),
+                Attempt.status.in_(sorted(FINAL)),
+                or_(Attempt.ended_at.is_(None), Attempt.ended_at < ended_before),
+            )
+        ).all()
+        return [
+            (int(i), campaign, reached_agent(channel, status, agent))
+            for i, campaign, channel, status, agent in rows
+        ]
+
+    freed = 0
+    for attempt_id, campaign_id, talked in await dialer.store(ended):
+        agent = held[attempt_id]
+        end = dialer.board.end_call if talked else dialer.board.release
+        await end(attempt_id, dialer.clock.now(), agent_id=agent)
+        event = AgentEvent(
+            agent_id=agent,
+            campaign_id=campaign_id,
+            attempt_id=attempt_id,
+            state="wrap" if talked else "ready",
+            at=dialer.clock.utcnow(),
+        )
+        await dialer.store(partial(Session.add, instance=event))
+        log.warning("agent %s: freed from attempt %s, which had ended", agent, attempt_id)
+        freed += 1
+    return freed
 
 
 def _settle_silent(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
@@ -446,6 +447,47 @@ def test_a_text_status_for_another_message_or_after_the_outcome_changes_nothing(
         assert (await h.post(path, replay))[0] == 204
         attempt = h.store(lambda s: s.get(Attempt, text_id))
         assert (attempt.status, attempt.error_code) == (S.DELIVERED, None)
+
+    run_hooks(scenario)
+
+
+def test_the_reaper_frees_an_agent_held_on_a_call_that_ended(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    """Agents a replayed answer left on a finished call (before replays were refused) go
+    where the call's end would have sent them; an agent on a live call stays."""
+    from dialer.sim_agents import ensure_agents
+    from dialer.worker import reap
+
+    async def scenario(h: Hooks) -> None:
+        rang_out, talked, live = h.store(lambda s: ensure_agents(s, 3))
+        board, now = h.dialer.board, h.dialer.clock.now()
+        long_ago = NOON - dt.timedelta(minutes=5)
+
+        def call(session: Session, status: AttemptStatus, agent: int) -> int:
+            attempt_id = _attempt(session, h.campaign_id, status=status)
+            attempt = session.get(Attempt, attempt_id)
+            assert attempt is not None
+            attempt.agent_id, attempt.answered_at = agent, long_ago
+            attempt.ended_at = long_ago if status is not S.IN_PROGRESS else None
+            return attempt_id
+
+        held = {}
+        ends = {rang_out: S.NO_ANSWER, talked: S.COMPLETED, live: S.IN_PROGRESS}
+        for agent, status in ends.items():
+            await board.login(agent, h.campaign_id, now)
+            held[agent] = h.store(functools.partial(call, status=status, agent=agent))
+            assert await board.claim(h.campaign_id, held[agent], now) == agent
+        # the attempt's own record of its agent may have expired: the agent's state names it
+        await h.dialer.redis.delete(f"{h.dialer.config.prefix}:attempt-agent:{held[talked]}")
+
+        assert await reap({"dialer": h.dialer}) == 2
+        assert (await board.status(rang_out)).state.value == "ready"
+        assert (await board.status(talked)).state.value == "wrap"
+        assert (await board.status(live)).state.value == "talk"
+        assert _events(h, held[rang_out]) == ["ready"]
+        assert _events(h, held[talked]) == ["wrap"]
+        assert await reap({"dialer": h.dialer}) == 0
 
     run_hooks(scenario)
 
