@@ -117,12 +117,17 @@ def import_(
     if as_json:
         typer.echo(json.dumps(result.as_json()))
         return
+    left_out = f", {result.warnings:,} field(s) left out" if result.warnings else ""
     console.print(
         f"{kind}: read {result.read:,}, imported {result.imported:,}, updated "
         f"{result.updated:,}, unchanged {result.unchanged:,}, rejected {result.rejected:,}"
+        f"{left_out}",
+        soft_wrap=True,
     )
-    if result.rejects_file is not None and result.rejected:
-        console.print(f"rejected rows and reasons: {result.rejects_file}", soft_wrap=True)
+    if result.rejects_file is not None and (result.rejected or result.warnings):
+        console.print(
+            f"rejected rows, fields left out and why: {result.rejects_file}", soft_wrap=True
+        )
 
 
 @app.command("train")

@@ -1,9 +1,14 @@
 """The importer: CSV exports into the store, row by row validated, in batches.
 
 A file-level problem (unreadable file, wrong encoding, missing required columns, a bad
-mapping) stops the import before anything is written. A row-level problem sends that
-row to the reject file (line, field, value, reason) and the rest goes on. Rows are
-upserted by their natural key, so importing the same file twice changes nothing.
+mapping) stops the import before anything is written. Within a row, only a bad key or a
+required field that is missing or unusable rejects the row; any other unusable field is
+left out and the row is stored without it: a new record has it empty, one already
+stored keeps what it had. Either way the reject file names the line, field, value and
+reason, and what became of the row. Dropping a whole customer for a garbled phone
+would drop their holdings and bills too ("unknown customer"), and with them the
+customer's place in scoring and the churn figures. Rows are upserted by their natural
+key, so importing the same file twice changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -110,7 +115,10 @@ class KindSpec:
     key: tuple[str, ...]
     to_record: Callable[[Any, Refs], dict[str, Any]]
     columns: Mapping[str, tuple[str, ...]]
-    """Row field -> the table columns it writes; a field the file lacks writes nothing."""
+    """Row field -> the table columns it writes; a field the file lacks writes nothing.
+
+    A field left out of a row (unusable) keeps the stored values of the columns that no
+    other field of the file writes."""
     refers_to_customers: bool = False
     always: tuple[str, ...] = ()
     """Columns written on every update whatever the file holds."""
@@ -342,7 +350,7 @@ def import_file(
             if kind == "matrix":
                 for batch in _batched(source.rows(), batch_size):
                     matrix.write_batch(batch, result, rejects)
-                matrix.finish(result)
+                matrix.finish(result, rejects)
             else:
                 parallel = _worker_count(workers, source, engine)
                 for outcomes in _checked(checker, check, source, batch_size, parallel):
@@ -407,8 +415,18 @@ def _url_of(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-Outcome = tuple[int, tuple[Any, ...] | None, dict[str, Any] | None, list[Reject]]
-"""(line, the row's key in the file, the record to store or None, why it was rejected)."""
+class Outcome(NamedTuple):
+    """One checked row."""
+
+    line: int
+    file_key: tuple[Any, ...] | None
+    """The row's key in the file; None when the row is rejected."""
+    record: dict[str, Any] | None
+    """What to store; None when the row is rejected."""
+    problems: list[Reject]
+    """Why the row is rejected, or the fields it is stored without."""
+    kept: frozenset[str] = frozenset()
+    """Columns a record already stored keeps, for the fields left out."""
 
 
 @dataclass(frozen=True)
@@ -438,6 +456,8 @@ class RowChecker:
             )
         self.engine = engine
         self.spec = spec
+        self.mapped = mapped
+        self.must_have = set(spec.required) | set(spec.file_key)
         self.read_row = mapping.reader()
         self.context = {"default_region": check.default_region}
         self.columns = {c for f in mapped for c in spec.columns.get(f, ())} | set(spec.always)
@@ -446,39 +466,74 @@ class RowChecker:
     def check(self, batch: list[tuple[int, dict[str, str] | str]]) -> list[Outcome]:
         spec = self.spec
         outcomes: list[Outcome] = []
-        valid: list[tuple[int, Row]] = []
+        valid: list[tuple[int, Row, list[Reject]]] = []
         for line, raw in batch:
             if isinstance(raw, str):
-                outcomes.append((line, None, None, [Reject(line, "(row)", "", raw)]))
+                outcomes.append(Outcome(line, None, None, [Reject(line, "(row)", "", raw)]))
                 continue
             row, problems = self._validate(line, raw)
             if row is None:
-                outcomes.append((line, None, None, problems))
+                outcomes.append(Outcome(line, None, None, problems))
             else:
-                valid.append((line, row))
+                valid.append((line, row, problems))
         if spec.refers_to_customers:
-            wanted = {getattr(r, "customer_id") for _, r in valid}  # noqa: B009
+            wanted = {getattr(r, "customer_id") for _, r, _ in valid}  # noqa: B009
             self.refs.customers = _customer_ids(self.engine, wanted)
-        for line, row in valid:
-            file_key = tuple(getattr(row, k) for k in spec.file_key)
-            try:
-                outcomes.append((line, file_key, spec.to_record(row, self.refs), []))
-            except RowRejected as exc:
-                outcomes.append(
-                    (line, None, None, [Reject(line, exc.field, exc.value, exc.reason)])
-                )
-        outcomes.sort(key=lambda o: o[0])
+        outcomes += [self._resolve(line, row, left_out) for line, row, left_out in valid]
+        outcomes.sort(key=lambda o: o.line)
         return outcomes
 
     def _validate(self, line: int, raw: dict[str, str]) -> tuple[Row | None, list[Reject]]:
+        """The row without its unusable optional fields, and those; or None and why.
+
+        Leaving a field out can make another unusable (a score without its scale) or a
+        required one missing (the country, with no phone to tell it), so the row is
+        checked again until it passes or a field it cannot do without fails.
+        """
         values, mapping_errors = self.read_row(raw)
-        if mapping_errors:
-            return None, [Reject(line, f, raw.get(f, ""), r) for f, r in mapping_errors.items()]
-        present = {k: v for k, v in values.items() if v is not None}
-        try:
-            return self.spec.schema.model_validate(present, context=self.context), []
-        except ValidationError as exc:
-            return None, [_reject(line, err, values) for err in exc.errors(include_url=False)]
+        problems = [Reject(line, f, raw.get(f, ""), r) for f, r in mapping_errors.items()]
+        if any(p.field in self.must_have for p in problems):
+            return None, problems
+        present = {k: v for k, v in values.items() if v is not None and k not in mapping_errors}
+        while True:
+            try:
+                return self.spec.schema.model_validate(present, context=self.context), problems
+            except ValidationError as exc:
+                found = [_reject(line, err, values) for err in exc.errors(include_url=False)]
+            problems += found
+            # A field that is already blank fails only because a value is required there.
+            if any(p.field in self.must_have or p.field not in present for p in found):
+                return None, problems
+            for p in found:
+                present.pop(p.field, None)
+
+    def _resolve(self, line: int, row: Row, left_out: list[Reject]) -> Outcome:
+        """The row's record, with the codes it refers to resolved to database keys.
+
+        An unknown code in a field the row can do without (a customer's segment) leaves
+        that field out; in its key (a holding's customer or product) it rejects the row.
+        """
+        while True:
+            try:
+                record = self.spec.to_record(row, self.refs)
+                break
+            except RowRejected as exc:
+                problem = Reject(line, exc.field, exc.value, exc.reason)
+                if exc.field in self.must_have or getattr(row, exc.field, None) is None:
+                    return Outcome(line, None, None, [*left_out, problem])
+                left_out = [*left_out, problem]
+                row = row.model_copy(update={exc.field: None})
+        file_key = tuple(getattr(row, k) for k in self.spec.file_key)
+        return Outcome(line, file_key, record, left_out, self._kept(left_out))
+
+    def _kept(self, left_out: list[Reject]) -> frozenset[str]:
+        """The columns only the left-out fields write: a stored record keeps their values."""
+        if not left_out:
+            return frozenset()
+        fields = {p.field for p in left_out}
+        theirs = {c for f in fields for c in self.spec.columns.get(f, ())}
+        written = {c for f in self.mapped - fields for c in self.spec.columns.get(f, ())}
+        return frozenset(theirs - written - set(self.spec.always))
 
 
 class _TableWriter:
@@ -493,7 +548,8 @@ class _TableWriter:
     def write(self, outcomes: list[Outcome], result: ImportResult, rejects: RejectWriter) -> None:
         spec = self.spec
         records: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for line, file_key, record, problems in outcomes:
+        kept: dict[tuple[Any, ...], frozenset[str]] = {}
+        for line, file_key, record, problems, keep in outcomes:
             result.read += 1
             if record is None or file_key is None:
                 rejects.add(result, problems)
@@ -505,10 +561,14 @@ class _TableWriter:
                 rejects.add(result, [Reject(line, spec.file_key[0], shown, reason)])
                 continue
             self.seen[file_key] = line
-            records[tuple(record[k] for k in spec.key)] = record
+            rejects.warn(result, problems)
+            key = tuple(record[k] for k in spec.key)
+            records[key] = record
+            if keep:
+                kept[key] = keep
         if records:
             with transaction(self.engine) as session:
-                inserted, changed = _upsert(session, spec, records, self.columns)
+                inserted, changed = _upsert(session, spec, records, self.columns, kept)
             result.imported += inserted
             result.updated += changed
 
@@ -518,11 +578,13 @@ def _upsert(
     spec: KindSpec,
     records: dict[tuple[Any, ...], dict[str, Any]],
     columns: set[str],
+    kept: Mapping[tuple[Any, ...], frozenset[str]],
 ) -> tuple[int, int]:
     """Insert new records, update changed ones; return (inserted, updated).
 
     New rows are inserted whole (schema defaults for what the file lacks); existing
-    rows are compared and updated on the columns the file holds only.
+    rows are compared and updated on the columns the file holds only, less the
+    columns ``kept`` names for the record (its row's field for them was unusable).
     """
     model = spec.model
     table = cast(Table, model.__table__)
@@ -543,8 +605,10 @@ def _upsert(
             inserts.append(record)
             continue
         stored = dict(zip(value_cols, current[1 + len(key_cols) :], strict=True))
-        if any(stored[c] != record[c] for c in value_cols):
-            updates.append({"id": current[0], **{c: record[c] for c in value_cols}})
+        keep = kept.get(key, frozenset())
+        new = {c: stored[c] if c in keep else record[c] for c in value_cols}
+        if any(stored[c] != new[c] for c in value_cols):
+            updates.append({"id": current[0], **new})
     if inserts and session.get_bind().dialect.name == "postgresql":
         _copy_into(session, table, inserts)
     elif inserts:

@@ -12,9 +12,12 @@ ending in .yaml or .yml), one entry per segment listing its products:
       B2C_YOUNG: {name: Young adults, products: [MOB_S, BB_100]}
 
 Each import that changes the matrix stores a new version; the newest version is in
-force. Segments whose row is rejected keep the cells they had, so a bad row never
-drops targeting silently; a file without a single segment is refused for the same
-reason.
+force. Segments whose row is rejected (a bad code, the row unreadable) keep the cells
+they had, so a bad row never drops targeting silently; a file without a single segment
+is refused for the same reason. A bad mark, name or product code only leaves that
+field out, as for every import: the segment is stored, a cell with a bad mark keeps the
+state it had (none for a new segment), a YAML product list with a bad item drops none
+of the segment's cells, and the reject file lists the field.
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ class SegmentEntry:
     """Fields of MatrixRow (segment, segment_name) as written."""
     products: set[str]
     problems: list[Reject] = field(default_factory=list)
+    """Why the segment is rejected."""
+    left_out: list[Reject] = field(default_factory=list)
+    """Fields the segment is stored without."""
+    kept: set[str] = field(default_factory=set)
+    """Products whose cell keeps its stored state: their mark was unusable."""
 
 
 def read_yaml_matrix(path: Path, encoding: str, products: Mapping[str, int]) -> list[SegmentEntry]:
@@ -112,11 +120,11 @@ def _yaml_entry(key: yaml.Node, value: yaml.Node, products: Mapping[str, int]) -
         elif name == "products" and isinstance(item, yaml.SequenceNode):
             for product in item.value:
                 if not isinstance(product, yaml.ScalarNode):
-                    entry.problems.append(
+                    entry.left_out.append(
                         Reject(line, "products", "", "list product codes as plain text")
                     )
                 elif product.value not in products:
-                    entry.problems.append(
+                    entry.left_out.append(
                         Reject(
                             line,
                             "products",
@@ -129,11 +137,15 @@ def _yaml_entry(key: yaml.Node, value: yaml.Node, products: Mapping[str, int]) -
                     entry.products.add(product.value)
         elif name == "products" and _is_null(item):
             pass
-        elif name in ("name", "products"):
-            shape = "a list of product codes" if name == "products" else "plain text"
-            entry.problems.append(Reject(line, name, "", f"expected {shape}"))
+        elif name == "name":
+            entry.left_out.append(Reject(line, name, "", "expected plain text"))
+        elif name == "products":
+            entry.left_out.append(Reject(line, name, "", "expected a list of product codes"))
         else:
-            entry.problems.append(Reject(line, name, "", "unknown key: use name and products"))
+            entry.left_out.append(Reject(line, name, "", "unknown key: use name and products"))
+    if any(p.field == "products" for p in entry.left_out):
+        # A list with a bad item cannot tell which cells it meant to drop: none are.
+        entry.kept = set(products)
     return entry
 
 
@@ -155,7 +167,8 @@ class MatrixImporter:
             }
         self.engine = engine
         self.source = source
-        self.rows: dict[str, tuple[str | None, set[str]]] = {}
+        self.rows: dict[str, tuple[str | None, set[str], set[str]]] = {}
+        """Segment -> (name or None to keep it, products targeted, products kept as stored)."""
         self.lines: dict[str, int] = {}
         self.rejected_segments: set[str] = set()
         self.yaml_entries: list[SegmentEntry] | None = None
@@ -189,58 +202,66 @@ class MatrixImporter:
         rejects: RejectWriter,
     ) -> None:
         if self.yaml_entries is not None:
-            for entry in self.yaml_entries:
-                result.read += 1
-                if problems := self._check(entry):
-                    rejects.add(result, problems)
-            self.yaml_entries = []
+            self._take_yaml(result, rejects)
             return
         for line, raw in batch:
-            result.read += 1
             if isinstance(raw, str):
+                result.read += 1
                 rejects.add(result, [Reject(line, "(row)", "", raw)])
                 continue
-            if problems := self._check(self._csv_entry(line, raw)):
-                rejects.add(result, problems)
+            self._take(self._csv_entry(line, raw), result, rejects)
+
+    def _take_yaml(self, result: ImportResult, rejects: RejectWriter) -> None:
+        entries, self.yaml_entries = self.yaml_entries or [], []
+        for entry in entries:
+            self._take(entry, result, rejects)
+
+    def _take(self, entry: SegmentEntry, result: ImportResult, rejects: RejectWriter) -> None:
+        result.read += 1
+        rejected, left_out = self._check(entry)
+        if rejected:
+            rejects.add(result, [*rejected, *left_out])
+        else:
+            rejects.warn(result, left_out)
 
     def _csv_entry(self, line: int, raw: dict[str, str]) -> SegmentEntry:
         values, errors = self.read_row(raw)
-        entry = SegmentEntry(
-            line,
-            {k: v for k, v in values.items() if v is not None},
-            set(),
-            [Reject(line, f, raw.get(f, ""), r) for f, r in errors.items()],
-        )
+        entry = SegmentEntry(line, {k: v for k, v in values.items() if v is not None}, set())
+        for name, reason in errors.items():
+            problem = Reject(line, name, raw.get(name, ""), reason)
+            (entry.problems if name == "segment" else entry.left_out).append(problem)
         for code in self.product_columns:
             mark = raw[code].strip().lower()
             if mark in MARKED:
                 entry.products.add(code)
             elif mark not in UNMARKED:
-                entry.problems.append(
+                entry.kept.add(code)
+                entry.left_out.append(
                     Reject(
                         line, code, raw[code], "mark targeted products with x, leave others blank"
                     )
                 )
         return entry
 
-    def _check(self, entry: SegmentEntry) -> list[Reject]:
-        """Keep the segment's row, or return why it is rejected."""
-        line, problems = entry.line, list(entry.problems)
+    def _check(self, entry: SegmentEntry) -> tuple[list[Reject], list[Reject]]:
+        """Keep the segment's row; return why it is rejected and the fields it is kept without."""
+        line, rejected, left_out = entry.line, list(entry.problems), list(entry.left_out)
+        values = dict(entry.values)
         row = None
-        try:
-            row = MatrixRow.model_validate(entry.values)
-        except ValidationError as exc:
-            problems += [
-                Reject(
-                    line,
-                    str(e["loc"][0]) if e["loc"] else "(row)",
-                    entry.values.get("segment") or "",
-                    e["msg"],
-                )
-                for e in exc.errors(include_url=False)
-            ]
+        while row is None:
+            try:
+                row = MatrixRow.model_validate(values)
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False)
+                fields = [(str(e["loc"][0]) if e["loc"] else "(row)", e["msg"]) for e in errors]
+                found = [Reject(line, f, values.get(f) or "", msg) for f, msg in fields]
+                if any(p.field != "segment_name" for p in found):
+                    rejected += found  # a bad code: there is no segment to keep
+                    break
+                left_out += found
+                values.pop("segment_name")
         if row is not None and row.segment in self.lines:
-            problems.append(
+            rejected.append(
                 Reject(
                     line,
                     "segment",
@@ -248,24 +269,17 @@ class MatrixImporter:
                     f"duplicate key: also on line {self.lines[row.segment]}",
                 )
             )
-        if problems or row is None:
+        if rejected or row is None:
             if row is not None:
                 self.rejected_segments.add(row.segment)
-            return problems
+            return rejected, left_out
         self.lines[row.segment] = line
-        self.rows[row.segment] = (row.segment_name, entry.products)
-        return []
+        self.rows[row.segment] = (row.segment_name, entry.products, entry.kept)
+        return [], left_out
 
-    def finish(self, result: ImportResult) -> None:
+    def finish(self, result: ImportResult, rejects: RejectWriter) -> None:
         if self.yaml_entries:
-            # A one-line YAML file yields no CSV rows, so write_batch never ran and there
-            # is no reject file to send bad entries to: they stop the import instead.
-            entries, self.yaml_entries = self.yaml_entries, []
-            problems = [p for entry in entries for p in self._check(entry)]
-            if problems:
-                shown = "; ".join(f"{p.field} {p.value!r}: {p.reason}" for p in problems)
-                raise ImportFileError(f"{self.source.path}: {shown}")
-            result.read += len(entries)
+            self._take_yaml(result, rejects)  # a one-line file has no CSV rows to take them
         if result.read == 0:
             raise ImportFileError(
                 f"{self.source.path}: has no segments: the matrix in force is unchanged"
@@ -274,10 +288,11 @@ class MatrixImporter:
             return  # every row rejected: storing a version would drop every segment
         version, cells = current_matrix(self.engine)
         kept = {(s, p) for s, p in cells if s in self.rejected_segments and s not in self.rows}
-        wanted = kept | {(s, p) for s, (_, products) in self.rows.items() for p in products}
+        kept |= {(s, p) for s, p in cells if s in self.rows and p in self.rows[s][2]}
+        wanted = kept | {(s, p) for s, (_, products, _) in self.rows.items() for p in products}
         with transaction(self.engine) as session:
             ids: dict[str, int] = {}
-            for code, (name, products) in self.rows.items():
+            for code, (name, products, unsure) in self.rows.items():
                 stored = self.segments.get(code)
                 if stored is None:
                     segment = Segment(code=code, name=name or code)
@@ -291,7 +306,7 @@ class MatrixImporter:
                 renamed = name is not None and name != stored[1]
                 if renamed:
                     session.get_one(Segment, stored[0]).name = name or code
-                if renamed or before != products:
+                if renamed or before != products | (before & unsure):
                     result.updated += 1
             if wanted == cells:
                 return

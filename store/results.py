@@ -1,4 +1,11 @@
-"""What an import produced: counts, and the reject file for rows that could not be used."""
+"""What an import produced: counts, and the reject file for what could not be used.
+
+The reject file has a line per problem: ``row,field,value,reason,outcome``. The outcome
+says what became of the row: ``row rejected`` (a bad key, or a required field missing
+or unusable: nothing of the row was stored) or ``row imported without this field`` (any
+other bad field: the row was stored, a new record with the field empty, one already
+stored keeping the value it had).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,14 @@ from typing import Any, TextIO
 from store.csv_out import CsvOut
 from store.private_files import open_private
 
+ROW_REJECTED = "row rejected"
+FIELD_LEFT_OUT = "row imported without this field"
+
 
 @dataclass(frozen=True)
 class Reject:
+    """A problem with one field of a row (or with the whole row, field ``(row)``)."""
+
     row: int
     field: str
     value: str
@@ -27,6 +39,8 @@ class ImportResult:
     imported: int = 0
     updated: int = 0
     rejected: int = 0
+    warnings: int = 0
+    """Fields left out of rows that were stored: lines of the reject file, not rows."""
     rejects_file: Path | None = None
 
     @property
@@ -41,6 +55,7 @@ class ImportResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": self.rejected,
+            "warnings": self.warnings,
             "rejects_file": None if self.rejects_file is None else str(self.rejects_file),
         }
 
@@ -52,7 +67,7 @@ class RejectWriter:
     database, and a value a spreadsheet would run as a formula is guarded (``store.csv_out``).
     """
 
-    HEADER = ("row", "field", "value", "reason")
+    HEADER = ("row", "field", "value", "reason", "outcome")
 
     def __init__(self, requested: Path | None, default: Path) -> None:
         self.requested = requested
@@ -77,9 +92,21 @@ class RejectWriter:
         self.path = self.target
 
     def add(self, result: ImportResult, rejects: Iterable[Reject]) -> None:
+        """One rejected row, with every problem it had."""
+        result.rejected += 1
+        self._write(rejects, ROW_REJECTED)
+
+    def warn(self, result: ImportResult, left_out: list[Reject]) -> None:
+        """Fields a stored row was imported without; nothing is opened for none."""
+        if left_out:
+            result.warnings += self._write(left_out, FIELD_LEFT_OUT)
+
+    def _write(self, problems: Iterable[Reject], outcome: str) -> int:
         if self._writer is None:
             self._open()
         assert self._writer is not None
-        result.rejected += 1
-        for r in rejects:
-            self._writer.writerow((r.row, r.field, r.value, r.reason))
+        lines = 0
+        for r in problems:
+            self._writer.writerow((r.row, r.field, r.value, r.reason, outcome))
+            lines += 1
+        return lines

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ from campaigns.policy import (
     record_exclusion,
     screen,
 )
+from store.importer import import_file
 from store.models import (
     Attempt,
     AttemptStatus,
@@ -791,6 +793,41 @@ def test_exclusions_are_recorded_with_their_reason(world: World) -> None:
             stage="dial",
             verdict=verdict,
         )
+
+
+def test_a_customer_imported_with_an_unusable_phone_is_neither_called_nor_texted(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The importer keeps a customer whose phone it cannot read, with no phone on record."""
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "customer_id,name,phone,country,timezone,call_consent,sms_consent\n"
+        "G1,Garbled,555-01,US,America/New_York,yes,yes\n"
+        "G2,Fine,(212) 555-0123,US,America/New_York,yes,yes\n",
+        encoding="utf-8",
+    )
+    result = import_file(engine, "customers", path, rejects_dir=tmp_path)
+    assert (result.imported, result.rejected, result.warnings) == (2, 0, 1)
+    with Session(engine) as session:
+        ids = dict(session.execute(select(Customer.external_id, Customer.id)).all())
+        candidates = pd.DataFrame({"customer_id": [ids["G1"], ids["G2"]], "product_id": [None] * 2})
+        candidates["product_id"] = candidates["product_id"].astype("Int64")
+        for channel in Channel:
+            for kind in (CampaignKind.ANTI_CHURN, CampaignKind.CROSS_SELL):
+                policy = ContactPolicy.for_kind(kind)
+                screened = screen(
+                    session.connection(), policy, candidates, kind=kind, channel=channel, now=NOW
+                )
+                assert screened.tolist() == ["no_phone", None], (channel, kind)
+                verdict = check_contact(
+                    session,
+                    policy,
+                    customer_id=ids["G1"],
+                    channel=channel,
+                    kind=kind,
+                    now=NOW,
+                )
+                assert (verdict.reason, verdict.retry_at) == (R.NO_PHONE, None)
 
 
 # -- the store: in bulk ---------------------------------------------------------------------

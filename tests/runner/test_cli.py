@@ -37,19 +37,23 @@ def test_db_upgrade_and_current(env: dict[str, str]) -> None:
     assert f"database: {head_revision()}" in out
 
 
+BAD_PRODUCTS = PRODUCTS + "BAD,Bad,X,1,ten\nTIER,Tier,X,0,5\n"  # a bad price, a bad tier
+
+
 def test_import_json_counts(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "products.csv"
-    path.write_text(PRODUCTS + "BAD,Bad,X,0,1\n", encoding="utf-8")
+    path.write_text(BAD_PRODUCTS, encoding="utf-8")
     rejects = tmp_path / "rejects.csv"
     code, out, _ = invoke(env, "import", "products", str(path), "--json", "--rejects", str(rejects))
     assert code == 0
     assert json.loads(out) == {
         "kind": "products",
-        "read": 2,
-        "imported": 1,
+        "read": 3,
+        "imported": 2,
         "updated": 0,
         "unchanged": 0,
         "rejected": 1,
+        "warnings": 1,
         "rejects_file": str(rejects),
     }
     code, out, _ = invoke(env, "import", "products", str(path), "--json", "--rejects", str(rejects))
@@ -60,10 +64,10 @@ def test_import_prints_a_summary_and_where_the_rejects_are(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     path = tmp_path / "products.csv"
-    path.write_text(PRODUCTS + "BAD,Bad,X,0,1\n", encoding="utf-8")
+    path.write_text(BAD_PRODUCTS, encoding="utf-8")
     code, out, _ = invoke(env, "import", "products", str(path))
     assert code == 0
-    assert "read 2, imported 1, updated 0, unchanged 0, rejected 1" in out
+    assert "read 3, imported 2, updated 0, unchanged 0, rejected 1, 1 field(s) left out" in out
     assert "products.rejects.csv" in out
 
 

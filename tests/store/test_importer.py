@@ -82,11 +82,28 @@ def base(engine: Engine, tmp_path: Path) -> Engine:
     return engine
 
 
+REJECTED, LEFT_OUT = "row rejected", "row imported without this field"
+
+
 def only_reject(result: ImportResult) -> dict[str, str]:
     rows = rejects_of(result)
     assert result.rejected == 1, rows
     assert len(rows) == 1, rows
     return rows[0]
+
+
+def problems_of_one_row(result: ImportResult, outcome: str) -> list[dict[str, str]]:
+    """The reject file's lines, all of one row and with ``outcome``; checks the counts."""
+    rows = rejects_of(result)
+    assert {(r["row"], r["outcome"]) for r in rows} == {(rows[0]["row"], outcome)}, rows
+    counts = (1, 0) if outcome == REJECTED else (0, len(rows))
+    assert (result.rejected, result.warnings) == counts, rows
+    return rows
+
+
+def stored(engine: Engine, column: Any, *where: Any) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(column).where(*where)).scalar_one()
 
 
 # --- customers --------------------------------------------------------------------
@@ -105,43 +122,102 @@ def test_customers_are_stored_normalised(base: Engine) -> None:
     assert rows["C1"].sms_consent is False
 
 
+GOOD_CUSTOMER = "C1,Ann Lee,(415) 555-0134,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
+
+
 @pytest.mark.parametrize(
     ("line", "field", "reason"),
     [
         ("C9,,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,,", "name", "required"),
-        ("C9,Al,12,US,,,,B2C,B2C_YOUNG,yes,no,,", "phone", "not a valid phone number"),
-        ("C9,Al,not a number,US,,,,B2C,B2C_YOUNG,yes,no,,", "phone", "not a phone number"),
-        ("C9,Al,(415) 555-0101,USA,,,,B2C,B2C_YOUNG,yes,no,,", "country", "pattern"),
-        ("C9,Al,(415) 555-0101,US,,Mars/Base,,B2C,B2C_YOUNG,yes,no,,", "timezone", "IANA"),
-        ("C9,Al,(415) 555-0101,US,,,,B2X,B2C_YOUNG,yes,no,,", "customer_type", "B2C"),
-        ("C9,Al,(415) 555-0101,US,,,,B2C,NOPE,yes,no,,", "segment", "unknown segment"),
-        ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,maybe,no,,", "call_consent", "yes/no"),
-        (
-            "C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,2020-13-01,",
-            "signup_date",
-            "not a date",
-        ),
-        (
-            "C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,,01/02/2027",
-            "contract_end",
-            "not a date",
-        ),
         ("C9,Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no", "(row)", "has 11 fields"),
         ("C1,Twin,(415) 555-0102,US,,,,B2C,B2C_YOUNG,yes,no,,", "customer_id", "duplicate key"),
+        (",Al,(415) 555-0101,US,,,,B2C,B2C_YOUNG,yes,no,,", "customer_id", "required"),
     ],
 )
-def test_customer_row_rules(
+def test_a_bad_key_or_required_field_rejects_the_customer(
     engine: Engine, tmp_path: Path, line: str, field: str, reason: str
 ) -> None:
     run(engine, tmp_path, "products", PRODUCTS)
     run(engine, tmp_path, "matrix", MATRIX)
-    good = "C1,Ann Lee,(415) 555-0134,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
-    result = run(engine, tmp_path, "customers", CUSTOMER_HEADER + good + line + "\n")
+    result = run(engine, tmp_path, "customers", CUSTOMER_HEADER + GOOD_CUSTOMER + line + "\n")
     reject = only_reject(result)
     assert reject["row"] == "3", "lines are counted as a spreadsheet shows them"
-    assert reject["field"] == field
+    assert (reject["field"], reject["outcome"]) == (field, REJECTED)
     assert reason in reject["reason"]
     assert (result.read, result.imported) == (2, 1), "the good row is stored"
+
+
+def customer_line(**cells: str) -> str:
+    """A customer row of CUSTOMER_HEADER: C9, Al, a good US number, with ``cells`` changed."""
+    row = dict.fromkeys(CUSTOMER_HEADER.strip().split(","), "")
+    row.update(customer_id="C9", name="Al", phone="(415) 555-0101", country="US")
+    row.update(customer_type="B2C", call_consent="yes", sms_consent="no")
+    return ",".join({**row, **cells}.values()) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason", "empty"),
+    [
+        ("phone", "12", "not a valid phone number", None),
+        ("phone", "n/a", "not a phone number", None),
+        ("country", "USA", "pattern", "US"),  # told by the phone number instead
+        ("timezone", "Mars/Base", "IANA", None),
+        ("customer_type", "B2X", "B2C", CustomerType.B2C),
+        ("segment", "NOPE", "unknown segment", None),
+        ("call_consent", "maybe", "yes/no", False),
+        ("signup_date", "2020-13-01", "not a date", None),
+        ("contract_end", "01/02/2027", "not a date", None),
+    ],
+)
+def test_any_other_bad_field_is_stored_empty_and_the_customer_kept(
+    engine: Engine, tmp_path: Path, field: str, value: str, reason: str, empty: Any
+) -> None:
+    run(engine, tmp_path, "products", PRODUCTS)
+    run(engine, tmp_path, "matrix", MATRIX)
+    text = CUSTOMER_HEADER + GOOD_CUSTOMER + customer_line(**{field: value})
+    result = run(engine, tmp_path, "customers", text)
+    (problem,) = problems_of_one_row(result, LEFT_OUT)
+    assert (problem["row"], problem["field"], problem["value"]) == ("3", field, value)
+    assert reason in problem["reason"]
+    assert (result.read, result.imported, result.as_json()["warnings"]) == (2, 2, 1)
+    column = Customer.segment_id if field == "segment" else getattr(Customer, field)
+    assert stored(engine, column, Customer.external_id == "C9") == empty
+    assert stored(engine, Customer.name, Customer.external_id == "C9") == "Al"
+
+
+def test_a_bad_field_keeps_the_value_already_stored(base: Engine, tmp_path: Path) -> None:
+    garbled = CUSTOMERS.replace("(415) 555-0134", "0000").replace("yes,no,2020-01-05", "?,no,2020")
+    result = run(base, tmp_path, "customers", garbled)
+    assert [(r["field"], r["outcome"]) for r in rejects_of(result)] == [
+        ("phone", LEFT_OUT),
+        ("call_consent", LEFT_OUT),
+        ("signup_date", LEFT_OUT),
+    ]
+    assert (result.updated, result.unchanged, result.warnings) == (0, 3, 3)
+    with base.connect() as conn:
+        c1 = conn.execute(
+            select(Customer.phone, Customer.call_consent, Customer.signup_date).where(
+                Customer.external_id == "C1"
+            )
+        ).one()
+    assert tuple(c1) == ("+14155550134", True, dt.date(2020, 1, 5)), "nothing stored is lost"
+    renamed = run(base, tmp_path, "customers", garbled.replace("Ann Lee", "Ann Leigh"))
+    assert (renamed.updated, renamed.warnings) == (1, 3), "the good fields are still updated"
+    assert stored(base, Customer.phone, Customer.name == "Ann Leigh") == "+14155550134"
+
+
+def test_a_customer_with_a_bad_phone_keeps_their_holdings_and_bills(
+    engine: Engine, tmp_path: Path
+) -> None:
+    run(engine, tmp_path, "products", PRODUCTS)
+    run(engine, tmp_path, "matrix", MATRIX)
+    customers = run(engine, tmp_path, "customers", CUSTOMERS.replace("(415) 555-0134", "n/a"))
+    assert (customers.imported, customers.rejected, customers.warnings) == (3, 0, 1)
+    assert stored(engine, Customer.phone, Customer.external_id == "C1") is None
+    holdings = run(engine, tmp_path, "holdings", HOLDINGS)
+    billing = run(engine, tmp_path, "billing", BILLING)
+    assert (holdings.imported, holdings.rejected) == (2, 0)
+    assert (billing.imported, billing.rejected) == (3, 0)
 
 
 def test_a_customer_without_a_phone_is_kept_but_needs_a_country(
@@ -155,9 +231,13 @@ def test_a_customer_without_a_phone_is_kept_but_needs_a_country(
         "field": "country",
         "value": "",
         "reason": "give the country when there is no phone number",
+        "outcome": REJECTED,
     }
     with engine.connect() as conn:
         assert conn.execute(select(Customer.phone, Customer.country)).one() == (None, "US")
+    unusable = run(engine, tmp_path, "customers", CUSTOMER_HEADER + "N3,Al,n/a,,,,,B2C,,,,,\n")
+    rows = problems_of_one_row(unusable, REJECTED)
+    assert [r["field"] for r in rows] == ["phone", "country"], "no phone left to tell the country"
 
 
 def test_default_region_reads_national_numbers(engine: Engine, tmp_path: Path) -> None:
@@ -237,7 +317,7 @@ def test_rejects_go_to_the_requested_file(base: Engine, tmp_path: Path) -> None:
         rejects_path=target,
     )
     assert result.rejects_file == target
-    assert target.read_text(encoding="utf-8").splitlines()[0] == "row,field,value,reason"
+    assert target.read_text(encoding="utf-8").splitlines()[0] == "row,field,value,reason,outcome"
 
 
 def test_the_rejects_file_is_private_also_when_it_replaces_one(
@@ -256,9 +336,9 @@ def test_the_rejects_file_is_private_also_when_it_replaces_one(
 
 def test_the_rejects_file_writes_formulas_as_text(base: Engine, tmp_path: Path) -> None:
     link = "=HYPERLINK(1)+@SUM(A1)"
-    text = CUSTOMER_HEADER + f"C9,Al,{link},,,,,B2C,,yes,no,,\n"
-    reject = only_reject(run(base, tmp_path, "customers", text))
-    assert (reject["field"], reject["value"]) == ("phone", "'" + link)
+    text = CUSTOMER_HEADER + f"C9,Al,{link},US,,,,B2C,,yes,no,,\n"
+    (problem,) = problems_of_one_row(run(base, tmp_path, "customers", text), LEFT_OUT)
+    assert (problem["field"], problem["value"]) == ("phone", "'" + link)
 
 
 def test_no_rejects_file_when_nothing_was_rejected(base: Engine, tmp_path: Path) -> None:
@@ -306,7 +386,7 @@ customer_type: {value: B2C}
     assert rows["X-1"].churned is False
 
 
-def test_mapping_with_a_value_outside_true_and_false_rejects_the_row(
+def test_mapping_with_a_value_outside_true_and_false_leaves_the_field_out(
     engine: Engine, tmp_path: Path
 ) -> None:
     mapping = write(tmp_path, "m.yaml", 'call_consent: {column: DNC, true: ["N"], false: ["Y"]}\n')
@@ -318,9 +398,10 @@ def test_mapping_with_a_value_outside_true_and_false_rejects_the_row(
         mapping_file=mapping,
         rejects_dir=tmp_path,
     )
-    reject = only_reject(result)
-    assert reject["field"] == "call_consent"
-    assert "expected one of" in reject["reason"]
+    (problem,) = problems_of_one_row(result, LEFT_OUT)
+    assert problem["field"] == "call_consent"
+    assert "expected one of" in problem["reason"]
+    assert stored(engine, Customer.call_consent, Customer.external_id == "A") is False
 
 
 @pytest.mark.parametrize(
@@ -466,23 +547,27 @@ def test_a_quoted_field_over_several_lines_still_imports(engine: Engine, tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("line", "field", "reason"),
+    ("line", "field", "reason", "outcome"),
     [
-        ("TV,TV,TV,0,10,", "tier", "greater than or equal to 1"),
-        ("TV,TV,TV,1,$10,", "monthly_price", "not a number"),
-        ("TV,TV,TV,1,-5,", "monthly_price", "greater than or equal to 0"),
-        ("TV,TV,TV,one,10,", "tier", "whole number"),
-        (",TV,TV,1,10,", "product_code", "required"),
+        ("TV,TV,TV,0,10,", "tier", "greater than or equal to 1", LEFT_OUT),
+        ("TV,TV,TV,1,$10,", "monthly_price", "not a number", REJECTED),
+        ("TV,TV,TV,1,-5,", "monthly_price", "greater than or equal to 0", REJECTED),
+        ("TV,TV,TV,one,10,", "tier", "whole number", LEFT_OUT),
+        ("TV,TV,TV,1,10,ten", "monthly_margin", "not a number", LEFT_OUT),
+        (",TV,TV,1,10,", "product_code", "required", REJECTED),
     ],
 )
 def test_product_row_rules(
-    engine: Engine, tmp_path: Path, line: str, field: str, reason: str
+    engine: Engine, tmp_path: Path, line: str, field: str, reason: str, outcome: str
 ) -> None:
     result = run(engine, tmp_path, "products", PRODUCTS + line + "\n")
-    reject = only_reject(result)
-    assert (reject["field"], reject["row"]) == (field, "5")
-    assert reason in reject["reason"]
-    assert count(engine, Product) == 3
+    (problem,) = problems_of_one_row(result, outcome)
+    assert (problem["field"], problem["row"]) == (field, "5")
+    assert reason in problem["reason"]
+    assert count(engine, Product) == (3 if outcome == REJECTED else 4)
+    if outcome == LEFT_OUT:
+        tier, margin = stored(engine, Product.tier, Product.code == "TV"), None
+        assert (tier, stored(engine, Product.monthly_margin, Product.code == "TV")) == (1, margin)
 
 
 def test_matrix_is_versioned_and_reimport_keeps_the_version(engine: Engine, tmp_path: Path) -> None:
@@ -511,12 +596,19 @@ def test_matrix_is_versioned_and_reimport_keeps_the_version(engine: Engine, tmp_
 def test_matrix_rules(engine: Engine, tmp_path: Path) -> None:
     run(engine, tmp_path, "products", PRODUCTS)
     run(engine, tmp_path, "matrix", MATRIX)
-    bad_mark = MATRIX.replace("Families,,x,x", "Families,,maybe,x")
+    bad_mark = MATRIX.replace("Families,,x,x", "Families,x,maybe,")
     result = run(engine, tmp_path, "matrix", bad_mark)
-    reject = only_reject(result)
-    assert (reject["field"], reject["value"]) == ("MOB_L", "maybe")
+    (problem,) = problems_of_one_row(result, LEFT_OUT)
+    assert (problem["field"], problem["value"]) == ("MOB_L", "maybe")
     _, cells = current_matrix(engine)
-    assert ("B2C_FAMILY", "BB_100") in cells, "a rejected row keeps the cells it had"
+    assert {c for c in cells if c[0] == "B2C_FAMILY"} == {
+        ("B2C_FAMILY", "MOB_S"),
+        ("B2C_FAMILY", "MOB_L"),
+    }, "the row is taken, the cell with a bad mark keeps its state"
+    bad_code = run(
+        engine, tmp_path, "matrix", MATRIX + "B2C_WITH_A_CODE_FAR_LONGER_THAN_32,x,x,,\n"
+    )
+    assert problems_of_one_row(bad_code, REJECTED)[0]["field"] == "segment"
     with pytest.raises(ImportFileError, match="TV_XL are not known product codes"):
         run(engine, tmp_path, "matrix", "segment,MOB_S,TV_XL\nB2C_YOUNG,x,x\n")
     duplicate = run(engine, tmp_path, "matrix", MATRIX + "B2C_YOUNG,Again,x,,\n")
@@ -533,24 +625,28 @@ C2,MOB_L,2021-03-01,2024-03-01,35.5
 
 
 @pytest.mark.parametrize(
-    ("line", "field", "reason"),
+    ("line", "field", "reason", "outcome"),
     [
-        ("C404,MOB_S,2020-01-01,,10", "customer_id", "unknown customer"),
-        ("C1,TV_XL,2020-01-01,,10", "product_code", "unknown product"),
-        ("C1,MOB_L,2020-01-01,2019-01-01,10", "end_date", "before start_date"),
-        ("C1,MOB_L,,,10", "start_date", "required"),
-        ("C1,MOB_L,2020-01-01,,ten", "monthly_revenue", "not a number"),
-        ("C1,MOB_S,2020-01-05,,14.50", "customer_id", "duplicate key"),
+        ("C404,MOB_S,2020-01-01,,10", "customer_id", "unknown customer", REJECTED),
+        ("C1,TV_XL,2020-01-01,,10", "product_code", "unknown product", REJECTED),
+        ("C1,MOB_L,2020-01-01,2019-01-01,10", "end_date", "before start_date", LEFT_OUT),
+        ("C1,MOB_L,2020-01-01,someday,10", "end_date", "not a date", LEFT_OUT),
+        ("C1,MOB_L,,,10", "start_date", "required", REJECTED),
+        ("C1,MOB_L,2020-01-01,,ten", "monthly_revenue", "not a number", REJECTED),
+        ("C1,MOB_S,2020-01-05,,14.50", "customer_id", "duplicate key", REJECTED),
     ],
 )
 def test_holding_row_rules(
-    base: Engine, tmp_path: Path, line: str, field: str, reason: str
+    base: Engine, tmp_path: Path, line: str, field: str, reason: str, outcome: str
 ) -> None:
     result = run(base, tmp_path, "holdings", HOLDINGS + line + "\n")
-    reject = only_reject(result)
-    assert reject["field"] == field
-    assert reason in reject["reason"]
-    assert count(base, Holding) == 2
+    (problem,) = problems_of_one_row(result, outcome)
+    assert problem["field"] == field
+    assert reason in problem["reason"]
+    assert count(base, Holding) == (2 if outcome == REJECTED else 3)
+    if outcome == LEFT_OUT:
+        assert stored(base, Holding.end_date, Holding.start_date == dt.date(2020, 1, 1)) is None
+        return
     again = run(base, tmp_path, "holdings", HOLDINGS)
     assert (again.imported, again.updated, again.unchanged) == (0, 0, 2)
 
@@ -563,24 +659,26 @@ C2,2026-02-17,35.50,12
 
 
 @pytest.mark.parametrize(
-    ("line", "field", "reason"),
+    ("line", "field", "reason", "outcome"),
     [
-        ("C1,2026-13,14.5,0", "month", "not a date"),
-        ("C1,2026-03,14.5,-2", "days_late", "greater than or equal to 0"),
-        ("C404,2026-03,14.5,0", "customer_id", "unknown customer"),
-        ("C2,2026-02,35.5,0", "customer_id", "duplicate key"),
+        ("C1,2026-13,14.5,0", "month", "not a date", REJECTED),
+        ("C1,2026-03,14.5,-2", "days_late", "greater than or equal to 0", LEFT_OUT),
+        ("C1,2026-03,,0", "amount", "required", REJECTED),
+        ("C404,2026-03,14.5,0", "customer_id", "unknown customer", REJECTED),
+        ("C2,2026-02,35.5,0", "customer_id", "duplicate key", REJECTED),
     ],
 )
 def test_billing_row_rules(
-    base: Engine, tmp_path: Path, line: str, field: str, reason: str
+    base: Engine, tmp_path: Path, line: str, field: str, reason: str, outcome: str
 ) -> None:
     result = run(base, tmp_path, "billing", BILLING + line + "\n")
-    reject = only_reject(result)
-    assert reject["field"] == field
-    assert reason in reject["reason"]
+    (problem,) = problems_of_one_row(result, outcome)
+    assert problem["field"] == field
+    assert reason in problem["reason"]
     with base.connect() as conn:
         months = set(conn.execute(select(Billing.month)).scalars())
-    assert months == {dt.date(2026, 1, 1), dt.date(2026, 2, 1)}
+    march = {dt.date(2026, 3, 1)} if outcome == LEFT_OUT else set()
+    assert months == {dt.date(2026, 1, 1), dt.date(2026, 2, 1)} | march
 
 
 INTERACTIONS = """interaction_id,customer_id,kind,occurred_at,channel,topic,score,scale,closed_at
@@ -591,23 +689,41 @@ I3,C2,exit,2024-03-01T09:00:00Z,phone,price,,,
 
 
 @pytest.mark.parametrize(
-    ("line", "field", "reason"),
+    ("line", "fields", "reason", "outcome"),
     [
-        ("I9,C1,survey,2026-09-06T10:00:00Z,,,,10,", "score", "needs a score"),
-        ("I9,C1,survey,2026-09-06T10:00:00Z,,,8,5,", "score", "not on the 1-5 scale"),
-        ("I9,C1,survey,2026-09-06T10:00:00Z,,,8,7,", "scale", "5 or 10"),
-        ("I9,C1,complaint,2026-09-06T10:00:00Z,,,,,2026-09-01T00:00:00Z", "closed_at", "before"),
-        ("I9,C1,praise,2026-09-06T10:00:00Z,,,,,", "kind", "complaint"),
-        ("I9,C1,ticket,yesterday,,,,,", "occurred_at", "not a date-time"),
+        ("I9,C1,survey,2026-09-06T10:00:00Z,,,,10,", ["score"], "needs a score", REJECTED),
+        # a survey's score left out leaves a survey without one
+        (
+            "I9,C1,survey,2026-09-06T10:00:00Z,,,8,5,",
+            ["score", "score"],
+            "not on the 1-5 scale",
+            REJECTED,
+        ),
+        (
+            "I9,C1,survey,2026-09-06T10:00:00Z,,,8,7,",
+            ["scale", "score", "score"],
+            "5 or 10",
+            REJECTED,
+        ),
+        ("I9,C1,complaint,2026-09-06T10:00:00Z,,,8,7,", ["scale", "score"], "5 or 10", LEFT_OUT),
+        (
+            "I9,C1,complaint,2026-09-06T10:00:00Z,,,,,2026-09-01T00:00:00Z",
+            ["closed_at"],
+            "before",
+            LEFT_OUT,
+        ),
+        ("I9,C1,praise,2026-09-06T10:00:00Z,,,,,", ["kind"], "complaint", REJECTED),
+        ("I9,C1,ticket,yesterday,,,,,", ["occurred_at"], "not a date-time", REJECTED),
     ],
 )
 def test_interaction_row_rules(
-    base: Engine, tmp_path: Path, line: str, field: str, reason: str
+    base: Engine, tmp_path: Path, line: str, fields: list[str], reason: str, outcome: str
 ) -> None:
     result = run(base, tmp_path, "interactions", INTERACTIONS + line + "\n")
-    reject = only_reject(result)
-    assert reject["field"] == field
-    assert reason in reject["reason"]
+    problems = problems_of_one_row(result, outcome)
+    assert [p["field"] for p in problems] == fields
+    assert reason in problems[0]["reason"]
+    assert count(base, Interaction) == (3 if outcome == REJECTED else 4)
     with base.connect() as conn:
         survey = conn.execute(
             select(Interaction.occurred_at, Interaction.score, Interaction.scale).where(

@@ -100,7 +100,7 @@ def test_codes_are_read_as_written(products: Engine, tmp_path: Path) -> None:
     assert names == {"NO": "Norway", "EMPTY": "EMPTY", "NONE": "NONE"}
 
 
-def test_bad_entries_are_rejected_with_their_line(products: Engine, tmp_path: Path) -> None:
+def test_bad_entries_are_listed_with_their_line(products: Engine, tmp_path: Path) -> None:
     run(products, tmp_path, MATRIX_YAML)
     result = run(
         products,
@@ -115,19 +115,26 @@ def test_bad_entries_are_rejected_with_their_line(products: Engine, tmp_path: Pa
   B2C_LIST: [MOB_S]
 """,
     )
-    rejects = {(r["row"], r["field"], r["value"]): r["reason"] for r in rejects_of(result)}
+    rejects = {
+        (r["row"], r["field"], r["value"]): (r["reason"], r["outcome"]) for r in rejects_of(result)
+    }
+    kept, rejected = "row imported without this field", "row rejected"
     assert rejects[("2", "products", "TV_XL")] == (
-        "not a known product code (segment B2C_YOUNG): import products first or fix the code"
+        "not a known product code (segment B2C_YOUNG): import products first or fix the code",
+        kept,
     )
-    assert rejects[("4", "products", "")] == "expected a list of product codes"
-    assert rejects[("5", "segment", "B2C_FAMILY")] == "duplicate key: also on line 3"
-    assert rejects[("6", "product", "")] == "unknown key: use name and products"
-    assert (
-        "at most 32 characters" in rejects[("7", "segment", "B2B_WITH_A_CODE_FAR_LONGER_THAN_32")]
+    assert rejects[("4", "products", "")] == ("expected a list of product codes", kept)
+    assert rejects[("5", "segment", "B2C_FAMILY")] == ("duplicate key: also on line 3", rejected)
+    assert rejects[("6", "product", "")] == ("unknown key: use name and products", kept)
+    reason, outcome = rejects[("7", "segment", "B2B_WITH_A_CODE_FAR_LONGER_THAN_32")]
+    assert ("at most 32 characters" in reason, outcome) == (True, rejected)
+    assert rejects[("8", "segment", "B2C_LIST")] == (
+        "expected {name: ..., products: [...]}",
+        rejected,
     )
-    assert rejects[("8", "segment", "B2C_LIST")] == "expected {name: ..., products: [...]}"
-    assert (result.read, result.imported, result.updated, result.rejected) == (7, 0, 1, 6)
-    # A rejected segment keeps its cells; the accepted family row changed its own.
+    assert (result.read, result.imported, result.updated, result.rejected) == (7, 2, 1, 3)
+    assert result.warnings == 3
+    # A list with a bad item drops no cell; the accepted family row changed its own.
     assert current_matrix(products) == (
         2,
         {("B2C_YOUNG", "MOB_S"), ("B2C_YOUNG", "MOB_L"), ("B2C_FAMILY", "BB_100")},
@@ -168,9 +175,12 @@ def test_a_one_line_file(products: Engine, tmp_path: Path) -> None:
     result = run(products, tmp_path, "segments: {B2C_YOUNG: {products: [MOB_S, MOB_L]}}")
     assert (result.read, result.imported) == (1, 1)
     assert current_matrix(products) == (1, {("B2C_YOUNG", "MOB_S"), ("B2C_YOUNG", "MOB_L")})
-    # No line of its own to send to the reject file: the whole file is refused.
-    with pytest.raises(ImportFileError, match="not a known product code"):
-        run(products, tmp_path, "segments: {B2C_YOUNG: {products: [TV_XL]}}")
+    typo = run(products, tmp_path, "segments: {B2C_YOUNG: {products: [TV_XL]}}")
+    assert (typo.read, typo.unchanged, typo.warnings) == (1, 1, 1)
+    assert "not a known product code" in rejects_of(typo)[0]["reason"]
+    assert versions(products) == 1, "the segment keeps its cells"
+    bad = run(products, tmp_path, "segments: {[B2C]: {products: [MOB_S]}}")
+    assert (bad.read, bad.rejected) == (1, 1)
     assert versions(products) == 1
 
 
@@ -178,6 +188,31 @@ def test_a_csv_without_segments_changes_nothing(products: Engine, tmp_path: Path
     run(products, tmp_path, MATRIX_CSV, "matrix.csv")
     with pytest.raises(ImportFileError, match="has no segments"):
         run(products, tmp_path, "segment,MOB_S\n", "empty.csv")
-    all_bad = run(products, tmp_path, "segment,MOB_S\nB2C_YOUNG,maybe\n,x\n", "bad.csv")
+    too_long = "B2C_WITH_A_CODE_FAR_LONGER_THAN_32"
+    all_bad = run(products, tmp_path, f"segment,MOB_S\n{too_long},x\n,x\n", "bad.csv")
     assert (all_bad.read, all_bad.rejected) == (2, 2)
     assert current_matrix(products) == (1, CELLS)
+
+
+def test_a_bad_name_or_mark_leaves_that_field_out(products: Engine, tmp_path: Path) -> None:
+    run(products, tmp_path, MATRIX_CSV, "matrix.csv")
+    long_name = "N" * 130
+    text = (
+        "segment,segment_name,MOB_S,MOB_L,BB_100\n"
+        f"B2C_YOUNG,{long_name},x,x,\n"
+        "B2C_NEW,New ones,x,?,x\n"
+        "B2C_FAMILY,Families,,x,x\n"
+    )
+    result = run(products, tmp_path, text, "changed.csv")
+    assert [(r["row"], r["field"], r["outcome"]) for r in rejects_of(result)] == [
+        ("2", "segment_name", "row imported without this field"),
+        ("3", "MOB_L", "row imported without this field"),
+    ]
+    assert (result.imported, result.updated, result.rejected, result.warnings) == (1, 0, 0, 2)
+    with products.connect() as conn:
+        names = dict(conn.execute(select(Segment.code, Segment.name)).all())
+    assert names["B2C_YOUNG"] == "Young adults", "the stored name is kept"
+    assert current_matrix(products) == (
+        2,
+        CELLS | {("B2C_NEW", "MOB_S"), ("B2C_NEW", "BB_100")},
+    ), "a new segment's cell with a bad mark is empty"
