@@ -12,6 +12,7 @@ planned on (the acceptance propensity of an offer), else from a rate per campaig
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialer.agents import AgentState
+from dialer.agents import AgentState, BoardError
 from dialer.context import Dialer
 from dialer.outcomes import NoConversation, record_disposition
 from dialer.worker import after_change
@@ -118,31 +119,37 @@ class SimulatedAgents:
             for agent_id in self.agent_ids:
                 status = await self.dialer.board.status(agent_id)
                 if status.state in (AgentState.READY, AgentState.PAUSED):
-                    await self.dialer.board.logout(agent_id, now)
+                    with contextlib.suppress(BoardError):  # a call came meanwhile
+                        await self.dialer.board.logout(agent_id, now)
 
     async def _agent(
         self, agent_id: int, campaigns: list[int], n: int, stop: asyncio.Event
     ) -> None:
-        board, clock = self.dialer.board, self.dialer.clock
-        campaign: int | None = None
         while not stop.is_set():
-            status = await board.status(agent_id)
-            if status.state is AgentState.WRAP and status.attempt_id is not None:
-                await clock.sleep(self.random.expovariate(1 / self.profile.mean_wrap_seconds))
-                await self._dispose(agent_id, status.attempt_id)
-                continue
-            if status.state in (AgentState.OFFLINE, AgentState.READY, AgentState.PAUSED):
-                wanted = await self._campaign_for(campaigns, n)
-                if wanted is None:
-                    if status.state is not AgentState.OFFLINE:
-                        await board.logout(agent_id, clock.now())
-                    campaign = None
-                elif wanted != status.campaign_id or status.state is not AgentState.READY:
-                    await board.login(agent_id, wanted, clock.now())
-                    campaign = wanted
-                    await self._event(agent_id, "ready", campaign, None)
-                    await self.dialer.nudge(campaign)
+            try:
+                await self._step(agent_id, campaigns, n)
+            except BoardError as error:
+                # the board moved under the agent (a call came as it logged out, Redis
+                # restarted during a wrap-up): as a person would, look again
+                log.info("agent %s: %s", agent_id, error)
             await asyncio.sleep(_POLL)
+
+    async def _step(self, agent_id: int, campaigns: list[int], n: int) -> None:
+        board, clock = self.dialer.board, self.dialer.clock
+        status = await board.status(agent_id)
+        if status.state is AgentState.WRAP and status.attempt_id is not None:
+            await clock.sleep(self.random.expovariate(1 / self.profile.mean_wrap_seconds))
+            await self._dispose(agent_id, status.attempt_id)
+            return
+        if status.state in (AgentState.OFFLINE, AgentState.READY, AgentState.PAUSED):
+            wanted = await self._campaign_for(campaigns, n)
+            if wanted is None:
+                if status.state is not AgentState.OFFLINE:
+                    await board.logout(agent_id, clock.now())
+            elif wanted != status.campaign_id or status.state is not AgentState.READY:
+                await board.login(agent_id, wanted, clock.now())
+                await self._event(agent_id, "ready", wanted, None)
+                await self.dialer.nudge(wanted)
 
     async def _campaign_for(self, campaigns: list[int], n: int) -> int | None:
         """The running campaign this agent works: spread evenly over those still running."""

@@ -643,3 +643,38 @@ def test_the_signature_check_agrees_with_twilios_validator(
         ):
             expected = validator.validate(url, params, signature)
             assert _signature_holds(dialer, url, params, signature) is expected
+
+
+def test_a_simulated_agent_carries_on_when_the_board_moved_under_it(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    from dialer.sim_agents import SimulatedAgents
+
+    async def scenario(h: Hooks) -> None:
+        agent = await _ready_agent(h)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        await h.answer(attempt_id)
+        assert await h.call(attempt_id, "completed", CallDuration="30") == 204
+        assert (await h.dialer.board.status(agent)).state.value == "wrap"
+        pool = SimulatedAgents(h.dialer, [agent], seed=1)
+        dispose = pool._dispose
+
+        async def after_a_redis_restart(agent_id: int, attempt: int) -> None:
+            # Redis lost the board during the wrap-up: finishing it now is refused
+            keys = [k async for k in h.dialer.redis.scan_iter(f"{h.dialer.config.prefix}:*")]
+            await h.dialer.redis.delete(*keys)
+            await dispose(agent_id, attempt)
+
+        pool._dispose = after_a_redis_restart  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        working = asyncio.create_task(pool._agent(agent, [h.campaign_id], 0, stop))
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if (await h.dialer.board.status(agent)).state.value == "ready":
+                break
+        stop.set()
+        await working  # no BoardError escaped: the agent logged in again
+        assert (await h.dialer.board.status(agent)).state.value == "ready"
+        assert h.store(lambda s: s.scalar(select(func.count()).select_from(Disposition))) == 1
+
+    run_hooks(scenario)
