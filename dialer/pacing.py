@@ -32,10 +32,19 @@ call is answered while no agent is free stays within a budget.
    answer, stays at or below the risk budget at every ``h``.
 4. The risk budget is set by feedback (PI-style) on the measured abandon rate against a
    set point below the target: the measuring-window rate is the integral term, the recent
-   window rate the proportional one; with less than one abandon of room left under the
-   target the budget shrinks with the room. Above the target the mode falls back to
-   progressive, which cannot abandon; so it does until ``warmup_answers`` live answers
-   are in the window, since the answer rate is not known yet.
+   window rate the proportional one. Until ``warmup_answers`` live answers are in the
+   recent window the mode runs progressive, since the answer rate is not known yet.
+5. The abandon limit is hard, so the feedback only shapes what a hard cap allows: a line
+   beyond the ready agents is dialled only while the measuring window has room for every
+   line that could abandon at once (``abandon_room``). Else the mode runs progressive,
+   which abandons only when a ready agent leaves with a line ringing for them.
+
+The measuring windows follow one another from the campaign's launch (a day each by
+default), and a call counts in the window it was dialled in. Each window is kept at or
+below the target at every moment, so any run of whole windows is too: daily windows keep
+Ofcom's 24 h and the TCPA's 30 days (from the launch) alike, and the campaign's total. A
+sliding window could not be kept: an old answer leaving it raises the rate with no new
+abandon.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
@@ -57,8 +67,11 @@ __all__ = [
     "PacingSettings",
     "PacingState",
     "WindowStats",
+    "abandon_room",
     "decide",
+    "lines_at_risk",
     "lines_to_dial",
+    "measuring_window_start",
     "progressive_lines",
     "risk_budget",
 ]
@@ -103,7 +116,12 @@ class PacingSettings:
 
 @dataclass(frozen=True)
 class WindowStats:
-    """Recent outcomes (the sliding window) and the measuring window's abandon count."""
+    """Recent outcomes (the sliding window) and the measuring window's counts.
+
+    ``measured_answers`` (abandoned calls included) and ``measured_abandons`` are those of
+    the calls dialled since the current measuring window began; it ends at
+    ``measured_until``.
+    """
 
     dials: int = 0
     human_answers: int = 0
@@ -113,6 +131,7 @@ class WindowStats:
     mean_wrap_seconds: float = 30.0
     measured_answers: int = 0
     measured_abandons: int = 0
+    measured_until: float = math.inf
 
     @property
     def answer_rate(self) -> float:
@@ -151,15 +170,23 @@ class PacingDecision:
     risk_budget: float = 0.0
 
 
+def measuring_window_start(now: float, origin: float, seconds: float) -> float:
+    """When the measuring window holding ``now`` began: windows of ``seconds`` follow one
+    another from ``origin`` (the campaign's launch), so none overlaps another."""
+    return origin + math.floor(max(now - origin, 0.0) / seconds) * seconds
+
+
 class OutcomeWindow:
     """Keeps the outcomes pacing needs over its windows; one per campaign.
 
-    The live dialer may build ``WindowStats`` from the database instead; this is the
-    in-memory form the simulator and tests use.
+    The live dialer builds ``WindowStats`` from the database instead; this is the
+    in-memory form the simulator and tests use. ``origin`` is when the measuring windows
+    begin (the campaign's launch).
     """
 
-    def __init__(self, settings: PacingSettings) -> None:
+    def __init__(self, settings: PacingSettings, origin: float = 0.0) -> None:
         self._settings = settings
+        self._origin = origin
         self._dials: deque[tuple[float, bool]] = deque()
         self._answers = 0
         self._ring_at: deque[float] = deque()
@@ -169,8 +196,8 @@ class OutcomeWindow:
         self._talk_sum = 0.0
         self._wraps: deque[tuple[float, float]] = deque()
         self._wrap_sum = 0.0
-        self._measured: deque[tuple[float, bool]] = deque()
-        self._measured_abandons = 0
+        # the current measuring window's start, live answers and abandons
+        self._measured = (origin, 0, 0)
 
     def record_dial(self, at: float, *, answered: bool, ring_seconds: float) -> None:
         """A dial ended ringing: answered by a person, or not (no answer, busy, machine)."""
@@ -182,12 +209,24 @@ class OutcomeWindow:
             if len(self._rings) > self._settings.window_max_answers:
                 self._ring_at.popleft()
                 self._rings.popleft()
-            self._measured.append((at, False))
+            self._count(at - ring_seconds, answers=1)
 
-    def record_abandon(self, at: float) -> None:
+    def record_abandon(self, at: float, *, dialed_at: float | None = None) -> None:
+        """An answered call found no agent; it counts in the window it was dialled in."""
         self._abandons.append(at)
-        self._measured.append((at, True))
-        self._measured_abandons += 1
+        self._count(at if dialed_at is None else dialed_at, abandons=1)
+
+    def _count(self, dialed_at: float, *, answers: int = 0, abandons: int = 0) -> None:
+        # a call dialled in a window that has closed counts there, not in the current one
+        start, measured, abandoned = self._roll(dialed_at)
+        if dialed_at >= start:
+            self._measured = (start, measured + answers, abandoned + abandons)
+
+    def _roll(self, now: float) -> tuple[float, int, int]:
+        start = measuring_window_start(now, self._origin, self._settings.measuring_window_seconds)
+        if start > self._measured[0]:
+            self._measured = (start, 0, 0)
+        return self._measured
 
     def record_talk(self, at: float, seconds: float) -> None:
         self._talks.append((at, seconds))
@@ -211,11 +250,7 @@ class OutcomeWindow:
             self._talk_sum -= self._talks.popleft()[1]
         while self._wraps and self._wraps[0][0] < start:
             self._wrap_sum -= self._wraps.popleft()[1]
-        measured_start = now - self._settings.measuring_window_seconds
-        while self._measured and self._measured[0][0] < measured_start:
-            if self._measured.popleft()[1]:
-                self._measured_abandons -= 1
-        measured_abandons = self._measured_abandons
+        measured_start, measured_answers, measured_abandons = self._roll(now)
         return WindowStats(
             dials=len(self._dials),
             human_answers=self._answers,
@@ -227,14 +262,43 @@ class OutcomeWindow:
             mean_wrap_seconds=(
                 self._wrap_sum / len(self._wraps) if self._wraps else defaults.mean_wrap_seconds
             ),
-            measured_answers=len(self._measured) - measured_abandons,
+            measured_answers=measured_answers,
             measured_abandons=measured_abandons,
+            measured_until=measured_start + self._settings.measuring_window_seconds,
         )
 
 
 def progressive_lines(state: PacingState) -> int:
     """One line per ready agent, counting lines already in flight; never negative."""
     return max(0, state.agents_ready - state.lines_in_flight)
+
+
+def lines_at_risk(state: PacingState) -> int:
+    """Lines in flight beyond the ready agents: each may be answered (or is, waiting) with
+    no agent free, should every talker and wrap-up run long."""
+    return max(0, state.lines_in_flight - state.agents_ready)
+
+
+def abandon_room(state: PacingState, settings: PacingSettings) -> int:
+    """How many lines beyond the ready agents may be dialled now without the measuring
+    window's abandon rate ever going above the target, however the calls turn out.
+
+    Every line at risk may abandon at once. With ``a`` abandons of ``n`` live answers in
+    the window and ``r`` lines at risk already, ``k`` more lines are allowed while
+    ``a + r + k <= target * (n + k)``: each new line that abandons is a live answer of its
+    own, and no other answer is counted on, as an abandon may come before any of them
+    (the rate must hold at every moment, early in a window too). Lines at risk from before
+    add no answer here, as they may count in an earlier window. So the first abandon is
+    risked after 33 live answers at a 3% target, 99 at 1%. A window about to close takes
+    no risk: no line beyond the agents is still ringing when the next one opens empty.
+    """
+    stats = state.stats
+    if stats.measured_until - state.now < settings.ring_timeout + settings.agent_connect_grace:
+        return 0
+    # the target as the decimal it was set as (0.03 is 3/100, not the float below it)
+    target = Fraction(settings.abandon_target).limit_denominator(1_000_000)
+    spare = target * stats.measured_answers - stats.measured_abandons - lines_at_risk(state)
+    return max(0, math.floor(spare / (1 - target)))
 
 
 def lines_to_dial(state: PacingState, settings: PacingSettings) -> int:
@@ -254,14 +318,16 @@ def decide(state: PacingState, settings: PacingSettings) -> PacingDecision:
         return PacingDecision(progressive, "warm-up")
     if stats.measured_abandon_rate > settings.abandon_target:
         return PacingDecision(progressive, "over abandon target")
+    # An abandon, once made, cannot be taken back: lines beyond the ready agents only
+    # while the window has room for every one of them to abandon.
+    room = abandon_room(state, settings)
+    if room <= 0:
+        return PacingDecision(progressive, "no room for an abandon")
     budget = risk_budget(stats, settings)
-    # An abandon, once made, cannot be taken back: with less than one abandon of room left
-    # under the target in the measuring window, the budget shrinks with the room.
-    headroom = settings.abandon_target * (stats.measured_answers + 1) - stats.measured_abandons
-    if headroom < 1.0:
-        budget *= max(headroom, 0.1)
     predicted = _predictive_lines(state, settings, budget)
-    return PacingDecision(max(predicted, progressive), "predictive", budget)
+    return PacingDecision(
+        max(progressive, min(predicted, progressive + room)), "predictive", budget
+    )
 
 
 def risk_budget(stats: WindowStats, settings: PacingSettings) -> float:

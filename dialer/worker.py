@@ -47,7 +47,13 @@ from dialer.agents import AgentState
 from dialer.context import Dialer, DialerConfig, open_dialer, redis_settings
 from dialer.dialing import DialingSettings
 from dialer.outcomes import Change, apply_status, new_attempt, reached_agent
-from dialer.pacing import PacingMode, PacingState, WindowStats, lines_to_dial
+from dialer.pacing import (
+    PacingMode,
+    PacingState,
+    WindowStats,
+    lines_to_dial,
+    measuring_window_start,
+)
 from dialer.provider import PermanentProviderError, ProviderError, TransientProviderError
 from dialer.sms import OPT_OUT_LINE, render_sms
 from dialer.states import FINAL, from_twilio, is_final
@@ -143,16 +149,20 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
     snapshot = await dialer.store(lambda s: _snapshot(s, campaign_id, now))
     if snapshot is None:
         return 0
-    dialing, ringing, stats = snapshot
+    dialing, ringing, unclaimed, stats = snapshot
     if dialing.mode is PacingMode.PREVIEW:
         return 0
+    # The agents once more, after the store: a call answered between the two reads then
+    # counts as ringing and its agent as taken, never as neither, so no line is dialled
+    # for an agent who is already talking.
+    agents = await dialer.board.campaign_agents(campaign_id)
     state = PacingState(
         now=now,
         agents_ready=agents.ready,
         talk_started=agents.talk_started,
         wrap_started=agents.wrap_started,
         ringing_started=ringing,
-        calls_waiting=agents.waiting_calls,
+        calls_waiting=max(agents.waiting_calls, unclaimed),
         stats=stats,
     )
     lines = lines_to_dial(state, dialing.pacing())
@@ -167,24 +177,31 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
 
 def _snapshot(
     session: Session, campaign_id: int, now: float
-) -> tuple[DialingSettings, tuple[float, ...], WindowStats] | None:
-    """The campaign's dialing settings, lines in flight and windowed outcomes, or None."""
+) -> tuple[DialingSettings, tuple[float, ...], int, WindowStats] | None:
+    """The campaign's dialing settings, lines in flight, answered calls no agent has taken
+    yet and windowed outcomes, or None.
+
+    The measuring window is the current one of those that follow one another from the
+    launch, and a call counts in it by when the pacer queued it: the window whose room
+    allowed the line is the one its abandon, if any, counts in.
+    """
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or campaign.status is not CampaignStatus.RUNNING:
         return None
     dialing = DialingSettings.of(campaign)
     pacing = dialing.pacing()
-    day_ago = dt.datetime.fromtimestamp(now - pacing.measuring_window_seconds, dt.UTC)
+    launched = campaign.launched_at.timestamp() if campaign.launched_at else 0.0
+    opened = measuring_window_start(now, launched, pacing.measuring_window_seconds)
     since = dt.datetime.fromtimestamp(now - pacing.window_seconds, dt.UTC)
     ours = (Attempt.campaign_id == campaign_id) & (Attempt.channel == Channel.CALL)
-    # the measuring window (a day) in two counts; the recent window and the lines in
-    # flight row by row
+    # the measuring window in two counts; the recent window and the lines in flight row
+    # by row
     not_machine = Attempt.answered_by.is_(None) | (Attempt.answered_by != AnsweredBy.MACHINE)
     measured_answers, measured_abandons = session.execute(
         select(
             sqlfunc.count(Attempt.answered_at),
             sqlfunc.count(case((Attempt.status == S.ABANDONED, 1))),
-        ).where(ours, Attempt.started_at >= day_ago, not_machine)
+        ).where(ours, Attempt.queued_at >= dt.datetime.fromtimestamp(opened, dt.UTC), not_machine)
     ).one()
     rows = session.execute(
         select(
@@ -201,19 +218,21 @@ def _snapshot(
         .where(ours, or_(Attempt.status.in_(LIVE), Attempt.started_at >= since))
     ).all()
     ringing: list[float] = []
-    dials = answers = abandons = 0
+    unclaimed = dials = answers = abandons = 0
     ring_seconds: list[float] = []
     talks: list[float] = []
     wraps: list[float] = []
     for status, answered_by, agent_id, queued, started, answered, ended, disposed in rows:
+        human = answered is not None and answered_by is not AnsweredBy.MACHINE
         if status in (S.QUEUED, S.INITIATED, S.RINGING):
             begun = started or queued
             ringing.append(begun.timestamp() if begun else now)
+        elif status is S.IN_PROGRESS and agent_id is None and human:
+            unclaimed += 1  # waiting for an agent, or between its answer and its claim
         if started is None:
             continue
         if started < since:
             continue
-        human = answered is not None and answered_by is not AnsweredBy.MACHINE
         abandoned = status is S.ABANDONED and answered_by is not AnsweredBy.MACHINE
         dials += 1
         if human and answered is not None:
@@ -234,8 +253,9 @@ def _snapshot(
         mean_wrap_seconds=sum(wraps) / len(wraps) if wraps else defaults.mean_wrap_seconds,
         measured_answers=int(measured_answers),
         measured_abandons=int(measured_abandons),
+        measured_until=opened + pacing.measuring_window_seconds,
     )
-    return dialing, tuple(ringing), stats
+    return dialing, tuple(ringing), unclaimed, stats
 
 
 def take_entries(session: Session, campaign_id: int, lines: int, *, now: dt.datetime) -> list[int]:
