@@ -280,6 +280,12 @@ class TwilioProvider:
         duration = int(call.duration) if call.duration not in (None, "") else None
         return str(call.status), duration
 
+    async def message_status(self, sid: str) -> str:
+        """The carrier's word for a text now, for one whose status callbacks went missing."""
+        with _provider_errors("reading a message"):
+            message = await self._client.messages(sid).fetch_async()
+        return str(message.status)
+
     async def close(self) -> None:
         await self._http.close()
 

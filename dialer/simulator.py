@@ -232,8 +232,11 @@ class SimulatorState:
         self.ledger = CarrierLedger(config.ledger_path)
         self.faults = config.faults
         # calls an earlier run of this simulator finished: fetching one still answers
-        for record in self.ledger.records("call"):
-            self.calls[record["sid"]] = _ended_call(record)
+        for record in self.ledger.records():
+            if record["kind"] == "call":
+                self.calls[record["sid"]] = _ended_call(record)
+            elif record["kind"] == "message":
+                self.messages[record["sid"]] = _ended_message(record)
 
     @property
     def calls_live(self) -> int:
@@ -260,6 +263,17 @@ class SimulatorState:
                 call.status = "completed" if call.answered_wall is not None else "canceled"
                 call.end_time = now()
                 self.record_call(call, restart=True)
+        for message in self.messages.values():
+            if message.status not in ("delivered", "undelivered"):
+                message.status, message.error_code = "undelivered", 30008  # unknown error
+                self.ledger.record(
+                    "message",
+                    sid=message.sid,
+                    to=message.to,
+                    attempt=message.attempt,
+                    status=message.status,
+                    restart=True,
+                )
         self.ledger.close()
         if self.session is not None:
             await self.session.close()
@@ -721,6 +735,24 @@ def _attempt_of(url: str | None) -> str | None:
     return values[0] if values else None
 
 
+def _ended_message(record: Mapping[str, Any]) -> SimMessage:
+    """A text an earlier run of the simulator finished, as its ledger record tells it."""
+    message = SimMessage(
+        sid=record["sid"],
+        to=record["to"],
+        from_="",
+        body="",
+        status_callback=None,
+        segments=1,
+        created=dt.datetime.fromtimestamp(record["at"], dt.UTC).replace(microsecond=0),
+        status=record["status"],
+        attempt=record.get("attempt"),
+    )
+    if message.status == "undelivered":
+        message.error_code = 30008
+    return message
+
+
 def _ended_call(record: Mapping[str, Any]) -> SimCall:
     """A call an earlier run of the simulator finished, as its ledger record tells it."""
     answered = {"human": Outcome.HUMAN, "machine": Outcome.MACHINE}.get(record["answered_by"])
@@ -1033,6 +1065,14 @@ async def create_message(request: web.Request) -> web.Response:
     return web.json_response(message_json(state.config.account_sid, message), status=201)
 
 
+async def fetch_message(request: web.Request) -> web.Response:
+    state = request.app[SIMULATOR_STATE]
+    message = state.messages.get(request.match_info["Sid"])
+    if message is None:
+        return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+    return web.json_response(message_json(state.config.account_sid, message))
+
+
 async def inbound_sms(request: web.Request) -> web.Response:
     """A customer texts us: post the inbound message to our webhook, return what we said."""
     state = request.app[SIMULATOR_STATE]
@@ -1093,6 +1133,7 @@ def create_simulator_app(config: SimulatorConfig) -> web.Application:
     app.router.add_get(f"{account}/Calls/{{Sid}}.json", fetch_call, name="call")
     app.router.add_post(f"{account}/Calls/{{Sid}}.json", update_call, name="call_update")
     app.router.add_post(f"{account}/Messages.json", create_message, name="messages")
+    app.router.add_get(f"{account}/Messages/{{Sid}}.json", fetch_message, name="message")
     app.router.add_post("/simulator/sms/inbound", inbound_sms, name="sms_inbound")
     app.router.add_get("/simulator/stats", stats, name="stats")
     app.router.add_get("/simulator/ledger", ledger, name="ledger")

@@ -159,3 +159,18 @@ def test_the_ledger_endpoint_asks_for_the_account(tmp_path: Path) -> None:
 def test_a_bad_fault_spec_names_its_part(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FaultRates.parse(spec)
+
+
+def test_a_text_is_fetched_before_and_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+
+    async def scenario(w: World) -> tuple[str, str]:
+        sid = await w.provider.send_sms(attempt_id=51, to=HUMAN, body="Call us back")
+        await w.state.idle()
+        return sid, await w.provider.message_status(sid)
+
+    sid, status = _run(scenario, time_scale=1000, ledger_path=path, sms_delivery_rate=1.0)
+    assert status == "delivered"
+    reborn = SimulatorState(SimulatorConfig(ledger_path=path))
+    assert reborn.messages[sid].status == "delivered"
+    reborn.ledger.close()
