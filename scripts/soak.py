@@ -480,11 +480,12 @@ def _attempt_states(engine: Engine) -> list[tuple[int, tuple[Any, ...]]]:
                 Attempt.answered_by,
                 Attempt.agent_id,
                 Attempt.answered_at,
+                Attempt.provider_sid,
             )
         ).all()
     return [
-        (int(i), (str(s), None if b is None else str(b), agent, answered))
-        for i, s, b, agent, answered in rows
+        (int(i), (str(s), None if b is None else str(b), agent, answered, sid is not None))
+        for i, s, b, agent, answered, sid in rows
     ]
 
 
@@ -582,18 +583,22 @@ async def stuck_agents(soak: Soak) -> tuple[int, list[dict[str, Any]]]:
 
 
 def stuck_attempts(soak: Soak) -> tuple[int, list[dict[str, Any]]]:
-    """Attempts still in flight after the settling, and queued ones no job will dial."""
+    """Attempts still in flight after the settling, and waiting ones (a call queued, a
+    text scheduled) that no job will take."""
+    waiting = {("call", "queued"), ("sms", "scheduled")}
     client = redis.Redis.from_url(soak.redis_url)
     try:
         with soak.engine.connect() as conn:
             rows = conn.execute(
                 select(Attempt.id, Attempt.status, Attempt.channel, Attempt.campaign_id).where(
-                    Attempt.status.in_(("queued", "initiated", "ringing", "in-progress", "sent"))
+                    Attempt.status.in_(
+                        ("scheduled", "queued", "initiated", "ringing", "in-progress", "sent")
+                    )
                 )
             ).all()
         stuck = []
         for attempt_id, status, channel, campaign_id in rows:
-            if str(status) == "queued":
+            if (str(channel), str(status)) in waiting:
                 kind = "call" if str(channel) == "call" else "sms"
                 if client.exists(f"arq:job:{soak.prefix}:{kind}:{attempt_id}"):
                     continue

@@ -308,8 +308,10 @@ def _regressions(changes: Mapping[int, Iterable[tuple[float, tuple[Any, ...]]]],
 
 
 def _regressed(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
-    status0, by0, agent0, answered0 = before
-    status1, by1, agent1, answered1 = after
+    status0, by0, agent0, answered0, *sid0 = before
+    status1, by1, agent1, answered1, *sid1 = after
+    if (status0, status1) == ("initiated", "queued") and not any(sid0 + sid1):
+        return False  # the carrier refused the dial (429, 5xx): queued again, never placed
     if _RANK.get(status1, 0) < _RANK.get(status0, 0):
         return True
     if status0 in FINAL and status1 != status0:

@@ -170,3 +170,18 @@ def test_abandon_days_over_the_target() -> None:
         _attempt(n, NY, "completed", answered_at=at, answered_by="human") for n in range(31, 41)
     ]
     assert _counts([], _store(answered))["abandon_over_cap_days"] == 0  # 1 of 40 < 3%
+
+
+def test_a_dial_the_carrier_refused_may_go_back_to_the_queue() -> None:
+    refused = {
+        1: [
+            (T0, ("initiated", None, None, None, False)),
+            (T0 + 1, ("queued", None, None, None, False)),
+        ],
+        2: [
+            (T0, ("initiated", None, None, None, True)),
+            (T0 + 1, ("queued", None, None, None, True)),
+        ],
+    }
+    # attempt 1 never reached the carrier; attempt 2 had a call and lost it
+    assert _counts([], _store([], changes=refused))["state_regressions"] == 1
