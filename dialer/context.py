@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -164,8 +164,9 @@ class Dialer:
         deployments sharing a server never refuse each other's jobs."""
         return f"{self.prefix}:{name}"
 
-    async def enqueue(self, function: str, *args: Any, job_id: str, delay: float = 0.0) -> None:
-        """Queue a job once: arq refuses a second job with the same id.
+    async def enqueue(self, function: str, *args: Any, job_id: str, delay: float = 0.0) -> bool:
+        """Queue a job once: arq refuses a second job with the same id; whether it was
+        queued now.
 
         ``delay`` is in clock seconds, turned into real seconds for arq.
         """
@@ -175,7 +176,13 @@ class Dialer:
         }
         if delay > 0:
             kwargs["_defer_by"] = self.clock.real(delay)
-        await self.redis.enqueue_job(function, *args, **kwargs)
+        return await self.redis.enqueue_job(function, *args, **kwargs) is not None
+
+    async def after_change(self, texts: Sequence[int], campaign_id: int | None) -> None:
+        """What an outcome asks for: its texts queued, and a pacing pass."""
+        for text_id in texts:
+            await self.enqueue("send_sms", text_id, job_id=f"sms:{text_id}")
+        await self.nudge(campaign_id)
 
     async def nudge(self, campaign_id: int | None) -> None:
         """Ask for a pacing pass soon (an agent freed up, a line ended); bursts fold into one."""

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from dialer.agents import AgentState, BoardError
 from dialer.context import Dialer
 from dialer.outcomes import NoConversation, record_disposition
-from dialer.worker import after_change
 from store.models import (
     AgentEvent,
     Attempt,
@@ -216,7 +215,7 @@ class SimulatedAgents:
         if texts is None:
             return
         self.dispositions += 1
-        await after_change(dialer, texts, campaign_id)
+        await dialer.after_change(texts, campaign_id)
 
     async def _event(
         self, agent_id: int, state: str, campaign_id: int | None, attempt_id: int | None

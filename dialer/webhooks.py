@@ -48,7 +48,6 @@ from dialer.provider import (
     voicemail_twiml,
 )
 from dialer.states import from_twilio, is_final
-from dialer.worker import after_change
 from store.models import (
     AgentEvent,
     AnsweredBy,
@@ -176,7 +175,7 @@ async def voice_status(request: web.Request) -> web.Response:
                     s, agent, state, at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
                 )
             )
-        await after_change(dialer, change.texts, change.campaign_id)
+        await dialer.after_change(change.texts, change.campaign_id)
     return web.Response(status=204)
 
 
@@ -245,7 +244,7 @@ async def voice_answer(request: web.Request) -> web.Response:
         )
         if not change.became_final:
             return _twiml(hang_up_twiml())  # it ended while it waited: nothing to abandon
-        await after_change(dialer, change.texts, campaign_id)
+        await dialer.after_change(change.texts, campaign_id)
         return _twiml(abandon)
     claimed_at = dialer.clock.utcnow()
     connected = await dialer.store(
@@ -350,7 +349,7 @@ async def voice_amd(request: web.Request) -> web.Response:
             attempt_id,
             error.status,
         )
-    await after_change(dialer, change.texts, change.campaign_id)
+    await dialer.after_change(change.texts, change.campaign_id)
     return web.Response(status=204)
 
 
@@ -372,7 +371,7 @@ async def sms_status(request: web.Request) -> web.Response:
         error_code=params.get("ErrorCode") or None,
     )
     if change.became_final:
-        await after_change(dialer, change.texts, change.campaign_id)
+        await dialer.after_change(change.texts, change.campaign_id)
     return web.Response(status=204)
 
 

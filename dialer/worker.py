@@ -17,8 +17,8 @@ Jobs:
     place_call          the contact policy once more, under a per-customer lock, then the
                         carrier; transient carrier errors retry with backoff (arq Retry)
     send_sms            likewise for a text (SMS fallback), rendered from templates/sms
-    reap                every 15 s: attempts the carrier went silent on are closed, and
-                        agents the board still holds on a call that ended are freed
+    reap                every 15 s (dialer.reaper): quiet lines settled from the carrier,
+                        jobs lost with Redis queued again, held agents freed
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Sequence
-from functools import partial
 from typing import Any, cast
 
 from arq import Retry, cron
@@ -43,10 +41,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.policy import ContactPolicy, Verdict, check_contact, record_exclusion
-from dialer.agents import AgentState
 from dialer.context import Dialer, DialerConfig, open_dialer, redis_settings
 from dialer.dialing import DialingSettings
-from dialer.outcomes import Change, apply_status, new_attempt, reached_agent
+from dialer.outcomes import apply_status, new_attempt
 from dialer.pacing import (
     PacingMode,
     PacingState,
@@ -54,9 +51,9 @@ from dialer.pacing import (
     lines_to_dial,
     measuring_window_start,
 )
-from dialer.provider import PermanentProviderError, ProviderError, TransientProviderError
+from dialer.provider import PermanentProviderError, TransientProviderError
+from dialer.reaper import reap, requeue_due
 from dialer.sms import OPT_OUT_LINE, render_sms
-from dialer.states import FINAL, from_twilio, is_final
 from store.db import make_engine
 from store.models import (
     AgentEvent,
@@ -79,7 +76,6 @@ __all__ = [
     "make_worker",
     "pace_campaign",
     "place_call",
-    "requeue_due",
     "send_sms",
     "worker_options",
 ]
@@ -89,14 +85,6 @@ S = AttemptStatus
 E = EntryStatus
 MAX_TRIES = 6
 LIVE = (S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS)
-# lines quiet this long (clock seconds) are checked with the carrier; one it cannot say
-# anything of is closed after SILENT_AFTER, one that never reached it after LOST_AFTER
-QUIET_AFTER = 120.0  # a ringing line ends within the ring timeout (at most 60 s)
-LONG_CALL = 1800.0  # a conversation this long is checked too
-LOST_AFTER = 300.0
-SILENT_AFTER = 2 * 3600.0
-# clock seconds after a call's end by which its own status callback has moved its agent
-HELD_AFTER_END = 30.0
 # blocks that no waiting lifts take the entry off the list for good
 _LASTING_REASONS = {"no_phone", "no_consent", "do_not_call", "opted_out", "no_timezone"}
 _LASTING_REASONS |= {"open_complaint", "max_attempts"}
@@ -735,165 +723,11 @@ async def _failed(dialer: Dialer, attempt_id: int, error: Exception) -> None:
     change = await dialer.store(
         lambda s: apply_status(s, attempt_id, S.FAILED, now=now, error_code=str(code))
     )
-    await after_change(dialer, change.texts, change.campaign_id)
+    await dialer.after_change(change.texts, change.campaign_id)
     log.warning("attempt %s: the carrier refused it (%s)", attempt_id, code)
 
 
-async def after_change(dialer: Dialer, texts: Sequence[int], campaign_id: int | None) -> None:
-    """Queue the texts an outcome asked for, and a pacing pass."""
-    for text_id in texts:
-        await dialer.enqueue("send_sms", text_id, job_id=f"sms:{text_id}")
-    await dialer.nudge(campaign_id)
-
-
 # -- start-up and housekeeping -----------------------------------------------------------
-
-
-async def requeue_due(dialer: Dialer) -> int:
-    """Queue again every attempt the database says is waiting for a job."""
-
-    def due(session: Session) -> list[tuple[int, int, Channel, dt.datetime]]:
-        rows = session.execute(
-            select(Attempt.id, Attempt.customer_id, Attempt.channel, Attempt.due_at).where(
-                or_(
-                    (Attempt.status == S.QUEUED) & (Attempt.channel == Channel.CALL),
-                    (Attempt.status == S.SCHEDULED) & (Attempt.channel == Channel.SMS),
-                ),
-                Attempt.provider_sid.is_(None),
-            )
-        ).all()
-        return [(int(i), int(p), c, d) for i, p, c, d in rows]
-
-    rows = await dialer.store(due)
-    now = dialer.clock.now()
-    for attempt_id, customer_id, channel, due_at in rows:
-        if channel is Channel.CALL:
-            await dialer.enqueue("place_call", attempt_id, customer_id, job_id=f"call:{attempt_id}")
-        else:
-            delay = due_at.timestamp() - now if due_at else 0.0
-            await dialer.enqueue("send_sms", attempt_id, job_id=f"sms:{attempt_id}", delay=delay)
-    if rows:
-        log.info("queued again %s attempts the database holds as due", len(rows))
-    return len(rows)
-
-
-async def reap(ctx: dict[str, Any]) -> int:
-    """Settle lines whose callbacks went missing: the carrier is asked how each call
-    ended; one that never reached it (no SID after ``LOST_AFTER``) or that it cannot say
-    after ``SILENT_AFTER`` is closed as failed and tried again later. Then free the agents
-    still on a call the store has as ended (``free_held_agents``). Returns how many lines
-    were settled and agents freed."""
-    dialer = _dialer(ctx)
-    now = dialer.clock.utcnow()
-
-    def silent(session: Session) -> list[tuple[int, str | None, dt.datetime]]:
-        ringing_quiet = now - dt.timedelta(seconds=QUIET_AFTER)
-        talking_quiet = now - dt.timedelta(seconds=LONG_CALL)
-        rows = session.execute(
-            select(Attempt.id, Attempt.provider_sid, Attempt.started_at).where(
-                Attempt.channel == Channel.CALL,
-                or_(
-                    Attempt.status.in_((S.INITIATED, S.RINGING))
-                    & (Attempt.started_at < ringing_quiet),
-                    (Attempt.status == S.IN_PROGRESS) & (Attempt.answered_at < talking_quiet),
-                ),
-            )
-        ).all()
-        return [(int(i), sid, started) for i, sid, started in rows if started is not None]
-
-    settled = 0
-    for attempt_id, sid, started in await dialer.store(silent):
-        age = (now - started).total_seconds()
-        status: AttemptStatus | None = None
-        duration = None
-        if sid is not None:
-            try:
-                word, duration = await dialer.provider.call_status(sid)
-                status = from_twilio(Channel.CALL, word)
-            except (ProviderError, ValueError) as error:
-                log.warning(
-                    "attempt %s: the carrier could not say how it ended (%s)", attempt_id, error
-                )
-        if status is None or not is_final(status):
-            if age < (LOST_AFTER if sid is None else SILENT_AFTER):
-                continue
-            status, duration = S.FAILED, None
-        change = await dialer.store(
-            partial(
-                _settle_silent, attempt_id=attempt_id, status=status, duration=duration, now=now
-            )
-        )
-        agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
-        if agent is not None:
-            log.info("attempt %s: its agent moved to wrap-up after a missed callback", attempt_id)
-        await after_change(dialer, change.texts, change.campaign_id)
-        settled += 1
-    return settled + await free_held_agents(dialer)
-
-
-async def free_held_agents(dialer: Dialer) -> int:
-    """Agents the board holds on a call (talking, or waiting on a preview they dialed)
-    whose attempt the store has as final: each goes where the call's own end would have
-    sent it, wrap-up after a conversation and ready otherwise; how many were freed.
-
-    The call's end moves its agent as its status callback arrives; an agent claimed for a
-    call that was over already (a replayed answer before replays were refused), or whose
-    move was lost with its process, would be held for good: no ready, pause or logout is
-    allowed on a call. A call ended less than ``HELD_AFTER_END`` ago is left to its own
-    callback, which is on its way.
-    """
-    held = {
-        status.attempt_id: status.agent_id
-        for status in await dialer.board.agents()
-        if status.attempt_id is not None and status.state in (AgentState.TALK, AgentState.PREVIEW)
-    }
-    if not held:
-        return 0
-    ended_before = dialer.clock.utcnow() - dt.timedelta(seconds=HELD_AFTER_END)
-
-    def ended(session: Session) -> list[tuple[int, int | None, bool]]:
-        rows = session.execute(
-            select(
-                Attempt.id, Attempt.campaign_id, Attempt.channel, Attempt.status, Attempt.agent_id
-            ).where(
-                Attempt.id.in_(list(held)),
-                Attempt.status.in_(sorted(FINAL)),
-                or_(Attempt.ended_at.is_(None), Attempt.ended_at < ended_before),
-            )
-        ).all()
-        return [
-            (int(i), campaign, reached_agent(channel, status, agent))
-            for i, campaign, channel, status, agent in rows
-        ]
-
-    freed = 0
-    for attempt_id, campaign_id, talked in await dialer.store(ended):
-        agent = held[attempt_id]
-        end = dialer.board.end_call if talked else dialer.board.release
-        await end(attempt_id, dialer.clock.now(), agent_id=agent)
-        event = AgentEvent(
-            agent_id=agent,
-            campaign_id=campaign_id,
-            attempt_id=attempt_id,
-            state="wrap" if talked else "ready",
-            at=dialer.clock.utcnow(),
-        )
-        await dialer.store(partial(Session.add, instance=event))
-        log.warning("agent %s: freed from attempt %s, which had ended", agent, attempt_id)
-        freed += 1
-    return freed
-
-
-def _settle_silent(
-    session: Session,
-    *,
-    attempt_id: int,
-    status: AttemptStatus,
-    duration: int | None,
-    now: dt.datetime,
-) -> Change:
-    code = "silent" if status is S.FAILED else None
-    return apply_status(session, attempt_id, status, now=now, duration_s=duration, error_code=code)
 
 
 async def _startup(ctx: dict[str, Any]) -> None:

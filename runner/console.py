@@ -5,7 +5,7 @@ hands them answered calls through the agent board (``dialer.agents``). The conso
 the call (ringing, connected, ended, from the attempt's status), the customer card, the
 offer and the call script, and records the disposition the way the simulated agents do
 (``dialer.sim_agents``): ``record_disposition`` and an ``AgentEvent`` in one transaction,
-then the board's ``finish_wrap``, then ``after_change``.
+then the board's ``finish_wrap``, then the dialer's ``after_change``.
 
 Routes (agent role only, see ``runner.access``)::
 
@@ -47,7 +47,6 @@ from dialer.context import Dialer
 from dialer.outcomes import DispositionError, NoConversation, reached_agent, record_disposition
 from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, start_call
 from dialer.webhooks import DIALER
-from dialer.worker import after_change
 from runner.call_script import render_call_script
 from runner.card import CardError, customer_card, customer_zone, iso
 from runner.keys import SETTINGS, USER
@@ -724,7 +723,7 @@ async def dispose(request: web.Request) -> web.Response:
     except BoardError as error:
         log.warning("attempt %s: disposition kept, board not moved (%s)", attempt_id, error)
         status = await dialer.board.status(user.id)
-    await after_change(dialer, texts, attempt.campaign_id)
+    await dialer.after_change(texts, attempt.campaign_id)
     return web.json_response(
         {"disposition": saved, "repeated": False, "state": _status_json(request, status)},
         status=201,

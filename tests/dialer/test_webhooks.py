@@ -456,8 +456,8 @@ def test_the_reaper_frees_an_agent_held_on_a_call_that_ended(
 ) -> None:
     """Agents a replayed answer left on a finished call (before replays were refused) go
     where the call's end would have sent them; an agent on a live call stays."""
+    from dialer.reaper import reap
     from dialer.sim_agents import ensure_agents
-    from dialer.worker import reap
 
     async def scenario(h: Hooks) -> None:
         rang_out, talked, live = h.store(lambda s: ensure_agents(s, 3))
