@@ -799,6 +799,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         engine.dispose()
     faults = Counter(soak.faults) + simulator_faults(ledger)
     examples = verdict.pop("examples")
+    names = {campaign: name for name, campaign in soak.campaigns.items()}
+    verdict["lists"] = {names[c]: figures for c, figures in verdict["lists"].items()}
     examples.update({"stuck_agents": agent_examples, "stuck_attempts": attempt_examples})
     return {
         "attempts": attempts,
@@ -868,6 +870,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("attempts", "carrier_calls", "carrier_messages", *COUNTS, "seconds_to_settle"):
             print(f"{name:>30}  {result[name]}")
         print(f"{'faults':>30}  {result['faults']}")
+        print(f"{'lists':>30}  {result['lists']}")
         for name, cases in result["examples"].items():
             print(f"{name}: {cases}")
     return 1 if any(result[name] for name in COUNTS) else 0

@@ -241,18 +241,48 @@ def reconcile(
     out["carrier_calls"] = sum(1 for r in created if r["resource"] == "call")
     out["carrier_messages"] = sum(1 for r in created if r["resource"] == "message")
     out["outcome_mismatches"] = dict(mismatch)
+    out["lists"] = _list_figures(store)
     out["examples"] = dict(examples)
     return out
+
+
+def _live(attempt: Mapping[str, Any]) -> bool:
+    """Answered by a person: the abandon rate's denominator."""
+    return (
+        attempt["channel"] == "call"
+        and attempt["answered_at"] is not None
+        and attempt["answered_by"] != "machine"
+        and attempt["status"] != "machine"
+    )
+
+
+def _list_figures(store: StoreFacts) -> dict[int, dict[str, Any]]:
+    """Per campaign: calls placed, live answers, abandoned calls, the rate and its target."""
+    figures: dict[int, Counter[str]] = defaultdict(Counter)
+    for a in store.attempts:
+        if a["channel"] != "call" or a["sid"] is None:
+            continue
+        seen = figures[a["campaign_id"]]
+        seen["calls"] += 1
+        seen["live_answers"] += _live(a)
+        seen["abandoned"] += _live(a) and a["status"] == "abandoned"
+    return {
+        campaign: {
+            **seen,
+            "abandon_rate": round(seen["abandoned"] / seen["live_answers"], 4)
+            if seen["live_answers"]
+            else 0.0,
+            "target": store.targets.get(campaign),
+        }
+        for campaign, seen in sorted(figures.items())
+    }
 
 
 def _abandon_days(store: StoreFacts, rules: Rules, note: Any) -> int:
     events: dict[int, list[tuple[dt.datetime, bool]]] = defaultdict(list)
     for a in store.attempts:
-        if a["channel"] != "call" or a["answered_at"] is None or a["answered_by"] == "machine":
-            continue
-        if a["status"] in ("machine",):
-            continue
-        events[a["campaign_id"]].append((a["answered_at"], a["status"] == "abandoned"))
+        if _live(a):
+            events[a["campaign_id"]].append((a["answered_at"], a["status"] == "abandoned"))
     over = 0
     for campaign, seen in events.items():
         seen.sort()
