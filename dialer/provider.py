@@ -8,7 +8,9 @@ Errors::
 
     ProviderError
     ├── TransientProviderError   HTTP 429 or 5xx, connection refused or reset, a timeout
-    │                            before a response: the attempt is retried later
+    │                            before a response: worth trying later; ``maybe_placed``
+    │                            when the request may have reached the carrier (a 5xx,
+    │                            a timeout, a connection dropped after sending)
     └── PermanentProviderError   any other 4xx (an invalid number, a blocked destination):
                                  never retried
 
@@ -76,7 +78,24 @@ class ProviderError(Exception):
 
 
 class TransientProviderError(ProviderError):
-    """Worth trying again later: the carrier was busy, down or out of reach."""
+    """Worth trying again later: the carrier was busy, down or out of reach.
+
+    ``maybe_placed`` is False only when the carrier certainly did nothing (a 429 is refused
+    before any work; a connection never made sent nothing): a 5xx or a lost response may
+    come from a carrier that placed the call all the same, and dialing again would ring
+    the customer twice.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        maybe_placed: bool = True,
+    ):
+        super().__init__(message, status=status, code=code)
+        self.maybe_placed = maybe_placed
 
 
 class PermanentProviderError(ProviderError):
@@ -192,8 +211,14 @@ def _provider_errors(action: str) -> Iterator[None]:
         status, code = int(exc.status), exc.code if isinstance(exc.code, int) else None
         message = f"{action} failed: HTTP {status}, Twilio error {code}"
         if status == 429 or status >= 500:
-            raise TransientProviderError(message, status=status, code=code) from exc
+            raise TransientProviderError(
+                message, status=status, code=code, maybe_placed=status != 429
+            ) from exc
         raise PermanentProviderError(message, status=status, code=code) from exc
+    except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+        raise TransientProviderError(
+            f"{action} failed: {type(exc).__name__}", maybe_placed=False
+        ) from exc
     except (aiohttp.ClientConnectionError, TimeoutError) as exc:
         raise TransientProviderError(f"{action} failed: {type(exc).__name__}") from exc
 

@@ -521,10 +521,11 @@ class SimulatorState:
         await self.post_signed(url, params, method, event=event, signature="replay")
 
     def rest_fault(self) -> str | None:
-        """The fault a REST create meets: "500", "429", "stall" or None."""
+        """The fault a REST create meets: "500", "429", "stall", "lost" (the call or text
+        is made, and the answer is a 500 all the same) or None."""
         if not self.faults.rest or self.rng.random() >= self.faults.rest:
             return None
-        return self.rng.choice(["500", "429", "stall"])
+        return self.rng.choice(["500", "429", "stall", "lost"])
 
     async def run_call(self, call: SimCall) -> None:
         try:
@@ -900,12 +901,13 @@ def _authorized(header: str, config: SimulatorConfig) -> bool:
 
 async def _rest_fault(state: SimulatorState, resource: str, form: Any) -> web.Response | str | None:
     """The injected fault a create meets: an error response to return, "stall" (already
-    waited out) or None."""
+    waited out), "lost" (make it, then answer 500) or None."""
     fault = state.rest_fault()
     if fault is None:
         return None
     if fault == "stall":
         await state.sleep(state.faults.stall_seconds)
+    if fault in ("stall", "lost"):
         return fault
     status, code = (500, 20500) if fault == "500" else (429, 20429)
     state.ledger.record(
@@ -920,6 +922,12 @@ async def _rest_fault(state: SimulatorState, resource: str, form: Any) -> web.Re
     )
     message = "Internal Server Error" if status == 500 else "Too Many Requests"
     return twilio_error(status, code, message)
+
+
+def _created(body: dict[str, Any], fault: str | None) -> web.Response:
+    if fault == "lost":  # made, but the answer says otherwise
+        return twilio_error(500, 20500, "Internal Server Error")
+    return web.json_response(body, status=201)
 
 
 async def create_call(request: web.Request) -> web.Response:
@@ -968,7 +976,7 @@ async def create_call(request: web.Request) -> web.Response:
     state.ledger.record(
         "rest",
         resource="call",
-        status=201,
+        status=500 if fault == "lost" else 201,
         fault=fault,
         sid=call.sid,
         to=to,
@@ -976,7 +984,7 @@ async def create_call(request: web.Request) -> web.Response:
         attempt=call.attempt,
     )
     state.spawn(state.run_call(call))
-    return web.json_response(call_json(state.config.account_sid, call), status=201)
+    return _created(call_json(state.config.account_sid, call), fault)
 
 
 def _call_or_404(request: web.Request) -> SimCall | web.Response:
@@ -1054,7 +1062,7 @@ async def create_message(request: web.Request) -> web.Response:
     state.ledger.record(
         "rest",
         resource="message",
-        status=201,
+        status=500 if fault == "lost" else 201,
         fault=fault,
         sid=message.sid,
         to=to,
@@ -1062,7 +1070,7 @@ async def create_message(request: web.Request) -> web.Response:
         attempt=message.attempt,
     )
     state.spawn(state.run_message(message))
-    return web.json_response(message_json(state.config.account_sid, message), status=201)
+    return _created(message_json(state.config.account_sid, message), fault)
 
 
 async def fetch_message(request: web.Request) -> web.Response:

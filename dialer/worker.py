@@ -687,7 +687,18 @@ async def _transient(
     started: AttemptStatus,
     error: TransientProviderError,
 ) -> str:
-    """Put the attempt back and retry the job later; give up after ``MAX_TRIES``."""
+    """Put the attempt back and retry the job later; give up after ``MAX_TRIES``.
+
+    When the carrier may have placed it all the same (``maybe_placed``) the attempt stays
+    started and is not tried again: a call the carrier took brings its SID with its first
+    callback, and one it did not is closed by the reaper after ``LOST_AFTER``."""
+    if error.maybe_placed:
+        log.warning(
+            "attempt %s: the carrier's answer was lost (%s); waiting for its callbacks",
+            attempt_id,
+            error,
+        )
+        return "unknown"
     job_try = int(ctx.get("job_try", 1))
     if job_try >= MAX_TRIES:
         await _failed(dialer, attempt_id, error)

@@ -125,7 +125,8 @@ def reconcile(
         if len(examples[name]) < 5:
             examples[name].append(example)
 
-    created = [r for r in ledger if r["kind"] == "rest" and r["status"] == 201]
+    # what the carrier made, also when its answer was lost (a 500 after the call was placed)
+    created = [r for r in ledger if r["kind"] == "rest" and r["sid"]]
     finals = {r["sid"]: r for r in ledger if r["kind"] in ("call", "message")}
     by_sid = {a["sid"]: a for a in store.attempts if a["sid"]}
     by_id = {a["id"]: a for a in store.attempts}

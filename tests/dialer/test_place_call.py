@@ -57,6 +57,7 @@ def _carrier(answers: list[tuple[int, dict[str, Any]]]) -> web.Application:
 
 CREATED = {"sid": "CA" + "f" * 32, "status": "queued"}
 BUSY_CARRIER = {"code": 20500, "message": "Internal Server Error", "status": 503}
+TOO_MANY = {"code": 20429, "message": "Too Many Requests", "status": 429}
 BAD_NUMBER = {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}
 
 
@@ -134,6 +135,24 @@ def test_a_carrier_error_puts_the_attempt_back_and_retries_the_job(
         assert await place_call({"dialer": dialer, "job_try": 1}, attempt_id) == "already"
         assert len(calls) == 2
 
+    run([(429, TOO_MANY), (201, CREATED)], scenario)
+
+
+def test_a_carrier_error_that_may_have_placed_the_call_never_dials_again(
+    engine: Engine, run: Run
+) -> None:
+    async def scenario(dialer: Dialer, attempt_id: int, calls: list[str]) -> None:
+        # a 5xx may come from a carrier that placed the call: ringing again would be twice
+        assert await place_call({"dialer": dialer, "job_try": 1}, attempt_id) == "unknown"
+        attempt = _attempt(engine, attempt_id)
+        assert (attempt.status, attempt.provider_sid) == (S.INITIATED, None)
+        assert await place_call({"dialer": dialer, "job_try": 2}, attempt_id) == "already"
+        assert len(calls) == 1
+        # no callback came: the carrier never took it, and the reaper closes it
+        dialer.clock = DialerClock.starting(NOON + dt.timedelta(seconds=LOST_AFTER + 1))
+        assert await reap({"dialer": dialer}) >= 1
+        assert _attempt(engine, attempt_id).status is S.FAILED
+
     run([(503, BUSY_CARRIER), (201, CREATED)], scenario)
 
 
@@ -149,7 +168,7 @@ def test_the_last_try_gives_up_and_the_entry_is_tried_later(engine: Engine, run:
             assert entry.status is EntryStatus.PENDING
             assert entry.due_at is not None
 
-    run([(503, BUSY_CARRIER)], scenario)
+    run([(429, TOO_MANY)], scenario)
 
 
 def test_a_peek_reads_while_another_process_holds_the_write_lock(

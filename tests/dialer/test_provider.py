@@ -105,6 +105,8 @@ def test_busy_or_failing_carrier_is_transient(status: int, code: int | None) -> 
     error, authorization = _error_from_stub(status, code)
     assert isinstance(error, TransientProviderError)
     assert error.status == status
+    # a 429 is refused before any work; a 5xx may come after the call was placed
+    assert error.maybe_placed is (status != 429)
     assert authorization.startswith("Basic ")
 
 
@@ -131,6 +133,8 @@ def test_an_unreachable_carrier_is_transient() -> None:
 
     error = asyncio.run(main())
     assert error.status is None
+    assert isinstance(error, TransientProviderError)
+    assert error.maybe_placed is False, "a connection never made sent nothing"
     assert TO not in str(error)
 
 

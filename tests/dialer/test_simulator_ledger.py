@@ -88,7 +88,7 @@ def test_rest_faults_answer_as_twilio_does(tmp_path: Path) -> None:
 
     async def scenario(w: World) -> list[int]:
         statuses = []
-        for n in range(12):
+        for n in range(16):
             try:
                 await w.provider.place_call(attempt_id=100 + n, to=BUSY)
                 statuses.append(201)
@@ -105,8 +105,10 @@ def test_rest_faults_answer_as_twilio_does(tmp_path: Path) -> None:
     )
     assert set(statuses) <= {201, 429, 500}
     rest = [r for r in read_ledger(path) if r["kind"] == "rest"]
-    assert {r["fault"] for r in rest} == {"500", "429", "stall"}
+    assert {r["fault"] for r in rest} == {"500", "429", "stall", "lost"}
     assert all((r["status"] == 201) == (r["fault"] == "stall") for r in rest)
+    # a lost answer is a call made all the same: the ledger holds its SID
+    assert all((r["sid"] is not None) == (r["fault"] in ("stall", "lost")) for r in rest)
 
 
 def test_callback_faults_are_recorded_and_forgeries_fail_the_signature(tmp_path: Path) -> None:
