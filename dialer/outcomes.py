@@ -147,7 +147,7 @@ def apply_status(
     past changes nothing, but the facts it carries (the SID, the duration, who answered)
     are still kept where none are recorded yet. An attempt that is final takes nothing
     more, nor does one whose SID is not ``provider_sid`` (``Change.ignored``); the one
-    fact still kept is who answered an abandoned call (see ``_late_answerer``).
+    fact still kept is who answered a call that ended (see ``_late_answerer``).
     """
     if not is_final(incoming) and duration_s is None and error_code is None:
         moved = _move_on(session, attempt_id, incoming, now, provider_sid, answered_by)
@@ -229,17 +229,18 @@ def _late_answerer(
     provider_sid: str | None,
     answered_by: AnsweredBy | None,
 ) -> bool:
-    """Keep who answered a call we marked abandoned while the carrier still had it up,
-    when answering-machine detection reports after the mark; whether it was kept.
+    """Keep who answered a call that ended (we marked it abandoned, or the carrier said
+    completed) before answering-machine detection reported; whether it was kept.
 
     The one fact a final attempt still takes, from its own call and where none is
-    recorded: pacing counts an abandoned call against the abandon limit only when a
-    person answered it, so a machine's verdict must not be lost to the order the two
-    arrived in. It moves no status, agent or time.
+    recorded: a live answer is one a person gave, and pacing's abandon room, the KPIs and
+    the disposition rules count on it, so a machine's verdict must not be lost to the
+    order the callbacks arrived in (an agent who hears a greeting and hangs up ends the
+    call before detection reports). It moves no status, agent or time.
     """
     if (
         answered_by is None
-        or attempt.status is not S.ABANDONED
+        or attempt.answered_at is None
         or attempt.answered_by is not None
         or not provider_sid
         or attempt.provider_sid != provider_sid
@@ -249,7 +250,7 @@ def _late_answerer(
         update(Attempt)
         .where(
             Attempt.id == attempt.id,
-            Attempt.status == S.ABANDONED,
+            Attempt.answered_at.is_not(None),
             Attempt.answered_by.is_(None),
             Attempt.provider_sid == provider_sid,
         )

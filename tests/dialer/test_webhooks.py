@@ -387,13 +387,14 @@ def test_a_final_outcome_is_never_replaced_by_a_later_one(
         talked = h.store(lambda s: _attempt(s, h.campaign_id))
         await h.answer(talked)
         assert await h.call(talked, "completed", CallDuration="80") == 204
-        # answering-machine detection reporting after the end, and another outcome
+        # answering-machine detection reporting after the end, and another outcome: the
+        # outcome stays, and who answered is kept (no live answer to count on)
         assert await h.amd(talked, "machine_end_beep") == 204
         assert await h.call(talked, "busy") == 204
         attempt = h.store(lambda s: s.get(Attempt, talked))
         assert (attempt.status, attempt.answered_by, attempt.agent_id) == (
             S.COMPLETED,
-            None,
+            AnsweredBy.MACHINE,
             agent,
         )
         assert (await h.dialer.board.status(agent)).state.value == "wrap"
