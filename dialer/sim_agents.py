@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState, BoardError
@@ -131,6 +132,9 @@ class SimulatedAgents:
                 # the board moved under the agent (a call came as it logged out, Redis
                 # restarted during a wrap-up): as a person would, look again
                 log.info("agent %s: %s", agent_id, error)
+            except (OperationalError, InterfaceError) as error:
+                # the database dropped the connection (a restart, a failover): again
+                log.warning("agent %s: the store failed (%s)", agent_id, type(error).__name__)
             await asyncio.sleep(_POLL)
 
     async def _step(self, agent_id: int, campaigns: list[int], n: int) -> None:

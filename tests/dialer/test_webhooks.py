@@ -679,3 +679,36 @@ def test_a_simulated_agent_carries_on_when_the_board_moved_under_it(
         assert h.store(lambda s: s.scalar(select(func.count()).select_from(Disposition))) == 1
 
     run_hooks(scenario)
+
+
+def test_a_simulated_agent_carries_on_when_the_store_drops_its_connection(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from dialer.sim_agents import SimulatedAgents, ensure_agents
+
+    async def scenario(h: Hooks) -> None:
+        (agent,) = h.store(lambda s: ensure_agents(s, 1))
+        pool = SimulatedAgents(h.dialer, [agent], seed=1)
+        find = pool._campaign_for
+        failures = [OperationalError("SELECT", {}, Exception("terminating connection"))]
+
+        async def dropped_once(campaigns: list[int], n: int) -> int | None:
+            if failures:
+                raise failures.pop()
+            return await find(campaigns, n)
+
+        pool._campaign_for = dropped_once  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        working = asyncio.create_task(pool._agent(agent, [h.campaign_id], 0, stop))
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if (await h.dialer.board.status(agent)).state.value == "ready":
+                break
+        stop.set()
+        await working
+        assert not failures
+        assert (await h.dialer.board.status(agent)).state.value == "ready"
+
+    run_hooks(scenario)
