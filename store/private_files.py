@@ -1,18 +1,32 @@
 """Files and folders that hold customer data: readable by their owner only.
 
 The database, reject files, exports, reports and the demo data hold names and phone
-numbers, so other local users must not read them whatever the umask says. A file is
-created 0600, and an existing one is narrowed to 0600 before anything is written to it:
-the mode given to open applies only when the file is created, and overwriting a file
-another tool left 0644 must not leave the new contents readable. Folders are created
-0700.
+numbers, so other local users must not read them whatever the umask says. Folders are
+created 0700.
+
+A file is never written in place. Its contents go to a new file beside it, created 0600
+with O_EXCL and O_NOFOLLOW, which then replaces the target in one rename:
+
+- a local user who opened the old file while it was readable keeps a handle on the old
+  contents only (narrowing an existing file's mode would not take that handle away);
+- a symlink planted at the path is replaced itself; whatever it points at is left alone;
+- a crash or an exception while writing leaves the old file whole, never a truncated one.
+
+The handles ``open_private`` and ``open_private_binary`` give write the new file; the file
+takes its name when the handle is closed or its ``with`` block ends normally. An exception
+in the block, or a handle dropped unclosed, removes it instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO, TextIO
 
 __all__ = [
@@ -39,17 +53,17 @@ def private_folder(path: Path) -> Path:
 
 
 def open_private(path: Path, *, newline: str | None = None) -> TextIO:
-    """Open ``path`` to write UTF-8 text from the start, readable by its owner only.
+    """A handle to write UTF-8 text that replaces ``path`` when it is closed, 0600.
 
     Missing folders on the way are created 0700; an existing folder is left as it is
-    (it may be the user's own), only the file is made private.
+    (it may be the user's own). Until the handle is closed, ``path`` keeps what it had.
     """
-    return os.fdopen(_private_fd(path), "w", encoding="utf-8", newline=newline)
+    return _PrivateText(_new_file(path), newline=newline)
 
 
 def open_private_binary(path: Path) -> BinaryIO:
     """As ``open_private``, for bytes."""
-    return os.fdopen(_private_fd(path), "wb")
+    return _PrivateBinary(_new_file(path))
 
 
 def write_private_text(path: Path, text: str) -> None:
@@ -74,15 +88,112 @@ def private_database_file(path: Path) -> None:
         os.close(fd)
 
 
-def _private_fd(path: Path) -> int:
-    _make_folders(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+class _NewFile(io.FileIO):
+    """The new file beside the target; closed, it takes the target's name or is removed.
+
+    It is put in place only when the handle written through says the writing is done
+    (``done``): a close from an exception or from the garbage collector removes it.
+    """
+
+    def __init__(self, fd: int, temp: Path, target: Path) -> None:
+        super().__init__(fd, "wb")
+        self.temp = temp
+        self.target = target
+        self.done = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self.done:
+                # on disk before it takes the name, or a crash could leave the name empty
+                os.fsync(self.fileno())
+        except BaseException:
+            self.done = False
+            raise
+        finally:
+            super().close()
+            _settle(self.temp, self.target, done=self.done)
+
+
+class _PrivateText(io.TextIOWrapper):
+    def __init__(self, file: _NewFile, *, newline: str | None) -> None:
+        super().__init__(io.BufferedWriter(file), encoding="utf-8", newline=newline)
+        self._file = file
+
+    def close(self) -> None:
+        _finish(self, self._file, super().close)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.close()
+        else:
+            super().close()  # not done: the new file is removed, the old one stays
+
+    def __del__(self) -> None:
+        _abandon(super().close)
+
+
+class _PrivateBinary(io.BufferedWriter):
+    def __init__(self, file: _NewFile) -> None:
+        super().__init__(file)
+        self._file = file
+
+    def close(self) -> None:
+        _finish(self, self._file, super().close)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.close()
+        else:
+            super().close()  # not done: the new file is removed, the old one stays
+
+    def __del__(self) -> None:
+        _abandon(super().close)
+
+
+def _finish(handle: io.IOBase, file: _NewFile, close: Callable[[], None]) -> None:
+    """A close asked for: the writing is done, unless the last of it cannot be written."""
     try:
-        os.fchmod(fd, FILE_MODE)  # the file may have existed with a wider mode
+        if not handle.closed:
+            handle.flush()  # raises on a full disk, say: then the new file is removed
+            file.done = True
+    finally:
+        close()
+
+
+def _abandon(close: Callable[[], None]) -> None:
+    # a handle nobody closed: its writer never finished, so its file is removed.
+    # ValueError: __init__ failed, there is nothing open to close
+    with contextlib.suppress(ValueError):
+        close()
+
+
+def _new_file(path: Path) -> _NewFile:
+    _make_folders(path.parent)
+    # mkstemp: O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600, a name nobody else has open
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        return _NewFile(fd, Path(temp), path)
     except BaseException:
         os.close(fd)
+        os.unlink(temp)
         raise
-    return fd
+
+
+def _settle(temp: Path, target: Path, *, done: bool) -> None:
+    if not done:
+        temp.unlink(missing_ok=True)
+        return
+    try:
+        os.replace(temp, target)  # a symlink at target is replaced itself, never followed
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def _make_folders(path: Path) -> None:
