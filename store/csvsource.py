@@ -7,13 +7,16 @@ rows after it would otherwise be read as one field and vanish.
 
 A byte order mark names the encoding whatever ``--encoding`` says: Excel's "Unicode
 text" is UTF-16 with one, and a user expects it to just work. UTF-16 without a mark is
-recognised by its NUL bytes and named in the error, with the ``--encoding`` to pass.
+recognised by where its NUL bytes fall (mostly on one side of each byte pair, in
+any script) and by reading as text, and named in the error with the ``--encoding`` to
+pass; other NUL bytes are refused as binary.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,17 +123,51 @@ def _encoding_of(path: Path, head: bytes, requested: str) -> str:
             return encoding
     if _is_wide(requested):
         return requested
-    pairs = head[: len(head) // 2 * 2]
-    half = len(pairs) // 2
-    # ASCII text in UTF-16 has a NUL beside nearly every character, always on one side.
-    nul_odd, nul_even = pairs[1::2].count(0), pairs[0::2].count(0)
-    for nuls, other, name in ((nul_odd, nul_even, "utf-16-le"), (nul_even, nul_odd, "utf-16-be")):
-        if half >= 2 and nuls >= half * 0.6 and other == 0:
-            raise ImportFileError(
-                f"{path}: is UTF-16 text ({name.upper()}) without a byte order mark, not "
-                f"{requested}: pass --encoding {name}, or re-save it as CSV (UTF-8)"
-            )
+    wide = _utf16_without_mark(head)
+    if wide is not None:
+        raise ImportFileError(
+            f"{path}: is UTF-16 text ({wide.upper()}) without a byte order mark, not "
+            f"{requested}: pass --encoding {wide}, or re-save it as CSV (UTF-8)"
+        )
     return requested
+
+
+# Delimiters, line breaks, ids, dates and numbers are below U+0100 in any script and
+# make up more than this share of a CSV's characters; a stray NUL in a short binary
+# file stays under it.
+_MIN_NUL_SHARE = 0.2
+# Characters at U+xx00 (U+4E00, the ideographic space U+3000, U+0100) put a NUL on the
+# other side; binary data has about as many on both sides.
+_MAX_OTHER_SIDE = 0.5
+# Not text: controls (bar tab, CR, LF), unassigned, private use and lone surrogates.
+_NOT_TEXT = frozenset({"Cc", "Cn", "Co", "Cs"})
+_MAX_NOT_TEXT = 0.01
+
+
+def _utf16_without_mark(head: bytes) -> str | None:
+    """The UTF-16 the head of a file is written in when it has no mark, else None.
+
+    Every character below U+0100 has a NUL high byte: at odd offsets in little-endian
+    text, at even ones in big-endian. Whether the bytes then read as text tells UTF-16
+    from binary data that happens to have NULs mostly on one side.
+    """
+    pairs = head[: len(head) // 2 * 2]
+    odd, even = pairs[1::2].count(0), pairs[0::2].count(0)
+    many, few = max(odd, even), min(odd, even)
+    if len(pairs) < 4 or many < len(pairs) // 2 * _MIN_NUL_SHARE or few > many * _MAX_OTHER_SIDE:
+        return None
+    name = "utf-16-le" if odd > even else "utf-16-be"
+    return name if _reads_as_text(pairs, name) else None
+
+
+def _reads_as_text(data: bytes, encoding: str) -> bool:
+    # Not final: the head may end between the two halves of a surrogate pair.
+    try:
+        text = codecs.getincrementaldecoder(encoding)(errors="strict").decode(data)
+    except UnicodeDecodeError:
+        return False
+    odd = sum(1 for ch in text if ch not in "\t\r\n" and unicodedata.category(ch) in _NOT_TEXT)
+    return odd <= len(text) * _MAX_NOT_TEXT
 
 
 def _is_wide(encoding: str) -> bool:

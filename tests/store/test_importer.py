@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from store.csvsource import open_csv
 from store.errors import ImportFileError, MappingError, SchemaNotReadyError
 from store.importer import ImportResult, import_file
 from store.matrix_import import current_matrix
@@ -516,6 +517,56 @@ def test_utf16_without_a_mark_is_named_with_the_encoding_to_pass(
         import_file(engine, "customers", path)
     assert count(engine, Customer) == 0
     assert import_file(engine, "customers", path, encoding=encoding).imported == 2
+
+
+# Characters whose low byte is 0 (U+4E00, the ideographic space U+3000, U+0100) put
+# NUL bytes on both sides of a BOM-less UTF-16 file.
+CHINESE_TEXT = (
+    "customer_id,name,phone,region\r\n"
+    "C1,王一,+8613800138000,上海\u3000浦东\r\nC2,李一一,+8613800138001,北京\r\n"
+)
+POLISH_TEXT = (
+    "customer_id,name,phone,region\r\n"
+    "C1,Zażółć Gęślą,+48123456789,Łódź\r\nC2,Ādams Kalniņš,+48123456780,Gdańsk\r\n"
+)  # the second a Latvian name: Ā is U+0100
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", [CHINESE_TEXT, POLISH_TEXT], ids=["chinese", "polish"])
+def test_utf16_of_any_script_without_a_mark_is_named(
+    engine: Engine, tmp_path: Path, text: str, encoding: str
+) -> None:
+    path = tmp_path / "unicode.csv"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(ImportFileError, match=f"UTF-16.*pass --encoding {encoding}\\b"):
+        import_file(engine, "customers", path)
+    assert import_file(engine, "customers", path, encoding=encoding).imported == 2
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_few_latin_characters_is_named(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "chinese.csv"
+    path.write_bytes(
+        "客户编号,姓名,电话\r\n一号,王一一,一二三\r\n二号,李\u3000四,四五六\r\n".encode(encoding)
+    )
+    with pytest.raises(ImportFileError, match=f"pass --encoding {encoding}\\b"):
+        open_csv(path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\x00" * 200,  # NULs on both sides alike
+        b"\x01\x00\x02\x00" * 100,  # on one side, but beside control characters
+        bytes(range(256)) * 4,
+        b"customer_id,name\n" + b"\x00\x01\x02",
+    ],
+)
+def test_binary_data_is_not_taken_for_utf16(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    with pytest.raises(ImportFileError, match="binary file"):
+        open_csv(path)
 
 
 @pytest.mark.parametrize(
