@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from campaigns.outcomes import claim_conversion
 from campaigns.policy import ContactPolicy
 from dialer.dialing import DialingSettings
+from dialer.pacing import PacingSettings
 from dialer.states import advance, behind, is_final, rank
 from store.models import (
     AnsweredBy,
@@ -78,6 +79,8 @@ E = EntryStatus
 D = DispositionCode
 # call outcomes that reached no one: they count towards the SMS fallback
 UNREACHED = (S.BUSY, S.NO_ANSWER, S.MACHINE, S.FAILED)
+# a person answered and no agent came within this many seconds: an abandoned call
+ABANDON_GRACE_SECONDS = PacingSettings().agent_connect_grace
 # dispositions that end the entry: the customer was spoken to (or must not be again)
 _CLOSING = frozenset({D.ACCEPTED, D.REFUSED, D.WRONG_PERSON, D.DO_NOT_CALL})
 _RETRY_AS = {D.VOICEMAIL: S.MACHINE, D.NO_ANSWER: S.NO_ANSWER}
@@ -325,7 +328,7 @@ def _end_statement(incoming: AttemptStatus, facts: frozenset[str]) -> tuple[Upda
     final ``incoming``; ``facts`` names the columns kept where none are recorded yet."""
     c = _ATTEMPTS.c
     values: dict[str, Any] = {
-        "status": incoming,
+        "status": _unconnected(incoming, facts) if incoming is S.COMPLETED else incoming,
         "ended_at": func.coalesce(c.ended_at, bindparam("now", type_=c.ended_at.type)),
     }
     for name in facts:
@@ -347,9 +350,36 @@ def _end_statement(incoming: AttemptStatus, facts: frozenset[str]) -> tuple[Upda
         update(_ATTEMPTS)
         .where(c.id == bindparam("attempt_id"), or_(*before), _sid_is_ours(facts))
         .values(**values)
-        .returning(*_CHANGED)
+        .returning(*_CHANGED, c.status)
     )
     return statement, behind_it
+
+
+def _unconnected(incoming: AttemptStatus, facts: frozenset[str]) -> Any:
+    """The carrier's ``completed`` for an answered call that no agent took, that no
+    machine answered, and that lasted the 2 s grace or longer, is an abandoned call: a
+    person answered and nobody came (our answer webhook never ran, or never finished).
+    A caller who hung up within the grace is a completed call, as is a machine's."""
+    c = _ATTEMPTS.c
+    duration = (
+        bindparam("new_duration_s", type_=c.duration_s.type)
+        if "duration_s" in facts
+        else literal(None, c.duration_s.type)
+    )
+    person = or_(
+        c.answered_by.is_(None), c.answered_by.not_in((AnsweredBy.MACHINE, AnsweredBy.FAX))
+    )
+    return case(
+        (
+            (c.channel == Channel.CALL)
+            & c.answered_at.is_not(None)
+            & c.agent_id.is_(None)
+            & person
+            & (func.coalesce(duration, ABANDON_GRACE_SECONDS) >= ABANDON_GRACE_SECONDS),
+            literal(S.ABANDONED, c.status.type),
+        ),
+        else_=literal(incoming, c.status.type),
+    )
 
 
 def _sid_is_ours(facts: frozenset[str]) -> ColumnElement[bool]:
@@ -392,7 +422,7 @@ def _end(
     if row is None:
         return None
     _forget(session, Attempt, attempt_id)
-    channel, campaign_id, entry_id, agent_id = row
+    channel, campaign_id, entry_id, agent_id, after = row
     change = Change(
         attempt_id=attempt_id,
         channel=Channel(channel),
@@ -400,7 +430,7 @@ def _end(
         list_entry_id=entry_id,
         agent_id=agent_id,
         before=behind_it,  # some status that is not final: which one is not read
-        after=incoming,
+        after=AttemptStatus(after),
     )
     change.texts = _settle(session, change, now=now)
     return change

@@ -539,6 +539,11 @@ def test_shuffled_and_duplicated_callbacks_end_where_the_ordered_ones_do(
     async def main() -> None:
         async with hooks(engine, db_url, redis_url, prefix) as h:
             attempt_id = h.store(lambda s: _attempt(s, h.campaign_id, status=S.QUEUED))
+            # a call an agent talked on (one nobody took would be an abandoned call)
+            from dialer.sim_agents import ensure_agents
+
+            (agent,) = h.store(lambda s: ensure_agents(s, 1))
+            h.store(lambda s: setattr(s.get(Attempt, attempt_id), "agent_id", agent))
             seen = [S.QUEUED]
             for index in [*order, *repeats]:
                 word, extra = CALL_SEQUENCE[index]
@@ -710,5 +715,30 @@ def test_a_simulated_agent_carries_on_when_the_store_drops_its_connection(
         await working
         assert not failures
         assert (await h.dialer.board.status(agent)).state.value == "ready"
+
+    run_hooks(scenario)
+
+
+def test_an_answered_call_no_agent_took_is_abandoned_unless_hung_up_within_the_grace(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        # the answer webhook never ran (the web process was down): a person waited
+        waited = h.store(lambda s: _attempt(s, h.campaign_id))
+        assert await h.call(waited, "in-progress") == 204
+        assert await h.call(waited, "completed", CallDuration="14") == 204
+        # hung up within the 2 s grace: no abandon
+        quick = h.store(lambda s: _attempt(s, h.campaign_id))
+        assert await h.call(quick, "in-progress") == 204
+        assert await h.call(quick, "completed", CallDuration="1") == 204
+        # a machine answered: no abandon either
+        machine = h.store(lambda s: _attempt(s, h.campaign_id))
+        assert await h.call(machine, "in-progress") == 204
+        assert await h.amd(machine, "machine_end_beep") == 204
+        assert await h.call(machine, "completed", CallDuration="20") == 204
+        statuses = [
+            h.store(lambda s, a=a: s.get(Attempt, a).status) for a in (waited, quick, machine)
+        ]
+        assert statuses == [S.ABANDONED, S.COMPLETED, S.MACHINE]
 
     run_hooks(scenario)
