@@ -31,7 +31,11 @@ first checks the limits, before its password is checked, so guesses sent in para
 get no more checks than the limit; it stays counted unless it succeeds. The counts are
 kept in the dialer's Redis, so every web process sees the same ones; a successful login
 clears the username's, and takes only itself off the address's (one known password must
-not reset a guesser's count). Without Redis, logins go on unthrottled (and logged).
+not reset a guesser's count). When Redis cannot answer within ``THROTTLE_TIMEOUT``
+seconds, logins are refused (503, logged) and no password is checked: a throttle that let
+logins through unthrottled would give anyone who can slow or cut Redis unlimited guesses.
+The timeout is short since the dialer's Redis client retries a lost connection for about
+25 s, which a person at the login page should not wait through.
 Neither the username nor the address is stored or logged in clear: keys and log lines
 carry a hash.
 """
@@ -92,6 +96,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "SESSION_COOKIE",
     "SESSION_MAX_AGE",
+    "THROTTLE_TIMEOUT",
     "LoginAttempt",
     "LoginLocked",
     "LoginThrottle",
@@ -119,6 +124,8 @@ _LOGIN_FAILED = "The username or password is not right."
 LOGIN_LIMIT = 5  # failed logins for one username ...
 ADDRESS_LIMIT = 30  # ... or from one client address (a call centre's shared one) ...
 LOGIN_WINDOW = 15 * 60  # ... within this many seconds, then attempts are refused
+THROTTLE_TIMEOUT = 2.0  # seconds the throttle waits for Redis before a login is refused
+_UNAVAILABLE = "Sign-in is unavailable for a moment: try again shortly."
 _LOCKED = (
     "Too many failed logins {who}: try again in {minutes} minute{s}. "
     "A forgotten password? Ask a campaign manager."
@@ -424,6 +431,35 @@ def _address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+async def _reserve(
+    throttle: LoginThrottle, username: str, address: str
+) -> LoginAttempt | LoginLocked | None:
+    """The throttle's answer, or None when Redis gives none in time (the login is then
+    refused unchecked: failing open would let a guesser who degrades Redis go on freely)."""
+    try:
+        async with asyncio.timeout(THROTTLE_TIMEOUT):
+            return await throttle.reserve(username, address, time.time())
+    except (RedisError, TimeoutError) as exc:
+        log.warning(
+            "the login throttle cannot reach Redis (%s): a login was refused unchecked (user %s)",
+            type(exc).__name__,
+            _digest(username),
+        )
+        return None
+
+
+async def _forget_attempt(
+    throttle: LoginThrottle, username: str, address: str, attempt: LoginAttempt
+) -> None:
+    """Take a successful login's attempt back; without Redis it stays counted, which only
+    brings a lock sooner, so the login goes on."""
+    try:
+        async with asyncio.timeout(THROTTLE_TIMEOUT):
+            await throttle.succeeded(username, address, attempt)
+    except (RedisError, TimeoutError) as exc:
+        log.warning("the login throttle cannot clear its counts (%s)", type(exc).__name__)
+
+
 def _locked_message(which: str, seconds: float) -> str:
     minutes = max(1, math.ceil(seconds / 60))
     who = "for this username" if which == "username" else "from this computer"
@@ -495,11 +531,15 @@ async def login_submit(request: web.Request) -> web.Response:
     if errors:
         return _login_page(request, username=username, next_url=next_url, errors=errors)
     throttle, address = _throttle(request), _address(request)
-    try:
-        attempt = await throttle.reserve(username, address, time.time())
-    except RedisError as exc:  # no count to go by: logins go on unthrottled meanwhile
-        log.warning("the login throttle cannot reach Redis (%s)", type(exc).__name__)
-        attempt = None
+    attempt = await _reserve(throttle, username, address)
+    if attempt is None:  # nothing counts this attempt, so its password is not checked
+        return _login_page(
+            request,
+            username=username,
+            next_url=next_url,
+            errors={"form": _UNAVAILABLE},
+            status=503,
+        )
     if isinstance(attempt, LoginLocked):
         log.info(
             "a login was refused unchecked: %s locked (user %s)", attempt.which, _digest(username)
@@ -518,7 +558,7 @@ async def login_submit(request: web.Request) -> web.Response:
         # one message for unknown names, wrong passwords and inactive users alike; the
         # attempt stays counted, as a failure
         log.info("a login was refused (user %s)", _digest(username))
-        for which in attempt.locks if attempt is not None else ():
+        for which in attempt.locks:
             log.warning(
                 "%d failed logins in %d minutes: %s locked (user %s)",
                 throttle.limit_of(which),
@@ -530,11 +570,7 @@ async def login_submit(request: web.Request) -> web.Response:
             request, username=username, next_url=next_url, errors={"form": _LOGIN_FAILED}
         )
     user, generation = authenticated
-    if attempt is not None:
-        try:
-            await throttle.succeeded(username, address, attempt)
-        except RedisError as exc:
-            log.warning("the login throttle cannot clear its counts (%s)", type(exc).__name__)
+    await _forget_attempt(throttle, username, address, attempt)
     # a new session on login, so a session id planted before it is worth nothing
     session = await new_session(request)
     session[_USER_ID] = user.id

@@ -38,6 +38,18 @@ async def _fail(client: Client, username: str, times: int) -> None:
         assert "The username or password is not right." in await response.text()
 
 
+def _checking(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords checked from now on."""
+    checked: list[str] = []
+
+    def counting(password_hash: str, password: str) -> bool:
+        checked.append(password)
+        return verify_password(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting)
+    return checked
+
+
 def test_the_sixth_failed_login_is_refused_even_with_the_right_password(
     run_web: RunWeb, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -85,13 +97,7 @@ def test_parallel_guesses_check_no_more_passwords_than_the_limit(
 ) -> None:
     """Each attempt is counted before its password is checked, so 40 guesses sent at once
     cannot all be checked while the failures before them are still being counted."""
-    checked: list[str] = []
-
-    def counting(password_hash: str, password: str) -> bool:
-        checked.append(password)
-        return verify_password(password_hash, password)
-
-    monkeypatch.setattr(auth, "verify_password", counting)
+    checked = _checking(monkeypatch)
 
     async def scenario(client: Client) -> None:
         form = {"username": MAX, "password": WRONG, "csrf_token": await login_token(client)}
@@ -109,20 +115,47 @@ def test_parallel_guesses_check_no_more_passwords_than_the_limit(
     assert 0 < len(checked) <= LOGIN_LIMIT
 
 
-def test_without_redis_logins_go_on_unthrottled(
+async def _refused_unavailable(client: Client) -> None:
+    """Even the right password is refused, unchecked, while nothing can count attempts."""
+    for password in (WRONG, PASSWORD):
+        refused = await login(client, MAX, password)
+        assert refused.status == 503
+        assert "Sign-in is unavailable for a moment: try again shortly." in await refused.text()
+    assert (await client.get("/api/me")).status == 401  # not logged in
+
+
+def test_without_redis_logins_are_refused_unchecked(
     run_web: RunWeb, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Failing open would give anyone who can degrade Redis unlimited guesses."""
+
     async def unreachable(*args: object, **kwargs: object) -> LoginAttempt:
         raise RedisConnectionError("no Redis")
 
     monkeypatch.setattr(LoginThrottle, "reserve", unreachable)
-
-    async def scenario(client: Client) -> None:
-        await _fail(client, MAX, LOGIN_LIMIT + 1)
-        assert (await login(client, MAX, PASSWORD)).status == 303
-
-    run_web(scenario)
+    checked = _checking(monkeypatch)
+    run_web(_refused_unavailable)
+    assert checked == []
     assert "the login throttle cannot reach Redis (ConnectionError)" in caplog.text
+    assert PASSWORD not in caplog.text
+
+
+def test_a_redis_that_does_not_answer_refuses_logins_without_waiting_for_it(
+    run_web: RunWeb, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Redis client retries a lost connection for about 25 s: the throttle does not wait
+    that long (its own timeout, shortened here so the test does not wait either)."""
+
+    async def hanging(*args: object, **kwargs: object) -> LoginAttempt:
+        await asyncio.Event().wait()
+        raise AssertionError("never set")
+
+    monkeypatch.setattr(LoginThrottle, "reserve", hanging)
+    monkeypatch.setattr(auth, "THROTTLE_TIMEOUT", 0.05)
+    checked = _checking(monkeypatch)
+    run_web(_refused_unavailable)
+    assert checked == []
+    assert "the login throttle cannot reach Redis (TimeoutError)" in caplog.text
 
 
 def test_username_and_address_are_counted_apart_and_forgotten_after_the_window(
