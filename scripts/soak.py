@@ -854,6 +854,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep logs and the ledger in this folder")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    # a soak stopped from outside stops its processes too (the finally blocks run)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.customers = args.customers or (4000 if args.quick else 24000)
     args.minutes = args.minutes or (2.0 if args.quick else 25.0)
     with contextlib.ExitStack() as stack:
