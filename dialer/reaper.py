@@ -111,15 +111,42 @@ async def _settle(
         partial(_apply, attempt_id=attempt_id, status=status, duration=duration, now=now)
     )
     if channel is Channel.CALL:
-        agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
+        talked = reached_agent(channel, change.after, change.agent_id)
+        agent = await _end_agent(dialer, attempt_id, change.campaign_id, talked=talked)
         if agent is not None:
-            log.info("attempt %s: its agent moved to wrap-up after a missed callback", attempt_id)
+            log.info("attempt %s: its agent was let go after a missed callback", attempt_id)
     await dialer.after_change(change.texts, change.campaign_id)
     return 1
 
 
+async def _end_agent(
+    dialer: Dialer,
+    attempt_id: int,
+    campaign_id: int | None,
+    *,
+    talked: bool,
+    agent_id: int | None = None,
+) -> int | None:
+    """Where the call's own end would have sent its agent, with the agent event: wrap-up
+    after a conversation, ready otherwise; the agent, or None when none held the call."""
+    end = dialer.board.end_call if talked else dialer.board.release
+    agent = await end(attempt_id, dialer.clock.now(), agent_id=agent_id)
+    if agent is not None:
+        event = AgentEvent(
+            agent_id=agent,
+            campaign_id=campaign_id,
+            attempt_id=attempt_id,
+            state="wrap" if talked else "ready",
+            at=_now(dialer),
+        )
+        await dialer.store(partial(Session.add, instance=event))
+    return agent
+
+
 async def _let_agent_go(dialer: Dialer, attempt_id: int) -> None:
-    agent = await dialer.board.end_call(attempt_id, dialer.clock.now())
+    """A call the carrier has said nothing of for hours: its agent (who talked on it, or
+    it would not be held) goes to wrap-up; the call stays open for the carrier's word."""
+    agent = await _end_agent(dialer, attempt_id, None, talked=True)
     if agent is not None:
         log.warning(
             "attempt %s: the carrier has said nothing for hours; its agent moved to wrap-up",
@@ -216,16 +243,7 @@ async def free_held_agents(dialer: Dialer) -> int:
     freed = 0
     for attempt_id, campaign_id, talked in await dialer.store(ended):
         agent = held[attempt_id]
-        end = dialer.board.end_call if talked else dialer.board.release
-        await end(attempt_id, dialer.clock.now(), agent_id=agent)
-        event = AgentEvent(
-            agent_id=agent,
-            campaign_id=campaign_id,
-            attempt_id=attempt_id,
-            state="wrap" if talked else "ready",
-            at=_now(dialer),
-        )
-        await dialer.store(partial(Session.add, instance=event))
+        await _end_agent(dialer, attempt_id, campaign_id, talked=talked, agent_id=agent)
         log.warning("agent %s: freed from attempt %s, which had ended", agent, attempt_id)
         freed += 1
     return freed
