@@ -1,6 +1,6 @@
 """Soak: the whole dialer under faults, then a reconciliation with the carrier's ledger.
 
-    uv run python scripts/soak.py [--quick] [--web 2] [--workers 2] [--agents 14]
+    uv run python scripts/soak.py [--quick] [--web 2] [--workers 2] [--agents 16]
         [--customers N] [--minutes M] [--scale X] [--seed S] [--database URL]
         [--redis URL] [--keep DIR] [--json]
 
@@ -843,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the everyday run: about 3 minutes")
     parser.add_argument("--web", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--agents", type=int, default=14, help="simulated agents")
+    parser.add_argument("--agents", type=int, default=16, help="simulated agents")
     parser.add_argument("--preview-agents", type=int, default=2)
     parser.add_argument("--customers", type=int)
     parser.add_argument("--minutes", type=float, help="real minutes of dialing under faults")
@@ -857,7 +857,7 @@ def main(argv: list[str] | None = None) -> int:
     # a soak stopped from outside stops its processes too (the finally blocks run)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.customers = args.customers or (4000 if args.quick else 24000)
-    args.minutes = args.minutes or (2.0 if args.quick else 25.0)
+    args.minutes = args.minutes or (2.5 if args.quick else 25.0)
     with contextlib.ExitStack() as stack:
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
