@@ -3,12 +3,18 @@
 A file-level problem (unreadable file, wrong encoding, missing required columns, a bad
 mapping) stops the import before anything is written. Within a row, only a bad key or a
 required field that is missing or unusable rejects the row; any other unusable field is
-left out and the row is stored without it: a new record has it empty, one already
-stored keeps what it had. Either way the reject file names the line, field, value and
-reason, and what became of the row. Dropping a whole customer for a garbled phone
+left out and the row is stored without it. Dropping a whole customer for a garbled phone
 would drop their holdings and bills too ("unknown customer"), and with them the
-customer's place in scoring and the churn figures. Rows are upserted by their natural
-key, so importing the same file twice changes nothing.
+customer's place in scoring and the churn figures.
+
+A field left out is stored empty (its default: no number, no consent), also over a
+value already stored: the old number may belong to someone else by now, the old consent
+may have been withdrawn, so keeping either would let the dialer contact a customer on a
+permission the file no longer gives (project issue 19, point 9). Only a descriptive
+field (``KindSpec.keeps_stored``: a name, a region, a date that grants no contact) keeps
+the value already stored. The reject file names the line, field, value and reason, and
+what became of the row and the field. Rows are upserted by their natural key, so
+importing the same file twice changes nothing.
 """
 
 from __future__ import annotations
@@ -48,7 +54,14 @@ from store.models import (
     Product,
     Segment,
 )
-from store.results import ImportResult, Reject, RejectWriter
+from store.results import (
+    FIELD_DERIVED,
+    FIELD_EMPTY,
+    STORED_KEPT,
+    ImportResult,
+    Reject,
+    RejectWriter,
+)
 from store.schemas import (
     BillingRow,
     CustomerRow,
@@ -115,13 +128,18 @@ class KindSpec:
     key: tuple[str, ...]
     to_record: Callable[[Any, Refs], dict[str, Any]]
     columns: Mapping[str, tuple[str, ...]]
-    """Row field -> the table columns it writes; a field the file lacks writes nothing.
-
-    A field left out of a row (unusable) keeps the stored values of the columns that no
-    other field of the file writes."""
+    """Row field -> the table columns it writes; a field the file lacks writes nothing."""
+    keeps_stored: frozenset[str] = frozenset()
+    """Descriptive fields: left out of a row (unusable), they keep the stored values of
+    the columns no other field of the file writes. Any other field left out is stored
+    empty, so a field that allows or times contact never stays on an old value."""
     refers_to_customers: bool = False
     always: tuple[str, ...] = ()
     """Columns written on every update whatever the file holds."""
+    lends: tuple[str, ...] = ()
+    """Fields a stored record lends a row that needs them only because another field was
+    left out: the customer's country, told by a number that turned out unusable. Named
+    as the column; only for kinds keyed by one field of the file as written."""
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -220,6 +238,8 @@ SPECS: dict[str, KindSpec] = {
         _same_names(
             "name", "family", "tier", "monthly_price", "monthly_margin", product_code=("code",)
         ),
+        # a catalogue: nothing in it allows a contact
+        keeps_stored=frozenset({"name", "family", "tier", "monthly_price", "monthly_margin"}),
     ),
     "customers": KindSpec(
         CustomerRow,
@@ -244,6 +264,25 @@ SPECS: dict[str, KindSpec] = {
             churned=("churned",),
             churned_on=("churned_on", "churned"),
         ),
+        # Kept: what describes the customer. Stored empty instead: phone (the old number
+        # may be someone else's now), call_consent and sms_consent (no consent is the only
+        # safe reading of a garbled one), timezone (it sets the hours a call may ring:
+        # without it the number's zones decide, or the customer is not called). The
+        # country is never left out alone: the number tells it, or the record lends it.
+        keeps_stored=frozenset(
+            {
+                "name",
+                "region",  # a stale region only adds another region's holidays
+                "language",
+                "customer_type",
+                "segment",  # what to offer, not whether to call
+                "signup_date",
+                "contract_end",
+                "churned",
+                "churned_on",
+            }
+        ),
+        lends=("country",),
     ),
     "holdings": KindSpec(
         HoldingRow,
@@ -254,6 +293,7 @@ SPECS: dict[str, KindSpec] = {
         _same_names(
             "customer_id", "start_date", "end_date", "monthly_revenue", product_code=("product_id",)
         ),
+        keeps_stored=frozenset({"end_date", "monthly_revenue"}),  # what was held, for how much
         refers_to_customers=True,
     ),
     "billing": KindSpec(
@@ -263,6 +303,7 @@ SPECS: dict[str, KindSpec] = {
         ("customer_id", "month"),
         _billing,
         _same_names("customer_id", "month", "amount", "days_late"),
+        keeps_stored=frozenset({"amount", "days_late"}),
         refers_to_customers=True,
     ),
     "interactions": KindSpec(
@@ -282,6 +323,9 @@ SPECS: dict[str, KindSpec] = {
             "closed_at",
             interaction_id=("external_id",),
         ),
+        # Not closed_at: a complaint not known to be closed is open, and an open complaint
+        # keeps the customer off the lists that exclude them.
+        keeps_stored=frozenset({"interaction_id", "channel", "topic", "score", "scale"}),
         refers_to_customers=True,
     ),
     "dnc": KindSpec(
@@ -291,6 +335,7 @@ SPECS: dict[str, KindSpec] = {
         ("phone", "channel"),
         _dnc,
         _same_names("phone", "channel", "source", "reason"),
+        keeps_stored=frozenset({"source", "reason"}),  # the number stays blocked either way
         always=("revoked_at",),  # listing a number again takes back an earlier opt-in
     ),
 }
@@ -426,7 +471,19 @@ class Outcome(NamedTuple):
     problems: list[Reject]
     """Why the row is rejected, or the fields it is stored without."""
     kept: frozenset[str] = frozenset()
-    """Columns a record already stored keeps, for the fields left out."""
+    """Columns a record already stored keeps, for the descriptive fields left out."""
+    fates: tuple[str, ...] = ()
+    """What became of each field left out, for the reject file: ``STORED_KEPT`` means
+    kept if the record was stored already (a new one has it empty)."""
+
+
+class _Checked(NamedTuple):
+    """A row validated: the row (None when rejected), its problems, what it borrowed."""
+
+    row: Row | None
+    problems: list[Reject]
+    borrowed: frozenset[str] = frozenset()
+    """Fields the stored record lent the row (``KindSpec.lends``)."""
 
 
 @dataclass(frozen=True)
@@ -466,53 +523,69 @@ class RowChecker:
     def check(self, batch: list[tuple[int, dict[str, str] | str]]) -> list[Outcome]:
         spec = self.spec
         outcomes: list[Outcome] = []
-        valid: list[tuple[int, Row, list[Reject]]] = []
+        valid: list[tuple[int, _Checked]] = []
+        waiting: list[tuple[int, dict[str, str], _Checked]] = []
         for line, raw in batch:
             if isinstance(raw, str):
                 outcomes.append(Outcome(line, None, None, [Reject(line, "(row)", "", raw)]))
                 continue
-            row, problems = self._validate(line, raw)
-            if row is None:
-                outcomes.append(Outcome(line, None, None, problems))
+            checked = self._validate(line, raw)
+            if checked.row is not None:
+                valid.append((line, checked))
+            elif self._may_borrow(checked.problems):
+                waiting.append((line, raw, checked))
             else:
-                valid.append((line, row, problems))
+                outcomes.append(Outcome(line, None, None, checked.problems))
+        for line, checked in self._with_stored(waiting):
+            if checked.row is None:
+                outcomes.append(Outcome(line, None, None, checked.problems))
+            else:
+                valid.append((line, checked))
         if spec.refers_to_customers:
-            wanted = {getattr(r, "customer_id") for _, r, _ in valid}  # noqa: B009
+            wanted = {getattr(c.row, "customer_id") for _, c in valid}  # noqa: B009
             self.refs.customers = _customer_ids(self.engine, wanted)
-        outcomes += [self._resolve(line, row, left_out) for line, row, left_out in valid]
+        outcomes += [self._resolve(line, checked) for line, checked in valid]
         outcomes.sort(key=lambda o: o.line)
         return outcomes
 
-    def _validate(self, line: int, raw: dict[str, str]) -> tuple[Row | None, list[Reject]]:
+    def _validate(
+        self, line: int, raw: dict[str, str], lent: Mapping[str, Any] | None = None
+    ) -> _Checked:
         """The row without its unusable optional fields, and those; or None and why.
 
         Leaving a field out can make another unusable (a score without its scale) or a
         required one missing (the country, with no phone to tell it), so the row is
-        checked again until it passes or a field it cannot do without fails.
+        checked again until it passes or a field it cannot do without fails. A field
+        missing so that the stored record can ``lend`` takes the stored value, once.
         """
         values, mapping_errors = self.read_row(raw)
         problems = [Reject(line, f, raw.get(f, ""), r) for f, r in mapping_errors.items()]
         if any(p.field in self.must_have for p in problems):
-            return None, problems
+            return _Checked(None, problems)
         present = {k: v for k, v in values.items() if v is not None and k not in mapping_errors}
+        unlent = dict(lent or {})
         while True:
             try:
-                return self.spec.schema.model_validate(present, context=self.context), problems
+                row = self.spec.schema.model_validate(present, context=self.context)
+                return _Checked(row, problems, frozenset(set(lent or {}) - set(unlent)))
             except ValidationError as exc:
                 found = [_reject(line, err, values) for err in exc.errors(include_url=False)]
+            found = _borrow(found, present, unlent)
             problems += found
             # A field that is already blank fails only because a value is required there.
             if any(p.field in self.must_have or p.field not in present for p in found):
-                return None, problems
+                return _Checked(None, problems)
             for p in found:
                 present.pop(p.field, None)
 
-    def _resolve(self, line: int, row: Row, left_out: list[Reject]) -> Outcome:
+    def _resolve(self, line: int, checked: _Checked) -> Outcome:
         """The row's record, with the codes it refers to resolved to database keys.
 
         An unknown code in a field the row can do without (a customer's segment) leaves
         that field out; in its key (a holding's customer or product) it rejects the row.
         """
+        row, left_out = checked.row, checked.problems
+        assert row is not None
         while True:
             try:
                 record = self.spec.to_record(row, self.refs)
@@ -524,16 +597,64 @@ class RowChecker:
                 left_out = [*left_out, problem]
                 row = row.model_copy(update={exc.field: None})
         file_key = tuple(getattr(row, k) for k in self.spec.file_key)
-        return Outcome(line, file_key, record, left_out, self._kept(left_out))
+        kept = self._kept(left_out)
+        fates = tuple(self._fate(p.field, left_out, kept, checked.borrowed) for p in left_out)
+        return Outcome(line, file_key, record, left_out, kept, fates)
 
     def _kept(self, left_out: list[Reject]) -> frozenset[str]:
-        """The columns only the left-out fields write: a stored record keeps their values."""
-        if not left_out:
-            return frozenset()
-        fields = {p.field for p in left_out}
-        theirs = {c for f in fields for c in self.spec.columns.get(f, ())}
-        written = {c for f in self.mapped - fields for c in self.spec.columns.get(f, ())}
+        """The columns only descriptive left-out fields write: a stored record keeps them.
+
+        A column another field writes is written, also when that field was left out and
+        is stored empty: emptied wins over kept.
+        """
+        keeping = {p.field for p in left_out} & self.spec.keeps_stored
+        theirs = self._columns_of(keeping)
+        written = self._columns_of(self.mapped - keeping)
         return frozenset(theirs - written - set(self.spec.always))
+
+    def _fate(
+        self, field: str, left_out: list[Reject], kept: frozenset[str], borrowed: frozenset[str]
+    ) -> str:
+        """What the reject file says became of a left-out field (``STORED_KEPT`` stands
+        for "kept if stored": the writer knows whether the record was)."""
+        if field in borrowed:
+            return STORED_KEPT  # the stored record lent its value: the row has it
+        columns = self._columns_of({field})
+        good = self._columns_of(self.mapped - {p.field for p in left_out})
+        if columns and columns <= good:
+            return FIELD_DERIVED  # the country from the number, churned from churned_on
+        return STORED_KEPT if columns & kept else FIELD_EMPTY
+
+    def _columns_of(self, fields: set[str]) -> set[str]:
+        return {c for f in fields for c in self.spec.columns.get(f, ())}
+
+    def _may_borrow(self, problems: list[Reject]) -> bool:
+        """Whether a stored record might save the row: it lacks only a field one lends."""
+        lends = self.spec.lends
+        return any(p.field in lends for p in problems) and not any(
+            p.field in self.must_have for p in problems
+        )
+
+    def _with_stored(
+        self, waiting: list[tuple[int, dict[str, str], _Checked]]
+    ) -> Iterator[tuple[int, _Checked]]:
+        """The waiting rows checked again with what their stored records lend them.
+
+        A customer already stored keeps the country it has when the number that told
+        it is unusable, so a garbled number empties the number instead of rejecting the
+        row and leaving the old number callable; a new customer is rejected as before.
+        """
+        if not waiting:
+            return
+        keys = {line: self._key_text(raw) for line, raw, _ in waiting}
+        stored = _stored_values(self.engine, self.spec, set(keys.values()))
+        for line, raw, checked in waiting:
+            lent = stored.get(keys[line])
+            yield line, self._validate(line, raw, lent) if lent else checked
+
+    def _key_text(self, raw: dict[str, str]) -> str:
+        values, _ = self.read_row(raw)
+        return values.get(self.spec.file_key[0]) or ""
 
 
 class _TableWriter:
@@ -546,31 +667,59 @@ class _TableWriter:
         self.seen: dict[tuple[Any, ...], int] = {}
 
     def write(self, outcomes: list[Outcome], result: ImportResult, rejects: RejectWriter) -> None:
-        spec = self.spec
+        admitted = [self._admit(o) for o in outcomes]
         records: dict[tuple[Any, ...], dict[str, Any]] = {}
         kept: dict[tuple[Any, ...], frozenset[str]] = {}
-        for line, file_key, record, problems, keep in outcomes:
+        for outcome in admitted:
+            if outcome.record is not None:
+                key = self._key(outcome.record)
+                records[key] = outcome.record
+                if outcome.kept:
+                    kept[key] = outcome.kept
+        if not records:
+            self._report(admitted, frozenset(), result, rejects)
+            return
+        with transaction(self.engine) as session:
+            inserted, changed, stored = _upsert(session, self.spec, records, self.columns, kept)
+            # Whether a field was kept depends on whether the record was stored before;
+            # written before the commit, so a reject file that fails keeps the batch out.
+            self._report(admitted, stored, result, rejects)
+        result.imported += inserted
+        result.updated += changed
+
+    def _admit(self, outcome: Outcome) -> Outcome:
+        """The outcome, or its row rejected when an earlier line of the file had its key."""
+        if outcome.record is None or outcome.file_key is None:
+            return outcome
+        first = self.seen.setdefault(outcome.file_key, outcome.line)
+        if first == outcome.line:
+            return outcome
+        shown = "/".join(str(k) for k in outcome.file_key)
+        reason = f"duplicate key: also on line {first}"
+        return Outcome(
+            outcome.line, None, None, [Reject(outcome.line, self.spec.file_key[0], shown, reason)]
+        )
+
+    def _key(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(record[k] for k in self.spec.key)
+
+    def _report(
+        self,
+        admitted: list[Outcome],
+        stored: frozenset[tuple[Any, ...]],
+        result: ImportResult,
+        rejects: RejectWriter,
+    ) -> None:
+        """Count the rows and write their problems to the reject file, in file order."""
+        for outcome in admitted:
             result.read += 1
-            if record is None or file_key is None:
-                rejects.add(result, problems)
+            if outcome.record is None:
+                rejects.add(result, outcome.problems)
                 continue
-            first = self.seen.get(file_key)
-            if first is not None:
-                shown = "/".join(str(k) for k in file_key)
-                reason = f"duplicate key: also on line {first}"
-                rejects.add(result, [Reject(line, spec.file_key[0], shown, reason)])
-                continue
-            self.seen[file_key] = line
-            rejects.warn(result, problems)
-            key = tuple(record[k] for k in spec.key)
-            records[key] = record
-            if keep:
-                kept[key] = keep
-        if records:
-            with transaction(self.engine) as session:
-                inserted, changed = _upsert(session, spec, records, self.columns, kept)
-            result.imported += inserted
-            result.updated += changed
+            existed = self._key(outcome.record) in stored
+            for problem, fate in zip(outcome.problems, outcome.fates, strict=True):
+                said = FIELD_EMPTY if fate == STORED_KEPT and not existed else fate
+                rejects.warn(result, [problem], said)
 
 
 def _upsert(
@@ -579,8 +728,9 @@ def _upsert(
     records: dict[tuple[Any, ...], dict[str, Any]],
     columns: set[str],
     kept: Mapping[tuple[Any, ...], frozenset[str]],
-) -> tuple[int, int]:
-    """Insert new records, update changed ones; return (inserted, updated).
+) -> tuple[int, int, frozenset[tuple[Any, ...]]]:
+    """Insert new records, update changed ones; return (inserted, updated, the keys of
+    the records that were stored already).
 
     New rows are inserted whole (schema defaults for what the file lacks); existing
     rows are compared and updated on the columns the file holds only, less the
@@ -617,7 +767,7 @@ def _upsert(
         session.connection().execute(insert(table), inserts)
     if updates:
         session.execute(update(model), updates)
-    return len(inserts), len(updates)
+    return len(inserts), len(updates), frozenset(existing.keys() & records.keys())
 
 
 def _copy_into(session: Session, table: Table, records: list[dict[str, Any]]) -> None:
@@ -646,6 +796,28 @@ def _copy_into(session: Session, table: Table, records: list[dict[str, Any]]) ->
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
+
+
+def _borrow(found: list[Reject], present: dict[str, Any], unlent: dict[str, Any]) -> list[Reject]:
+    """Fill the blank fields ``unlent`` has (each once); return the problems left."""
+    borrowed = {p.field for p in found if p.field not in present and p.field in unlent}
+    for name in borrowed:
+        present[name] = unlent.pop(name)
+    return [p for p in found if p.field not in borrowed]
+
+
+def _stored_values(engine: Engine, spec: KindSpec, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """The ``spec.lends`` values of the records stored under these one-column keys."""
+    table = cast(Table, spec.model.__table__)
+    key = table.c[spec.key[0]]
+    found: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for chunk in _batched(iter(sorted(keys)), 900):
+            stmt = select(key, *[table.c[c] for c in spec.lends]).where(key.in_(chunk))
+            for db_row in conn.execute(stmt):
+                values = zip(spec.lends, db_row[1:], strict=True)
+                found[db_row[0]] = {name: v for name, v in values if v is not None}
+    return found
 
 
 def _load_refs(engine: Engine) -> Refs:

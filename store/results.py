@@ -1,10 +1,13 @@
 """What an import produced: counts, and the reject file for what could not be used.
 
 The reject file has a line per problem: ``row,field,value,reason,outcome``. The outcome
-says what became of the row: ``row rejected`` (a bad key, or a required field missing
-or unusable: nothing of the row was stored) or ``row imported without this field`` (any
-other bad field: the row was stored, a new record with the field empty, one already
-stored keeping the value it had).
+says what became of the row and the field: ``row rejected`` (a bad key, or a required
+field missing or unusable: nothing of the row was stored); for any other bad field the
+row was stored, and ``row imported, this field left empty`` (its default: no number, no
+consent, also over a value stored before), ``row imported, stored value kept`` (a
+descriptive field of a record stored before) or ``row imported, this field derived from
+the others`` (the country from the number). The matrix, whose cells keep their state,
+says ``row imported without this field``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from store.csv_out import CsvOut
 from store.private_files import open_private
 
 ROW_REJECTED = "row rejected"
+FIELD_EMPTY = "row imported, this field left empty"
+STORED_KEPT = "row imported, stored value kept"
+FIELD_DERIVED = "row imported, this field derived from the others"
 FIELD_LEFT_OUT = "row imported without this field"
 
 
@@ -96,10 +102,12 @@ class RejectWriter:
         result.rejected += 1
         self._write(rejects, ROW_REJECTED)
 
-    def warn(self, result: ImportResult, left_out: list[Reject]) -> None:
+    def warn(
+        self, result: ImportResult, left_out: list[Reject], outcome: str = FIELD_LEFT_OUT
+    ) -> None:
         """Fields a stored row was imported without; nothing is opened for none."""
         if left_out:
-            result.warnings += self._write(left_out, FIELD_LEFT_OUT)
+            result.warnings += self._write(left_out, outcome)
 
     def _write(self, problems: Iterable[Reject], outcome: str) -> int:
         if self._writer is None:

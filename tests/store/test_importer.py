@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
+from campaigns.policy import ContactPolicy, Verdict, check_contact
 from store.csvsource import open_csv
 from store.errors import ImportFileError, MappingError, SchemaNotReadyError
 from store.importer import ImportResult, import_file
@@ -18,15 +20,19 @@ from store.matrix_import import current_matrix
 from store.models import (
     Base,
     Billing,
+    CampaignKind,
+    Channel,
     Customer,
     CustomerType,
     DncChannel,
     DncEntry,
+    ExclusionReason,
     Holding,
     ImportRun,
     Interaction,
     MatrixVersion,
     Product,
+    Segment,
 )
 
 PRODUCTS = """product_code,name,family,tier,monthly_price,monthly_margin
@@ -83,7 +89,10 @@ def base(engine: Engine, tmp_path: Path) -> Engine:
     return engine
 
 
-REJECTED, LEFT_OUT = "row rejected", "row imported without this field"
+REJECTED = "row rejected"
+EMPTIED, KEPT = "row imported, this field left empty", "row imported, stored value kept"
+DERIVED = "row imported, this field derived from the others"
+MATRIX_LEFT_OUT = "row imported without this field"
 
 
 def only_reject(result: ImportResult) -> dict[str, str]:
@@ -177,7 +186,7 @@ def test_any_other_bad_field_is_stored_empty_and_the_customer_kept(
     run(engine, tmp_path, "matrix", MATRIX)
     text = CUSTOMER_HEADER + GOOD_CUSTOMER + customer_line(**{field: value})
     result = run(engine, tmp_path, "customers", text)
-    (problem,) = problems_of_one_row(result, LEFT_OUT)
+    (problem,) = problems_of_one_row(result, DERIVED if field == "country" else EMPTIED)
     assert (problem["row"], problem["field"], problem["value"]) == ("3", field, value)
     assert reason in problem["reason"]
     assert (result.read, result.imported, result.as_json()["warnings"]) == (2, 2, 1)
@@ -186,25 +195,149 @@ def test_any_other_bad_field_is_stored_empty_and_the_customer_kept(
     assert stored(engine, Customer.name, Customer.external_id == "C9") == "Al"
 
 
-def test_a_bad_field_keeps_the_value_already_stored(base: Engine, tmp_path: Path) -> None:
+def test_a_bad_descriptive_field_keeps_the_stored_value_a_bad_contact_field_does_not(
+    base: Engine, tmp_path: Path
+) -> None:
     garbled = CUSTOMERS.replace("(415) 555-0134", "0000").replace("yes,no,2020-01-05", "?,no,2020")
     result = run(base, tmp_path, "customers", garbled)
     assert [(r["field"], r["outcome"]) for r in rejects_of(result)] == [
-        ("phone", LEFT_OUT),
-        ("call_consent", LEFT_OUT),
-        ("signup_date", LEFT_OUT),
+        ("phone", EMPTIED),
+        ("call_consent", EMPTIED),
+        ("signup_date", KEPT),
     ]
-    assert (result.updated, result.unchanged, result.warnings) == (0, 3, 3)
+    assert (result.updated, result.unchanged, result.warnings) == (1, 2, 3)
     with base.connect() as conn:
         c1 = conn.execute(
             select(Customer.phone, Customer.call_consent, Customer.signup_date).where(
                 Customer.external_id == "C1"
             )
         ).one()
-    assert tuple(c1) == ("+14155550134", True, dt.date(2020, 1, 5)), "nothing stored is lost"
+    assert tuple(c1) == (None, False, dt.date(2020, 1, 5)), "no number, no consent, same date"
     renamed = run(base, tmp_path, "customers", garbled.replace("Ann Lee", "Ann Leigh"))
     assert (renamed.updated, renamed.warnings) == (1, 3), "the good fields are still updated"
-    assert stored(base, Customer.phone, Customer.name == "Ann Leigh") == "+14155550134"
+    assert stored(base, Customer.signup_date, Customer.name == "Ann Leigh") == dt.date(2020, 1, 5)
+
+
+def with_cell(text: str, customer_id: str, column: str, value: str) -> str:
+    """The CSV ``text`` with one cell of one customer's row changed."""
+    header, *rows = text.splitlines()
+    names = header.split(",")
+    changed = []
+    for row in rows:
+        cells = dict(zip(names, row.split(","), strict=True))
+        if cells["customer_id"] == customer_id:
+            cells[column] = value
+        changed.append(",".join(cells.values()))
+    return "\n".join([header, *changed]) + "\n"
+
+
+NOON_IN_LONDON = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)  # a Tuesday
+
+
+def verdict(engine: Engine, external_id: str, channel: Channel) -> Verdict:
+    kind = CampaignKind.ANTI_CHURN
+    with Session(engine) as session:
+        customer_id = stored(engine, Customer.id, Customer.external_id == external_id)
+        return check_contact(
+            session,
+            ContactPolicy.for_kind(kind),
+            customer_id=customer_id,
+            channel=channel,
+            kind=kind,
+            now=NOON_IN_LONDON,
+        )
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "empty", "channel", "reason"),
+    [
+        ("phone", "n/a", None, Channel.CALL, ExclusionReason.NO_PHONE),
+        ("phone", "12", None, Channel.SMS, ExclusionReason.NO_PHONE),
+        ("call_consent", "maybe", False, Channel.CALL, ExclusionReason.NO_CONSENT),
+        ("sms_consent", "?", False, Channel.SMS, ExclusionReason.NO_CONSENT),
+    ],
+)
+def test_a_bad_number_or_consent_on_a_stored_customer_stops_contact(
+    base: Engine,
+    tmp_path: Path,
+    field: str,
+    bad: str,
+    empty: Any,
+    channel: Channel,
+    reason: ExclusionReason,
+) -> None:
+    """Issue 19, point 9: the old number may be someone else's now, the old consent withdrawn."""
+    assert verdict(base, "C2", channel) == Verdict(allowed=True)
+    result = run(base, tmp_path, "customers", with_cell(CUSTOMERS, "C2", field, bad))
+    (problem,) = problems_of_one_row(result, EMPTIED)
+    assert (problem["row"], problem["field"], problem["value"]) == ("3", field, bad)
+    assert (result.updated, result.unchanged) == (1, 2)
+    assert stored(base, getattr(Customer, field), Customer.external_id == "C2") is empty
+    assert stored(base, Customer.name, Customer.external_id == "C2") == "Bob Ray", "still kept"
+    assert verdict(base, "C2", channel).reason is reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["customer_id,name,phone\nC2,Bob Ray,n/a\n", with_cell(CUSTOMERS, "C2", "phone", "n/a")],
+    ids=["no country column", "country blank"],
+)
+def test_a_stored_customer_whose_number_told_the_country_keeps_it(
+    base: Engine, tmp_path: Path, text: str
+) -> None:
+    """Rejecting the row for want of a country would leave the old number callable."""
+    result = run(base, tmp_path, "customers", text)
+    assert [(r["field"], r["outcome"]) for r in rejects_of(result)] == [("phone", EMPTIED)]
+    assert (result.updated, result.rejected) == (1, 0)
+    with base.connect() as conn:
+        c2 = conn.execute(
+            select(Customer.phone, Customer.country).where(Customer.external_id == "C2")
+        ).one()
+    assert tuple(c2) == (None, "GB")
+
+
+def test_a_bad_country_with_no_number_keeps_the_stored_one(base: Engine, tmp_path: Path) -> None:
+    result = run(base, tmp_path, "customers", "customer_id,name,phone,country\nC1,Ann Lee,,USA\n")
+    assert [(r["field"], r["outcome"]) for r in rejects_of(result)] == [("country", KEPT)]
+    with base.connect() as conn:
+        c1 = conn.execute(
+            select(Customer.phone, Customer.country).where(Customer.external_id == "C1")
+        ).one()
+    assert tuple(c1) == (None, "US"), "a blank number is no number"
+
+
+def test_a_bad_time_zone_on_a_stored_customer_is_emptied(base: Engine, tmp_path: Path) -> None:
+    """The zone sets the hours a call may ring; without it the number's zones decide."""
+    result = run(base, tmp_path, "customers", with_cell(CUSTOMERS, "C2", "timezone", "Mars/Base"))
+    assert [(r["field"], r["outcome"]) for r in rejects_of(result)] == [("timezone", EMPTIED)]
+    assert stored(base, Customer.timezone, Customer.external_id == "C2") is None
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "kept"),
+    [
+        ("region", "R" * 65, "London"),
+        ("language", "a-language-name-too-long", "en"),
+        ("customer_type", "B2X", CustomerType.B2C),
+        ("segment", "NOPE", "B2C_FAMILY"),
+        ("contract_end", "01/02/2027", dt.date(2027, 1, 1)),
+    ],
+)
+def test_a_bad_descriptive_field_on_a_stored_customer_keeps_its_value(
+    base: Engine, tmp_path: Path, field: str, bad: str, kept: Any
+) -> None:
+    result = run(base, tmp_path, "customers", with_cell(CUSTOMERS, "C2", field, bad))
+    (problem,) = problems_of_one_row(result, KEPT)
+    assert (problem["field"], result.unchanged) == (field, 3)
+    column = Segment.code if field == "segment" else getattr(Customer, field)
+    with base.connect() as conn:
+        value = conn.execute(
+            select(column)
+            .select_from(Customer)
+            .outerjoin(Segment, Customer.segment_id == Segment.id)
+            .where(Customer.external_id == "C2")
+        ).scalar_one()
+    assert value == kept
 
 
 def test_a_customer_with_a_bad_phone_keeps_their_holdings_and_bills(
@@ -295,6 +428,20 @@ def test_worker_processes_give_the_same_result(engine: Engine, tmp_path: Path) -
     ]
     again = run(engine, tmp_path, "customers", text, workers=1, batch_size=100)
     assert (again.unchanged, again.rejected) == (1198, 2)
+    lines[300] = "W300,Name 300,n/a,,,,,B2C,B2C_YOUNG,yes,no,,"  # the stored record lends US
+    garbled = run(
+        engine,
+        tmp_path,
+        "customers",
+        CUSTOMER_HEADER + "\n".join(lines) + "\n",
+        workers=1,
+        batch_size=100,
+    )
+    assert (garbled.updated, garbled.rejected) == (1, 2)
+    assert ("302", "phone", EMPTIED) in [
+        (r["row"], r["field"], r["outcome"]) for r in rejects_of(garbled)
+    ]
+    assert stored(engine, Customer.phone, Customer.external_id == "W300") is None
 
 
 def test_progress_is_reported(base: Engine, tmp_path: Path) -> None:
@@ -338,7 +485,7 @@ def test_the_rejects_file_is_private_also_when_it_replaces_one(
 def test_the_rejects_file_writes_formulas_as_text(base: Engine, tmp_path: Path) -> None:
     link = "=HYPERLINK(1)+@SUM(A1)"
     text = CUSTOMER_HEADER + f"C9,Al,{link},US,,,,B2C,,yes,no,,\n"
-    (problem,) = problems_of_one_row(run(base, tmp_path, "customers", text), LEFT_OUT)
+    (problem,) = problems_of_one_row(run(base, tmp_path, "customers", text), EMPTIED)
     assert (problem["field"], problem["value"]) == ("phone", "'" + link)
 
 
@@ -399,7 +546,7 @@ def test_mapping_with_a_value_outside_true_and_false_leaves_the_field_out(
         mapping_file=mapping,
         rejects_dir=tmp_path,
     )
-    (problem,) = problems_of_one_row(result, LEFT_OUT)
+    (problem,) = problems_of_one_row(result, EMPTIED)
     assert problem["field"] == "call_consent"
     assert "expected one of" in problem["reason"]
     assert stored(engine, Customer.call_consent, Customer.external_id == "A") is False
@@ -600,11 +747,11 @@ def test_a_quoted_field_over_several_lines_still_imports(engine: Engine, tmp_pat
 @pytest.mark.parametrize(
     ("line", "field", "reason", "outcome"),
     [
-        ("TV,TV,TV,0,10,", "tier", "greater than or equal to 1", LEFT_OUT),
+        ("TV,TV,TV,0,10,", "tier", "greater than or equal to 1", EMPTIED),
         ("TV,TV,TV,1,$10,", "monthly_price", "not a number", REJECTED),
         ("TV,TV,TV,1,-5,", "monthly_price", "greater than or equal to 0", REJECTED),
-        ("TV,TV,TV,one,10,", "tier", "whole number", LEFT_OUT),
-        ("TV,TV,TV,1,10,ten", "monthly_margin", "not a number", LEFT_OUT),
+        ("TV,TV,TV,one,10,", "tier", "whole number", EMPTIED),
+        ("TV,TV,TV,1,10,ten", "monthly_margin", "not a number", EMPTIED),
         (",TV,TV,1,10,", "product_code", "required", REJECTED),
     ],
 )
@@ -616,7 +763,7 @@ def test_product_row_rules(
     assert (problem["field"], problem["row"]) == (field, "5")
     assert reason in problem["reason"]
     assert count(engine, Product) == (3 if outcome == REJECTED else 4)
-    if outcome == LEFT_OUT:
+    if outcome == EMPTIED:
         tier, margin = stored(engine, Product.tier, Product.code == "TV"), None
         assert (tier, stored(engine, Product.monthly_margin, Product.code == "TV")) == (1, margin)
 
@@ -649,7 +796,7 @@ def test_matrix_rules(engine: Engine, tmp_path: Path) -> None:
     run(engine, tmp_path, "matrix", MATRIX)
     bad_mark = MATRIX.replace("Families,,x,x", "Families,x,maybe,")
     result = run(engine, tmp_path, "matrix", bad_mark)
-    (problem,) = problems_of_one_row(result, LEFT_OUT)
+    (problem,) = problems_of_one_row(result, MATRIX_LEFT_OUT)
     assert (problem["field"], problem["value"]) == ("MOB_L", "maybe")
     _, cells = current_matrix(engine)
     assert {c for c in cells if c[0] == "B2C_FAMILY"} == {
@@ -680,8 +827,8 @@ C2,MOB_L,2021-03-01,2024-03-01,35.5
     [
         ("C404,MOB_S,2020-01-01,,10", "customer_id", "unknown customer", REJECTED),
         ("C1,TV_XL,2020-01-01,,10", "product_code", "unknown product", REJECTED),
-        ("C1,MOB_L,2020-01-01,2019-01-01,10", "end_date", "before start_date", LEFT_OUT),
-        ("C1,MOB_L,2020-01-01,someday,10", "end_date", "not a date", LEFT_OUT),
+        ("C1,MOB_L,2020-01-01,2019-01-01,10", "end_date", "before start_date", EMPTIED),
+        ("C1,MOB_L,2020-01-01,someday,10", "end_date", "not a date", EMPTIED),
         ("C1,MOB_L,,,10", "start_date", "required", REJECTED),
         ("C1,MOB_L,2020-01-01,,ten", "monthly_revenue", "not a number", REJECTED),
         ("C1,MOB_S,2020-01-05,,14.50", "customer_id", "duplicate key", REJECTED),
@@ -695,7 +842,7 @@ def test_holding_row_rules(
     assert problem["field"] == field
     assert reason in problem["reason"]
     assert count(base, Holding) == (2 if outcome == REJECTED else 3)
-    if outcome == LEFT_OUT:
+    if outcome == EMPTIED:
         assert stored(base, Holding.end_date, Holding.start_date == dt.date(2020, 1, 1)) is None
         return
     again = run(base, tmp_path, "holdings", HOLDINGS)
@@ -713,7 +860,7 @@ C2,2026-02-17,35.50,12
     ("line", "field", "reason", "outcome"),
     [
         ("C1,2026-13,14.5,0", "month", "not a date", REJECTED),
-        ("C1,2026-03,14.5,-2", "days_late", "greater than or equal to 0", LEFT_OUT),
+        ("C1,2026-03,14.5,-2", "days_late", "greater than or equal to 0", EMPTIED),
         ("C1,2026-03,,0", "amount", "required", REJECTED),
         ("C404,2026-03,14.5,0", "customer_id", "unknown customer", REJECTED),
         ("C2,2026-02,35.5,0", "customer_id", "duplicate key", REJECTED),
@@ -728,7 +875,7 @@ def test_billing_row_rules(
     assert reason in problem["reason"]
     with base.connect() as conn:
         months = set(conn.execute(select(Billing.month)).scalars())
-    march = {dt.date(2026, 3, 1)} if outcome == LEFT_OUT else set()
+    march = {dt.date(2026, 3, 1)} if outcome == EMPTIED else set()
     assert months == {dt.date(2026, 1, 1), dt.date(2026, 2, 1)} | march
 
 
@@ -756,12 +903,12 @@ I3,C2,exit,2024-03-01T09:00:00Z,phone,price,,,
             "5 or 10",
             REJECTED,
         ),
-        ("I9,C1,complaint,2026-09-06T10:00:00Z,,,8,7,", ["scale", "score"], "5 or 10", LEFT_OUT),
+        ("I9,C1,complaint,2026-09-06T10:00:00Z,,,8,7,", ["scale", "score"], "5 or 10", EMPTIED),
         (
             "I9,C1,complaint,2026-09-06T10:00:00Z,,,,,2026-09-01T00:00:00Z",
             ["closed_at"],
             "before",
-            LEFT_OUT,
+            EMPTIED,
         ),
         ("I9,C1,praise,2026-09-06T10:00:00Z,,,,,", ["kind"], "complaint", REJECTED),
         ("I9,C1,ticket,yesterday,,,,,", ["occurred_at"], "not a date-time", REJECTED),
@@ -782,6 +929,18 @@ def test_interaction_row_rules(
             )
         ).one()
     assert survey == (dt.datetime(2026, 9, 5, 8, 0, tzinfo=dt.UTC), 3, 5)
+
+
+def test_a_bad_closing_date_reopens_a_stored_complaint(base: Engine, tmp_path: Path) -> None:
+    """A complaint not known to be closed keeps the customer off the lists that exclude them."""
+    run(base, tmp_path, "interactions", INTERACTIONS)
+    closed_at = "2026-09-03T10:00:00Z"
+    result = run(base, tmp_path, "interactions", INTERACTIONS.replace(closed_at, "soon"))
+    (problem,) = problems_of_one_row(result, EMPTIED)
+    assert (problem["field"], result.updated) == ("closed_at", 1)
+    where = Interaction.kind == "complaint"
+    assert stored(base, Interaction.closed_at, where) is None
+    assert stored(base, Interaction.topic, where) == "billing"
 
 
 def test_dnc_entries_are_upserted_and_reactivated(base: Engine, tmp_path: Path) -> None:
