@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -31,6 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -66,6 +68,7 @@ DIALER = web.AppKey("dialer", Dialer)
 S = AttemptStatus
 GRACE = PacingSettings().agent_connect_grace
 _POLL = 0.02  # real seconds between tries to claim an agent while a call waits
+_LEAST_WAIT = 0.25  # real seconds
 _TWIML = "application/xml"
 
 
@@ -286,20 +289,32 @@ def _connect(
 
 
 async def _claim_within_grace(dialer: Dialer, campaign_id: int, attempt_id: int) -> int | None:
+    """The campaign's longest-ready agent for the answered call, waiting for one up to the
+    grace. Redis's own round trips are bounded too, by the grace or ``_LEAST_WAIT`` real
+    seconds, whichever is longer (a clock many times faster than real time leaves the
+    grace no time for them): a Redis that stalls (its commands retry for seconds) makes
+    the call an abandoned one with its message, never a silent one."""
     board = dialer.board
-    agent = await board.claim(campaign_id, attempt_id, dialer.clock.now())
-    if agent is not None:
-        return agent
-    await board.call_waiting(campaign_id, +1)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + dialer.clock.real(GRACE)
     try:
-        while agent is None and loop.time() < deadline:
-            await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
+        async with asyncio.timeout(max(dialer.clock.real(GRACE), _LEAST_WAIT)):
             agent = await board.claim(campaign_id, attempt_id, dialer.clock.now())
-    finally:
-        await board.call_waiting(campaign_id, -1)
-    return agent
+            if agent is not None:
+                return agent
+            await board.call_waiting(campaign_id, +1)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + dialer.clock.real(GRACE)
+            try:
+                while agent is None and loop.time() < deadline:
+                    await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
+                    agent = await board.claim(campaign_id, attempt_id, dialer.clock.now())
+                return agent
+            finally:
+                # pacing counts waiting calls from the store: a count left up is harmless
+                with contextlib.suppress(RedisError, TimeoutError):
+                    async with asyncio.timeout(_LEAST_WAIT):
+                        await board.call_waiting(campaign_id, -1)
+    except TimeoutError:
+        return None
 
 
 async def voice_amd(request: web.Request) -> web.Response:

@@ -150,7 +150,9 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
         talk_started=agents.talk_started,
         wrap_started=agents.wrap_started,
         ringing_started=ringing,
-        calls_waiting=max(agents.waiting_calls, unclaimed),
+        # the store's count, not the board's counter: a web process killed while a call
+        # waited would leave the counter up for good, holding lines back
+        calls_waiting=unclaimed,
         stats=stats,
     )
     lines = lines_to_dial(state, dialing.pacing())

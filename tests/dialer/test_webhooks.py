@@ -742,3 +742,38 @@ def test_an_answered_call_no_agent_took_is_abandoned_unless_hung_up_within_the_g
         assert statuses == [S.ABANDONED, S.COMPLETED, S.MACHINE]
 
     run_hooks(scenario)
+
+
+def test_a_waiting_count_left_behind_by_a_killed_process_holds_no_line_back(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    from dialer.worker import _pace
+
+    async def scenario(h: Hooks) -> None:
+        await _ready_agent(h)
+        # a web process killed while three calls waited never counted them down again
+        for _ in range(3):
+            await h.dialer.board.call_waiting(h.campaign_id, +1)
+        # the store knows no answered call waiting: the ready agent gets a line
+        assert await _pace(h.dialer, h.campaign_id) == 1
+
+    run_hooks(scenario)
+
+
+def test_a_stalled_board_makes_an_abandoned_call_with_its_message_not_a_silent_one(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        await _ready_agent(h)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+
+        async def stalled(*args: object, **kwargs: object) -> int | None:
+            await asyncio.sleep(60)  # Redis restarting: its commands retry for seconds
+            return None
+
+        h.dialer.board.claim = stalled  # type: ignore[method-assign]
+        twiml = await asyncio.wait_for(h.answer(attempt_id), timeout=10)
+        assert "Northwind Telecom" in twiml  # the information message, within the grace
+        assert h.store(lambda s: s.get(Attempt, attempt_id)).status is S.ABANDONED
+
+    run_hooks(scenario)
