@@ -124,6 +124,20 @@ class Change:
     # attempt's: it changed nothing, and nothing may follow from it
     ignored: bool = False
 
+    @classmethod
+    def standing(cls, attempt: Attempt, *, ignored: bool = False) -> Change:
+        """The attempt as it stands: a change that moved nothing."""
+        return cls(
+            attempt_id=attempt.id,
+            channel=attempt.channel,
+            campaign_id=attempt.campaign_id,
+            list_entry_id=attempt.list_entry_id,
+            agent_id=attempt.agent_id,
+            before=attempt.status,
+            after=attempt.status,
+            ignored=ignored,
+        )
+
     @property
     def moved(self) -> bool:
         return self.before is not self.after
@@ -265,16 +279,7 @@ def _late_answerer(
 
 
 def _ignored(attempt: Attempt) -> Change:
-    return Change(
-        attempt_id=attempt.id,
-        channel=attempt.channel,
-        campaign_id=attempt.campaign_id,
-        list_entry_id=attempt.list_entry_id,
-        agent_id=attempt.agent_id,
-        before=attempt.status,
-        after=attempt.status,
-        ignored=True,
-    )
+    return Change.standing(attempt, ignored=True)
 
 
 _ATTEMPTS = cast(Table, Attempt.__table__)
@@ -577,16 +582,7 @@ def settle(session: Session, attempt: Attempt, *, now: dt.datetime) -> list[int]
     tried again after the campaign's delay for the outcome, up to the policy's attempts;
     after ``sms_after_failed_calls`` calls that reached no one it gets one text instead.
     """
-    change = Change(
-        attempt_id=attempt.id,
-        channel=attempt.channel,
-        campaign_id=attempt.campaign_id,
-        list_entry_id=attempt.list_entry_id,
-        agent_id=attempt.agent_id,
-        before=attempt.status,
-        after=attempt.status,
-    )
-    return _settle(session, change, now=now)
+    return _settle(session, Change.standing(attempt), now=now)
 
 
 def _settle(session: Session, change: Change, *, now: dt.datetime) -> list[int]:

@@ -72,7 +72,7 @@ from scripts.bench_dispatch import (
     wait_http,
     wait_workers,
 )
-from scripts.soak_checks import FINAL, Clock, StoreFacts, reconcile
+from scripts.soak_checks import FINAL, VERDICT_COUNTS, Clock, StoreFacts, reconcile
 from scripts.soak_world import LISTS, write_base
 from store.db import make_engine
 from store.models import (
@@ -820,22 +820,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     }
 
 
-COUNTS = (
-    "duplicate_dials",
-    "wrong_number_contacts",
-    "lost_outcomes",
-    "state_regressions",
-    "contacts_outside_window",
-    "contacts_to_dnc_or_opted_out",
-    "holdout_contacts",
-    "over_cap_contacts",
-    "abandon_over_cap_days",
-    "stuck_agents",
-    "stuck_attempts",
-    "forged_accepted",
-    "replays_changed_state",
-    "process_crashes",
-)
+# every count of the verdict that must be 0
+COUNTS = (*VERDICT_COUNTS, "stuck_agents", "stuck_attempts", "process_crashes")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["Clock", "StoreFacts", "reconcile"]
+__all__ = ["VERDICT_COUNTS", "Clock", "StoreFacts", "reconcile"]
 
 CONTACTED_CALL = frozenset({"completed", "busy", "no-answer"})  # the phone rang
 # the store's status for each final word of the carrier: an answered call the carrier
@@ -58,6 +58,20 @@ _RANK = {
     "machine": 6,
 }
 FINAL = frozenset(status for status, rank in _RANK.items() if rank >= 5)
+# the counts ``reconcile`` gives, each of which must be 0
+VERDICT_COUNTS = (
+    "duplicate_dials",
+    "wrong_number_contacts",
+    "lost_outcomes",
+    "state_regressions",
+    "contacts_outside_window",
+    "contacts_to_dnc_or_opted_out",
+    "holdout_contacts",
+    "over_cap_contacts",
+    "abandon_over_cap_days",
+    "forged_accepted",
+    "replays_changed_state",
+)
 
 
 @dataclass(frozen=True)
@@ -223,22 +237,7 @@ def reconcile(
             note("replays_changed_state", {"event": r["event"], "attempt": r["attempt"]})
 
     counts["state_regressions"] = _regressions(store.changes, note)
-    out: dict[str, Any] = {
-        name: counts[name]
-        for name in (
-            "duplicate_dials",
-            "wrong_number_contacts",
-            "lost_outcomes",
-            "state_regressions",
-            "contacts_outside_window",
-            "contacts_to_dnc_or_opted_out",
-            "holdout_contacts",
-            "over_cap_contacts",
-            "abandon_over_cap_days",
-            "forged_accepted",
-            "replays_changed_state",
-        )
-    }
+    out: dict[str, Any] = {name: counts[name] for name in VERDICT_COUNTS}
     out["carrier_calls"] = sum(1 for r in created if r["resource"] == "call")
     out["carrier_messages"] = sum(1 for r in created if r["resource"] == "message")
     out["outcome_mismatches"] = dict(mismatch)

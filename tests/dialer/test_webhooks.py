@@ -9,7 +9,7 @@ import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -651,6 +651,18 @@ def test_the_signature_check_agrees_with_twilios_validator(
             assert _signature_holds(dialer, url, params, signature) is expected
 
 
+async def _work_until_ready(h: Hooks, pool: Any, agent: int) -> None:
+    """Run one simulated agent's loop until the board has it ready (or four seconds)."""
+    stop = asyncio.Event()
+    working = asyncio.create_task(pool._agent(agent, [h.campaign_id], 0, stop))
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        if (await h.dialer.board.status(agent)).state.value == "ready":
+            break
+    stop.set()
+    await working
+
+
 def test_a_simulated_agent_carries_on_when_the_board_moved_under_it(
     run_hooks: Callable[[Scenario], None],
 ) -> None:
@@ -672,14 +684,7 @@ def test_a_simulated_agent_carries_on_when_the_board_moved_under_it(
             await dispose(agent_id, attempt)
 
         pool._dispose = after_a_redis_restart  # type: ignore[method-assign]
-        stop = asyncio.Event()
-        working = asyncio.create_task(pool._agent(agent, [h.campaign_id], 0, stop))
-        for _ in range(200):
-            await asyncio.sleep(0.02)
-            if (await h.dialer.board.status(agent)).state.value == "ready":
-                break
-        stop.set()
-        await working  # no BoardError escaped: the agent logged in again
+        await _work_until_ready(h, pool, agent)  # no BoardError escaped: it logged in again
         assert (await h.dialer.board.status(agent)).state.value == "ready"
         assert h.store(lambda s: s.scalar(select(func.count()).select_from(Disposition))) == 1
 
@@ -705,14 +710,7 @@ def test_a_simulated_agent_carries_on_when_the_store_drops_its_connection(
             return await find(campaigns, n)
 
         pool._campaign_for = dropped_once  # type: ignore[method-assign]
-        stop = asyncio.Event()
-        working = asyncio.create_task(pool._agent(agent, [h.campaign_id], 0, stop))
-        for _ in range(200):
-            await asyncio.sleep(0.02)
-            if (await h.dialer.board.status(agent)).state.value == "ready":
-                break
-        stop.set()
-        await working
+        await _work_until_ready(h, pool, agent)
         assert not failures
         assert (await h.dialer.board.status(agent)).state.value == "ready"
 
