@@ -46,7 +46,7 @@ DIALING: dict[str, Any] = {
     "sms_after_failed_calls": 0,
 }
 POLICY = {"max_attempts": 2}
-WORKED = 120.0  # real seconds a campaign may take to finish once its workers run
+WORKED = 240.0  # real seconds a campaign may take to finish once its workers run (a busy machine)
 
 
 @dataclass
