@@ -4,7 +4,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint env browser voice-sdk
+.PHONY: demo test quick lint env browser voice-sdk
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -30,6 +30,11 @@ browser:
 
 test: env browser
 	$(UV) run pytest
+
+# the everyday loop: everything but the slow scenarios (worker processes, the soak, the
+# benchmarks run tiny, the browser); `make test` and CI run those too
+quick: env
+	$(UV) run pytest -m "not slow" -n 2
 
 # the agent console's Twilio Voice JS SDK: one minified bundle, committed, with the licenses
 # of what it holds; rebuilt from the exact version pinned in runner/voice_sdk/ (needs npm)
