@@ -62,7 +62,7 @@ from scripts.bench_dispatch import (
     bench_database,
     free_port,
 )
-from scripts.soak_checks import FINAL, VERDICT_COUNTS, Clock, StoreFacts, reconcile
+from scripts.soak_checks import FINAL, VERDICT_COUNTS, Clock, Rules, StoreFacts, reconcile
 from scripts.soak_fleet import (
     Soak,
     Supervisor,
@@ -208,6 +208,8 @@ def store_facts(soak: Soak) -> StoreFacts:
                 "status": str(r.status),
                 "answered_by": None if r.answered_by is None else str(r.answered_by),
                 "answered_at": _aware(r.answered_at),
+                "queued_at": _aware(r.queued_at),
+                "started_at": _aware(r.started_at),
             }
             for r in conn.execute(
                 select(
@@ -219,9 +221,20 @@ def store_facts(soak: Soak) -> StoreFacts:
                     Attempt.status,
                     Attempt.answered_by,
                     Attempt.answered_at,
+                    Attempt.queued_at,
+                    Attempt.started_at,
                 )
             )
         ]
+        launched = {
+            int(i): at.replace(tzinfo=dt.UTC)
+            for i, at in conn.execute(
+                select(Campaign.id, Campaign.launched_at).where(
+                    Campaign.id.in_(list(soak.campaigns.values()))
+                )
+            )
+            if at is not None
+        }
         customers = {
             r.phone: {
                 "id": r.id,
@@ -257,7 +270,9 @@ def store_facts(soak: Soak) -> StoreFacts:
             if phone
         }
     targets = {soak.campaigns[name]: target for name, _, _, target in LISTS}
-    return StoreFacts(attempts, customers, dnc, holdout, targets, soak.stops, soak.changes)
+    return StoreFacts(
+        attempts, customers, dnc, holdout, targets, launched, soak.stops, soak.changes
+    )
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
@@ -370,7 +385,9 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             soak.supervisor.fleet.stop()
         ledger = list(read_ledger(soak.ledger))
         clock = Clock(soak.clock.origin or 0.0, soak.clock.anchor, soak.clock.scale)
-        verdict = reconcile(ledger, store_facts(soak), clock)
+        # a second of real time from the dialer's decision to the carrier, at the clock's speed
+        latency = dt.timedelta(seconds=max(30.0, args.scale))
+        verdict = reconcile(ledger, store_facts(soak), clock, Rules(tolerance=latency))
         attempts = _attempt_count(engine)
         engine.dispose()
     faults = Counter(soak.faults) + simulator_faults(ledger)

@@ -15,6 +15,7 @@ Times in the ledger are wall-clock; the dialer's clock ran ``scale`` times faste
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["VERDICT_COUNTS", "Clock", "StoreFacts", "reconcile"]
+__all__ = ["VERDICT_COUNTS", "Clock", "Rules", "StoreFacts", "reconcile"]
 
 CONTACTED_CALL = frozenset({"completed", "busy", "no-answer"})  # the phone rang
 # the store's status for each final word of the carrier: an answered call the carrier
@@ -69,6 +70,7 @@ VERDICT_COUNTS = (
     "holdout_contacts",
     "over_cap_contacts",
     "abandon_over_cap_days",
+    "decided_outside_window",
     "forged_accepted",
     "replays_changed_state",
 )
@@ -93,6 +95,7 @@ class StoreFacts:
     dnc: dict[str, list[tuple[str, dt.datetime]]]  # phone -> (channel, since), clock time
     holdout: set[str]  # phones of customers in a holdout
     targets: dict[int, float]  # campaign -> abandon target
+    launched: dict[int, dt.datetime] = field(default_factory=dict)  # campaign -> launch
     stops: dict[str, float] = field(default_factory=dict)  # phone -> wall time STOP answered
     # attempt -> [(wall time seen, status, answered_by, agent_id, answered_at)] as it changed
     changes: dict[int, list[tuple[float, tuple[Any, ...]]]] = field(default_factory=dict)
@@ -105,7 +108,9 @@ class Rules:
     cap_days: int = 30
     spacing: dt.timedelta = dt.timedelta(minutes=20)  # the shortest retry delay
     measuring_window: dt.timedelta = dt.timedelta(hours=24)
-    tolerance: dt.timedelta = dt.timedelta(seconds=30)  # check-to-carrier, in clock time
+    # from the dialer's decision to the carrier, in clock time: a second of real time at the
+    # clock's speed (at 180x, a busy machine's half second is 90 clock seconds)
+    tolerance: dt.timedelta = dt.timedelta(seconds=30)
 
 
 @functools.cache
@@ -124,6 +129,23 @@ def _inside(rules: Rules, customer: Mapping[str, Any], moment: dt.datetime) -> b
         if rules.window[0] <= local.time() < rules.window[1]:
             return True
     return False
+
+
+def _decided_outside(store: StoreFacts, rules: Rules, note: Any) -> int:
+    """Contacts the dialer decided on (its claim, right after the policy check, under the
+    customer's lock) outside the customer's window or on a holiday there: no tolerance."""
+    strict = dataclasses.replace(rules, tolerance=dt.timedelta(0))
+    outside = 0
+    for a in store.attempts:
+        customer = store.customers.get(a["phone"])
+        if a["sid"] is None or a["started_at"] is None or customer is None:
+            continue
+        if not _inside(strict, customer, a["started_at"]):
+            outside += 1
+            note(
+                "decided_outside_window", {"attempt": a["id"], "clock": a["started_at"].isoformat()}
+            )
+    return outside
 
 
 def reconcile(
@@ -224,6 +246,7 @@ def reconcile(
 
     # the abandon rate over the measuring window at the end of each clock day
     counts["abandon_over_cap_days"] = _abandon_days(store, rules, note)
+    counts["decided_outside_window"] = _decided_outside(store, rules, note)
 
     # callbacks: forged ones refused, replayed ones acted on nowhere
     for r in ledger:
@@ -241,6 +264,7 @@ def reconcile(
     out["carrier_calls"] = sum(1 for r in created if r["resource"] == "call")
     out["carrier_messages"] = sum(1 for r in created if r["resource"] == "message")
     out["outcome_mismatches"] = dict(mismatch)
+    out["abandon_over_target_utc_days"] = _utc_days_over(store, rules)
     out["lists"] = _list_figures(store)
     out["examples"] = dict(examples)
     return out
@@ -279,33 +303,54 @@ def _list_figures(store: StoreFacts) -> dict[int, dict[str, Any]]:
 
 
 def _abandon_days(store: StoreFacts, rules: Rules, note: Any) -> int:
-    events: dict[int, list[tuple[dt.datetime, bool]]] = defaultdict(list)
-    for a in store.attempts:
-        if _live(a):
-            events[a["campaign_id"]].append((a["answered_at"], a["status"] == "abandoned"))
+    """Campaign-days over the target: the campaign's own measuring windows, one after the
+    other from its launch, each call counted in the window it was queued in (as the pacer
+    counts it)."""
     over = 0
-    for campaign, seen in events.items():
-        seen.sort()
-        target = store.targets.get(campaign, 0.03)
-        days = sorted({moment.date() for moment, _ in seen})
-        for day in days:
-            end = min(
-                dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC), seen[-1][0]
-            )
-            inside = [ab for moment, ab in seen if end - rules.measuring_window < moment <= end]
-            if inside and sum(inside) > target * len(inside) + 1e-9:
+    for campaign, seen in _live_calls(store, "queued_at").items():
+        launched, target = store.launched[campaign], store.targets.get(campaign, 0.03)
+        windows: dict[int, list[bool]] = defaultdict(list)
+        for moment, abandoned in seen:
+            windows[int((moment - launched) / rules.measuring_window)].append(abandoned)
+        for n, calls in sorted(windows.items()):
+            if sum(calls) > target * len(calls) + 1e-9:
                 over += 1
+                start = launched + n * rules.measuring_window
                 note(
                     "abandon_over_cap_days",
                     {
                         "campaign": campaign,
-                        "day": day.isoformat(),
-                        "abandoned": sum(inside),
-                        "live_answers": len(inside),
+                        "window_from": start.isoformat(),
+                        "abandoned": sum(calls),
+                        "live_answers": len(calls),
                         "target": target,
                     },
                 )
     return over
+
+
+def _utc_days_over(store: StoreFacts, rules: Rules) -> int:
+    """For information: the same rate over the 24 hours before each UTC midnight, by answer
+    time. A sliding day can exceed the target across two of the campaign's windows, each
+    within it: the pacer cannot hold a sliding window (answers leaving it raise the rate
+    with no new abandon)."""
+    over = 0
+    for campaign, seen in _live_calls(store, "answered_at").items():
+        target = store.targets.get(campaign, 0.03)
+        for day in sorted({moment.date() for moment, _ in seen}):
+            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+            calls = [ab for moment, ab in seen if end - rules.measuring_window < moment <= end]
+            over += sum(calls) > target * len(calls) + 1e-9
+    return over
+
+
+def _live_calls(store: StoreFacts, when: str) -> dict[int, list[tuple[dt.datetime, bool]]]:
+    """Per campaign, (``when``, abandoned) of each call a person answered."""
+    calls: dict[int, list[tuple[dt.datetime, bool]]] = defaultdict(list)
+    for a in store.attempts:
+        if _live(a) and a[when] is not None:
+            calls[a["campaign_id"]].append((a[when], a["status"] == "abandoned"))
+    return calls
 
 
 def _replay_changed(record: Mapping[str, Any], store: StoreFacts) -> bool:

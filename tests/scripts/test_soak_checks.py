@@ -45,6 +45,8 @@ def _attempt(n: int, phone: str, status: str, **extra: Any) -> dict[str, Any]:
         "status": status,
         "answered_by": None,
         "answered_at": None,
+        "queued_at": None,
+        "started_at": None,
     }
     row.update(extra)
     return row
@@ -60,6 +62,7 @@ def _store(attempts: list[dict[str, Any]], **changes: Any) -> StoreFacts:
         dnc={},
         holdout=set(),
         targets={1: 0.03},
+        launched={1: dt.datetime(2026, 10, 31, 9, 0, tzinfo=dt.UTC)},
     )
     for name, value in changes.items():
         setattr(facts, name, value)
@@ -161,14 +164,14 @@ def test_forged_callbacks_taken_and_replays_acted_on() -> None:
 
 def test_abandon_days_over_the_target() -> None:
     at = dt.datetime(2026, 11, 3, 15, 0, tzinfo=dt.UTC)
-    answered = [
-        _attempt(n, NY, "completed", answered_at=at, answered_by="human") for n in range(1, 31)
-    ]
+
+    def live(n: int) -> dict[str, Any]:
+        return _attempt(n, NY, "completed", answered_at=at, queued_at=at, answered_by="human")
+
+    answered = [live(n) for n in range(1, 31)]
     answered[0]["status"] = "abandoned"
     assert _counts([], _store(answered))["abandon_over_cap_days"] == 1  # 1 of 30 > 3%
-    answered += [
-        _attempt(n, NY, "completed", answered_at=at, answered_by="human") for n in range(31, 41)
-    ]
+    answered += [live(n) for n in range(31, 41)]
     assert _counts([], _store(answered))["abandon_over_cap_days"] == 0  # 1 of 40 < 3%
 
 
@@ -185,3 +188,10 @@ def test_a_dial_the_carrier_refused_may_go_back_to_the_queue() -> None:
     }
     # attempt 1 never reached the carrier; attempt 2 had a call and lost it
     assert _counts([], _store([], changes=refused))["state_regressions"] == 1
+
+
+def test_a_contact_decided_outside_the_window_counts_with_no_tolerance() -> None:
+    # the dialer claimed it at 21:00:05 in New York: five seconds too late, on its own clock
+    late = dt.datetime(2026, 11, 4, 2, 0, 5, tzinfo=dt.UTC)
+    store = _store([_attempt(1, NY, "busy", started_at=late)])
+    assert _counts([], store)["decided_outside_window"] == 1
