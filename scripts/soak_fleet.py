@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.asyncio import Redis as AsyncRedis
@@ -289,9 +289,13 @@ def _redis_fault(soak: Soak, kind: str) -> None:
             else:
                 client.flushall()
         else:
-            # a shared server: this run's database only, and its clients cut off
+            # a shared server: this run's database only, and only its clients cut off
             if kind == "redis_restart":
-                client.client_kill_filter(_type="normal", skipme=True)
+                db = client.connection_pool.connection_kwargs.get("db", 0)
+                others = cast(list[dict[str, str]], client.client_list(_type="normal"))
+                for other in others:
+                    if int(other.get("db", -1)) == db:
+                        client.client_kill_filter(_id=other["id"], skipme=True)
             client.flushdb()
     finally:
         client.close()
