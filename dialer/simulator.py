@@ -924,8 +924,27 @@ async def _rest_fault(state: SimulatorState, resource: str, form: Any) -> web.Re
     return twilio_error(status, code, message)
 
 
-def _created(body: dict[str, Any], fault: str | None) -> web.Response:
-    if fault == "lost":  # made, but the answer says otherwise
+def _created(
+    state: SimulatorState,
+    resource: str,
+    body: dict[str, Any],
+    fault: str | None,
+    *,
+    attempt: str | None,
+) -> web.Response:
+    """The answer to a create that made its call or text, in the ledger first."""
+    status = 500 if fault == "lost" else 201  # "lost": made, but the answer says otherwise
+    state.ledger.record(
+        "rest",
+        resource=resource,
+        status=status,
+        fault=fault,
+        sid=body["sid"],
+        to=body["to"],
+        **{"from": body["from"]},
+        attempt=attempt,
+    )
+    if status == 500:
         return twilio_error(500, 20500, "Internal Server Error")
     return web.json_response(body, status=201)
 
@@ -973,18 +992,9 @@ async def create_call(request: web.Request) -> web.Response:
     state.calls[call.sid] = call
     state.stats.calls += 1
     state.stats.outcomes[call.outcome.value] += 1
-    state.ledger.record(
-        "rest",
-        resource="call",
-        status=500 if fault == "lost" else 201,
-        fault=fault,
-        sid=call.sid,
-        to=to,
-        **{"from": from_},
-        attempt=call.attempt,
-    )
     state.spawn(state.run_call(call))
-    return _created(call_json(state.config.account_sid, call), fault)
+    body = call_json(state.config.account_sid, call)
+    return _created(state, "call", body, fault, attempt=call.attempt)
 
 
 def _call_or_404(request: web.Request) -> SimCall | web.Response:
@@ -1059,18 +1069,9 @@ async def create_message(request: web.Request) -> web.Response:
     )
     state.messages[message.sid] = message
     state.stats.messages += 1
-    state.ledger.record(
-        "rest",
-        resource="message",
-        status=500 if fault == "lost" else 201,
-        fault=fault,
-        sid=message.sid,
-        to=to,
-        **{"from": from_},
-        attempt=message.attempt,
-    )
     state.spawn(state.run_message(message))
-    return _created(message_json(state.config.account_sid, message), fault)
+    shown = message_json(state.config.account_sid, message)
+    return _created(state, "message", shown, fault, attempt=message.attempt)
 
 
 async def fetch_message(request: web.Request) -> web.Response:
