@@ -37,8 +37,8 @@ quick: env
 	$(UV) run pytest -m "not slow" -n 2
 
 # the agent console's Twilio Voice JS SDK: one minified bundle, committed, with the licenses
-# of what it holds; rebuilt from the exact version pinned in runner/voice_sdk/ (needs npm)
-VOICE := runner/voice_sdk
+# of what it holds; rebuilt from the exact version pinned in runner/web/voice_sdk/ (needs npm)
+VOICE := runner/web/voice_sdk
 voice-sdk:
 	cd $(VOICE) && npm ci --no-audit --no-fund && npx esbuild entry.js --bundle --minify \
 	  --format=iife --target=es2019 --legal-comments=none \

@@ -73,7 +73,7 @@ import redis
 from sqlalchemy import Engine, func, insert, select
 
 from dialer.clock import DialerClock
-from runner.users import hash_password
+from runner.web.users import hash_password
 from scripts.bench_dispatch import (
     Fleet,
     bench_database,

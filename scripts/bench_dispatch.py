@@ -381,7 +381,7 @@ def cli() -> list[str]:
     script = Path(sys.executable).with_name("telecampaign")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from runner.cli import app; app()"]
+    return [sys.executable, "-c", "from runner.cli.main import app; app()"]
 
 
 def cpu_seconds(pid: int) -> float:

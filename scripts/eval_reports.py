@@ -48,7 +48,7 @@ def evaluate_seed(
     from campaigns.reports import saved_report
     from dialer.dialing import DialingSettings
     from dialer.simulator import SimulatorConfig
-    from runner.dialing_run import work_lists
+    from runner.demo.dialing_run import work_lists
     from runner.embedded import redis_url
     from runner.settings import Settings
     from scripts.demo_data import DEFAULT_AS_OF, generate

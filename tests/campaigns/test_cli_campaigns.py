@@ -10,7 +10,7 @@ from planner_base import build_scored_base
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from runner.cli import app
+from runner.cli.main import app
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from report_base import Member, build_list, day
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
-from runner.cli import app
+from runner.cli.main import app
 from store.db import transaction
 from store.models import Customer, Group, ListEntry, User
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from campaigns.monthly import FilterError, Filters, filter_choices, monthly_report
-from runner.cli import app
+from runner.cli.main import app
 
 CASES = {
     "none": Filters(),

@@ -36,9 +36,9 @@ from dialer.context import Dialer, DialerConfig, open_dialer
 from dialer.sim_agents import SimulatedAgents, ensure_agents
 from dialer.simulator import SIMULATOR_STATE, Outcome, SimulatorConfig, create_simulator_app
 from dialer.states import is_final
-from runner.app import create_app
-from runner.dialing_run import free_port
+from runner.demo.dialing_run import free_port
 from runner.settings import Settings
+from runner.web.app import create_app
 from store.models import (
     Attempt,
     AttemptStatus,

@@ -18,7 +18,7 @@ from arq.constants import in_progress_key_prefix
 from arq.worker import func
 
 from dialer.worker import DialerWorker
-from runner.dialing_run import close_worker
+from runner.demo.dialing_run import close_worker
 
 RUNS = "runs"
 

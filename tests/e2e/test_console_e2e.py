@@ -1,6 +1,6 @@
 """One call from dial to conversion, driven through the web pages in headless Chromium.
 
-The test process runs the deployment as the demo does (``runner.dialing_run``): the web
+The test process runs the deployment as the demo does (``runner.demo.dialing_run``): the web
 app with Twilio's webhooks, the carrier simulator (every call answered by a person, talk
 lasting until someone hangs up) and an arq worker, on one event loop, against a clock
 shifted to a weekday morning in New York so the calling window is open. No simulated
@@ -41,10 +41,10 @@ from dialer.clock import DialerClock, save_clock
 from dialer.context import DialerConfig, open_dialer
 from dialer.simulator import Outcome, SimulatorConfig, create_simulator_app
 from dialer.worker import make_worker
-from runner.app import create_app
-from runner.dialing_run import close_worker, free_port, serving
+from runner.demo.dialing_run import close_worker, free_port, serving
 from runner.settings import Settings
-from runner.users import add_user
+from runner.web.app import create_app
+from runner.web.users import add_user
 from store.db import transaction
 from store.models import (
     Attempt,

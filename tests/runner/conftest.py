@@ -12,9 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine
 
-from runner.app import create_app
 from runner.settings import Settings
-from runner.users import hash_password
+from runner.web.app import create_app
+from runner.web.users import hash_password
 from store.db import transaction
 from store.models import Role, User
 from tests.runner.web_harness import INACTIVE, PASSWORD, SECRET, USERS, Client, RunWeb

@@ -11,7 +11,7 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from runner.openapi import document
+from runner.web.openapi import document
 from tests.runner.web_harness import Client
 
 SPEC = OpenAPI.from_dict(document())

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from runner.app import create_app
-from runner.openapi import document
 from runner.settings import Settings
+from runner.web.app import create_app
+from runner.web.openapi import document
 from tests.runner.campaign_store import build_scored_base, launched_list
 from tests.runner.openapi_check import call
 from tests.runner.web_harness import Client, RunWeb, login_as
@@ -211,5 +211,5 @@ def test_every_api_route_of_the_app_is_in_the_document(web_settings: Settings) -
         path = resource.canonical
         if not path.startswith("/api/") or path in ("/api/me", "/api/openapi.json"):
             continue
-        assert path in paths, f"describe {route.method} {path} in runner.openapi"
+        assert path in paths, f"describe {route.method} {path} in runner.web.openapi"
         assert route.method.lower() in paths[path], f"{route.method} {path}"

@@ -13,8 +13,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select, update
 from twilio.request_validator import RequestValidator
 
-from runner.access import ALL_ROLES
-from runner.auth import (
+from runner.settings import Settings
+from runner.web.access import ALL_ROLES
+from runner.web.auth import (
     KEY_FILE,
     SESSION_COOKIE,
     SecretKeyError,
@@ -22,8 +23,7 @@ from runner.auth import (
     safe_next,
     session_fernet,
 )
-from runner.settings import Settings
-from runner.users import (
+from runner.web.users import (
     UserError,
     add_user,
     hash_password,
@@ -177,7 +177,7 @@ def test_a_logged_out_cookie_is_no_session(
     run_web: RunWeb, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Logging out ends the session for whoever kept a copy of the cookie, too."""
-    from runner import access
+    from runner.web import access
 
     monkeypatch.setitem(access.ROUTE_ROLES, "api-echo", ALL_ROLES)
 
@@ -328,7 +328,7 @@ def test_login_needs_the_form_token(run_web: RunWeb) -> None:
 
 
 def test_unsafe_api_calls_need_the_token(run_web: RunWeb, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runner import access
+    from runner.web import access
 
     monkeypatch.setitem(access.ROUTE_ROLES, "api-echo", ALL_ROLES)
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from runner.cli import app
+from runner.cli.main import app
 from scripts.demo_data import FILE_NAMES
 from store.db import make_engine
 from store.migrate import head_revision

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import uvloop
 
-from runner.cli_common import event_loop, freeze_imports, run_async
+from runner.cli.common import event_loop, freeze_imports, run_async
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from runner.cli import app
+from runner.cli.main import app
 from store.db import make_engine, transaction
 from store.models import (
     Campaign,

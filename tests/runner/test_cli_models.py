@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from runner.cli_models import model_app, uplift_app
+from runner.cli.models import model_app, uplift_app
 from scoring.evaluate import single_threaded
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from runner.cli import app
-from runner.users import verify_password
+from runner.cli.main import app
+from runner.web.users import verify_password
 from store.db import make_engine
 from store.models import Role, User
 

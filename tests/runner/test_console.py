@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from dialer.context import Dialer
 from dialer.outcomes import apply_status, record_disposition
 from dialer.webhooks import DIALER
-from runner import console
-from runner.call_script import render_call_script
-from runner.card import customer_card
-from runner.users import hash_password
+from runner.web import console
+from runner.web.call_script import render_call_script
+from runner.web.card import customer_card
+from runner.web.users import hash_password
 from store.db import transaction
 from store.models import (
     AgentEvent,

@@ -9,7 +9,7 @@ from twilio.request_validator import RequestValidator
 
 from dialer.context import DialerConfig
 from dialer.simulator import SimulatorConfig
-from runner.dialing_run import simulator_for
+from runner.demo.dialing_run import simulator_for
 from runner.settings import Settings
 
 TOKEN = "a-real-accounts-token"

@@ -13,8 +13,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from runner import auth
-from runner.auth import (
+from runner.settings import Settings
+from runner.web import auth
+from runner.web.auth import (
     ADDRESS_LIMIT,
     LOGIN_LIMIT,
     LOGIN_WINDOW,
@@ -22,8 +23,7 @@ from runner.auth import (
     LoginLocked,
     LoginThrottle,
 )
-from runner.settings import Settings
-from runner.users import verify_password
+from runner.web.users import verify_password
 from tests.runner.web_harness import PASSWORD, USERS, Client, RunWeb, login, login_token
 
 WRONG = "not the password at all"

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import dialer.worker
-from runner.cli import app
+from runner.cli.main import app
 from runner.settings import SIMULATOR_AUTH_TOKEN, Settings, SettingsError
 
 SIMULATOR = "http://127.0.0.1:8765"

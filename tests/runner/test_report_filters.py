@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from runner.cli import app as cli
+from runner.cli.main import app as cli
 from tests.runner.campaign_store import launched_list
 from tests.runner.openapi_check import SPEC, ReceivedResponse, SentRequest
 from tests.runner.web_harness import Client, RunWeb, login_as

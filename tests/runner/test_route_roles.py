@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from runner.access import PUBLIC, ROLE_HOMES, ROUTE_ROLES, SESSIONLESS
-from runner.app import create_app
 from runner.settings import Settings
+from runner.web.access import PUBLIC, ROLE_HOMES, ROUTE_ROLES, SESSIONLESS
+from runner.web.app import create_app
 from store.models import Role
 from tests.runner.web_harness import Client, RunWeb, login_as
 
@@ -50,7 +50,7 @@ def test_every_route_has_a_name_and_an_entry_in_the_table(web_settings: Settings
     unnamed = [f"{r.method} {_url(r)}" for r in routes if not r.name]
     assert not unnamed, "name every route: the role table is keyed by name"
     missing = sorted({r.name for r in routes if r.name} - set(ROUTE_ROLES))
-    assert not missing, f"add these to runner.access.ROUTE_ROLES: {missing}"
+    assert not missing, f"add these to runner.web.access.ROUTE_ROLES: {missing}"
     stale = sorted(set(ROUTE_ROLES) - {r.name for r in routes})
     assert not stale, f"the table names routes that do not exist: {stale}"
 

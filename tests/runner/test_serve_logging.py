@@ -15,10 +15,10 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.test_utils import TestClient, TestServer
 from typer.testing import CliRunner
 
-from runner.app import create_app
-from runner.cli import app as cli
-from runner.cli_dialer import serve_logging
+from runner.cli.dialer import serve_logging
+from runner.cli.main import app as cli
 from runner.settings import Settings
+from runner.web.app import create_app
 
 PHONE = "12125550123"
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from cryptography.fernet import Fernet
 
-from runner.cookies import SessionCookies
+from runner.web.cookies import SessionCookies
 
 COOKIE = "TC_TEST"
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dialer.context import dialer_engine
-from runner.reads import READER, Reader, read_app, reader_engine
+from runner.web.reads import READER, Reader, read_app, reader_engine
 from store.db import make_engine
 from store.models import User
 from tests.runner.web_harness import USERS, Client, RunWeb

@@ -18,10 +18,10 @@ from twilio.request_validator import RequestValidator
 
 from dialer.provider import agent_identity
 from dialer.webhooks import DIALER
-from runner.access import ROUTE_ROLES
-from runner.pages import STATIC
 from runner.settings import Settings
-from runner.voice import SDK_BUNDLE, SILENCE, voice_keys
+from runner.web.access import ROUTE_ROLES
+from runner.web.pages import STATIC
+from runner.web.voice import SDK_BUNDLE, SILENCE, voice_keys
 from store.models import Attempt, AttemptStatus, Channel, EntryStatus, ListEntry, Role
 from tests.dialer.dial_base import build_running_campaign
 from tests.runner.openapi_check import call

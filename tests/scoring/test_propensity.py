@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from runner.cli import app
+from runner.cli.main import app
 from scoring import propensity
 from scoring.errors import NotEnoughDataError
 from scoring.features import Window, data_end

@@ -3,9 +3,9 @@
 ``create_app`` wires resources through ``cleanup_ctx`` so they open with the app and
 close with it: the dialer (store engine, Redis, agent board, Twilio provider, clock) that
 the webhooks use, and the pages and auth read the store through, and a read-only engine
-for the console's and auth's reads (``runner.reads``). Sessions, CSRF and the
-role check of every route are set up by ``runner.auth``; who may open which route is the
-table in ``runner.access``.
+for the console's and auth's reads (``runner.web.reads``). Sessions, CSRF and the
+role check of every route are set up by ``runner.web.auth``; who may open which route is the
+table in ``runner.web.access``.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from aiohttp_remotes import XForwardedStrict
 
 from dialer.context import DialerConfig, open_dialer
 from dialer.webhooks import DIALER, add_webhook_routes
-from runner.api import add_api_routes
-from runner.auth import setup_auth
-from runner.console import add_console_routes
-from runner.keys import SETTINGS
-from runner.manager import add_manager_routes
-from runner.pages import add_page_routes
-from runner.reads import reader_context
-from runner.render import setup_templates
-from runner.retention import add_retention_routes
 from runner.settings import Settings
-from runner.voice import add_voice_routes
+from runner.web.api import add_api_routes
+from runner.web.auth import setup_auth
+from runner.web.console import add_console_routes
+from runner.web.keys import SETTINGS
+from runner.web.manager import add_manager_routes
+from runner.web.pages import add_page_routes
+from runner.web.reads import reader_context
+from runner.web.render import setup_templates
+from runner.web.retention import add_retention_routes
+from runner.web.voice import add_voice_routes
 
 __all__ = ["SETTINGS", "create_app"]
 

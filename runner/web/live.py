@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from dialer.agents import AgentStatus
 from dialer.clock import DialerClock
 from dialer.webhooks import DIALER
-from runner.card import iso
-from runner.reads import read_app
+from runner.web.card import iso
+from runner.web.reads import read_app
 from store.models import Attempt, AttemptStatus
 
 __all__ = ["EVENT_POLL", "FEED", "AgentFeed", "call_state", "close_feed", "status_json"]

@@ -6,7 +6,7 @@ identity (``<Dial answerOnBridge><Client>agent-{id}</Client></Dial>``, from
 Voice JS SDK under that same identity, with an access token from this module, and accepts
 the call the board says is theirs. The SDK is one bundle served from the package,
 ``static/vendor/twilio-voice.min.js`` (``make voice-sdk`` rebuilds it from the version
-pinned in ``runner/voice_sdk/``), loaded by the console only when the leg is real; its sounds
+pinned in ``runner/web/voice_sdk/``), loaded by the console only when the leg is real; its sounds
 point at ``static/vendor/silence.wav``, so the page fetches nothing from a CDN.
 
 The leg is simulated when the dialer talks to the carrier simulator (``TWILIO_API_BASE``,
@@ -14,7 +14,7 @@ or an ``api_base`` given to ``create_app``) or when no API key is configured
 (``TWILIO_API_KEY_SID`` and ``TWILIO_API_KEY_SECRET``): the console then shows the call's
 states (ringing, connected, ended) from the board alone, as it always has.
 
-Route (agent role only, see ``runner.access``)::
+Route (agent role only, see ``runner.web.access``)::
 
     GET /api/agent/voice-token    {"mode": "twilio", "identity", "token", "ttl", "sdk_url",
                                    "sound_url"}, or {"mode": "simulated"}
@@ -37,8 +37,8 @@ from twilio.jwt.access_token.grants import VoiceGrant  # type: ignore[import-unt
 
 from dialer.provider import agent_identity
 from dialer.webhooks import DIALER
-from runner.keys import SETTINGS, USER
 from runner.settings import Settings
+from runner.web.keys import SETTINGS, USER
 
 __all__ = [
     "SDK_BUNDLE",

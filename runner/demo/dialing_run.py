@@ -29,8 +29,8 @@ from dialer.context import Dialer, DialerConfig, open_dialer
 from dialer.sim_agents import SimulatedAgents, ensure_agents
 from dialer.simulator import SimulatorConfig, create_simulator_app
 from dialer.worker import make_worker
-from runner.app import create_app
 from runner.settings import Settings
+from runner.web.app import create_app
 from store.models import (
     AnsweredBy,
     Attempt,

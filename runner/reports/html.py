@@ -28,7 +28,7 @@ __all__ = [
     "survival_svg",
 ]
 
-REPORTS = Path(__file__).resolve().parents[1] / "templates" / "reports"
+REPORTS = Path(__file__).resolve().parents[2] / "templates" / "reports"
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(REPORTS),
     autoescape=jinja2.select_autoescape(["html", "j2"]),

@@ -1,7 +1,7 @@
 """The JSON API under ``/api/``: plan, move and watch campaigns; read the reports.
 
-Every route is described in ``runner.openapi`` (served at ``/api/openapi.json``) and
-guarded by ``runner.access`` like the pages. Errors are JSON,
+Every route is described in ``runner.web.openapi`` (served at ``/api/openapi.json``) and
+guarded by ``runner.web.access`` like the pages. Errors are JSON,
 ``{"error": code, "message": text, "field": name, "fields": {name: text}}``:
 
     400 invalid      the body or a parameter cannot be used; ``fields`` says which
@@ -36,8 +36,8 @@ from campaigns.monthly import FilterError, Filters, MonthlyReport, monthly_repor
 from campaigns.planner import plan
 from campaigns.reports import conversion_report, saved_report
 from dialer.webhooks import DIALER
-from runner.cli_reports import Report, csv_text
-from runner.desk import (
+from runner.cli.reports import Report, csv_text
+from runner.web.desk import (
     ACTIONS,
     FieldErrors,
     agent_names,
@@ -47,7 +47,7 @@ from runner.desk import (
     live_counts,
     parse_plan,
 )
-from runner.openapi import document
+from runner.web.openapi import document
 
 __all__ = [
     "MonthlyQuery",

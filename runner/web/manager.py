@@ -20,9 +20,9 @@ from campaigns.errors import CampaignError, CampaignNotFoundError
 from campaigns.export import export_list
 from campaigns.matrix import NoMatrixError
 from dialer.webhooks import DIALER
-from runner.api import live_view, move_campaign, run_plan
-from runner.auth import safe_next
-from runner.desk import (
+from runner.web.api import live_view, move_campaign, run_plan
+from runner.web.auth import safe_next
+from runner.web.desk import (
     ACTIONS,
     PLAN_FIELDS,
     FieldErrors,
@@ -34,7 +34,7 @@ from runner.desk import (
     rejects_file,
     top_reasons,
 )
-from runner.render import render_page
+from runner.web.render import render_page
 from store.models import CampaignKind
 
 __all__ = ["add_manager_routes"]

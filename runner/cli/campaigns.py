@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.export import export_list
 from campaigns.lifecycle import move
-from runner.cli_common import console, migrated_store, settings_of
+from runner.cli.common import console, migrated_store, settings_of
 from store.models import Campaign, CampaignKind, Group, ListEntry
 
 __all__ = ["register"]

@@ -6,7 +6,7 @@ from aiohttp import web
 from aiohttp_session import Session
 
 from runner.settings import Settings
-from runner.users import UserInfo
+from runner.web.users import UserInfo
 
 __all__ = ["SESSION", "SETTINGS", "USER"]
 

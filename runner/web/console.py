@@ -7,7 +7,7 @@ offer and the call script, and records the disposition the way the simulated age
 (``dialer.sim_agents``): ``record_disposition`` and an ``AgentEvent`` in one transaction,
 then the board's ``finish_wrap``, then the dialer's ``after_change``.
 
-Routes (agent role only, see ``runner.access``)::
+Routes (agent role only, see ``runner.web.access``)::
 
     GET  /agent                            the page
     GET  /api/agent/state                  board state, campaigns to log in to, codes
@@ -47,12 +47,12 @@ from dialer.context import Dialer
 from dialer.outcomes import DispositionError, NoConversation, reached_agent, record_disposition
 from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, start_call
 from dialer.webhooks import DIALER
-from runner.call_script import render_call_script
-from runner.card import CardError, customer_card, customer_zone, iso
-from runner.keys import SETTINGS, USER
-from runner.live import FEED, AgentFeed, call_state, close_feed, status_json
-from runner.reads import read_store
-from runner.render import render_page
+from runner.web.call_script import render_call_script
+from runner.web.card import CardError, customer_card, customer_zone, iso
+from runner.web.keys import SETTINGS, USER
+from runner.web.live import FEED, AgentFeed, call_state, close_feed, status_json
+from runner.web.reads import read_store
+from runner.web.render import render_page
 from store.models import (
     AgentEvent,
     Attempt,
@@ -146,7 +146,7 @@ async def _store(request: web.Request, work: Callable[[Session], T]) -> T:
 
 
 async def _read(request: web.Request, work: Callable[[Session], T], *, quick: bool = False) -> T:
-    """Read-only work: no write lock taken (``runner.reads``)."""
+    """Read-only work: no write lock taken (``runner.web.reads``)."""
     return await read_store(request, work, quick=quick)
 
 

@@ -434,14 +434,14 @@ def _filter(name: str, description: str) -> dict[str, Any]:
 def _console(
     method: str, summary: str, *, path_id: bool = False, created: bool = False
 ) -> dict[str, Any]:
-    """A route of the agent console (``runner.console``), listed by path: its bodies are
+    """A route of the agent console (``runner.web.console``), listed by path: its bodies are
     described there, so any JSON object is accepted here."""
     operation: dict[str, Any] = {
         "summary": summary,
         "tags": ["agent"],
         "security": _WRITE if method == "post" else _READ,
         "responses": {
-            "200": _json({"type": "object"}, "See runner.console."),
+            "200": _json({"type": "object"}, "See runner.web.console."),
             "400": _ERROR,
             "404": _ERROR,
             "409": _ERROR,
@@ -449,7 +449,7 @@ def _console(
         },
     }
     if created:
-        operation["responses"]["201"] = _json({"type": "object"}, "See runner.console.")
+        operation["responses"]["201"] = _json({"type": "object"}, "See runner.web.console.")
     if path_id:
         operation["parameters"] = [
             {"name": "attempt_id", "in": "path", "required": True, "schema": {"type": "integer"}}

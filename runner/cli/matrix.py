@@ -26,7 +26,7 @@ from campaigns.matrix import (
     customers_by_segment,
     load_matrix,
 )
-from runner.cli_common import console, fail, migrated_store, settings_of
+from runner.cli.common import console, fail, migrated_store, settings_of
 
 __all__ = ["matrix_app"]
 

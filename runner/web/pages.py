@@ -1,9 +1,9 @@
 """The pages and the JSON API's first route: ``/`` and ``/api/me``.
 
-The agent console is in ``runner.console``, the manager's pages in ``runner.manager``,
-the retention pages in ``runner.retention``.
+The agent console is in ``runner.web.console``, the manager's pages in ``runner.web.manager``,
+the retention pages in ``runner.web.retention``.
 
-Who may open each route is decided in ``runner.access``, before a handler runs; a handler
+Who may open each route is decided in ``runner.web.access``, before a handler runs; a handler
 here can rely on ``request[USER]`` for any route that is not public.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from runner.access import ROLE_HOMES
-from runner.keys import USER
-from runner.render import csrf_token
+from runner.web.access import ROLE_HOMES
+from runner.web.keys import USER
+from runner.web.render import csrf_token
 
 __all__ = ["STATIC", "add_page_routes"]
 

@@ -1,6 +1,6 @@
 """`telecampaign model evaluate`, `uplift evaluate` and `propensity train`.
 
-Typer apps that `runner.cli` mounts as sub-commands. The first two read a flat CSV file,
+Typer apps that `runner.cli.main` mounts as sub-commands. The first two read a flat CSV file,
 cross-validate the churn model against its logistic baseline, or an uplift learner
 against a response model and a random ranking, and print a small table or JSON.
 `propensity train` fits the offer-acceptance model on the store and prints its
@@ -19,8 +19,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from runner.cli_common import console, errors, fail, migrated_store, settings_of
-from runner.progress import progress_bar
+from runner.cli.common import console, errors, fail, migrated_store, settings_of
+from runner.cli.progress import progress_bar
 from scoring.errors import ScoringError
 
 __all__ = ["model_app", "propensity_app", "uplift_app"]

@@ -227,7 +227,7 @@ class LiveCounts:
 
 def live_counts(session: Session, name: str, now: dt.datetime) -> LiveCounts:
     """Dials, connects, right-party contacts, conversions, abandons and service level."""
-    from runner.dialing_run import figures  # it imports the app factory, which imports us
+    from runner.demo.dialing_run import figures  # it imports the app factory, which imports us
 
     campaign = _campaign(session, name)
     (fig,) = figures(session, [campaign.id])

@@ -1,6 +1,6 @@
 """The retention pages: the saved-customer report of a campaign and the monthly churn report.
 
-The charts are the same inline SVG the mailed HTML reports carry (``runner.report_html``).
+The charts are the same inline SVG the mailed HTML reports carry (``runner.reports.html``).
 Both pages take the same filters as query parameters, their choices read from the store
 (``campaigns.monthly.filter_choices``); a value the store does not know is shown as an
 error beside its field and the page is drawn without it.
@@ -31,10 +31,10 @@ from campaigns.errors import CampaignError, CampaignNotFoundError
 from campaigns.monthly import FilterChoices, Filters, filter_choices, monthly_report
 from campaigns.reports import saved_report
 from dialer.webhooks import DIALER
-from runner.api import MonthlyQuery, monthly_query, query_filters
-from runner.desk import FieldErrors, campaign_rows, kpis_for
-from runner.render import render_page
-from runner.report_html import funnel_svg, monthly_svg, refusals_svg, survival_svg
+from runner.reports.html import funnel_svg, monthly_svg, refusals_svg, survival_svg
+from runner.web.api import MonthlyQuery, monthly_query, query_filters
+from runner.web.desk import FieldErrors, campaign_rows, kpis_for
+from runner.web.render import render_page
 
 __all__ = ["FILTERS", "add_retention_routes", "filter_splits"]
 

@@ -15,8 +15,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from runner.cli_common import console, fail, migrated_store, settings_of
-from runner.users import (
+from runner.cli.common import console, fail, migrated_store, settings_of
+from runner.web.users import (
     MIN_PASSWORD_LENGTH,
     UserError,
     add_user,

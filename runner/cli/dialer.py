@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from runner.cli_common import (
+from runner.cli.common import (
     console,
     event_loop,
     fail,
@@ -121,8 +121,8 @@ def serve_command(
     """Serve the web app and Twilio's webhooks (Twilio reaches them at PUBLIC_BASE_URL)."""
     from aiohttp import web
 
-    from runner.app import create_app
     from runner.embedded import redis_url
+    from runner.web.app import create_app
 
     level = log_level.strip().upper()
     if level not in LOG_LEVELS:
@@ -210,7 +210,7 @@ def simulator_command(
         freeze_imports()
         run_async(run_simulator(config, host, port))
         return
-    from runner.dialing_run import simulator_with_agents
+    from runner.demo.dialing_run import simulator_with_agents
 
     with migrated_store(settings):
         freeze_imports()

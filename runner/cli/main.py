@@ -13,14 +13,14 @@ from typing import Annotated
 
 import typer
 
-from runner.cli_campaigns import register as register_campaign_commands
-from runner.cli_common import console, fail, migrated_store, settings_of
-from runner.cli_dialer import register as register_dialer_commands
-from runner.cli_matrix import matrix_app
-from runner.cli_models import model_app, propensity_app, uplift_app
-from runner.cli_reports import register as register_report_commands
-from runner.cli_users import user_app
-from runner.progress import progress_bar
+from runner.cli.campaigns import register as register_campaign_commands
+from runner.cli.common import console, fail, migrated_store, settings_of
+from runner.cli.dialer import register as register_dialer_commands
+from runner.cli.matrix import matrix_app
+from runner.cli.models import model_app, propensity_app, uplift_app
+from runner.cli.progress import progress_bar
+from runner.cli.reports import register as register_report_commands
+from runner.cli.users import user_app
 from scoring.errors import ScoringError
 from store.db import make_engine
 from store.errors import StoreError
@@ -139,7 +139,7 @@ def train_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train the churn model on the store, validate it out of time, save a new version."""
-    from runner.demo import metrics_table
+    from runner.demo.end_to_end import metrics_table
     from scoring.churn import train
 
     settings = _settings(ctx)
@@ -230,7 +230,7 @@ def demo_data(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write a realistic customer base with a known ground truth, ready to import."""
-    from runner.demo import demo_data_summary, print_demo_data
+    from runner.demo.end_to_end import demo_data_summary, print_demo_data
     from scripts.demo_data import DEFAULT_AS_OF, generate
 
     try:
@@ -253,7 +253,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 7,
 ) -> None:
     """Run everything end to end on the embedded defaults and print a summary."""
-    from runner.demo import run
+    from runner.demo.end_to_end import run
 
     try:
         run(_settings(ctx), console, customers=customers, seed=seed)

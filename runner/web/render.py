@@ -18,9 +18,9 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from runner.access import PUBLIC, ROUTE_ROLES
-from runner.keys import SESSION, SETTINGS, USER
-from runner.users import UserInfo
+from runner.web.access import PUBLIC, ROUTE_ROLES
+from runner.web.keys import SESSION, SETTINGS, USER
+from runner.web.users import UserInfo
 
 __all__ = [
     "CSRF_FIELD",
@@ -31,7 +31,7 @@ __all__ = [
     "setup_templates",
 ]
 
-PAGES = Path(__file__).resolve().parents[1] / "templates" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 CSRF_FIELD = "csrf_token"
 _CSRF_KEY = "csrf"
 

@@ -54,7 +54,7 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "logout": ALL_ROLES,
     "api-me": ALL_ROLES,
     # each role's pages
-    # the agent console (runner.console): the page and its JSON API
+    # the agent console (runner.web.console): the page and its JSON API
     "agent-home": _AGENT,
     "agent-state": _AGENT,
     "agent-login": _AGENT,
@@ -69,8 +69,8 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "agent-callbacks": _AGENT,
     "agent-today": _AGENT,
     "agent-events": _AGENT,
-    "agent-voice-token": _AGENT,  # runner.voice: the Twilio access token of the voice leg
-    # the campaign manager's pages (runner.manager)
+    "agent-voice-token": _AGENT,  # runner.web.voice: the Twilio access token of the voice leg
+    # the campaign manager's pages (runner.web.manager)
     "manager-home": _MANAGER,
     "manager-plan": _MANAGER,
     "manager-plan-store": _MANAGER,
@@ -82,10 +82,10 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "manager-model": _MANAGER,
     "manager-model-calibration": _MANAGER,
     "manager-matrix": _MANAGER,
-    # the retention reports (runner.retention): the manager reads them too
+    # the retention reports (runner.web.retention): the manager reads them too
     "retention-home": _REPORTS,
     "retention-monthly": _REPORTS,
-    # the JSON API (runner.api): campaigns are the manager's, reports are shared
+    # the JSON API (runner.web.api): campaigns are the manager's, reports are shared
     "api-openapi": ALL_ROLES,
     "api-campaigns": _REPORTS,
     "api-campaign-plan": _MANAGER,

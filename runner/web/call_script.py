@@ -19,12 +19,12 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from campaigns.offers import SCRIPTS
-from runner.card import customer_zone
+from runner.web.card import customer_zone
 from store.models import CampaignKind
 
 __all__ = ["CALLS", "render_call_script"]
 
-CALLS = Path(__file__).resolve().parents[1] / "templates"
+CALLS = Path(__file__).resolve().parents[2] / "templates"
 # markdown punctuation that HTML escaping leaves alone (& < > " ' are jinja2's)
 _SCRIPT_NAME = re.compile(r"calls/[a-z0-9][a-z0-9_-]*\.md\.j2")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")

@@ -29,7 +29,7 @@ from campaigns.monthly import (
 )
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.reports import ConversionReport, Costs, SavedReport, conversion_report, saved_report
-from runner.cli_common import console, fail, migrated_store, settings_of
+from runner.cli.common import console, fail, migrated_store, settings_of
 from store.csv_out import csv_text as table_csv_text
 from store.private_files import open_private, write_private_text
 
@@ -124,7 +124,7 @@ def saved_command(
             costs=_costs(contact_cost, offer_cost),
         )
         if html_file is not None:
-            from runner.report_html import campaign_html
+            from runner.reports.html import campaign_html
 
             kpis = kpis_for(engine, campaign, _day(as_of))
             _write(html_file, campaign_html(report, None, kpis))
@@ -150,7 +150,7 @@ def conversions_command(
     with migrated_store(settings_of(ctx)) as engine:
         report = conversion_report(engine, campaign, as_of=_day(as_of))
         if html_file is not None:
-            from runner.report_html import campaign_html
+            from runner.reports.html import campaign_html
 
             kpis = kpis_for(engine, campaign, _day(as_of))
             _write(html_file, campaign_html(None, report, kpis))
@@ -241,7 +241,7 @@ def monthly_command(
     if csv_file is not None:
         _write_csv(csv_file, report)
     if html_file is not None:
-        from runner.report_html import monthly_html
+        from runner.reports.html import monthly_html
 
         # the page lists the notes: a filtered report's scope goes first, so the file
         # says what it was narrowed to

@@ -17,9 +17,9 @@ One middleware decides every request, in this order:
 
 The user is read from the store on every request, so a deactivated user or a changed
 role takes effect at once rather than when the cookie expires (a read that takes no
-write lock, ``runner.reads``). The same read brings the user's session generation, which
+write lock, ``runner.web.reads``). The same read brings the user's session generation, which
 the cookie got at login: logging out, a deactivation and a password change bump it
-(``runner.users.end_sessions``), so a copy of the cookie kept from before opens nothing,
+(``runner.web.users.end_sessions``), so a copy of the cookie kept from before opens nothing,
 though it would decrypt for hours yet. It ends the user's every session, on every device.
 
 Guessing passwords is slowed by ``LoginThrottle``: after ``LOGIN_LIMIT`` failed logins
@@ -70,13 +70,13 @@ from sqlalchemy.orm import Session as StoreSession
 from yarl import URL
 
 from dialer.webhooks import DIALER
-from runner.access import PUBLIC, ROLE_HOMES, ROUTE_ROLES, SESSIONLESS
-from runner.cookies import SessionCookies
-from runner.keys import SESSION, USER
-from runner.reads import read_store
-from runner.render import CSRF_FIELD, csrf_token, render_page
 from runner.settings import Settings
-from runner.users import (
+from runner.web.access import PUBLIC, ROLE_HOMES, ROUTE_ROLES, SESSIONLESS
+from runner.web.cookies import SessionCookies
+from runner.web.keys import SESSION, USER
+from runner.web.reads import read_store
+from runner.web.render import CSRF_FIELD, csrf_token, render_page
+from runner.web.users import (
     UserInfo,
     add_user,
     end_sessions,
@@ -283,7 +283,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         request[USER] = user
     if access is None:
         log.error(
-            "refused %s %s: route %r has no entry in runner.access.ROUTE_ROLES",
+            "refused %s %s: route %r has no entry in runner.web.access.ROUTE_ROLES",
             request.method,
             request.path,
             name,
@@ -427,7 +427,7 @@ def _throttle(request: web.Request) -> LoginThrottle:
 
 def _address(request: web.Request) -> str:
     # the peer's address; behind a reverse proxy that is the proxy's, shared by everyone,
-    # unless TELECAMPAIGN_TRUSTED_PROXIES names it (runner.app reads the client's then)
+    # unless TELECAMPAIGN_TRUSTED_PROXIES names it (runner.web.app reads the client's then)
     return request.remote or "unknown"
 
 

@@ -25,9 +25,9 @@ from rich.table import Table
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine, func, select
 
-from runner.cli_common import run_async
+from runner.cli.common import run_async
+from runner.cli.progress import progress_bar
 from runner.embedded import redis_url
-from runner.progress import progress_bar
 from runner.settings import Settings
 from scoring.churn import score, train
 from scoring.errors import NotEnoughDataError
@@ -198,7 +198,7 @@ def _propensity(engine: Engine, settings: Settings, console: Console) -> None:
 def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]:
     from campaigns.lifecycle import move
     from campaigns.planner import PlanRequest, plan
-    from runner.cli_campaigns import print_preview
+    from runner.cli.campaigns import print_preview
     from scripts.eval_targeting import evaluate
     from store.models import Campaign, CampaignKind, CampaignStatus
 
@@ -272,7 +272,7 @@ def _dial(
     from campaigns.lifecycle import get_campaign, move
     from dialer.dialing import DialingSettings
     from dialer.simulator import SimulatorConfig
-    from runner.dialing_run import work_lists
+    from runner.demo.dialing_run import work_lists
     from store.db import transaction
     from store.models import Campaign
 
@@ -326,8 +326,8 @@ def _outcomes(
     from campaigns.lifecycle import get_campaign
     from campaigns.outcomes import MEASURE_DAYS, attribute
     from campaigns.reports import conversion_report, saved_report
-    from runner.cli_reports import conversions_table, kpis_for, saved_table
-    from runner.report_html import campaign_html
+    from runner.cli.reports import conversions_table, kpis_for, saved_table
+    from runner.reports.html import campaign_html
     from scripts.demo_outcomes import draw_feed, true_saves
 
     campaigns = {name: get_campaign(engine, name) for name in names}

@@ -1,6 +1,6 @@
 """What every `telecampaign` command shares: settings, plain errors, a migrated store.
 
-Sub-command modules import these instead of `runner.cli`, which imports them.
+Sub-command modules import these instead of `runner.cli.main`, which imports them.
 """
 
 from __future__ import annotations

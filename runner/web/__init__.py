@@ -1,0 +1,1 @@
+"""The aiohttp app: auth, pages, the JSON API, the agent console; ``runner.web.app`` wires it."""
