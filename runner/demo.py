@@ -199,7 +199,7 @@ def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]
     from campaigns.lifecycle import move
     from campaigns.planner import PlanRequest, plan
     from runner.cli_campaigns import print_preview
-    from scripts.eval_targeting import evaluate
+    from simulation.targeting import evaluate
     from store.models import Campaign, CampaignKind, CampaignStatus
 
     size = int(AGENTS * HOURS * CONTACTS_PER_HOUR)
