@@ -1,1 +1,1 @@
-"""The dialer: arq jobs, the Twilio provider, pacing, webhooks and the carrier simulator."""
+"""The dialer: arq jobs, the Twilio provider, pacing, webhooks and the agent board."""

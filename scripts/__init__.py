@@ -1,1 +1,1 @@
-"""Demo-data generator, benchmarks and operational helpers."""
+"""Leaf scripts: benchmarks, evaluations and the soak; no package imports them."""

@@ -103,7 +103,7 @@ def main() -> None:
         folder = Path(tmp)
         data = args.data
         if data is None:
-            from scripts.demo_data import generate
+            from simulation.base.generator import generate
 
             data = folder / "data"
             started = time.perf_counter()

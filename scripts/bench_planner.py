@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             data = args.data
             if data is None:
-                from scripts.demo_data import generate
+                from simulation.base.generator import generate
 
                 data = Path(tmp) / "data"
                 print(f"generating {args.customers:,} customers", file=out)

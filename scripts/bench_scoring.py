@@ -52,7 +52,7 @@ def main() -> None:
         if fresh:
             data = args.data
             if data is None:
-                from scripts.demo_data import generate
+                from simulation.base.generator import generate
 
                 data = folder / "data"
                 generate(data, args.customers, args.seed)

@@ -26,7 +26,7 @@ The segment take-up rate (share of the segment's customers who started the produ
 the last year), the planner's fallback without a model, is ranked the same way.
 
 The model learns organic adoption while the truth is the acceptance of an offered call;
-the generator draws the two from different formulas (see ``scripts.demo_data``), so
+the generator draws the two from different formulas (see ``simulation.base.generator``), so
 the figures say how far the organic proxy carries, not how good a model of offers is.
 """
 

@@ -3,7 +3,7 @@
 For each seed: generate demo data, import it, train and score (``prepared_store``),
 plan an anti-churn list, launch it, dial it against the carrier simulator with
 simulated agents, draw the next 90 days from the ground truth and import them as a
-holdings feed (``scripts.demo_outcomes``), then compute the saved-customer report and
+holdings feed (``simulation.outcomes``), then compute the saved-customer report and
 compare its interval with the true expected incremental saves: the sum, over the
 treated customers an agent reached, of their true drop in churn probability.
 
@@ -47,13 +47,13 @@ def evaluate_seed(
     from campaigns.planner import PlanRequest, plan
     from campaigns.reports import saved_report
     from dialer.dialing import DialingSettings
-    from dialer.simulator import SimulatorConfig
     from runner.demo.dialing_run import work_lists
     from runner.embedded import redis_url
     from runner.settings import Settings
-    from scripts.demo_data import DEFAULT_AS_OF, generate
-    from scripts.demo_outcomes import draw_feed, true_saves
     from scripts.prepared_store import prepare
+    from simulation.base.generator import DEFAULT_AS_OF, generate
+    from simulation.carrier.server import SimulatorConfig
+    from simulation.outcomes import draw_feed, true_saves
     from store.db import transaction
     from store.importer import import_file
     from store.models import Campaign, CampaignKind

@@ -55,7 +55,6 @@ from sqlalchemy import Engine, func, select, update
 
 from dialer.agents import AgentBoard, AgentState
 from dialer.clock import DialerClock
-from dialer.sim_ledger import read_ledger
 from scripts.bench_console import write_agents
 from scripts.bench_dispatch import (
     Fleet,
@@ -74,6 +73,7 @@ from scripts.soak_fleet import (
 )
 from scripts.soak_floor import customers_texting, preview_person, watch_store
 from scripts.soak_world import LISTS, write_base
+from simulation.carrier.ledger import read_ledger
 from store.db import make_engine
 from store.models import (
     Attempt,

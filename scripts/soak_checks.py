@@ -1,6 +1,6 @@
 """The soak's reconciliation: the store against the carrier's ledger, rule by rule.
 
-Every count here should be 0. The ledger (``dialer.sim_ledger``) is the carrier's own
+Every count here should be 0. The ledger (``simulation.carrier.ledger``) is the carrier's own
 account, so each check reads what the carrier saw and asks whether the dialer's promise
 held: one carrier call per attempt and none to one number closer than the retry spacing;
 every final status the carrier gave held by the store; no contact outside the customer's

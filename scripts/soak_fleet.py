@@ -28,7 +28,6 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from dialer.clock import DialerClock, save_clock
-from dialer.sim_faults import SOAK_FAULTS
 from scripts.bench_dispatch import (
     Fleet,
     Proc,
@@ -36,6 +35,7 @@ from scripts.bench_dispatch import (
     wait_http,
     wait_workers,
 )
+from simulation.carrier.faults import SOAK_FAULTS
 
 RATES = {"human": 0.30, "machine": 0.15, "busy": 0.08, "failed": 0.05}
 START_LIMIT = 240.0  # real seconds a process may take to start on a busy machine

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from scripts.demo_data import generate
+from simulation.base.generator import generate
 from store.db import make_engine
 from store.importer import KINDS, import_file
 from store.migrate import upgrade

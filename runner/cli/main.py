@@ -231,7 +231,7 @@ def demo_data(
 ) -> None:
     """Write a realistic customer base with a known ground truth, ready to import."""
     from runner.demo.end_to_end import demo_data_summary, print_demo_data
-    from scripts.demo_data import DEFAULT_AS_OF, generate
+    from simulation.base.generator import DEFAULT_AS_OF, generate
 
     try:
         end = dt.date.fromisoformat(as_of) if as_of else DEFAULT_AS_OF

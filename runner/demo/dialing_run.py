@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session
 
 from dialer.clock import DialerClock, save_clock
 from dialer.context import Dialer, DialerConfig, open_dialer
-from dialer.sim_agents import SimulatedAgents, ensure_agents
-from dialer.simulator import SimulatorConfig, create_simulator_app
 from dialer.worker import make_worker
 from runner.settings import Settings
 from runner.web.app import create_app
+from simulation.agents import SimulatedAgents, ensure_agents
+from simulation.carrier.server import SimulatorConfig, create_simulator_app
 from store.models import (
     AnsweredBy,
     Attempt,

@@ -48,7 +48,7 @@ from store.models import (
 from store.private_files import write_private_text
 
 if TYPE_CHECKING:
-    from scripts.demo_data import DemoDataSummary
+    from simulation.base.generator import DemoDataSummary
 
 
 def demo_data_summary(summary: DemoDataSummary) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def print_demo_data(console: Console, info: dict[str, Any]) -> None:
 
 
 def run(settings: Settings, console: Console, *, customers: int, seed: int) -> None:
-    from scripts.demo_data import generate
+    from simulation.base.generator import generate
 
     started = time.monotonic()
     out = settings.home / "demo-data"
@@ -199,7 +199,7 @@ def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]
     from campaigns.lifecycle import move
     from campaigns.planner import PlanRequest, plan
     from runner.cli.campaigns import print_preview
-    from scripts.eval_targeting import evaluate
+    from simulation.targeting import evaluate
     from store.models import Campaign, CampaignKind, CampaignStatus
 
     size = int(AGENTS * HOURS * CONTACTS_PER_HOUR)
@@ -271,8 +271,8 @@ def _dial(
 
     from campaigns.lifecycle import get_campaign, move
     from dialer.dialing import DialingSettings
-    from dialer.simulator import SimulatorConfig
     from runner.demo.dialing_run import work_lists
+    from simulation.carrier.server import SimulatorConfig
     from store.db import transaction
     from store.models import Campaign
 
@@ -328,7 +328,7 @@ def _outcomes(
     from campaigns.reports import conversion_report, saved_report
     from runner.cli.reports import conversions_table, kpis_for, saved_table
     from runner.reports.html import campaign_html
-    from scripts.demo_outcomes import draw_feed, true_saves
+    from simulation.outcomes import draw_feed, true_saves
 
     campaigns = {name: get_campaign(engine, name) for name in names}
     feed = draw_feed(

@@ -4,7 +4,7 @@ An agent logs in to a running campaign, goes ready or pauses with a code, and th
 hands them answered calls through the agent board (``dialer.agents``). The console shows
 the call (ringing, connected, ended, from the attempt's status), the customer card, the
 offer and the call script, and records the disposition the way the simulated agents do
-(``dialer.sim_agents``): ``record_disposition`` and an ``AgentEvent`` in one transaction,
+(``simulation.agents``): ``record_disposition`` and an ``AgentEvent`` in one transaction,
 then the board's ``finish_wrap``, then the dialer's ``after_change``.
 
 Routes (agent role only, see ``runner.web.access``)::

@@ -33,12 +33,17 @@ from sqlalchemy.orm import Session
 
 from dialer.clock import DialerClock, save_clock
 from dialer.context import Dialer, DialerConfig, open_dialer
-from dialer.sim_agents import SimulatedAgents, ensure_agents
-from dialer.simulator import SIMULATOR_STATE, Outcome, SimulatorConfig, create_simulator_app
 from dialer.states import is_final
 from runner.demo.dialing_run import free_port
 from runner.settings import Settings
 from runner.web.app import create_app
+from simulation.agents import SimulatedAgents, ensure_agents
+from simulation.carrier.server import (
+    SIMULATOR_STATE,
+    Outcome,
+    SimulatorConfig,
+    create_simulator_app,
+)
 from store.models import (
     Attempt,
     AttemptStatus,

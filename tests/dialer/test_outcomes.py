@@ -19,9 +19,9 @@ from dialer.outcomes import (
     record_disposition,
     unchanged,
 )
-from dialer.sim_agents import ensure_agents
 from dialer.states import rank
 from dialer.worker import take_entries
+from simulation.agents import ensure_agents
 from store.db import transaction
 from store.models import (
     AnsweredBy,

@@ -127,7 +127,7 @@ def test_an_answered_call_goes_to_the_longest_ready_agent_then_wraps_up(
     run_hooks: Callable[[Scenario], None],
 ) -> None:
     async def scenario(h: Hooks) -> None:
-        from dialer.sim_agents import ensure_agents
+        from simulation.agents import ensure_agents
 
         first, second = h.store(lambda s: ensure_agents(s, 2))
         board, now = h.dialer.board, h.dialer.clock.now()
@@ -200,7 +200,7 @@ def test_an_agent_freed_within_the_grace_takes_the_waiting_call(
     engine: Engine, db_url: str, redis_url: str, redis_prefix: str
 ) -> None:
     async def main() -> None:
-        from dialer.sim_agents import ensure_agents
+        from simulation.agents import ensure_agents
 
         # the real clock: the call may wait 2 s for an agent
         async with hooks(engine, db_url, redis_url, redis_prefix, scale=1.0) as h:
@@ -224,7 +224,7 @@ def test_a_machine_frees_the_agent_and_the_entry_is_tried_later(
     run_hooks: Callable[[Scenario], None],
 ) -> None:
     async def scenario(h: Hooks) -> None:
-        from dialer.sim_agents import ensure_agents
+        from simulation.agents import ensure_agents
 
         (agent,) = h.store(lambda s: ensure_agents(s, 1))
         await h.dialer.board.login(agent, h.campaign_id, h.dialer.clock.now())
@@ -258,7 +258,7 @@ def _events(h: Hooks, attempt_id: int) -> list[str]:
 
 
 async def _ready_agent(h: Hooks) -> int:
-    from dialer.sim_agents import ensure_agents
+    from simulation.agents import ensure_agents
 
     (agent,) = h.store(lambda s: ensure_agents(s, 1))
     await h.dialer.board.login(agent, h.campaign_id, h.dialer.clock.now())
@@ -458,7 +458,7 @@ def test_the_reaper_frees_an_agent_held_on_a_call_that_ended(
     """Agents a replayed answer left on a finished call (before replays were refused) go
     where the call's end would have sent them; an agent on a live call stays."""
     from dialer.reaper import reap
-    from dialer.sim_agents import ensure_agents
+    from simulation.agents import ensure_agents
 
     async def scenario(h: Hooks) -> None:
         rang_out, talked, live = h.store(lambda s: ensure_agents(s, 3))
@@ -496,7 +496,7 @@ def test_the_reaper_frees_an_agent_held_on_a_call_that_ended(
 def test_a_simulated_agent_records_nothing_for_a_call_that_never_reached_them(
     run_hooks: Callable[[Scenario], None],
 ) -> None:
-    from dialer.sim_agents import SimulatedAgents
+    from simulation.agents import SimulatedAgents
 
     async def scenario(h: Hooks) -> None:
         agent = await _ready_agent(h)
@@ -540,7 +540,7 @@ def test_shuffled_and_duplicated_callbacks_end_where_the_ordered_ones_do(
         async with hooks(engine, db_url, redis_url, prefix) as h:
             attempt_id = h.store(lambda s: _attempt(s, h.campaign_id, status=S.QUEUED))
             # a call an agent talked on (one nobody took would be an abandoned call)
-            from dialer.sim_agents import ensure_agents
+            from simulation.agents import ensure_agents
 
             (agent,) = h.store(lambda s: ensure_agents(s, 1))
             h.store(lambda s: setattr(s.get(Attempt, attempt_id), "agent_id", agent))
@@ -666,7 +666,7 @@ async def _work_until_ready(h: Hooks, pool: Any, agent: int) -> None:
 def test_a_simulated_agent_carries_on_when_the_board_moved_under_it(
     run_hooks: Callable[[Scenario], None],
 ) -> None:
-    from dialer.sim_agents import SimulatedAgents
+    from simulation.agents import SimulatedAgents
 
     async def scenario(h: Hooks) -> None:
         agent = await _ready_agent(h)
@@ -696,7 +696,7 @@ def test_a_simulated_agent_carries_on_when_the_store_drops_its_connection(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from dialer.sim_agents import SimulatedAgents, ensure_agents
+    from simulation.agents import SimulatedAgents, ensure_agents
 
     async def scenario(h: Hooks) -> None:
         (agent,) = h.store(lambda s: ensure_agents(s, 1))

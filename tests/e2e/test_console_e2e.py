@@ -39,12 +39,12 @@ from sqlalchemy.orm import Session
 
 from dialer.clock import DialerClock, save_clock
 from dialer.context import DialerConfig, open_dialer
-from dialer.simulator import Outcome, SimulatorConfig, create_simulator_app
 from dialer.worker import make_worker
 from runner.demo.dialing_run import close_worker, free_port, serving
 from runner.settings import Settings
 from runner.web.app import create_app
 from runner.web.users import add_user
+from simulation.carrier.server import Outcome, SimulatorConfig, create_simulator_app
 from store.db import transaction
 from store.models import (
     Attempt,

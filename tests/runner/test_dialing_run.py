@@ -8,9 +8,9 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from dialer.context import DialerConfig
-from dialer.simulator import SimulatorConfig
 from runner.demo.dialing_run import simulator_for
 from runner.settings import Settings
+from simulation.carrier.server import SimulatorConfig
 
 TOKEN = "a-real-accounts-token"
 ACCOUNT = "AC" + "1" * 32

@@ -13,7 +13,7 @@ order and ``as_of`` is a parameter (never today's date), so the same seed, size 
 ``as_of`` give byte-identical files. Work is vectorised over customers; Python only
 loops over months (and over the few products, families and formats).
 
-Run ``python -m scripts.demo_data --out out/demo --customers 100000 --seed 7``.
+Run ``python -m simulation.base.generator --out out/demo --customers 100000 --seed 7``.
 
 The generating model
 ====================

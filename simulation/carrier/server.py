@@ -44,8 +44,8 @@ from aiohttp.typedefs import Handler
 from smsutil import split as sms_split
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped, unused-ignore]
 
-from dialer.sim_faults import FaultRates
-from dialer.sim_ledger import CarrierLedger
+from simulation.carrier.faults import FaultRates
+from simulation.carrier.ledger import CarrierLedger
 
 __all__ = [
     "DEFAULT_RATES",

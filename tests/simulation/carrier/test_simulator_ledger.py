@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 
 from dialer.provider import TransientProviderError, connect_to_agent_twiml
-from dialer.sim_faults import FaultRates
-from dialer.sim_ledger import read_ledger
-from dialer.simulator import SimulatorConfig, SimulatorState
-from tests.dialer.test_simulator import BUSY, HUMAN, SID, TOKEN, World, world
+from simulation.carrier.faults import FaultRates
+from simulation.carrier.ledger import read_ledger
+from simulation.carrier.server import SimulatorConfig, SimulatorState
+from tests.simulation.carrier.test_simulator import BUSY, HUMAN, SID, TOKEN, World, world
 
 
 def _run(scenario, **config):  # type: ignore[no-untyped-def]

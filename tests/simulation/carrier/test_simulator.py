@@ -26,7 +26,7 @@ from dialer.provider import (
     sms_reply_twiml,
     voicemail_twiml,
 )
-from dialer.simulator import (
+from simulation.carrier.server import (
     SIMULATOR_STATE,
     Outcome,
     SimulatorConfig,

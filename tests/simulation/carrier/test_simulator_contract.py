@@ -30,9 +30,9 @@ from dialer.provider import (
     TwilioProvider,
     connect_to_agent_twiml,
 )
-from dialer.simulator import SIMULATOR_STATE, SimulatorConfig, create_simulator_app
+from simulation.carrier.server import SIMULATOR_STATE, SimulatorConfig, create_simulator_app
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "data" / "twilio_api_v2010.json"
+SPEC = Path(__file__).resolve().parents[4] / "shared" / "data" / "twilio_api_v2010.json"
 TWILIO = "https://api.twilio.com"
 SID = "AC00000000000000000000000000000000"
 TOKEN = "simulator-token"

@@ -16,7 +16,7 @@ import pytest
 from phonenumbers import timezone as pn_timezone
 from sqlalchemy import Engine, select
 
-from scripts.demo_data import DEFAULT_AS_OF, DemoDataSummary, generate
+from simulation.base.generator import DEFAULT_AS_OF, DemoDataSummary, generate
 from store.csv_out import guard, unguard
 from store.importer import import_file
 from store.models import Customer

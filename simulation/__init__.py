@@ -1,0 +1,1 @@
+"""The world outside the product: the carrier, the agents, the customer base, its outcomes."""

@@ -1,0 +1,1 @@
+"""The customer-base generator: a simulated telco's exports and their ground truth."""
