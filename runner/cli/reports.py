@@ -30,22 +30,17 @@ from campaigns.monthly import (
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.reports import ConversionReport, Costs, SavedReport, conversion_report, saved_report
 from runner.cli.common import console, fail, migrated_store, settings_of
-from store.csv_out import csv_text as table_csv_text
+from runner.reports.csv import Report, csv_text
 from store.private_files import open_private, write_private_text
 
 __all__ = [
-    "Report",
     "conversions_table",
-    "csv_rows",
-    "csv_text",
     "kpis_for",
     "kpis_table",
     "register",
     "report_app",
     "saved_table",
 ]
-
-Report = SavedReport | ConversionReport | CampaignKpis | MonthlyReport
 
 report_app = typer.Typer(
     help="Saved customers, conversions, KPIs and the monthly churn report.",
@@ -293,35 +288,6 @@ def _costs(contact: float, offer: float) -> Costs:
 
 def _write(path: Path, text: str) -> None:
     write_private_text(path, text)
-
-
-def csv_rows(report: Report) -> list[dict[str, Any]]:
-    """The rows a report's CSV holds: the splits of the saved-customer and conversion
-    reports, the agents of the KPIs, every period of the monthly report."""
-    if isinstance(report, SavedReport | ConversionReport):
-        splits: list[dict[str, Any]] = report.to_json()["splits"]
-        return splits
-    if isinstance(report, CampaignKpis):
-        return [a.to_json() for a in report.agents]
-    data = report.to_json()
-    return [*data["months"], *data["quarters"], *data["years"]]
-
-
-def csv_text(report: Report) -> str:
-    """The report's rows as CSV text: one column per key, an interval as "low to high".
-
-    The CLI's ``--csv`` writes this to a file; the API's ``?format=csv`` sends it. Both
-    go through the product's CSV writer, which writes names that look like formulas as text.
-    """
-    rows = csv_rows(report)
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-
-    def cell(value: Any) -> Any:
-        return " to ".join(map(str, value)) if isinstance(value, list) else value
-
-    return table_csv_text([columns, *([cell(row.get(c)) for c in columns] for row in rows)])
 
 
 def _write_csv(path: Path, report: Report) -> None:

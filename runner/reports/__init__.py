@@ -1,1 +1,1 @@
-"""Reports as the commands and the pages show them: HTML with charts."""
+"""Reports as the commands and the pages show them: HTML with charts, CSV rows."""

@@ -3,7 +3,7 @@
 Every named route of the app has an entry: ``PUBLIC`` (no login needed) or the set of
 roles allowed. A route missing from the table is refused to everybody, so a new page or
 API route stays closed until someone decides here who may use it
-(``tests/runner/test_route_roles.py`` fails until they do).
+(``tests/runner/web/test_route_roles.py`` fails until they do).
 """
 
 from __future__ import annotations

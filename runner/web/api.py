@@ -36,7 +36,7 @@ from campaigns.monthly import FilterError, Filters, MonthlyReport, monthly_repor
 from campaigns.planner import plan
 from campaigns.reports import conversion_report, saved_report
 from dialer.webhooks import DIALER
-from runner.cli.reports import Report, csv_text
+from runner.reports.csv import Report, csv_text
 from runner.web.desk import (
     ACTIONS,
     FieldErrors,

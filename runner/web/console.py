@@ -24,224 +24,68 @@ Routes (agent role only, see ``runner.web.access``)::
     GET  /api/agent/events                 server-sent events: state and call changes
 
 Errors are JSON ``{"error", "message"}``, with ``"field"`` when a field is at fault.
+
+Here: the page, the agent's state and the call's outcome (``dispose``); the call and the
+previewed customer are read in ``runner.web.call_view``, preview dialing is
+``runner.web.preview_dialing``, call-backs and today's figures ``runner.web.agent_day``,
+the event stream ``runner.web.live``; what they share is ``runner.web.console_common``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from cachetools import TTLCache
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState, AgentStatus, BoardError
-from dialer.context import Dialer
 from dialer.outcomes import DispositionError, NoConversation, reached_agent, record_disposition
-from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, start_call
-from dialer.webhooks import DIALER
-from runner.web.call_script import render_call_script
-from runner.web.card import CardError, customer_card, customer_zone, iso
-from runner.web.keys import SETTINGS, USER
-from runner.web.live import FEED, AgentFeed, call_state, close_feed, status_json
-from runner.web.reads import read_store
+from runner.web.agent_day import agent_callbacks, agent_today
+from runner.web.call_view import CALL_VIEW_SECONDS, CALL_VIEWS, agent_call
+from runner.web.card import customer_zone
+from runner.web.console_common import (
+    DISPOSITIONS,
+    FUNNEL_STAGES,
+    PAUSE_CODES,
+    REFUSAL_REASONS,
+    D,
+    _body,
+    _conflict,
+    _dialer,
+    _disposition_json,
+    _event,
+    _Invalid,
+    _moved,
+    _not_found,
+    _read,
+    _running_campaigns,
+    _status_json,
+    _text,
+)
+from runner.web.keys import USER
+from runner.web.live import FEED, AgentFeed, agent_events, close_feed
+from runner.web.preview_dialing import preview_dial, preview_next, preview_skip
 from runner.web.render import render_page
 from store.models import (
-    AgentEvent,
     Attempt,
-    AttemptStatus,
     Campaign,
     CampaignStatus,
     Customer,
     Disposition,
-    DispositionCode,
-    EntryStatus,
-    ListEntry,
 )
 
-__all__ = [
-    "DISPOSITIONS",
-    "FUNNEL_STAGES",
-    "PAUSE_CODES",
-    "add_console_routes",
-    "call_state",
-]
+__all__ = ["add_console_routes"]
 
 log = logging.getLogger("telecampaign.console")
-T = TypeVar("T")
-S = AttemptStatus
-D = DispositionCode
-
-PAUSE_CODES: Final = ("break", "lunch", "training", "meeting", "technical", "coaching")
-# where in the conversation a refusal came: the stages the KPIs count refusals by
-FUNNEL_STAGES: Final = (
-    ("contact", "Opening"),
-    ("needs", "Needs"),
-    ("offer", "Offer"),
-    ("objection", "Objections"),
-    ("closing", "Closing"),
-)
-# (code, label, keyboard shortcut), in the order of the buttons
-DISPOSITIONS: Final = (
-    (D.ACCEPTED, "Accepted", "1"),
-    (D.REFUSED, "Refused", "2"),
-    (D.CALLBACK, "Call back", "3"),
-    (D.WRONG_PERSON, "Wrong person", "4"),
-    (D.DO_NOT_CALL, "Do not call", "5"),
-    (D.VOICEMAIL, "Voicemail", "6"),
-    (D.NO_ANSWER, "No answer", "7"),
-)
-REFUSAL_REASONS: Final = (
-    "price",
-    "not interested",
-    "happy with current plan",
-    "switching to a competitor",
-    "no time to talk",
-)
-# right-party contacts, as the campaign KPIs count them
-CONTACTS: Final = frozenset({D.ACCEPTED, D.REFUSED, D.CALLBACK, D.DO_NOT_CALL})
 MAX_NOTES = 2000
 MAX_REASON = 120
-KEEPALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing
-# The card, offer and script of a call do not change while it lasts (its earlier contacts,
-# the customer's record and scores are read when it arrives): a console that polls reads
-# them once per call, then only the call's status and outcome. Kept per process, by
-# attempt, for two minutes; only the agent on the attempt is ever shown it.
-CALL_VIEWS = web.AppKey("call_views", TTLCache)
-CALL_VIEW_SECONDS = 120.0
-# -- helpers ------------------------------------------------------------------------------
-
-
-class _Invalid(web.HTTPBadRequest):
-    """A 400 JSON answer naming the field at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        body = {"error": "invalid", "field": field, "message": message}
-        super().__init__(text=json.dumps(body), content_type="application/json")
-
-
-def _conflict(message: str) -> web.HTTPConflict:
-    body = {"error": "conflict", "message": message}
-    return web.HTTPConflict(text=json.dumps(body), content_type="application/json")
-
-
-def _not_found(message: str) -> web.HTTPNotFound:
-    body = {"error": "not_found", "message": message}
-    return web.HTTPNotFound(text=json.dumps(body), content_type="application/json")
-
-
-def _dialer(request: web.Request) -> Dialer:
-    return request.app[DIALER]
-
-
-async def _store(request: web.Request, work: Callable[[Session], T]) -> T:
-    return await _dialer(request).store(work)
-
-
-async def _read(request: web.Request, work: Callable[[Session], T], *, quick: bool = False) -> T:
-    """Read-only work: no write lock taken (``runner.web.reads``)."""
-    return await read_store(request, work, quick=quick)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _Invalid("body", "send a JSON object") from None
-    if not isinstance(body, dict):
-        raise _Invalid("body", "send a JSON object")
-    return body
-
-
-def _text(body: dict[str, Any], name: str, limit: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _Invalid(name, "give it as text")
-    value = value.strip()
-    if len(value) > limit:
-        raise _Invalid(name, f"at most {limit} characters, not {len(value)}")
-    return value or None
-
-
-def _status_json(request: web.Request, status: AgentStatus) -> dict[str, Any]:
-    return status_json(_dialer(request).clock, status)
-
-
-def _running_campaigns(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Campaign.id, Campaign.name, Campaign.kind, Campaign.pacing)
-        .where(Campaign.status == CampaignStatus.RUNNING)
-        .order_by(Campaign.name)
-    ).all()
-    return [
-        {"id": cid, "name": name, "kind": kind.value, "pacing": pacing}
-        for cid, name, kind, pacing in rows
-    ]
-
-
-def _event(
-    session: Session,
-    agent_id: int,
-    state: str,
-    *,
-    at: dt.datetime,
-    campaign_id: int | None,
-    attempt_id: int | None = None,
-    pause_code: str | None = None,
-) -> None:
-    session.add(
-        AgentEvent(
-            agent_id=agent_id,
-            campaign_id=campaign_id,
-            attempt_id=attempt_id,
-            state=state,
-            pause_code=pause_code,
-            at=at,
-        )
-    )
-
-
-async def _moved(request: web.Request, before: AgentStatus, after: AgentStatus) -> web.Response:
-    """Record a state change in the history (once per real change) and answer with it."""
-    await _record_move(request, before, after)
-    return web.json_response(_status_json(request, after))
-
-
-async def _record_move(request: web.Request, before: AgentStatus, after: AgentStatus) -> None:
-    changed = (before.state, before.campaign_id, before.pause_code, before.entry_id) != (
-        after.state,
-        after.campaign_id,
-        after.pause_code,
-        after.entry_id,
-    )
-    if changed:
-        at = _dialer(request).clock.utcnow()
-        campaign = after.campaign_id if after.state is not AgentState.OFFLINE else None
-        campaign = campaign or before.campaign_id
-        await _store(
-            request,
-            lambda s: _event(
-                s,
-                after.agent_id,
-                after.state.value,
-                at=at,
-                campaign_id=campaign,
-                pause_code=after.pause_code,
-            ),
-        )
-        if after.state is AgentState.READY:
-            await _dialer(request).nudge(after.campaign_id)
 
 
 # -- the page -----------------------------------------------------------------------------
@@ -327,256 +171,6 @@ async def agent_pause(request: web.Request) -> web.Response:
 
 async def agent_logout(request: web.Request) -> web.Response:
     return await _move(request, _dialer(request).board.logout)
-
-
-# -- the call -----------------------------------------------------------------------------
-
-
-# the call as a console polls it: the attempt, and the disposition recorded on it if any
-# (at most one: dispositions are unique by attempt), in one statement; the row carries
-# the disposition's columns under their own names, for ``_disposition_json``
-_CALL = (
-    select(
-        Attempt.status,
-        Attempt.customer_id,
-        Attempt.campaign_id,
-        Attempt.phone,
-        Attempt.started_at,
-        Attempt.answered_at,
-        Attempt.ended_at,
-        Attempt.duration_s,
-        Disposition.id,  # None when no outcome is recorded yet
-        Disposition.attempt_id,
-        Disposition.code,
-        Disposition.refusal_reason,
-        Disposition.funnel_stage,
-        Disposition.callback_at,
-        Disposition.callback_shared,
-        Disposition.notes,
-        Disposition.created_at,
-    )
-    .select_from(Attempt)
-    .outerjoin(Disposition, Disposition.attempt_id == Attempt.id)
-    .where(Attempt.id == bindparam("id"))
-)
-
-
-def _disposition_json(row: Any) -> dict[str, Any]:
-    """A disposition as the API gives it, from its entity or a row of its columns."""
-    return {
-        "id": row.id,
-        "attempt_id": row.attempt_id,
-        "code": row.code,
-        "refusal_reason": row.refusal_reason,
-        "funnel_stage": row.funnel_stage,
-        "callback_at": iso(row.callback_at),
-        "callback_shared": row.callback_shared,
-        "notes": row.notes,
-        "created_at": iso(row.created_at),
-    }
-
-
-async def agent_call(request: web.Request) -> web.Response:
-    dialer, user = _dialer(request), request[USER]
-    status = await dialer.board.status(user.id)
-    state = _status_json(request, status)
-    attempt_id = status.attempt_id
-    if attempt_id is None:
-        preview = await _preview_view(request, status) if status.entry_id is not None else None
-        return web.json_response({"state": state, "call": None, "preview": preview})
-    today = dialer.clock.utcnow().date()
-    views = request.app[CALL_VIEWS]
-    cached = views.get(attempt_id)
-
-    def read(session: Session) -> tuple[dict[str, Any], int, int] | None:
-        conn = session.connection()  # Core statements: read on every poll of a call
-        row = conn.execute(_CALL, {"id": attempt_id}).one_or_none()
-        if row is None:
-            return None
-        call = {
-            "attempt_id": attempt_id,
-            "status": row.status.value,
-            "call_state": call_state(row.status),
-            "phone": row.phone,
-            "started_at": iso(row.started_at),
-            "answered_at": iso(row.answered_at),
-            "ended_at": iso(row.ended_at),
-            "duration_s": row.duration_s,
-            "disposition": _disposition_json(row) if row.id is not None else None,
-        }
-        return call, row.customer_id, row.campaign_id
-
-    found = await _read(request, read, quick=True)
-    if found is None:
-        return web.json_response({"state": state, "call": None, "preview": None})
-    call, customer_id, campaign_id = found
-    if cached is None:  # the card, read once per call (see CALL_VIEWS)
-        try:
-            call["card"] = await _read(
-                request,
-                lambda s: customer_card(
-                    s, customer_id, campaign_id, today=today, skip_attempt=attempt_id
-                ),
-                quick=True,  # a dozen reads by key and index, once per call
-            )
-        except CardError:
-            return web.json_response({"state": state, "call": None, "preview": None})
-        _with_script(request, call)
-        cached = views[attempt_id] = {key: call[key] for key in ("card", "offer", "script_html")}
-    call.update(cached)
-    return web.json_response({"state": state, "call": call, "preview": None})
-
-
-def _with_script(request: web.Request, view: dict[str, Any]) -> None:
-    """Add the offer and the call script, rendered for the customer on ``view``'s card."""
-    settings = request.app[SETTINGS]
-    view["offer"] = view["card"]["offer"]
-    view["script_html"] = render_call_script(
-        view["card"],
-        agent_name=request[USER].full_name,
-        company=settings.company_name,
-        company_phone=settings.callback_number,
-        now=_dialer(request).clock.utcnow(),
-    )
-
-
-# -- preview dialing ----------------------------------------------------------------------
-
-
-def _entry_id(body: dict[str, Any], *, required: bool) -> int | None:
-    raw = body.get("entry_id")
-    if raw is None and not required:
-        return None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
-        raise _Invalid("entry_id", "give the list entry's id as a whole number")
-    return raw
-
-
-async def _preview_view(request: web.Request, status: AgentStatus) -> dict[str, Any] | None:
-    """The customer the agent is previewing: card, offer and script, before the dial."""
-    entry_id = status.entry_id
-    today = _dialer(request).clock.utcnow().date()
-
-    def read(session: Session) -> dict[str, Any] | None:
-        entry = session.get(ListEntry, entry_id)
-        if entry is None:
-            return None
-        phone = session.scalar(select(Customer.phone).where(Customer.id == entry.customer_id))
-        return {
-            "entry_id": entry.id,
-            "phone": phone,
-            "personal": entry.assigned_agent_id == status.agent_id,
-            "callback_at": iso(entry.due_at) if entry.status is EntryStatus.CALLBACK else None,
-            "card": customer_card(session, entry.customer_id, entry.campaign_id, today=today),
-        }
-
-    try:
-        view = await _read(request, read)
-    except CardError:
-        return None
-    if view is not None:
-        _with_script(request, view)
-    return view
-
-
-async def preview_next(request: web.Request) -> web.Response:
-    """The next customer for a ready agent to preview (or ``entry_id``: one of their own
-    call-backs); the same customer again while the agent is previewing one."""
-    entry_id = _entry_id(await _body(request), required=False)
-    dialer, user = _dialer(request), request[USER]
-    board = dialer.board
-    before = await board.status(user.id)
-    if before.state is AgentState.PREVIEW:
-        if entry_id not in (None, before.entry_id):
-            raise _conflict("dial or skip the customer you are previewing first")
-        view = await _preview_view(request, before)
-        return web.json_response({"state": _status_json(request, before), "preview": view})
-    campaign_id = before.campaign_id
-    if before.state is not AgentState.READY or campaign_id is None:
-        raise _conflict("go ready on a campaign to take the next customer")
-    exclude = await board.previewing(campaign_id)
-    now = dialer.clock.utcnow()
-    try:
-        found = await _store(
-            request,
-            lambda s: candidates(
-                s, campaign_id, user.id, now=now, exclude=exclude, entry_id=entry_id
-            ),
-        )
-    except PreviewError as error:
-        found = str(error)
-    if isinstance(found, str):
-        if entry_id is not None:
-            raise _Invalid("entry_id", found)
-        raise _conflict(found)
-    for candidate in found:
-        try:
-            after = await board.preview(user.id, candidate.entry_id, dialer.clock.now())
-        except BoardError as error:
-            raise _conflict(str(error)) from None
-        if after is not None:
-            await _record_move(request, before, after)
-            view = await _preview_view(request, after)
-            return web.json_response({"state": _status_json(request, after), "preview": view})
-    return web.json_response(
-        {
-            "state": _status_json(request, before),
-            "preview": None,
-            "message": "No customer is due for a call from you on this campaign right now.",
-        }
-    )
-
-
-async def preview_dial(request: web.Request) -> web.Response:
-    """Dial the customer being previewed; the call then arrives like any other."""
-    entry_id = _entry_id(await _body(request), required=True)
-    assert entry_id is not None
-    dialer, user = _dialer(request), request[USER]
-    board = dialer.board
-    before = await board.status(user.id)
-    if before.state is not AgentState.PREVIEW or before.entry_id != entry_id:
-        raise _conflict(f"you are not previewing entry {entry_id}: take the next customer")
-    if before.attempt_id is not None:  # dialed already: the same answer again
-        body = {"state": _status_json(request, before), "attempt_id": before.attempt_id}
-        return web.json_response(body)
-    now = dialer.clock.utcnow()
-    try:
-        started = await _store(
-            request, lambda s: start_call(s, entry_id=entry_id, agent_id=user.id, now=now)
-        )
-    except PreviewError as error:
-        started = str(error)
-    if isinstance(started, str):
-        after = await board.skip(user.id, entry_id, dialer.clock.now())
-        await _record_move(request, before, after)
-        raise _conflict(started)
-    attempt_id, customer_id = started
-    try:
-        after = await board.dial(user.id, entry_id, attempt_id, dialer.clock.now())
-    except BoardError as error:
-        await _store(request, lambda s: cancel_call(s, attempt_id, now=now))
-        raise _conflict(str(error)) from None
-    await dialer.enqueue("place_call", attempt_id, customer_id, job_id=f"call:{attempt_id}")
-    body = {"state": _status_json(request, after), "attempt_id": attempt_id}
-    return web.json_response(body, status=201)
-
-
-async def preview_skip(request: web.Request) -> web.Response:
-    """Pass on the customer being previewed: offered again later, the agent ready."""
-    entry_id = _entry_id(await _body(request), required=True)
-    assert entry_id is not None
-    dialer, user = _dialer(request), request[USER]
-    before = await dialer.board.status(user.id)
-    try:
-        after = await dialer.board.skip(user.id, entry_id, dialer.clock.now())
-    except BoardError as error:
-        raise _conflict(str(error)) from None
-    if before.entry_id == entry_id and after.state is AgentState.READY:
-        now = dialer.clock.utcnow()
-        await _store(request, lambda s: skip_entry(s, entry_id=entry_id, now=now))
-    return await _moved(request, before, after)
 
 
 def _callback_time(body: dict[str, Any], zone: ZoneInfo | None) -> dt.datetime | None:
@@ -728,130 +322,6 @@ async def dispose(request: web.Request) -> web.Response:
         {"disposition": saved, "repeated": False, "state": _status_json(request, status)},
         status=201,
     )
-
-
-# -- the agent's lists and figures --------------------------------------------------------
-
-
-async def agent_callbacks(request: web.Request) -> web.Response:
-    dialer, user = _dialer(request), request[USER]
-    now = dialer.clock.utcnow()
-
-    def read(session: Session) -> list[dict[str, Any]]:
-        mine = select(Disposition.list_entry_id).where(
-            Disposition.agent_id == user.id, Disposition.code == D.CALLBACK.value
-        )
-        rows = session.execute(
-            select(ListEntry, Customer.name, Customer.timezone, Campaign.name, Campaign.status)
-            .join(Customer, Customer.id == ListEntry.customer_id)
-            .join(Campaign, Campaign.id == ListEntry.campaign_id)
-            .where(
-                ListEntry.status == EntryStatus.CALLBACK,
-                or_(
-                    ListEntry.assigned_agent_id == user.id,
-                    and_(ListEntry.assigned_agent_id.is_(None), ListEntry.id.in_(mine)),
-                ),
-            )
-            .order_by(ListEntry.due_at, ListEntry.id)
-            .limit(200)
-        ).all()
-        return [
-            {
-                "list_entry_id": entry.id,
-                "customer": name,
-                "customer_timezone": zone,
-                "campaign": campaign,
-                "campaign_id": entry.campaign_id,
-                "campaign_running": running is CampaignStatus.RUNNING,
-                "callback_at": iso(entry.due_at),
-                "shared": entry.assigned_agent_id is None,
-                "overdue": entry.due_at is not None and entry.due_at <= now,
-            }
-            for entry, name, zone, campaign, running in rows
-        ]
-
-    return web.json_response({"callbacks": await _read(request, read)})
-
-
-async def agent_today(request: web.Request) -> web.Response:
-    """Today's figures, 'today' in the viewer's zone (``?tz=``; UTC when not given)."""
-    dialer, user = _dialer(request), request[USER]
-    zone_name = request.query.get("tz") or "UTC"
-    zone = customer_zone(zone_name)
-    if zone is None:
-        raise _Invalid("tz", f"{zone_name!r} is not a time zone (like Europe/London)")
-    now = dialer.clock.utcnow()
-    start = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone).astimezone(dt.UTC)
-
-    def read(session: Session) -> dict[str, Any]:
-        calls: list[tuple[dt.datetime, dt.datetime | None]] = [
-            (answered, ended)
-            for answered, ended in session.execute(
-                select(Attempt.answered_at, Attempt.ended_at).where(
-                    Attempt.agent_id == user.id, Attempt.answered_at >= start
-                )
-            )
-            if answered is not None
-        ]
-        codes = dict(
-            session.execute(
-                select(Disposition.code, func.count())
-                .where(Disposition.agent_id == user.id, Disposition.created_at >= start)
-                .group_by(Disposition.code)
-            ).all()
-        )
-        talk = sum(
-            max(0.0, ((ended or now) - answered).total_seconds()) for answered, ended in calls
-        )
-        return {
-            "from": iso(start),
-            "timezone": zone.key,
-            "calls": len(calls),
-            "contacts": sum(n for code, n in codes.items() if code in CONTACTS),
-            "conversions": int(codes.get(D.ACCEPTED.value, 0)),
-            "talk_seconds": round(talk),
-            "dispositions": {code: int(n) for code, n in codes.items()},
-        }
-
-    return web.json_response(await _read(request, read))
-
-
-# -- live updates -------------------------------------------------------------------------
-
-
-def _sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-async def agent_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: a ``state`` event whenever the agent's state or call changes.
-
-    The process's ``AgentFeed`` looks at the board for every open stream at once; the
-    stream writes what it hands over, a comment line after ``KEEPALIVE`` seconds of
-    silence, and ends when the app shuts down.
-    """
-    user, clock = request[USER], _dialer(request).clock
-    response = web.StreamResponse()
-    response.content_type = "text/event-stream"
-    response.headers["X-Accel-Buffering"] = "no"  # no proxy buffering of the stream
-    await response.prepare(request)
-    try:
-        await response.write(b"retry: 2000\n\n")
-        async with request.app[FEED].stream(user.id) as snapshots:
-            while True:
-                try:
-                    snapshot = await asyncio.wait_for(snapshots.get(), KEEPALIVE)
-                except TimeoutError:
-                    await response.write(b": keep-alive\n\n")
-                    continue
-                if snapshot is None:
-                    break
-                # the clock's reading and speed let the page count time in the state
-                sent = {**snapshot, "now": iso(clock.utcnow()), "clock_scale": clock.scale}
-                await response.write(_sse("state", sent))
-    except ConnectionResetError:
-        pass  # the page went away
-    return response
 
 
 def add_console_routes(app: web.Application) -> None:

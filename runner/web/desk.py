@@ -29,6 +29,7 @@ from campaigns.outcomes import REACHED
 from campaigns.planner import PlanRequest
 from dialer.agents import AgentState, AgentStatus
 from dialer.dialing import DialingSettings
+from runner.web.campaign_figures import figures
 from store.models import (
     AgentEvent,
     Attempt,
@@ -227,8 +228,6 @@ class LiveCounts:
 
 def live_counts(session: Session, name: str, now: dt.datetime) -> LiveCounts:
     """Dials, connects, right-party contacts, conversions, abandons and service level."""
-    from runner.demo.dialing_run import figures  # it imports the app factory, which imports us
-
     campaign = _campaign(session, name)
     (fig,) = figures(session, [campaign.id])
     limit = DialingSettings.of(campaign).abandon_target

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -28,15 +29,26 @@ from dialer.agents import AgentStatus
 from dialer.clock import DialerClock
 from dialer.webhooks import DIALER
 from runner.web.card import iso
+from runner.web.keys import USER
 from runner.web.reads import read_app
 from store.models import Attempt, AttemptStatus
 
-__all__ = ["EVENT_POLL", "FEED", "AgentFeed", "call_state", "close_feed", "status_json"]
+__all__ = [
+    "EVENT_POLL",
+    "FEED",
+    "KEEPALIVE",
+    "AgentFeed",
+    "agent_events",
+    "call_state",
+    "close_feed",
+    "status_json",
+]
 
 log = logging.getLogger("telecampaign.console")
 S = AttemptStatus
 
 EVENT_POLL = 0.5  # seconds between looks at the board, for all streams of a process
+KEEPALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing
 _RINGING = frozenset({S.SCHEDULED, S.QUEUED, S.INITIATED, S.RINGING})
 Snapshot = dict[str, Any]
 
@@ -163,3 +175,41 @@ FEED = web.AppKey("agent_feed", AgentFeed)
 async def close_feed(app: web.Application) -> None:
     """``on_shutdown``: end the event streams so they do not hold the shutdown up."""
     await app[FEED].close()
+
+
+# -- the event stream ---------------------------------------------------------------------
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def agent_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: a ``state`` event whenever the agent's state or call changes.
+
+    The process's ``AgentFeed`` looks at the board for every open stream at once; the
+    stream writes what it hands over, a comment line after ``KEEPALIVE`` seconds of
+    silence, and ends when the app shuts down.
+    """
+    user, clock = request[USER], request.app[DIALER].clock
+    response = web.StreamResponse()
+    response.content_type = "text/event-stream"
+    response.headers["X-Accel-Buffering"] = "no"  # no proxy buffering of the stream
+    await response.prepare(request)
+    try:
+        await response.write(b"retry: 2000\n\n")
+        async with request.app[FEED].stream(user.id) as snapshots:
+            while True:
+                try:
+                    snapshot = await asyncio.wait_for(snapshots.get(), KEEPALIVE)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                if snapshot is None:
+                    break
+                # the clock's reading and speed let the page count time in the state
+                sent = {**snapshot, "now": iso(clock.utcnow()), "clock_scale": clock.scale}
+                await response.write(_sse("state", sent))
+    except ConnectionResetError:
+        pass  # the page went away
+    return response

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the JSON API, kept by hand beside the routes.
 
-``tests/runner/test_api.py`` sends real requests and validates each request and
+``tests/runner/web/test_api.py`` sends real requests and validates each request and
 response against it, so a route that drifts from its description fails there.
 """
 

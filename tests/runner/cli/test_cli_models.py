@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from runner.cli.models import model_app, uplift_app
 from scoring.evaluate import single_threaded
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 METRICS = {"roc_auc", "pr_auc", "brier", "top_decile_lift"}
 UPLIFT_METRICS = {"qini_auc", "uplift_at_10", "uplift_at_30"}
 

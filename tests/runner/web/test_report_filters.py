@@ -21,7 +21,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from runner.cli.main import app as cli
 from tests.runner.campaign_store import launched_list
-from tests.runner.openapi_check import SPEC, ReceivedResponse, SentRequest
+from tests.runner.web.openapi_check import SPEC, ReceivedResponse, SentRequest
 from tests.runner.web_harness import Client, RunWeb, login_as
 
 from monthly_filter_base import (  # isort: skip  (on sys.path through campaign_store)

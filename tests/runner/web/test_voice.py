@@ -24,7 +24,7 @@ from runner.web.pages import STATIC
 from runner.web.voice import SDK_BUNDLE, SILENCE, voice_keys
 from store.models import Attempt, AttemptStatus, Channel, EntryStatus, ListEntry, Role
 from tests.dialer.dial_base import build_running_campaign
-from tests.runner.openapi_check import call
+from tests.runner.web.openapi_check import call
 from tests.runner.web_harness import SECRET, Client, RunWeb, login_as
 
 ACCOUNT = "AC" + "a1" * 16

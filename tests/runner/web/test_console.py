@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from dialer.context import Dialer
 from dialer.outcomes import apply_status, record_disposition
 from dialer.webhooks import DIALER
-from runner.web import console
+from runner.web import call_view
 from runner.web.call_script import render_call_script
 from runner.web.card import customer_card
 from runner.web.users import hash_password
@@ -594,13 +594,13 @@ def test_a_polling_console_reads_the_card_once_per_call(
 ) -> None:
     campaign_id, customers = _campaign(engine)
     cards: list[int] = []
-    real_card = console.customer_card
+    real_card = call_view.customer_card
 
     def counted(session: Session, customer_id: int, *args: Any, **kwargs: Any) -> Any:
         cards.append(customer_id)
         return real_card(session, customer_id, *args, **kwargs)
 
-    monkeypatch.setattr(console, "customer_card", counted)
+    monkeypatch.setattr(call_view, "customer_card", counted)
 
     async def scenario(client: Client) -> None:
         dialer = client.server.app[DIALER]

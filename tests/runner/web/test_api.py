@@ -10,7 +10,7 @@ from runner.settings import Settings
 from runner.web.app import create_app
 from runner.web.openapi import document
 from tests.runner.campaign_store import build_scored_base, launched_list
-from tests.runner.openapi_check import call
+from tests.runner.web.openapi_check import call
 from tests.runner.web_harness import Client, RunWeb, login_as
 
 PLAN = {"kind": "anti-churn", "name": "autumn keep", "size": 40, "holdout": 0.2, "seed": 7}
