@@ -50,7 +50,7 @@ class SimulatorConfig:
     forced: Mapping[str, Outcome] = field(default_factory=dict)  # To number -> outcome
     inbound_sms_url: str | None = None
     faults: FaultRates = field(default_factory=FaultRates)
-    ledger_path: Path | None = None  # where the carrier's ledger is appended (sim_ledger)
+    ledger_path: Path | None = None  # where the carrier's ledger is appended (see ledger.py)
 
     def __post_init__(self) -> None:
         if set(self.rates) != set(Outcome):
