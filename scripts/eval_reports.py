@@ -52,7 +52,7 @@ def evaluate_seed(
     from runner.settings import Settings
     from scripts.prepared_store import prepare
     from simulation.base.generator import DEFAULT_AS_OF, generate
-    from simulation.carrier.server import SimulatorConfig
+    from simulation.carrier.config import SimulatorConfig
     from simulation.outcomes import draw_feed, true_saves
     from store.db import transaction
     from store.importer import import_file

@@ -178,7 +178,9 @@ def simulator_command(
     Point the dialer at it with TWILIO_API_BASE=http://HOST:PORT. The rest of the calls
     (1 - human - machine - busy - failed) ring out unanswered.
     """
-    from simulation.carrier.server import FaultRates, Outcome, SimulatorConfig, run_simulator
+    from simulation.carrier.config import Outcome, SimulatorConfig
+    from simulation.carrier.faults import FaultRates
+    from simulation.carrier.server import run_simulator
 
     settings = settings_of(ctx)
     no_answer = round(1.0 - human - machine - busy - failed, 6)

@@ -30,7 +30,8 @@ from runner.settings import Settings
 from runner.web.app import create_app
 from runner.web.campaign_figures import CampaignFigures, figures
 from simulation.agents import SimulatedAgents, ensure_agents
-from simulation.carrier.server import SimulatorConfig, create_simulator_app
+from simulation.carrier.config import SimulatorConfig
+from simulation.carrier.server import create_simulator_app
 from store.models import (
     Attempt,
     AttemptStatus,

@@ -272,7 +272,7 @@ def _dial(
     from campaigns.lifecycle import get_campaign, move
     from dialer.dialing import DialingSettings
     from runner.demo.dialing_run import work_lists
-    from simulation.carrier.server import SimulatorConfig
+    from simulation.carrier.config import SimulatorConfig
     from store.db import transaction
     from store.models import Campaign
 

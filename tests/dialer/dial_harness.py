@@ -38,12 +38,9 @@ from runner.demo.dialing_run import free_port
 from runner.settings import Settings
 from runner.web.app import create_app
 from simulation.agents import SimulatedAgents, ensure_agents
-from simulation.carrier.server import (
-    SIMULATOR_STATE,
-    Outcome,
-    SimulatorConfig,
-    create_simulator_app,
-)
+from simulation.carrier.config import Outcome, SimulatorConfig
+from simulation.carrier.server import create_simulator_app
+from simulation.carrier.state import SIMULATOR_STATE
 from store.models import (
     Attempt,
     AttemptStatus,

@@ -44,7 +44,8 @@ from runner.demo.dialing_run import close_worker, free_port, serving
 from runner.settings import Settings
 from runner.web.app import create_app
 from runner.web.users import add_user
-from simulation.carrier.server import Outcome, SimulatorConfig, create_simulator_app
+from simulation.carrier.config import Outcome, SimulatorConfig
+from simulation.carrier.server import create_simulator_app
 from store.db import transaction
 from store.models import (
     Attempt,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from runner.cli.main import app
-from simulation.base.generator import FILE_NAMES
+from simulation.base.files import FILE_NAMES
 from store.db import make_engine
 from store.migrate import head_revision
 from store.models import ImportRun

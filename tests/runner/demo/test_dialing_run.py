@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 from dialer.context import DialerConfig
 from runner.demo.dialing_run import simulator_for
 from runner.settings import Settings
-from simulation.carrier.server import SimulatorConfig
+from simulation.carrier.config import SimulatorConfig
 
 TOKEN = "a-real-accounts-token"
 ACCOUNT = "AC" + "1" * 32

@@ -26,13 +26,9 @@ from dialer.provider import (
     sms_reply_twiml,
     voicemail_twiml,
 )
-from simulation.carrier.server import (
-    SIMULATOR_STATE,
-    Outcome,
-    SimulatorConfig,
-    SimulatorState,
-    create_simulator_app,
-)
+from simulation.carrier.config import Outcome, SimulatorConfig
+from simulation.carrier.server import create_simulator_app
+from simulation.carrier.state import SIMULATOR_STATE, SimulatorState
 
 T = TypeVar("T")
 SID = "AC00000000000000000000000000000000"

@@ -30,7 +30,9 @@ from dialer.provider import (
     TwilioProvider,
     connect_to_agent_twiml,
 )
-from simulation.carrier.server import SIMULATOR_STATE, SimulatorConfig, create_simulator_app
+from simulation.carrier.config import SimulatorConfig
+from simulation.carrier.server import create_simulator_app
+from simulation.carrier.state import SIMULATOR_STATE
 
 SPEC = Path(__file__).resolve().parents[4] / "shared" / "data" / "twilio_api_v2010.json"
 TWILIO = "https://api.twilio.com"

@@ -11,9 +11,10 @@ import aiohttp
 import pytest
 
 from dialer.provider import TransientProviderError, connect_to_agent_twiml
+from simulation.carrier.config import SimulatorConfig
 from simulation.carrier.faults import FaultRates
 from simulation.carrier.ledger import read_ledger
-from simulation.carrier.server import SimulatorConfig, SimulatorState
+from simulation.carrier.state import SimulatorState
 from tests.simulation.carrier.test_simulator import BUSY, HUMAN, SID, TOKEN, World, world
 
 
