@@ -29,13 +29,7 @@ from sqlalchemy.engine import make_url
 
 from dialer.clock import DialerClock, save_clock
 from dialer.sim_faults import SOAK_FAULTS
-from scripts.bench_dispatch import (
-    Fleet,
-    Proc,
-    free_port,
-    wait_http,
-    wait_workers,
-)
+from scripts.fleet import Fleet, Proc, free_port, wait_http, wait_workers
 
 RATES = {"human": 0.30, "machine": 0.15, "busy": 0.08, "failed": 0.05}
 START_LIMIT = 240.0  # real seconds a process may take to start on a busy machine
