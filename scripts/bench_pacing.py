@@ -151,131 +151,167 @@ class _AdaptiveBaseline:
         return max(0, math.ceil(self.level * ready) - in_flight)
 
 
-def simulate(scenario: Scenario) -> SimResult:
-    """Run one scenario; deterministic for a given seed."""
-    rng = random.Random(scenario.seed)
-    clock = SimClock()
-    mode = PacingMode.PROGRESSIVE if scenario.pacer == "progressive" else PacingMode.PREDICTIVE
-    settings = PacingSettings(
-        mode=mode,
-        abandon_target=scenario.abandon_target,
-        agent_connect_grace=scenario.grace,
-        ring_timeout=scenario.ring_timeout,
-        measuring_window_seconds=scenario.measuring_window,
-    )
-    window = OutcomeWindow(settings)
-    measured = MeasuringWindows(scenario.measuring_window, scenario.abandon_target)
-    baseline = _AdaptiveBaseline(scenario.abandon_target)
-    end = scenario.hours * 3600.0
+class _Floor:
+    """One scenario's calling floor: the agents, the calls in flight, the event queue and
+    the counts, driven one event at a time."""
 
-    ready: deque[int] = deque(range(scenario.agents))
-    talking: dict[int, float] = {}
-    wrapping: dict[int, float] = {}
-    ringing: dict[int, float] = {}
-    waiting: dict[int, float] = {}  # answered calls by when they were dialled
-    busy_seconds = 0.0
-    dials = answers = abandons = contacts = 0
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.rng = random.Random(scenario.seed)
+        self.clock = SimClock()
+        mode = PacingMode.PROGRESSIVE if scenario.pacer == "progressive" else PacingMode.PREDICTIVE
+        self.settings = PacingSettings(
+            mode=mode,
+            abandon_target=scenario.abandon_target,
+            agent_connect_grace=scenario.grace,
+            ring_timeout=scenario.ring_timeout,
+            measuring_window_seconds=scenario.measuring_window,
+        )
+        self.window = OutcomeWindow(self.settings)
+        self.measured = MeasuringWindows(scenario.measuring_window, scenario.abandon_target)
+        self.baseline = _AdaptiveBaseline(scenario.abandon_target)
+        self.end = scenario.hours * 3600.0
 
-    events: list[tuple[float, int, str, int]] = []
-    seq = itertools.count()
-    call_ids = itertools.count()
+        self.ready: deque[int] = deque(range(scenario.agents))
+        self.talking: dict[int, float] = {}
+        self.wrapping: dict[int, float] = {}
+        self.ringing: dict[int, float] = {}
+        self.waiting: dict[int, float] = {}  # answered calls by when they were dialled
+        self.busy_seconds = 0.0
+        self.dials = self.answers = self.abandons = self.contacts = 0
 
-    def schedule(at: float, kind: str, ident: int) -> None:
-        heapq.heappush(events, (at, next(seq), kind, ident))
+        self.events: list[tuple[float, int, str, int]] = []
+        self.seq = itertools.count()
+        self.call_ids = itertools.count()
 
-    def connect(agent: int) -> None:
-        nonlocal contacts
-        contacts += 1
-        talking[agent] = clock.t
-        schedule(clock.t + rng.expovariate(1.0 / scenario.mean_talk), "talk_end", agent)
+    def schedule(self, at: float, kind: str, ident: int) -> None:
+        heapq.heappush(self.events, (at, next(self.seq), kind, ident))
 
-    def dial(lines: int) -> None:
-        nonlocal dials
+    def connect(self, agent: int) -> None:
+        self.contacts += 1
+        self.talking[agent] = self.clock.t
+        talk = self.rng.expovariate(1.0 / self.scenario.mean_talk)
+        self.schedule(self.clock.t + talk, "talk_end", agent)
+
+    def dial(self, lines: int) -> None:
+        scenario = self.scenario
         for _ in range(lines):
-            call = next(call_ids)
-            dials += 1
-            ringing[call] = clock.t
-            ring = RING_MEDIAN * math.exp(rng.gauss(0.0, RING_SIGMA))
-            if rng.random() < scenario.answer_rate and ring < scenario.ring_timeout:
-                schedule(clock.t + ring, "answer", call)
+            call = next(self.call_ids)
+            self.dials += 1
+            self.ringing[call] = self.clock.t
+            ring = RING_MEDIAN * math.exp(self.rng.gauss(0.0, RING_SIGMA))
+            if self.rng.random() < scenario.answer_rate and ring < scenario.ring_timeout:
+                self.schedule(self.clock.t + ring, "answer", call)
             else:
-                schedule(clock.t + scenario.ring_timeout, "no_answer", call)
+                self.schedule(self.clock.t + scenario.ring_timeout, "no_answer", call)
 
-    def pace() -> None:
-        if scenario.pacer == "adaptive_baseline":
-            drop = abandons / answers if answers else 0.0
-            lines = baseline.lines(clock.t, len(ready), len(waiting), len(ringing), drop)
+    def pace(self) -> None:
+        if self.scenario.pacer == "adaptive_baseline":
+            drop = self.abandons / self.answers if self.answers else 0.0
+            lines = self.baseline.lines(
+                self.clock.t, len(self.ready), len(self.waiting), len(self.ringing), drop
+            )
         else:
             state = PacingState(
-                now=clock.now(),
-                agents_ready=len(ready),
-                talk_started=tuple(talking.values()),
-                wrap_started=tuple(wrapping.values()),
-                ringing_started=tuple(ringing.values()),
-                calls_waiting=len(waiting),
-                stats=window.snapshot(clock.now()),
+                now=self.clock.now(),
+                agents_ready=len(self.ready),
+                talk_started=tuple(self.talking.values()),
+                wrap_started=tuple(self.wrapping.values()),
+                ringing_started=tuple(self.ringing.values()),
+                calls_waiting=len(self.waiting),
+                stats=self.window.snapshot(self.clock.now()),
             )
-            lines = lines_to_dial(state, settings)
-        dial(lines)
+            lines = lines_to_dial(state, self.settings)
+        self.dial(lines)
 
-    schedule(0.0, "tick", 0)
-    while events:
-        at, _, kind, ident = heapq.heappop(events)
-        if at >= end:
-            break
-        clock.t = at
-        if kind == "tick":
-            pace()
-            schedule(at + TICK, "tick", 0)
-        elif kind == "answer":
-            started = ringing.pop(ident)
-            answers += 1
-            window.record_dial(at, answered=True, ring_seconds=at - started)
-            measured.answer(started)
-            if ready:
-                connect(ready.popleft())
-            else:
-                waiting[ident] = started
-                schedule(at + scenario.grace, "grace_end", ident)
-        elif kind == "no_answer":
-            started = ringing.pop(ident)
-            window.record_dial(at, answered=False, ring_seconds=at - started)
-        elif kind == "grace_end":
-            dialed = waiting.pop(ident, None)
-            if dialed is not None:
-                abandons += 1
-                window.record_abandon(at, dialed_at=dialed)
-                measured.abandon(dialed)
-        elif kind == "talk_end":
-            started = talking.pop(ident)
-            busy_seconds += at - started
-            window.record_talk(at, at - started)
-            wrapping[ident] = at
-            schedule(at + scenario.wrap, "wrap_end", ident)
-        elif kind == "wrap_end":
-            started = wrapping.pop(ident)
-            busy_seconds += at - started
-            window.record_wrap(at, at - started)
-            if waiting:
-                del waiting[next(iter(waiting))]
-                connect(ident)
-            else:
-                ready.append(ident)
-                pace()
-    busy_seconds += sum(end - started for started in talking.values())
-    busy_seconds += sum(end - started for started in wrapping.values())
-    agent_seconds = scenario.agents * end
-    return SimResult(
-        occupancy=busy_seconds / agent_seconds,
-        abandon_rate=abandons / answers if answers else 0.0,
-        contacts_per_agent_hour=contacts / (agent_seconds / 3600.0),
-        dials=dials,
-        answers=answers,
-        abandons=abandons,
-        windows=math.ceil(end / scenario.measuring_window),
-        windows_over_target=len(measured.over),
-        peak_window_abandon_rate=measured.peak,
-    )
+    # -- the events -----------------------------------------------------------------------
+
+    def tick(self, at: float, _ident: int) -> None:
+        self.pace()
+        self.schedule(at + TICK, "tick", 0)
+
+    def answer(self, at: float, call: int) -> None:
+        started = self.ringing.pop(call)
+        self.answers += 1
+        self.window.record_dial(at, answered=True, ring_seconds=at - started)
+        self.measured.answer(started)
+        if self.ready:
+            self.connect(self.ready.popleft())
+        else:
+            self.waiting[call] = started
+            self.schedule(at + self.scenario.grace, "grace_end", call)
+
+    def no_answer(self, at: float, call: int) -> None:
+        started = self.ringing.pop(call)
+        self.window.record_dial(at, answered=False, ring_seconds=at - started)
+
+    def grace_end(self, at: float, call: int) -> None:
+        dialed = self.waiting.pop(call, None)
+        if dialed is not None:
+            self.abandons += 1
+            self.window.record_abandon(at, dialed_at=dialed)
+            self.measured.abandon(dialed)
+
+    def talk_end(self, at: float, agent: int) -> None:
+        started = self.talking.pop(agent)
+        self.busy_seconds += at - started
+        self.window.record_talk(at, at - started)
+        self.wrapping[agent] = at
+        self.schedule(at + self.scenario.wrap, "wrap_end", agent)
+
+    def wrap_end(self, at: float, agent: int) -> None:
+        started = self.wrapping.pop(agent)
+        self.busy_seconds += at - started
+        self.window.record_wrap(at, at - started)
+        if self.waiting:
+            del self.waiting[next(iter(self.waiting))]
+            self.connect(agent)
+        else:
+            self.ready.append(agent)
+            self.pace()
+
+    def run(self) -> None:
+        """Every event before the end of the scenario's hours, in time order."""
+        handlers = {
+            "tick": self.tick,
+            "answer": self.answer,
+            "no_answer": self.no_answer,
+            "grace_end": self.grace_end,
+            "talk_end": self.talk_end,
+            "wrap_end": self.wrap_end,
+        }
+        self.schedule(0.0, "tick", 0)
+        while self.events:
+            at, _, kind, ident = heapq.heappop(self.events)
+            if at >= self.end:
+                break
+            self.clock.t = at
+            handlers[kind](at, ident)
+
+    def result(self) -> SimResult:
+        end = self.end
+        busy_seconds = self.busy_seconds
+        busy_seconds += sum(end - started for started in self.talking.values())
+        busy_seconds += sum(end - started for started in self.wrapping.values())
+        agent_seconds = self.scenario.agents * end
+        return SimResult(
+            occupancy=busy_seconds / agent_seconds,
+            abandon_rate=self.abandons / self.answers if self.answers else 0.0,
+            contacts_per_agent_hour=self.contacts / (agent_seconds / 3600.0),
+            dials=self.dials,
+            answers=self.answers,
+            abandons=self.abandons,
+            windows=math.ceil(end / self.scenario.measuring_window),
+            windows_over_target=len(self.measured.over),
+            peak_window_abandon_rate=self.measured.peak,
+        )
+
+
+def simulate(scenario: Scenario) -> SimResult:
+    """Run one scenario; deterministic for a given seed."""
+    floor = _Floor(scenario)
+    floor.run()
+    return floor.result()
 
 
 def scenarios(hours: float, seed: int) -> dict[str, Scenario]:

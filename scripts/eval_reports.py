@@ -26,7 +26,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from campaigns.reports import SavedReport
 
 __all__ = ["evaluate_seed", "main"]
 
@@ -67,10 +70,7 @@ def evaluate_seed(
         kind=CampaignKind.ANTI_CHURN, name=name, size=size, holdout=holdout, seed=seed
     )
     plan(engine, request)
-    day = DEFAULT_AS_OF + dt.timedelta(days=2)
-    while day.weekday() >= 5:
-        day += dt.timedelta(days=1)
-    start = dt.datetime.combine(day, dt.time(17, 0), dt.UTC)
+    start = launch_time(DEFAULT_AS_OF)
     with transaction(engine) as session:
         campaign = session.query(Campaign).filter_by(name=name).one()
         dialing = DialingSettings.for_kind(campaign.kind, {"mode": "predictive"})
@@ -107,10 +107,29 @@ def evaluate_seed(
     report = saved_report(engine, name, as_of=feed.until)
     truth = true_saves(engine, data / "ground_truth.csv", campaign_id)
     engine.dispose()
+    row = seed_row(seed, report, truth, started)
+    log(
+        f"seed {seed}: estimate {row['estimate']:+.1f} ({row['ci95'][0]:+.1f} to "
+        f"{row['ci95'][1]:+.1f}), truth {row['truth']:+.1f}, "
+        f"{'covered' if row['covered'] else 'MISSED'} ({row['seconds']} s)"
+    )
+    return row
+
+
+def launch_time(as_of: dt.date) -> dt.datetime:
+    """17:00 UTC on the first weekday from two days after the data's date: the list's launch."""
+    day = as_of + dt.timedelta(days=2)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(17, 0), dt.UTC)
+
+
+def seed_row(seed: int, report: SavedReport, truth: float, started: float) -> dict[str, Any]:
+    """One seed's figures: the report's estimate and interval, and the truth they cover or not."""
     e = report.effect
     assert e.total is not None
     assert e.ci95 is not None
-    row: dict[str, Any] = {
+    return {
         "seed": seed,
         "treated": e.treated,
         "holdout": e.holdout,
@@ -123,12 +142,6 @@ def evaluate_seed(
         "covered": bool(e.ci95[0] <= truth <= e.ci95[1]),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    log(
-        f"seed {seed}: estimate {row['estimate']:+.1f} ({row['ci95'][0]:+.1f} to "
-        f"{row['ci95'][1]:+.1f}), truth {row['truth']:+.1f}, "
-        f"{'covered' if row['covered'] else 'MISSED'} ({row['seconds']} s)"
-    )
-    return row
 
 
 def main(argv: Sequence[str] | None = None) -> None:

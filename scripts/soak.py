@@ -55,12 +55,9 @@ from sqlalchemy import Engine, func, select, update
 
 from dialer.agents import AgentBoard, AgentState
 from dialer.clock import DialerClock
-from scripts.bench_console import write_agents
-from scripts.bench_dispatch import (
-    Fleet,
-    bench_database,
-    free_port,
-)
+from scripts.backends import bench_database
+from scripts.console_agents import write_agents
+from scripts.fleet import Fleet, free_port
 from scripts.soak_checks import FINAL, VERDICT_COUNTS, Clock, Rules, StoreFacts, reconcile
 from scripts.soak_fleet import (
     Soak,

@@ -164,11 +164,33 @@ def reconcile(
     # what the carrier made, also when its answer was lost (a 500 after the call was placed)
     created = [r for r in ledger if r["kind"] == "rest" and r["sid"]]
     finals = {r["sid"]: r for r in ledger if r["kind"] in ("call", "message")}
-    by_sid = {a["sid"]: a for a in store.attempts if a["sid"]}
-    by_id = {a["id"]: a for a in store.attempts}
     counts: Counter[str] = Counter()
 
-    # one carrier call per attempt; the number the attempt names
+    _check_dials(created, store, counts, note)
+    contacts = _check_contacts(created, store, clock, rules, counts, note)
+    _check_spacing_and_cap(contacts, finals, rules, counts, note)
+    mismatch = _check_outcomes(finals, store, counts, note)
+    # the abandon rate over the measuring window at the end of each clock day
+    counts["abandon_over_cap_days"] = _abandon_days(store, rules, note)
+    counts["decided_outside_window"] = _decided_outside(store, rules, note)
+    _check_callbacks(ledger, store, counts, note)
+    counts["state_regressions"] = _regressions(store.changes, note)
+
+    out: dict[str, Any] = {name: counts[name] for name in VERDICT_COUNTS}
+    out["carrier_calls"] = sum(1 for r in created if r["resource"] == "call")
+    out["carrier_messages"] = sum(1 for r in created if r["resource"] == "message")
+    out["outcome_mismatches"] = dict(mismatch)
+    out["abandon_over_target_utc_days"] = _utc_days_over(store, rules)
+    out["lists"] = _list_figures(store)
+    out["examples"] = dict(examples)
+    return out
+
+
+def _check_dials(
+    created: Sequence[Mapping[str, Any]], store: StoreFacts, counts: Counter[str], note: Any
+) -> None:
+    """One carrier call per attempt; the number the attempt names."""
+    by_id = {a["id"]: a for a in store.attempts}
     per_attempt = Counter(r["attempt"] for r in created if r["attempt"])
     for attempt, n in per_attempt.items():
         if n > 1:
@@ -180,7 +202,17 @@ def reconcile(
             counts["wrong_number_contacts"] += 1
             note("wrong_number_contacts", {"sid": r["sid"], "attempt": r["attempt"]})
 
-    # contacts by number, in clock time: spacing, window, do-not-call, consent, cap
+
+def _check_contacts(
+    created: Sequence[Mapping[str, Any]],
+    store: StoreFacts,
+    clock: Clock,
+    rules: Rules,
+    counts: Counter[str],
+    note: Any,
+) -> dict[str, list[tuple[dt.datetime, Mapping[str, Any]]]]:
+    """Each contact, in clock time, against the window, do-not-call, consent and holdout;
+    the contacts by number, for the spacing and the cap."""
     contacts: dict[str, list[tuple[dt.datetime, Mapping[str, Any]]]] = defaultdict(list)
     for r in created:
         moment = clock.at(r["at"])
@@ -188,29 +220,51 @@ def reconcile(
         customer = store.customers.get(r["to"])
         if customer is None:
             continue
-        is_call = r["resource"] == "call"
         if not _inside(rules, customer, moment):
             counts["contacts_outside_window"] += 1
             note("contacts_outside_window", {"sid": r["sid"], "clock": moment.isoformat()})
-        # entries made before the contact (an agent's do-not-call during the call is not)
-        channels = {
-            channel
-            for channel, since in store.dnc.get(r["to"], [])
-            if since < moment - rules.tolerance
-        }
-        stopped = store.stops.get(r["to"])
-        opted_out = (
-            "all" in channels
-            or ("call" in channels and is_call)
-            or (not is_call and ("sms" in channels or (stopped is not None and r["at"] > stopped)))
-            or (is_call and not customer["call_consent"])
-        )
-        if opted_out:
+        if _opted_out(r, customer, moment, store, rules):
             counts["contacts_to_dnc_or_opted_out"] += 1
             note("contacts_to_dnc_or_opted_out", {"sid": r["sid"], "resource": r["resource"]})
         if r["to"] in store.holdout:
             counts["holdout_contacts"] += 1
             note("holdout_contacts", {"sid": r["sid"]})
+    return contacts
+
+
+def _opted_out(
+    record: Mapping[str, Any],
+    customer: Mapping[str, Any],
+    moment: dt.datetime,
+    store: StoreFacts,
+    rules: Rules,
+) -> bool:
+    """Whether the number was not to be contacted this way at ``moment``: on a do-not-call
+    list, opted out by STOP, or without call consent."""
+    is_call = record["resource"] == "call"
+    # entries made before the contact (an agent's do-not-call during the call is not)
+    channels = {
+        channel
+        for channel, since in store.dnc.get(record["to"], [])
+        if since < moment - rules.tolerance
+    }
+    stopped = store.stops.get(record["to"])
+    return (
+        "all" in channels
+        or ("call" in channels and is_call)
+        or (not is_call and ("sms" in channels or (stopped is not None and record["at"] > stopped)))
+        or (is_call and not customer["call_consent"])
+    )
+
+
+def _check_spacing_and_cap(
+    contacts: Mapping[str, list[tuple[dt.datetime, Mapping[str, Any]]]],
+    finals: Mapping[str, Mapping[str, Any]],
+    rules: Rules,
+    counts: Counter[str],
+    note: Any,
+) -> None:
+    """Per number: calls closer than the retry spacing, and contacts over the cap."""
     for phone, seen in contacts.items():
         seen.sort(key=lambda pair: pair[0])
         calls = [moment for moment, r in seen if r["resource"] == "call"]
@@ -232,7 +286,12 @@ def reconcile(
                 counts["over_cap_contacts"] += 1
                 note("over_cap_contacts", {"to_suffix": phone[-4:], "clock": moment.isoformat()})
 
-    # every final word of the carrier held by the store
+
+def _check_outcomes(
+    finals: Mapping[str, Mapping[str, Any]], store: StoreFacts, counts: Counter[str], note: Any
+) -> Counter[str]:
+    """Every final word of the carrier held by the store; the mismatches by kind."""
+    by_sid = {a["sid"]: a for a in store.attempts if a["sid"]}
     mismatch: Counter[str] = Counter()
     for sid, final in finals.items():
         attempt = by_sid.get(sid)
@@ -243,12 +302,13 @@ def reconcile(
             held = None if attempt is None else attempt["status"]
             mismatch[f"{final['status']}/{answered} -> {held}"] += 1
             note("lost_outcomes", {"sid": sid, "carrier": final["status"], "store": held})
+    return mismatch
 
-    # the abandon rate over the measuring window at the end of each clock day
-    counts["abandon_over_cap_days"] = _abandon_days(store, rules, note)
-    counts["decided_outside_window"] = _decided_outside(store, rules, note)
 
-    # callbacks: forged ones refused, replayed ones acted on nowhere
+def _check_callbacks(
+    ledger: Sequence[Mapping[str, Any]], store: StoreFacts, counts: Counter[str], note: Any
+) -> None:
+    """Callbacks: forged ones refused, replayed ones acted on nowhere."""
     for r in ledger:
         if r["kind"] != "callback":
             continue
@@ -258,16 +318,6 @@ def reconcile(
         if r["signature"] == "replay" and _replay_changed(r, store):
             counts["replays_changed_state"] += 1
             note("replays_changed_state", {"event": r["event"], "attempt": r["attempt"]})
-
-    counts["state_regressions"] = _regressions(store.changes, note)
-    out: dict[str, Any] = {name: counts[name] for name in VERDICT_COUNTS}
-    out["carrier_calls"] = sum(1 for r in created if r["resource"] == "call")
-    out["carrier_messages"] = sum(1 for r in created if r["resource"] == "message")
-    out["outcome_mismatches"] = dict(mismatch)
-    out["abandon_over_target_utc_days"] = _utc_days_over(store, rules)
-    out["lists"] = _list_figures(store)
-    out["examples"] = dict(examples)
-    return out
 
 
 def _live(attempt: Mapping[str, Any]) -> bool:

@@ -28,13 +28,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from dialer.clock import DialerClock, save_clock
-from scripts.bench_dispatch import (
-    Fleet,
-    Proc,
-    free_port,
-    wait_http,
-    wait_workers,
-)
+from scripts.fleet import Fleet, Proc, free_port, wait_http, wait_workers
 from simulation.carrier.faults import SOAK_FAULTS
 
 RATES = {"human": 0.30, "machine": 0.15, "busy": 0.08, "failed": 0.05}

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import Engine, select
 
-from scripts.bench_console import Agent, Recorder
+from scripts.console_agents import Agent, Recorder
 from scripts.soak_fleet import Soak
 from store.models import Attempt
 
