@@ -20,7 +20,6 @@ importing the same file twice changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import multiprocessing
 import os
 from collections import deque
@@ -29,16 +28,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, Table, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from store.csvsource import CsvSource, open_csv
 from store.db import make_engine, transaction
+from store.dialect import insert_many
 from store.errors import ImportFileError, SchemaNotReadyError
 from store.mapping import build_mapping, load_mapping_file
 from store.matrix_import import YAML_SUFFIXES, MatrixImporter
@@ -71,9 +70,6 @@ from store.schemas import (
     ProductRow,
     Row,
 )
-
-if TYPE_CHECKING:
-    import psycopg
 
 KINDS = ("products", "matrix", "customers", "holdings", "billing", "interactions", "dnc")
 Progress = Callable[[int, int], None]
@@ -759,43 +755,10 @@ def _upsert(
         new = {c: stored[c] if c in keep else record[c] for c in value_cols}
         if any(stored[c] != new[c] for c in value_cols):
             updates.append({"id": current[0], **new})
-    if inserts and session.get_bind().dialect.name == "postgresql":
-        _copy_into(session, table, inserts)
-    elif inserts:
-        # Core executemany: several times faster than the ORM's bulk path, and it
-        # fills the columns' Python-side defaults the same way.
-        session.connection().execute(insert(table), inserts)
+    insert_many(session.connection(), table, inserts)
     if updates:
         session.execute(update(model), updates)
     return len(inserts), len(updates), frozenset(existing.keys() & records.keys())
-
-
-def _copy_into(session: Session, table: Table, records: list[dict[str, Any]]) -> None:
-    """Insert through PostgreSQL's COPY, inside the session's transaction.
-
-    Columns no record sets keep their database defaults; Python-side scalar defaults
-    are filled in here, as Core's executemany would.
-    """
-    columns = [c for c in table.columns if c.name in records[0]]
-    names = [c.name for c in columns]
-    fill = {
-        c.name: c.default.arg
-        for c in table.columns
-        if c.name not in records[0] and isinstance(c.default, ScalarElementColumnDefault)
-    }
-    names += list(fill)
-    dbapi = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
-    quoted = ", ".join(f'"{n}"' for n in names)
-    with (
-        dbapi.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy,
-    ):
-        for record in records:
-            copy.write_row([_plain(record[c.name]) for c in columns] + list(fill.values()))
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _borrow(found: list[Reject], present: dict[str, Any], unlent: dict[str, Any]) -> list[Reject]:
