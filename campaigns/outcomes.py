@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from campaigns.errors import CampaignError, CampaignNotFoundError
+from store.dialect import conflict_insert
 from store.models import (
     Attempt,
     Campaign,
@@ -482,9 +482,8 @@ def claim_conversion(session: Session, *, entry: ListEntry, at: dt.datetime) -> 
         "source": "disposition",
         "confirmed": False,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
-        dialect.insert(Conversion)
+        conflict_insert(session, Conversion)
         .values(record)
         .on_conflict_do_nothing(index_elements=["customer_id", "product_id", "campaign_id"])
     )
@@ -493,8 +492,7 @@ def claim_conversion(session: Session, *, entry: ListEntry, at: dt.datetime) -> 
 def _upsert(conn: Connection, records: list[dict[str, Any]]) -> None:
     if not records:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Conversion).values(records)
+    stmt = conflict_insert(conn, Conversion).values(records)
     keys = ["customer_id", "product_id", "campaign_id"]
     conn.execute(
         stmt.on_conflict_do_update(

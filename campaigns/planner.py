@@ -48,6 +48,7 @@ from campaigns.offers import (
 from campaigns.policy import ContactPolicy, screen
 from scoring.churn import active_version
 from scoring.features import data_end
+from store.dialect import has_advisory_locks
 from store.models import (
     Campaign,
     CampaignKind,
@@ -240,7 +241,7 @@ def split_holdout(
 
 def _lock_planning(conn: Connection) -> None:
     """One plan at a time, so two lists never take the same customer."""
-    if conn.dialect.name == "postgresql":
+    if has_advisory_locks(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(7412001)"))
     else:
         # SQLite: the first write takes the database's write lock until commit, and the

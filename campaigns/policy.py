@@ -89,6 +89,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from store.dialect import unindexed
 from store.models import (
     Attempt,
     AttemptStatus,
@@ -584,9 +585,7 @@ def _unindexed(conn: Connection, column: InstrumentedAttribute[int]) -> ColumnEl
     a table, one random read per row, to filter or to group in id order. PostgreSQL
     plans by its statistics, which the expression would hide from it.
     """
-    if conn.dialect.name != "sqlite":
-        return column.expression
-    return column + literal_column("0", Integer)
+    return unindexed(conn, column)
 
 
 def _among(ids: npt.NDArray[np.int64]) -> Among:

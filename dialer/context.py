@@ -27,6 +27,7 @@ from dialer.agents import AgentBoard
 from dialer.clock import DialerClock, load_clock
 from dialer.provider import CallbackUrls, TwilioProvider
 from store.db import make_engine
+from store.dialect import is_sqlite
 from store.writer_lock import WriterLockConnection
 
 __all__ = ["DEFAULT_QUEUE", "Dialer", "DialerConfig", "open_dialer", "ping_when_idle"]
@@ -130,7 +131,7 @@ class Dialer:
         On PostgreSQL it runs on an autocommitting connection: no BEGIN and COMMIT round
         trips around it. SQLite takes its write lock in a transaction as ever.
         """
-        if self.engine.dialect.name == "sqlite":
+        if is_sqlite(self.engine):
             return await self.store(work)
         if self.autocommit is None:
             self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -144,7 +145,7 @@ class Dialer:
         work that writes); on PostgreSQL it autocommits, as ``store_one``.
         """
         if self.peeking is None:
-            if self.engine.dialect.name == "sqlite":  # the driver autocommits already
+            if is_sqlite(self.engine):  # the driver autocommits already
                 self.peeking = self.engine.execution_options(**{PEEK: True})
             else:
                 self.peeking = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -328,7 +329,7 @@ def writes_in_groups(engine: Engine) -> bool:
     """Whether ``Dialer.store`` runs the engine's writes in groups (``WriteGroup``): a
     SQLite engine of ``dialer_engine``'s, whose transactions begin when asked to, so
     that savepoints nest inside them."""
-    return engine.dialect.name == "sqlite" and event.contains(engine, "begin", _begin_immediate)
+    return is_sqlite(engine) and event.contains(engine, "begin", _begin_immediate)
 
 
 def ping_when_idle(engine: Engine) -> None:

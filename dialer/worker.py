@@ -55,6 +55,7 @@ from dialer.provider import PermanentProviderError, TransientProviderError
 from dialer.reaper import reap, requeue_due
 from dialer.sms import OPT_OUT_LINE, render_sms
 from store.db import make_engine
+from store.dialect import has_advisory_locks, is_sqlite
 from store.models import (
     AgentEvent,
     AnsweredBy,
@@ -503,7 +504,7 @@ def lock_customer(session: Session, customer_id: int) -> None:
     time, so there is nothing more to take. ``_ready_to_dial`` takes it in the same
     round trip as its first read when given the customer.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if has_advisory_locks(session):
         session.execute(_LOCK_CUSTOMER, {"space": _CUSTOMER_LOCKS, "customer_id": customer_id})
 
 
@@ -513,7 +514,7 @@ async def _keep_sid(dialer: Dialer, attempt_id: int, sid: str) -> None:
     The carrier's first callback races the answer to the dial. On SQLite whichever comes
     second finds the id there with a read and takes no write lock; on PostgreSQL an
     UPDATE that matches nothing costs no more than that read would."""
-    if dialer.engine.dialect.name == "sqlite":
+    if is_sqlite(dialer.engine):
         known: str | None = await dialer.peek(
             lambda s: s.connection().scalar(_SID, {"attempt_id": attempt_id})
         )
@@ -596,7 +597,7 @@ def _ready_to_dial(
     snapshot may be older than the lock, which is harmless, as the claim below is a
     compare-and-set and the contact facts are read after, in a statement of their own.
     """
-    if customer_id is not None and session.get_bind().dialect.name == "postgresql":
+    if customer_id is not None and has_advisory_locks(session):
         params = {"attempt_id": attempt_id, "customer_id": customer_id}
         row = session.connection().execute(_TO_DIAL_LOCKED, params).one_or_none()
     else:

@@ -56,6 +56,7 @@ from scoring.features import (
 from scoring.pipeline import build_baseline_pipeline, build_churn_pipeline
 from scoring.value import clv
 from store.db import transaction
+from store.dialect import is_in_memory_sqlite
 from store.models import ModelKind, ModelVersion, Score
 
 Progress = Callable[[float, float], None]
@@ -327,7 +328,7 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
 
 
 def _in_memory(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+    return is_in_memory_sqlite(engine)
 
 
 def _stage(engine: Engine, name: str) -> Executor:

@@ -1,4 +1,8 @@
-"""The store: every table telecampaign keeps, as SQLAlchemy 2 typed models.
+"""Every table telecampaign keeps, in one module: the models refer to each other by name.
+
+One declarative registry with ``relationship(back_populates=...)`` on both sides and
+Alembic's ``env.py`` reading one ``Base.metadata``: split across modules, each half would
+import the other for its annotations, so the tables stay together (about 600 lines).
 
 The database is the source of truth for all stages. Keys that outside systems know
 (customer external id, product code, segment code, Twilio SIDs) are unique; lookups

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Enum, Numeric, TypeDecorator
 
+from store.dialect import is_sqlite
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp stored in UTC and always returned time-zone aware."""
@@ -27,7 +29,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             raise ValueError(f"naive datetime {value!r}: give timestamps a time zone")
         value = value.astimezone(dt.UTC)
         # SQLite stores text; dropping the offset keeps values sortable as strings.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.replace(tzinfo=None) if is_sqlite(dialect) else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
