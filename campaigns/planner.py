@@ -74,7 +74,6 @@ from store.models import (
 
 __all__ = [
     "ACTIVE_STATUSES",
-    "PRIORITY",
     "Economics",
     "Plan",
     "PlanRequest",
@@ -82,16 +81,8 @@ __all__ = [
     "split_holdout",
 ]
 
-PRIORITY: dict[CampaignKind, int] = {
-    CampaignKind.ANTI_CHURN: 5,
-    CampaignKind.FOLLOW_UP: 4,
-    CampaignKind.WIN_BACK: 3,
-    CampaignKind.UP_SELL: 2,
-    CampaignKind.CROSS_SELL: 1,
-}
 ACTIVE_STATUSES = (CampaignStatus.PLANNED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 _OPEN_ENTRY = (EntryStatus.PENDING, EntryStatus.IN_PROGRESS, EntryStatus.CALLBACK)
-_SALES = (CampaignKind.CROSS_SELL, CampaignKind.UP_SELL)
 
 
 @dataclass(frozen=True)
@@ -598,7 +589,7 @@ def _select(
     ]
     free = worth[~blocked]
     busy = _active_entries(conn, free.index.tolist())
-    mine = PRIORITY[kind]
+    mine = kind.priority
     movable = (
         busy["priority"].lt(mine)
         & busy["group"].eq(Group.TREATMENT.value)
@@ -666,7 +657,7 @@ def _active_entries(conn: Connection, customer_ids: list[int]) -> pd.DataFrame:
             ).all()
         )
     frame = pd.DataFrame(rows, columns=columns)
-    frame["priority"] = frame["kind"].map(lambda k: PRIORITY[CampaignKind(k)]).astype(int)
+    frame["priority"] = frame["kind"].map(lambda k: CampaignKind(k).priority).astype(int)
     frame["group"] = frame["group"].astype(str)
     frame["status"] = frame["status"].astype(str)
     return frame
@@ -686,7 +677,7 @@ def _preview(
     chosen = sel.chosen
     treated = chosen[~chosen["holdout"]]
     held = chosen[chosen["holdout"]]
-    expected_key = "saves" if request.kind not in _SALES else "conversions"
+    expected_key = "conversions" if request.kind.is_sale else "saves"
     if request.kind is CampaignKind.WIN_BACK:
         expected_key = "win_backs"
 
@@ -776,7 +767,7 @@ def _store(
         chosen["top_reason"] = tops.reindex(chosen.index).to_numpy()
         chosen["offer"] = [retention_offer(r) for r in chosen["top_reason"].tolist()]
     script = SCRIPTS[request.kind]
-    priority = PRIORITY[request.kind]
+    priority = request.kind.priority
     rows = [
         {
             "campaign_id": campaign_id,

@@ -109,7 +109,6 @@ from store.models import (
 
 __all__ = [
     "CHECK_ORDER",
-    "SALES_KINDS",
     "SCREEN_ORDER",
     "ContactPolicy",
     "Verdict",
@@ -141,7 +140,6 @@ CHECK_ORDER: tuple[ExclusionReason, ...] = (
     R.OUTSIDE_WINDOW,
     R.HOLIDAY,
 )
-SALES_KINDS = frozenset({CampaignKind.CROSS_SELL, CampaignKind.UP_SELL, CampaignKind.WIN_BACK})
 
 S = AttemptStatus
 # reached the carrier: the phone rang or the text was handed over
@@ -216,12 +214,8 @@ class ContactPolicy(BaseModel):
     def for_kind(
         cls, kind: CampaignKind, overrides: Mapping[str, Any] | None = None
     ) -> ContactPolicy:
-        """Defaults for a campaign kind, then the overrides; unknown names are refused.
-
-        Open complaints keep customers off sales lists only: retention and follow-up
-        calls are how a complaint gets resolved.
-        """
-        base = {"exclude_open_complaints": CampaignKind(kind) in SALES_KINDS}
+        """Defaults for a campaign kind, then the overrides; unknown names are refused."""
+        base = {"exclude_open_complaints": CampaignKind(kind).excludes_open_complaints}
         return cls.model_validate({**base, **(overrides or {})})
 
     @classmethod

@@ -36,7 +36,6 @@ from store.db import make_engine
 from store.importer import KINDS, import_file
 from store.migrate import upgrade
 from store.models import (
-    CampaignKind,
     Customer,
     DncEntry,
     Holding,
@@ -353,7 +352,7 @@ def _outcomes(
     for name, campaign in campaigns.items():
         done = attribute(engine, name, as_of=as_of)
         kpis = kpis_for(engine, name, as_of)
-        if campaign.kind in (CampaignKind.ANTI_CHURN, CampaignKind.WIN_BACK):
+        if campaign.kind.is_save:
             saved = saved_report(engine, name, as_of=as_of)
             console.print(saved_table(saved))
             truth = true_saves(engine, truth_file, campaign.id)

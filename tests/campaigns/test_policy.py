@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from campaigns import policy as policy_module
 from campaigns.policy import (
-    SALES_KINDS,
     ContactPolicy,
     Verdict,
     check_contact,
@@ -112,7 +111,7 @@ def test_bad_settings_are_refused_naming_the_field(fields: dict[str, object], na
 
 @pytest.mark.parametrize("kind", list(CampaignKind))
 def test_open_complaints_keep_customers_off_sales_lists_only(kind: CampaignKind) -> None:
-    assert ContactPolicy.for_kind(kind).exclude_open_complaints == (kind in SALES_KINDS)
+    assert ContactPolicy.for_kind(kind).exclude_open_complaints == kind.excludes_open_complaints
     assert ContactPolicy.for_kind(kind, {"exclude_open_complaints": True}).exclude_open_complaints
 
 
@@ -625,7 +624,7 @@ def test_open_complaint_blocks_sales_calls_only(world: World, kind: CampaignKind
     customer = world.customer()
     world.interaction(customer)
     verdict = check(world, customer, kind=kind)
-    assert verdict.reason == (R.OPEN_COMPLAINT if kind in SALES_KINDS else None)
+    assert verdict.reason == (R.OPEN_COMPLAINT if kind.excludes_open_complaints else None)
     settled = world.customer()
     world.interaction(settled, closed_at=NOW - dt.timedelta(days=1))
     world.interaction(settled, InteractionKind.TICKET)
@@ -934,7 +933,7 @@ def test_screen_agrees_with_check_contact(
     assert {"no_phone", "no_consent", "no_timezone", "contact_cap", "refusal_cooldown"} <= seen
     assert ("do_not_call" if channel is Channel.CALL else "opted_out") in seen
     assert ("abandon_cooldown" in seen) is (channel is Channel.CALL)
-    assert ("open_complaint" in seen) is (kind in SALES_KINDS)
+    assert ("open_complaint" in seen) is kind.excludes_open_complaints
 
 
 def test_screen_reads_in_chunks_sparse_or_dense(
