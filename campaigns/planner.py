@@ -45,7 +45,8 @@ from campaigns.offers import (
     retention_offer,
     sales_offer,
 )
-from campaigns.policy import ContactPolicy, screen
+from campaigns.policy.screen import screen
+from campaigns.policy.settings import ContactPolicy
 from scoring.churn import active_version
 from scoring.features import data_end
 from store.models import (

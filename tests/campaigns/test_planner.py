@@ -472,7 +472,8 @@ def _write_facts(engine: Engine, ids: list[int], facts: list[dict[str, object]])
 def test_no_planned_entry_breaks_the_policy(
     engine: Engine, facts: list[dict[str, object]], kind: CampaignKind
 ) -> None:
-    from campaigns.policy import ContactPolicy, check_contact
+    from campaigns.policy.check import check_contact
+    from campaigns.policy.settings import ContactPolicy
 
     _reset(engine)
     ids = build_scored_base(engine, len(facts), p_churn=[0.4] * len(facts))

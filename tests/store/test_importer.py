@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from campaigns.policy import ContactPolicy, Verdict, check_contact
+from campaigns.policy.check import Verdict, check_contact
+from campaigns.policy.settings import ContactPolicy
 from store.csvsource import open_csv
 from store.errors import ImportFileError, MappingError, SchemaNotReadyError
 from store.importer import ImportResult, import_file
