@@ -325,7 +325,8 @@ def _outcomes(
     from campaigns.lifecycle import get_campaign
     from campaigns.outcomes import MEASURE_DAYS, attribute
     from campaigns.reports import conversion_report, saved_report
-    from runner.cli_reports import conversions_table, kpis_for, saved_table
+    from dialer.kpis import kpis_for
+    from runner.cli_reports import conversions_table, saved_table
     from runner.report_html import campaign_html
     from scripts.demo_outcomes import draw_feed, true_saves
 

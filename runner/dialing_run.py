@@ -16,14 +16,14 @@ import datetime as dt
 import socket
 import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from arq.worker import Worker
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.figures import CampaignFigures, campaign_figures
 from dialer.clock import DialerClock, save_clock
 from dialer.context import Dialer, DialerConfig, open_dialer
 from dialer.sim_agents import SimulatedAgents, ensure_agents
@@ -32,23 +32,18 @@ from dialer.worker import make_worker
 from runner.app import create_app
 from runner.settings import Settings
 from store.models import (
-    AnsweredBy,
     Attempt,
     AttemptStatus,
     Campaign,
     CampaignStatus,
-    Channel,
     Disposition,
-    DispositionCode,
     EntryStatus,
     Group,
     ListEntry,
 )
 
 __all__ = [
-    "CampaignFigures",
     "close_worker",
-    "figures",
     "free_port",
     "serving",
     "simulator_for",
@@ -58,26 +53,6 @@ __all__ = [
 ]
 
 S = AttemptStatus
-
-
-@dataclass(frozen=True)
-class CampaignFigures:
-    campaign_id: int
-    name: str
-    kind: str
-    status: str
-    dials: int
-    human_answers: int
-    connects: int
-    abandoned: int
-    machines: int
-    texts: int
-    dispositions: int
-    conversions: int
-
-    @property
-    def abandon_rate(self) -> float:
-        return self.abandoned / self.human_answers if self.human_answers else 0.0
 
 
 async def close_worker(worker: Worker) -> None:
@@ -154,7 +129,7 @@ async def work_lists(
                     await dialing
     finally:
         await save_clock(dialer.redis, DialerClock(), prefix=config.prefix)
-        result = await dialer.store(lambda s: figures(s, campaign_ids))
+        result = await dialer.store(lambda s: campaign_figures(s, campaign_ids))
         await dialer.close()
     return result
 
@@ -189,7 +164,7 @@ async def _until_worked(
     while True:
         await asyncio.sleep(0.5)
         now = dialer.clock.now()
-        current = await dialer.store(lambda s: figures(s, campaign_ids))
+        current = await dialer.store(lambda s: campaign_figures(s, campaign_ids))
         if on_tick is not None:
             on_tick((now - start_at.timestamp()) / 3600, current)
         if now >= end or await dialer.store(lambda s: worked(s, campaign_ids)):
@@ -233,78 +208,6 @@ def worked(session: Session, campaign_ids: Sequence[int]) -> bool:
         )
     )
     return not running or not (untried or live or wrapping)
-
-
-def figures(session: Session, campaign_ids: Sequence[int]) -> list[CampaignFigures]:
-    """Dials, answers, connects, abandons, texts and conversions per campaign."""
-    human = (Attempt.answered_at.is_not(None)) & (
-        Attempt.answered_by.is_(None) | (Attempt.answered_by != AnsweredBy.MACHINE)
-    )
-    calls = {
-        row.campaign_id: row
-        for row in session.execute(
-            select(
-                Attempt.campaign_id,
-                func.count(Attempt.started_at).label("dials"),
-                func.sum(case((human, 1), else_=0)).label("answers"),
-                func.sum(case((human & Attempt.agent_id.is_not(None), 1), else_=0)).label(
-                    "connects"
-                ),
-                func.sum(case((human & (Attempt.status == S.ABANDONED), 1), else_=0)).label(
-                    "abandoned"
-                ),
-                func.sum(case((Attempt.status == S.MACHINE, 1), else_=0)).label("machines"),
-            )
-            .where(Attempt.campaign_id.in_(campaign_ids), Attempt.channel == Channel.CALL)
-            .group_by(Attempt.campaign_id)
-        )
-    }
-    texts = dict(
-        session.execute(
-            select(Attempt.campaign_id, func.count())
-            .where(
-                Attempt.campaign_id.in_(campaign_ids),
-                Attempt.channel == Channel.SMS,
-                Attempt.provider_sid.is_not(None),
-            )
-            .group_by(Attempt.campaign_id)
-        ).all()
-    )
-    said = {
-        row.campaign_id: row
-        for row in session.execute(
-            select(
-                Attempt.campaign_id,
-                func.count().label("all"),
-                func.sum(
-                    case((Disposition.code == DispositionCode.ACCEPTED.value, 1), else_=0)
-                ).label("accepted"),
-            )
-            .join(Attempt, Attempt.id == Disposition.attempt_id)
-            .where(Attempt.campaign_id.in_(campaign_ids))
-            .group_by(Attempt.campaign_id)
-        )
-    }
-    out = []
-    for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))):
-        c, d = calls.get(campaign.id), said.get(campaign.id)
-        out.append(
-            CampaignFigures(
-                campaign_id=campaign.id,
-                name=campaign.name,
-                kind=campaign.kind.value,
-                status=campaign.status.value,
-                dials=int(c.dials or 0) if c else 0,
-                human_answers=int(c.answers or 0) if c else 0,
-                connects=int(c.connects or 0) if c else 0,
-                abandoned=int(c.abandoned or 0) if c else 0,
-                machines=int(c.machines or 0) if c else 0,
-                texts=int(texts.get(campaign.id, 0)),
-                dispositions=int(d.all or 0) if d else 0,
-                conversions=int(d.accepted or 0) if d else 0,
-            )
-        )
-    return out
 
 
 async def simulator_with_agents(

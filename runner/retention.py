@@ -30,9 +30,10 @@ from sqlalchemy import Engine
 from campaigns.errors import CampaignError, CampaignNotFoundError
 from campaigns.monthly import FilterChoices, Filters, filter_choices, monthly_report
 from campaigns.reports import saved_report
+from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
 from runner.api import MonthlyQuery, monthly_query, query_filters
-from runner.desk import FieldErrors, campaign_rows, kpis_for
+from runner.desk import FieldErrors, campaign_rows
 from runner.render import render_page
 from runner.report_html import funnel_svg, monthly_svg, refusals_svg, survival_svg
 
