@@ -36,18 +36,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from campaigns.errors import CampaignNotFoundError
+from campaigns.figures import call_attempts, call_funnel, rows_frame
 from campaigns.outcomes import REACHED, ListOutcomes, list_outcomes
 from store.models import (
     AgentEvent,
-    AnsweredBy,
     Attempt,
-    AttemptStatus,
     Campaign,
     CampaignKind,
-    Channel,
     Conversion,
     Disposition,
     DispositionCode,
@@ -57,8 +55,6 @@ from store.models import (
 __all__ = ["SERVICE_SECONDS", "AgentKpis", "CampaignKpis", "kpi_report"]
 
 SERVICE_SECONDS = 20
-_LIVE = (AttemptStatus.COMPLETED, AttemptStatus.IN_PROGRESS, AttemptStatus.ABANDONED)
-_MACHINES = (AnsweredBy.MACHINE.value, AnsweredBy.FAX.value)
 
 
 @dataclass(frozen=True)
@@ -184,95 +180,30 @@ def kpi_report(
         ).first()
         if campaign is None:
             raise CampaignNotFoundError(name)
-        attempts = _frame(
-            conn.execute(
-                select(
-                    Attempt.id,
-                    Attempt.channel,
-                    Attempt.status,
-                    Attempt.answered_at,
-                    Attempt.answered_by,
-                    Attempt.agent_id,
-                    Attempt.provider_sid,
-                ).where(Attempt.campaign_id == campaign.id)
-            ).all(),
-            ["attempt_id", "channel", "status", "answered_at", "answered_by", "agent_id", "sid"],
-        )
-        dispositions = _frame(
-            conn.execute(
-                select(
-                    Disposition.id,
-                    Disposition.attempt_id,
-                    Disposition.customer_id,
-                    Disposition.agent_id,
-                    Disposition.code,
-                    Disposition.refusal_reason,
-                    Disposition.funnel_stage,
-                    Disposition.created_at,
-                )
-                .join(Attempt, Attempt.id == Disposition.attempt_id)
-                .where(Attempt.campaign_id == campaign.id)
-            ).all(),
-            ["id", "attempt_id", "customer_id", "agent_id", "code", "reason", "stage", "at"],
-        )
-        events = _frame(
-            conn.execute(
-                select(
-                    AgentEvent.agent_id,
-                    AgentEvent.campaign_id,
-                    AgentEvent.attempt_id,
-                    AgentEvent.state,
-                    AgentEvent.at,
-                )
-                .where(
-                    AgentEvent.agent_id.in_(
-                        select(AgentEvent.agent_id)
-                        .where(AgentEvent.campaign_id == campaign.id)
-                        .distinct()
-                    )
-                )
-                .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
-            ).all(),
-            ["agent_id", "campaign_id", "attempt_id", "state", "at"],
-        )
-        confirmed = set(
-            conn.execute(
-                select(Conversion.customer_id).where(
-                    Conversion.campaign_id == campaign.id, Conversion.confirmed
-                )
-            ).scalars()
-        )
-        earlier_sales = _earlier_sales(conn, dispositions)
-        names = {int(i): str(n) for i, n in conn.execute(select(User.id, User.full_name))}
-    calls = attempts[(attempts["channel"] == Channel.CALL.value) & attempts["sid"].notna()]
-    machine = (calls["status"] == AttemptStatus.MACHINE.value) | calls["answered_by"].isin(
-        _MACHINES
-    )
-    live = calls[
-        calls["status"].isin([s.value for s in _LIVE]) & calls["answered_at"].notna() & ~machine
-    ]
-    connects = live[live["agent_id"].notna() & (live["status"] != AttemptStatus.ABANDONED.value)]
-    spoken = _conversations(dispositions, connects)
-    durations = _durations(events)
+        rows = _read(conn, campaign.id)
+    funnel = call_funnel(rows.attempts)
+    dispositions = rows.dispositions
+    spoken = _conversations(dispositions, funnel.connects)
+    durations = _durations(rows.events)
     mine = durations[durations["campaign_id"] == campaign.id]
-    in_time = _in_time(connects, mine)
     accepted = spoken[spoken["code"] == DispositionCode.ACCEPTED.value]
     refused = spoken[spoken["code"] == DispositionCode.REFUSED.value]
     outcome = _outcome(engine, name, as_of)
+    live = funnel.live
     return CampaignKpis(
         campaign=name,
         kind=CampaignKind(campaign.kind).value,
-        dials=len(calls),
-        texts=int(((attempts["channel"] == Channel.SMS.value) & attempts["sid"].notna()).sum()),
+        dials=len(funnel.dials),
+        texts=funnel.texts,
         live_answers=len(live),
-        connects=len(connects),
-        machines=int(machine.sum()),
-        abandoned=int((live["status"] == AttemptStatus.ABANDONED.value).sum()),
+        connects=len(funnel.connects),
+        machines=int(funnel.machine.sum()),
+        abandoned=funnel.abandoned,
         abandon_limit=abandon_limit,
         contacts=len(spoken),
         conversions=len(accepted),
-        confirmed=int(accepted["customer_id"].isin(confirmed).sum()),
-        service_level=in_time / len(live) if len(live) else None,
+        confirmed=int(accepted["customer_id"].isin(rows.confirmed).sum()),
+        service_level=_in_time(funnel.connects, mine) / len(live) if len(live) else None,
         seconds=_seconds(mine),
         handled=int((mine["state"] == "talk").sum()),
         refusals_by_reason=_counts(refused["reason"]),
@@ -281,10 +212,10 @@ def kpi_report(
         agents=[
             _agent(
                 int(agent_id),
-                names.get(int(agent_id), f"agent {agent_id}"),
+                rows.names.get(int(agent_id), f"agent {agent_id}"),
                 mine[mine["agent_id"] == agent_id],
                 spoken[spoken["agent_id"] == agent_id],
-                earlier_sales,
+                rows.earlier_sales,
                 outcome,
             )
             for agent_id in sorted(set(mine["agent_id"]) | set(dispositions["agent_id"].dropna()))
@@ -292,12 +223,75 @@ def kpi_report(
     )
 
 
-def _frame(rows: Any, columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
-    for column in ("channel", "status", "answered_by"):
-        if column in frame:
-            frame[column] = frame[column].map(lambda v: getattr(v, "value", v))
-    return frame
+@dataclass(frozen=True)
+class _Rows:
+    """What the report reads of one campaign, and of its agents' other work."""
+
+    attempts: pd.DataFrame
+    dispositions: pd.DataFrame
+    events: pd.DataFrame
+    confirmed: set[int]
+    earlier_sales: dict[int, dt.datetime]
+    names: dict[int, str]
+
+
+def _read(conn: Connection, campaign_id: int) -> _Rows:
+    dispositions = rows_frame(
+        conn.execute(
+            select(
+                Disposition.id,
+                Disposition.attempt_id,
+                Disposition.customer_id,
+                Disposition.agent_id,
+                Disposition.code,
+                Disposition.refusal_reason,
+                Disposition.funnel_stage,
+                Disposition.created_at,
+            )
+            .join(Attempt, Attempt.id == Disposition.attempt_id)
+            .where(Attempt.campaign_id == campaign_id)
+        ).all(),
+        ["id", "attempt_id", "customer_id", "agent_id", "code", "reason", "stage", "at"],
+    )
+    confirmed = set(
+        conn.execute(
+            select(Conversion.customer_id).where(
+                Conversion.campaign_id == campaign_id, Conversion.confirmed
+            )
+        ).scalars()
+    )
+    return _Rows(
+        attempts=call_attempts(conn, campaign_id),
+        dispositions=dispositions,
+        events=_agent_events(conn, campaign_id),
+        confirmed=confirmed,
+        earlier_sales=_earlier_sales(conn, dispositions),
+        names={int(i): str(n) for i, n in conn.execute(select(User.id, User.full_name))},
+    )
+
+
+def _agent_events(conn: Connection, campaign_id: int) -> pd.DataFrame:
+    """Every state change of the agents who worked on the campaign, on any campaign."""
+    return rows_frame(
+        conn.execute(
+            select(
+                AgentEvent.agent_id,
+                AgentEvent.campaign_id,
+                AgentEvent.attempt_id,
+                AgentEvent.state,
+                AgentEvent.at,
+            )
+            .where(
+                AgentEvent.agent_id.in_(
+                    select(AgentEvent.agent_id)
+                    .where(AgentEvent.campaign_id == campaign_id)
+                    .distinct()
+                )
+            )
+            .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
+        ).all(),
+        ["agent_id", "campaign_id", "attempt_id", "state", "at"],
+    )
 
 
 def _conversations(dispositions: pd.DataFrame, connects: pd.DataFrame) -> pd.DataFrame:
@@ -351,7 +345,7 @@ def _counts(values: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in counted.items()}
 
 
-def _earlier_sales(conn: Any, dispositions: pd.DataFrame) -> dict[int, dt.datetime]:
+def _earlier_sales(conn: Connection, dispositions: pd.DataFrame) -> dict[int, dt.datetime]:
     """Each customer's first accepted offer on any list."""
     customers = dispositions["customer_id"].unique().tolist()
     first: dict[int, dt.datetime] = {}

@@ -53,11 +53,12 @@ import pandas as pd
 from sqlalchemy import Engine, and_, func, or_, select
 
 from campaigns.errors import CampaignError
-from campaigns.outcomes import SAVE_KINDS, coverage_runs, list_outcomes
+from campaigns.outcomes import coverage_runs, list_outcomes
 from campaigns.reports import Costs, effect
 from store.models import (
     Billing,
     Campaign,
+    CampaignKind,
     Customer,
     Group,
     Holding,
@@ -176,7 +177,7 @@ def filter_choices(engine: Engine) -> FilterChoices:
     with engine.connect() as conn:
         campaigns = conn.execute(
             select(Campaign.name)
-            .where(Campaign.kind.in_(SAVE_KINDS), Campaign.launched_at.is_not(None))
+            .where(Campaign.kind.in_(CampaignKind.saves()), Campaign.launched_at.is_not(None))
             .order_by(Campaign.launched_at.desc(), Campaign.name)
         ).scalars()
         segments = conn.execute(select(Segment.code).order_by(Segment.code)).scalars()
@@ -528,7 +529,7 @@ def _saves(
     """
     lo = dt.datetime.combine(since, dt.time(), dt.UTC)
     query = select(Campaign.name, Campaign.launched_at).where(
-        Campaign.kind.in_(SAVE_KINDS),
+        Campaign.kind.in_(CampaignKind.saves()),
         Campaign.launched_at.is_not(None),
         Campaign.launched_at >= lo,
     )

@@ -52,7 +52,6 @@ from store.models import (
 __all__ = [
     "MEASURE_DAYS",
     "REACHED",
-    "SAVE_KINDS",
     "Attribution",
     "ListOutcomes",
     "attribute",
@@ -71,8 +70,6 @@ REACHED = (
     DispositionCode.CALLBACK,
     DispositionCode.DO_NOT_CALL,
 )
-# the campaigns whose goal is keeping (or winning back) customers
-SAVE_KINDS = (CampaignKind.ANTI_CHURN, CampaignKind.WIN_BACK)
 
 _DAY = np.timedelta64(1, "D")
 _OPEN = np.datetime64("2200-01-01")  # the end of a holding with no end date

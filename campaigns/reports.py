@@ -39,7 +39,7 @@ from statsmodels.stats.proportion import (  # type: ignore[import-untyped]
     confint_proportions_2indep,
 )
 
-from campaigns.outcomes import SAVE_KINDS, ListOutcomes, list_outcomes
+from campaigns.outcomes import ListOutcomes, list_outcomes
 from store.models import Group, User
 
 __all__ = [
@@ -235,7 +235,7 @@ def saved_report(
 def _saved(outcome: ListOutcomes, costs: Costs, agents: dict[int, str]) -> SavedReport:
     frame = outcome.frame
     notes = []
-    if outcome.kind not in SAVE_KINDS:
+    if not outcome.kind.is_save:
         notes.append(
             f"a {outcome.kind.value} list is not meant to keep customers; the figures show "
             "whether its calls changed churn all the same"

@@ -21,8 +21,6 @@ S = AttemptStatus
 Minutes = Annotated[int, Field(gt=0, le=60 * 24 * 30)]
 # call outcomes worth another try, after the campaign's delay for that outcome
 RETRIED = (S.BUSY, S.NO_ANSWER, S.MACHINE, S.FAILED, S.CANCELED)
-# retention lists: a dropped call to a customer about to leave does harm
-_STRICT_KINDS = frozenset({CampaignKind.ANTI_CHURN, CampaignKind.WIN_BACK})
 _RETRY_MINUTES = {
     S.BUSY.value: 20,
     S.NO_ANSWER.value: 120,
@@ -61,7 +59,7 @@ class DialingSettings(BaseModel):
         cls, kind: CampaignKind, overrides: Mapping[str, Any] | None = None
     ) -> DialingSettings:
         base: dict[str, Any] = {}
-        if CampaignKind(kind) in _STRICT_KINDS:
+        if CampaignKind(kind).is_save:  # a dropped call to one about to leave does harm
             base["abandon_target"] = 0.01
         return cls.model_validate({**base, **(overrides or {})})
 

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from campaigns.outcomes import claim_conversion
-from campaigns.policy import ContactPolicy
+from campaigns.policy.settings import ContactPolicy
 from dialer.dialing import DialingSettings
 from dialer.pacing import PacingSettings
 from dialer.states import advance, behind, is_final, rank

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from campaigns.policy import ContactPolicy, Verdict
+from campaigns.policy.check import Verdict
+from campaigns.policy.settings import ContactPolicy
 from dialer.dialing import DialingSettings
 from dialer.outcomes import apply_status
 from dialer.pacing import PacingMode

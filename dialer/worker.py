@@ -40,7 +40,8 @@ from sqlalchemy import func as sqlfunc
 from sqlalchemy.orm import Session
 
 from campaigns.outcomes import MEASURE_DAYS, attribute
-from campaigns.policy import ContactPolicy, Verdict, check_contact, record_exclusion
+from campaigns.policy.check import Verdict, check_contact, record_exclusion
+from campaigns.policy.settings import ContactPolicy
 from dialer.context import Dialer, DialerConfig, open_dialer, redis_settings
 from dialer.dialing import DialingSettings
 from dialer.outcomes import apply_status, new_attempt
@@ -86,9 +87,6 @@ S = AttemptStatus
 E = EntryStatus
 MAX_TRIES = 6
 LIVE = (S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS)
-# blocks that no waiting lifts take the entry off the list for good
-_LASTING_REASONS = {"no_phone", "no_consent", "do_not_call", "opted_out", "no_timezone"}
-_LASTING_REASONS |= {"open_complaint", "max_attempts"}
 
 
 def _dialer(ctx: dict[str, Any]) -> Dialer:
@@ -365,7 +363,7 @@ def hold(
         stage="contact",
         verdict=verdict,
     )
-    lasting = verdict.reason is not None and verdict.reason.value in _LASTING_REASONS
+    lasting = verdict.lasting  # no waiting lifts it: the entry leaves the list for good
     waits = verdict.retry_at is not None and not lasting
     session.execute(
         update(ListEntry)

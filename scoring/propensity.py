@@ -129,7 +129,6 @@ LABEL = "accepted"
 CHUNK = 50_000
 MIN_CLASS_ROWS = 20
 NEGATIVES_PER_POSITIVE = 25
-SALES_KINDS = (CampaignKind.CROSS_SELL, CampaignKind.UP_SELL)
 _KEEP = ["customer_id", "product_id", *FEATURES, LABEL, "cutoff", "labelled_on", "weight"]
 
 
@@ -220,7 +219,7 @@ def offer_rows(engine: Engine, export_end: dt.date | None = None) -> pd.DataFram
                     .join(Campaign, Campaign.id == ListEntry.campaign_id)
                     .where(
                         ListEntry.product_id.is_not(None),
-                        Campaign.kind.in_(SALES_KINDS),
+                        Campaign.kind.in_(CampaignKind.sales()),
                         Disposition.code.in_([DispositionCode.ACCEPTED, DispositionCode.REFUSED]),
                     )
                     .order_by(ListEntry.id, Disposition.created_at, Disposition.id)

@@ -32,7 +32,8 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from campaigns.planner import PlanRequest, plan
-from campaigns.policy import ContactPolicy, screen
+from campaigns.policy.screen import screen
+from campaigns.policy.settings import ContactPolicy
 from scoring.churn import active_version
 from store.models import (
     CampaignKind,

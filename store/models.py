@@ -86,11 +86,53 @@ class Role(enum.StrEnum):
 
 
 class CampaignKind(enum.StrEnum):
+    """What a campaign is for; each kind carries the traits the stages go by."""
+
     ANTI_CHURN = "anti-churn"
     CROSS_SELL = "cross-sell"
     UP_SELL = "up-sell"
     WIN_BACK = "win-back"
     FOLLOW_UP = "follow-up"
+
+    @property
+    def is_sale(self) -> bool:
+        """It offers a product the customer does not hold: its dispositions teach the
+        propensity model, and its plan expects conversions."""
+        return self in (CampaignKind.CROSS_SELL, CampaignKind.UP_SELL)
+
+    @property
+    def is_save(self) -> bool:
+        """Its goal is keeping (or winning back) a customer: measured in saves, and a
+        dropped call to a customer about to leave does harm, so its dialing is stricter."""
+        return self in (CampaignKind.ANTI_CHURN, CampaignKind.WIN_BACK)
+
+    @property
+    def excludes_open_complaints(self) -> bool:
+        """Its call asks the customer to buy (or buy back), which an open complaint
+        forbids; retention and follow-up calls are how a complaint gets resolved."""
+        return self in (CampaignKind.CROSS_SELL, CampaignKind.UP_SELL, CampaignKind.WIN_BACK)
+
+    @property
+    def priority(self) -> int:
+        """Rank between active lists: a customer is on the list of the highest."""
+        return _KIND_PRIORITY[self]
+
+    @classmethod
+    def sales(cls) -> tuple[CampaignKind, ...]:
+        return tuple(kind for kind in cls if kind.is_sale)
+
+    @classmethod
+    def saves(cls) -> tuple[CampaignKind, ...]:
+        return tuple(kind for kind in cls if kind.is_save)
+
+
+_KIND_PRIORITY = {
+    CampaignKind.ANTI_CHURN: 5,
+    CampaignKind.FOLLOW_UP: 4,
+    CampaignKind.WIN_BACK: 3,
+    CampaignKind.UP_SELL: 2,
+    CampaignKind.CROSS_SELL: 1,
+}
 
 
 class CampaignStatus(enum.StrEnum):

@@ -15,10 +15,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import Engine
 
-from campaigns.kpis import SERVICE_SECONDS, CampaignKpis, kpi_report
-from campaigns.lifecycle import get_campaign
+from campaigns.kpis import SERVICE_SECONDS, CampaignKpis
 from campaigns.monthly import (
     ACQUISITION_COST,
     ANNUAL_TARGET,
@@ -29,13 +27,13 @@ from campaigns.monthly import (
 )
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.reports import ConversionReport, Costs, SavedReport, conversion_report, saved_report
+from dialer.kpis import kpis_for
 from runner.cli.common import console, fail, migrated_store, settings_of
 from runner.reports.csv import Report, csv_text
 from store.private_files import open_private, write_private_text
 
 __all__ = [
     "conversions_table",
-    "kpis_for",
     "kpis_table",
     "register",
     "report_app",
@@ -269,14 +267,6 @@ def attribute_command(
 def register(app: typer.Typer) -> None:
     app.add_typer(report_app, name="report")
     app.command("attribute")(attribute_command)
-
-
-def kpis_for(engine: Engine, name: str, as_of: dt.date | None = None) -> CampaignKpis:
-    """The KPIs with the campaign's own abandon limit (from its dialing settings)."""
-    from dialer.dialing import DialingSettings
-
-    limit = DialingSettings.of(get_campaign(engine, name)).abandon_target
-    return kpi_report(engine, name, abandon_limit=limit, as_of=as_of)
 
 
 def _costs(contact: float, offer: float) -> Costs:

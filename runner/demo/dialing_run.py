@@ -23,12 +23,12 @@ from arq.worker import Worker
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.figures import CampaignFigures, campaign_figures
 from dialer.clock import DialerClock, save_clock
 from dialer.context import Dialer, DialerConfig, open_dialer
 from dialer.worker import make_worker
 from runner.settings import Settings
 from runner.web.app import create_app
-from runner.web.campaign_figures import CampaignFigures, figures
 from simulation.agents import SimulatedAgents, ensure_agents
 from simulation.carrier.config import SimulatorConfig
 from simulation.carrier.server import create_simulator_app
@@ -130,7 +130,7 @@ async def work_lists(
                     await dialing
     finally:
         await save_clock(dialer.redis, DialerClock(), prefix=config.prefix)
-        result = await dialer.store(lambda s: figures(s, campaign_ids))
+        result = await dialer.store(lambda s: campaign_figures(s, campaign_ids))
         await dialer.close()
     return result
 
@@ -165,7 +165,7 @@ async def _until_worked(
     while True:
         await asyncio.sleep(0.5)
         now = dialer.clock.now()
-        current = await dialer.store(lambda s: figures(s, campaign_ids))
+        current = await dialer.store(lambda s: campaign_figures(s, campaign_ids))
         if on_tick is not None:
             on_tick((now - start_at.timestamp()) / 3600, current)
         if now >= end or await dialer.store(lambda s: worked(s, campaign_ids)):

@@ -36,7 +36,6 @@ from store.db import make_engine
 from store.importer import KINDS, import_file
 from store.migrate import upgrade
 from store.models import (
-    CampaignKind,
     Customer,
     DncEntry,
     Holding,
@@ -326,7 +325,8 @@ def _outcomes(
     from campaigns.lifecycle import get_campaign
     from campaigns.outcomes import MEASURE_DAYS, attribute
     from campaigns.reports import conversion_report, saved_report
-    from runner.cli.reports import conversions_table, kpis_for, saved_table
+    from dialer.kpis import kpis_for
+    from runner.cli.reports import conversions_table, saved_table
     from runner.reports.html import campaign_html
     from simulation.outcomes import draw_feed, true_saves
 
@@ -353,7 +353,7 @@ def _outcomes(
     for name, campaign in campaigns.items():
         done = attribute(engine, name, as_of=as_of)
         kpis = kpis_for(engine, name, as_of)
-        if campaign.kind in (CampaignKind.ANTI_CHURN, CampaignKind.WIN_BACK):
+        if campaign.kind.is_save:
             saved = saved_report(engine, name, as_of=as_of)
             console.print(saved_table(saved))
             truth = true_saves(engine, truth_file, campaign.id)

@@ -35,6 +35,7 @@ from campaigns.lifecycle import move
 from campaigns.monthly import FilterError, Filters, MonthlyReport, monthly_report
 from campaigns.planner import plan
 from campaigns.reports import conversion_report, saved_report
+from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
 from runner.reports.csv import Report, csv_text
 from runner.web.desk import (
@@ -43,7 +44,6 @@ from runner.web.desk import (
     agent_names,
     agents_by_state,
     campaign_rows,
-    kpis_for,
     live_counts,
     parse_plan,
 )

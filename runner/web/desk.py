@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.errors import CampaignNotFoundError
-from campaigns.kpis import SERVICE_SECONDS, CampaignKpis, kpi_report
-from campaigns.lifecycle import MOVES, get_campaign
+from campaigns.figures import campaign_figures
+from campaigns.kpis import SERVICE_SECONDS
+from campaigns.lifecycle import MOVES
 from campaigns.matrix import Matrix, customers_by_segment, load_matrix
 from campaigns.outcomes import REACHED
 from campaigns.planner import PlanRequest
 from dialer.agents import AgentState, AgentStatus
 from dialer.dialing import DialingSettings
-from runner.web.campaign_figures import figures
 from store.models import (
     AgentEvent,
     Attempt,
@@ -54,7 +54,6 @@ __all__ = [
     "actions_for",
     "campaign_rows",
     "import_runs",
-    "kpis_for",
     "matrix_view",
     "model_versions",
     "parse_plan",
@@ -229,7 +228,7 @@ class LiveCounts:
 def live_counts(session: Session, name: str, now: dt.datetime) -> LiveCounts:
     """Dials, connects, right-party contacts, conversions, abandons and service level."""
     campaign = _campaign(session, name)
-    (fig,) = figures(session, [campaign.id])
+    (fig,) = campaign_figures(session, [campaign.id])
     limit = DialingSettings.of(campaign).abandon_target
     contacts = session.scalar(
         select(func.count())
@@ -332,12 +331,6 @@ def agent_names(session: Session, ids: list[int]) -> dict[int, str]:
         return {}
     rows = session.execute(select(User.id, User.full_name).where(User.id.in_(ids)))
     return {int(i): str(n) for i, n in rows}
-
-
-def kpis_for(engine: Engine, name: str) -> CampaignKpis:
-    """The KPIs with the campaign's own abandon limit (from its dialing settings)."""
-    limit = DialingSettings.of(get_campaign(engine, name)).abandon_target
-    return kpi_report(engine, name, abandon_limit=limit)
 
 
 # --- imports, models, the matrix ----------------------------------------------------

@@ -30,10 +30,11 @@ from sqlalchemy import Engine
 from campaigns.errors import CampaignError, CampaignNotFoundError
 from campaigns.monthly import FilterChoices, Filters, filter_choices, monthly_report
 from campaigns.reports import saved_report
+from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
 from runner.reports.html import funnel_svg, monthly_svg, refusals_svg, survival_svg
 from runner.web.api import MonthlyQuery, monthly_query, query_filters
-from runner.web.desk import FieldErrors, campaign_rows, kpis_for
+from runner.web.desk import FieldErrors, campaign_rows
 from runner.web.render import render_page
 
 __all__ = ["FILTERS", "add_retention_routes", "filter_splits"]

@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +19,7 @@ from campaigns.errors import CampaignError, NothingScoredError
 from campaigns.export import export_list
 from campaigns.lifecycle import move
 from campaigns.offers import SCRIPTS
-from campaigns.planner import PlanRequest, plan, split_holdout
+from campaigns.planner import PlanRequest, plan
 from store.db import transaction
 from store.models import (
     Campaign,
@@ -56,34 +55,6 @@ def _request(kind: CampaignKind = CampaignKind.ANTI_CHURN, **kw: object) -> Plan
 def _entries(engine: Engine, campaign_id: int) -> list[ListEntry]:
     with transaction(engine) as session:
         return list(session.scalars(select(ListEntry).where(ListEntry.campaign_id == campaign_id)))
-
-
-# -- the holdout draw ---------------------------------------------------------------
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    strata=st.lists(st.integers(1, 10), min_size=50, max_size=2000),
-    fraction=st.sampled_from([0.05, 0.1, 0.2, 0.3]),
-    seed=st.integers(0, 2**31 - 1),
-)
-def test_holdout_keeps_each_deciles_share(strata: list[int], fraction: float, seed: int) -> None:
-    labels = np.array(strata, dtype=np.int64)
-    mask = split_holdout(labels, fraction, np.random.default_rng(seed))
-    assert mask.sum() == round(fraction * len(labels))
-    for label in np.unique(labels):
-        members = labels == label
-        # each stratum gets its quota rounded down or up, never further off
-        assert abs(mask[members].sum() - fraction * members.sum()) < 1.0 + 1e-9
-
-
-def test_holdout_is_seeded() -> None:
-    labels = np.repeat(np.arange(1, 11), 100)
-    one = split_holdout(labels, 0.1, np.random.default_rng(7))
-    two = split_holdout(labels, 0.1, np.random.default_rng(7))
-    other = split_holdout(labels, 0.1, np.random.default_rng(8))
-    assert (one == two).all()
-    assert not (one == other).all()
 
 
 # -- anti-churn ---------------------------------------------------------------------
@@ -472,7 +443,8 @@ def _write_facts(engine: Engine, ids: list[int], facts: list[dict[str, object]])
 def test_no_planned_entry_breaks_the_policy(
     engine: Engine, facts: list[dict[str, object]], kind: CampaignKind
 ) -> None:
-    from campaigns.policy import ContactPolicy, check_contact
+    from campaigns.policy.check import check_contact
+    from campaigns.policy.settings import ContactPolicy
 
     _reset(engine)
     ids = build_scored_base(engine, len(facts), p_churn=[0.4] * len(facts))

@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import Engine, select
 
-from campaigns.policy import ContactPolicy, check_contact
+from campaigns.policy.check import check_contact
+from campaigns.policy.settings import ContactPolicy
 from dialer.opt_out import Keyword, apply_keyword, keyword_of
 from store.db import transaction
 from store.models import (

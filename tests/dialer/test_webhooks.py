@@ -19,7 +19,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from campaigns.policy import ContactPolicy, check_contact
+from campaigns.policy.check import check_contact
+from campaigns.policy.settings import ContactPolicy
 from dialer.context import Dialer
 from dialer.outcomes import apply_status
 from dialer.webhooks import _signature_holds

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from campaigns.policy import ContactPolicy, Verdict, check_contact
+from campaigns.policy.check import Verdict, check_contact
+from campaigns.policy.settings import ContactPolicy
 from store.models import (
     Billing,
     CampaignKind,
