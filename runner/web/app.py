@@ -23,6 +23,7 @@ from runner.web.api import add_api_routes
 from runner.web.auth import setup_auth
 from runner.web.console import add_console_routes
 from runner.web.keys import SETTINGS
+from runner.web.login import add_login_routes
 from runner.web.manager import add_manager_routes
 from runner.web.pages import add_page_routes
 from runner.web.reads import reader_context
@@ -50,6 +51,7 @@ def create_app(
     app.cleanup_ctx.append(reader_context)
     setup_templates(app)
     setup_auth(app, settings)
+    add_login_routes(app)
     add_page_routes(app)
     add_console_routes(app)
     add_voice_routes(app)

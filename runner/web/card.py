@@ -9,6 +9,7 @@ and surveys, and earlier contacts. Pages and the API both serve it as it is.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -186,46 +187,8 @@ def customer_card(
     if campaign_id is not None and campaign is None:
         raise CardError(f"no campaign with id {campaign_id}")
     today = today or dt.datetime.now(dt.UTC).date()
-    segment = session.get(Segment, customer.segment_id) if customer.segment_id else None
-
-    holdings = session.execute(
-        select(Holding, Product)
-        .join(Product, Product.id == Holding.product_id)
-        .where(Holding.customer_id == customer_id)
-        .order_by(Holding.start_date)
-    ).all()
-    held = [
-        {
-            "code": product.code,
-            "name": product.name,
-            "family": product.family,
-            "since": iso(holding.start_date),
-            "monthly_revenue": holding.monthly_revenue,
-        }
-        for holding, product in holdings
-        if holding.end_date is None or holding.end_date >= today
-    ]
-    held_codes = {item["code"] for item in held}
-    targeted = [
-        {
-            "code": product.code,
-            "name": product.name,
-            "family": product.family,
-            "monthly_price": product.monthly_price,
-            "held": product.code in held_codes,
-        }
-        for product in _targeted(session, customer.segment_id)
-    ]
-    first = min(
-        [h.start_date for h, _ in holdings]
-        + ([customer.signup_date] if customer.signup_date else []),
-        default=None,
-    )
-    end = customer.churned_on if customer.churned and customer.churned_on else today
-    tenure = _months_between(first, end) if first is not None else None
-
+    holdings = _Holdings.of(session, customer, today)
     score = _score(session, customer_id, campaign)
-    reasons = list(((score.reasons if score else None) or {}).get("top") or [])[:3]
     entry = (
         session.scalars(
             select(ListEntry).where(
@@ -235,62 +198,11 @@ def customer_card(
         if campaign_id is not None
         else None
     )
-    product = session.get(Product, entry.product_id) if entry and entry.product_id else None
-    zone = customer_zone(customer.timezone)
-    names = [
-        product.name
-        for holding, product in holdings
-        if holding.end_date is None or holding.end_date >= today
-    ]
     return {
-        "customer": {
-            "id": customer.id,
-            "external_id": customer.external_id,
-            "name": customer.name,
-            "first_name": customer.name.split()[0] if customer.name.split() else customer.name,
-            "phone": customer.phone,
-            "country": customer.country,
-            "region": customer.region,
-            "timezone": zone.key if zone is not None else None,
-            "language": customer.language,
-            "type": customer.customer_type.value,
-            "segment": {"code": segment.code, "name": segment.name} if segment else None,
-            "signup_date": iso(customer.signup_date),
-            "contract_end": iso(customer.contract_end),
-            "churned": customer.churned,
-            "churned_on": iso(customer.churned_on),
-            "tenure_months": tenure,
-            "tenure_text": _tenure_text(tenure),
-            "products_text": _products_text(names),
-            "product_count": len(names),
-        },
-        "products": {
-            "held": held,
-            "targeted": targeted,
-            # customer maturity: products held of those targeted at the segment
-            "maturity": (
-                round(sum(1 for t in targeted if t["held"]) / len(targeted), 3)
-                if targeted
-                else None
-            ),
-        },
-        "value": {
-            "arpu": score.arpu if score else None,
-            "clv": score.clv if score else None,
-            "abc": score.abc_class if score else None,
-            "xyz": score.xyz_class if score else None,
-            "lifecycle": score.lifecycle if score else None,
-        },
-        "risk": {
-            "p_churn": score.p_churn if score else None,
-            "uplift": score.uplift if score else None,
-            "scored_at": iso(score.scored_at) if score else None,
-            "reasons": [
-                {"code": r.get("code"), "text": r.get("text"), "weight": r.get("weight")}
-                for r in reasons
-                if isinstance(r, dict)
-            ],
-        },
+        "customer": _customer_json(session, customer, holdings),
+        "products": holdings.products_json(),
+        "value": _value_json(score),
+        "risk": _risk_json(score),
         "complaints": _recent(
             session, customer_id, (InteractionKind.COMPLAINT, InteractionKind.TICKET)
         ),
@@ -301,24 +213,142 @@ def customer_card(
             if campaign is not None
             else None
         ),
-        "offer": (
+        "offer": _offer_json(session, entry) if entry is not None else None,
+    }
+
+
+@dataclass(frozen=True)
+class _Holdings:
+    """The products the customer holds today, those targeted at their segment, and the
+    tenure their first product or signup gives them."""
+
+    held: list[dict[str, Any]]
+    targeted: list[dict[str, Any]]
+    names: list[str]
+    tenure: int | None
+
+    @classmethod
+    def of(cls, session: Session, customer: Customer, today: dt.date) -> _Holdings:
+        holdings = session.execute(
+            select(Holding, Product)
+            .join(Product, Product.id == Holding.product_id)
+            .where(Holding.customer_id == customer.id)
+            .order_by(Holding.start_date)
+        ).all()
+        current = [
+            (holding, product)
+            for holding, product in holdings
+            if holding.end_date is None or holding.end_date >= today
+        ]
+        held = [
             {
-                "text": entry.offer,
-                "product": (
-                    {
-                        "code": product.code,
-                        "name": product.name,
-                        "family": product.family,
-                        "monthly_price": product.monthly_price,
-                    }
-                    if product is not None
-                    else None
-                ),
-                "script_template": entry.script_template,
-                "details": dict(entry.details or {}),
-                "list_entry_id": entry.id,
+                "code": product.code,
+                "name": product.name,
+                "family": product.family,
+                "since": iso(holding.start_date),
+                "monthly_revenue": holding.monthly_revenue,
             }
-            if entry is not None
+            for holding, product in current
+        ]
+        held_codes = {item["code"] for item in held}
+        targeted = [
+            {
+                "code": product.code,
+                "name": product.name,
+                "family": product.family,
+                "monthly_price": product.monthly_price,
+                "held": product.code in held_codes,
+            }
+            for product in _targeted(session, customer.segment_id)
+        ]
+        first = min(
+            [h.start_date for h, _ in holdings]
+            + ([customer.signup_date] if customer.signup_date else []),
+            default=None,
+        )
+        end = customer.churned_on if customer.churned and customer.churned_on else today
+        tenure = _months_between(first, end) if first is not None else None
+        return cls(held, targeted, [product.name for _, product in current], tenure)
+
+    def products_json(self) -> dict[str, Any]:
+        targeted = self.targeted
+        return {
+            "held": self.held,
+            "targeted": targeted,
+            # customer maturity: products held of those targeted at the segment
+            "maturity": (
+                round(sum(1 for t in targeted if t["held"]) / len(targeted), 3)
+                if targeted
+                else None
+            ),
+        }
+
+
+def _customer_json(session: Session, customer: Customer, holdings: _Holdings) -> dict[str, Any]:
+    segment = session.get(Segment, customer.segment_id) if customer.segment_id else None
+    zone = customer_zone(customer.timezone)
+    return {
+        "id": customer.id,
+        "external_id": customer.external_id,
+        "name": customer.name,
+        "first_name": customer.name.split()[0] if customer.name.split() else customer.name,
+        "phone": customer.phone,
+        "country": customer.country,
+        "region": customer.region,
+        "timezone": zone.key if zone is not None else None,
+        "language": customer.language,
+        "type": customer.customer_type.value,
+        "segment": {"code": segment.code, "name": segment.name} if segment else None,
+        "signup_date": iso(customer.signup_date),
+        "contract_end": iso(customer.contract_end),
+        "churned": customer.churned,
+        "churned_on": iso(customer.churned_on),
+        "tenure_months": holdings.tenure,
+        "tenure_text": _tenure_text(holdings.tenure),
+        "products_text": _products_text(holdings.names),
+        "product_count": len(holdings.names),
+    }
+
+
+def _value_json(score: Score | None) -> dict[str, Any]:
+    return {
+        "arpu": score.arpu if score else None,
+        "clv": score.clv if score else None,
+        "abc": score.abc_class if score else None,
+        "xyz": score.xyz_class if score else None,
+        "lifecycle": score.lifecycle if score else None,
+    }
+
+
+def _risk_json(score: Score | None) -> dict[str, Any]:
+    reasons = list(((score.reasons if score else None) or {}).get("top") or [])[:3]
+    return {
+        "p_churn": score.p_churn if score else None,
+        "uplift": score.uplift if score else None,
+        "scored_at": iso(score.scored_at) if score else None,
+        "reasons": [
+            {"code": r.get("code"), "text": r.get("text"), "weight": r.get("weight")}
+            for r in reasons
+            if isinstance(r, dict)
+        ],
+    }
+
+
+def _offer_json(session: Session, entry: ListEntry) -> dict[str, Any]:
+    product = session.get(Product, entry.product_id) if entry.product_id else None
+    return {
+        "text": entry.offer,
+        "product": (
+            {
+                "code": product.code,
+                "name": product.name,
+                "family": product.family,
+                "monthly_price": product.monthly_price,
+            }
+            if product is not None
             else None
         ),
+        "script_template": entry.script_template,
+        "details": dict(entry.details or {}),
+        "list_entry_id": entry.id,
     }

@@ -21,7 +21,6 @@ from campaigns.export import export_list
 from campaigns.matrix import NoMatrixError
 from dialer.webhooks import DIALER
 from runner.web.api import live_view, move_campaign, run_plan
-from runner.web.auth import safe_next
 from runner.web.desk import (
     ACTIONS,
     PLAN_FIELDS,
@@ -34,6 +33,7 @@ from runner.web.desk import (
     rejects_file,
     top_reasons,
 )
+from runner.web.login import safe_next
 from runner.web.render import render_page
 from store.models import CampaignKind
 

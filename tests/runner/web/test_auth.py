@@ -15,12 +15,12 @@ from twilio.request_validator import RequestValidator
 
 from runner.settings import Settings
 from runner.web.access import ALL_ROLES
-from runner.web.auth import (
+from runner.web.auth import SESSION_COOKIE
+from runner.web.login import safe_next
+from runner.web.session_key import (
     KEY_FILE,
-    SESSION_COOKIE,
     SecretKeyError,
     derive_session_key,
-    safe_next,
     session_fernet,
 )
 from runner.web.users import (

@@ -14,8 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from runner.settings import Settings
-from runner.web import auth
-from runner.web.auth import (
+from runner.web.login_throttle import (
     ADDRESS_LIMIT,
     LOGIN_LIMIT,
     LOGIN_WINDOW,
@@ -46,7 +45,7 @@ def _checking(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         checked.append(password)
         return verify_password(password_hash, password)
 
-    monkeypatch.setattr(auth, "verify_password", counting)
+    monkeypatch.setattr("runner.web.login.verify_password", counting)
     return checked
 
 
@@ -151,7 +150,7 @@ def test_a_redis_that_does_not_answer_refuses_logins_without_waiting_for_it(
         raise AssertionError("never set")
 
     monkeypatch.setattr(LoginThrottle, "reserve", hanging)
-    monkeypatch.setattr(auth, "THROTTLE_TIMEOUT", 0.05)
+    monkeypatch.setattr("runner.web.login_throttle.THROTTLE_TIMEOUT", 0.05)
     checked = _checking(monkeypatch)
     run_web(_refused_unavailable)
     assert checked == []
