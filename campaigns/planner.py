@@ -46,7 +46,7 @@ from campaigns.offers import (
     sales_offer,
 )
 from campaigns.policy import ContactPolicy, screen
-from scoring.churn import active_version
+from scoring.artifacts import active_version
 from scoring.features import data_end
 from store.dialect import has_advisory_locks
 from store.models import (

@@ -65,16 +65,15 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sqlalchemy import Engine, func, select
 
-from scoring.churn import (
+from scoring.artifacts import (
     TRUSTED,
     active_version,
-    classification_metrics,
     library_versions,
     next_version,
     record_version,
-    stepper,
 )
-from scoring.churn import load_artifact as load_trusted
+from scoring.artifacts import load_artifact as load_trusted
+from scoring.churn import classification_metrics, stepper
 from scoring.errors import NotEnoughDataError
 from scoring.evaluate import single_threaded
 from scoring.features import (

@@ -41,7 +41,7 @@ from sqlalchemy import Engine, select
 
 from campaigns.planner import PlanRequest, plan
 from campaigns.policy import ContactPolicy, screen
-from scoring.churn import active_version
+from scoring.artifacts import active_version
 from store.models import (
     CampaignKind,
     Channel,
