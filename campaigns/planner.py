@@ -40,7 +40,7 @@ from campaigns.plan_candidates import Candidates, scored_base
 from campaigns.plan_selection import select_entries
 from campaigns.plan_storage import plan_preview, store_plan
 from campaigns.policy.settings import ContactPolicy
-from scoring.churn import active_version
+from scoring.artifacts import active_version
 from scoring.features import data_end
 from store.dialect import has_advisory_locks
 from store.models import (

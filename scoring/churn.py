@@ -17,13 +17,11 @@ import datetime as dt
 import gc
 import json
 import multiprocessing
-import platform
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,10 +30,16 @@ import pandas as pd
 import skops.io as sio
 from sklearn.calibration import calibration_curve
 from sklearn.pipeline import Pipeline
-from skops.io.exceptions import UntrustedTypesFoundException
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, delete, insert
 
+from scoring.artifacts import (
+    TRUSTED,
+    active_version,
+    library_versions,
+    load_artifact,
+    next_version,
+    record_version,
+)
 from scoring.errors import ModelNotFoundError, NotEnoughDataError
 from scoring.evaluate import classification_metrics as evaluation_metrics
 from scoring.evaluate import single_threaded
@@ -54,8 +58,8 @@ from scoring.features import (
     with_abc,
 )
 from scoring.pipeline import build_baseline_pipeline, build_churn_pipeline
+from scoring.retention_uplift import call_gain, load_active_uplift
 from scoring.value import clv
-from store.db import transaction
 from store.dialect import is_in_memory_sqlite
 from store.models import ModelKind, ModelVersion, Score
 
@@ -192,49 +196,11 @@ def train(
     return TrainResult(version, folder, len(both), metrics, train_at, end)
 
 
-def active_version(engine: Engine, kind: ModelKind) -> ModelVersion | None:
-    """The newest active model version of a kind, if any."""
-    with Session(engine, expire_on_commit=False) as session:
-        return session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.kind == kind, ModelVersion.active.is_(True))
-            .order_by(ModelVersion.id.desc())
-        ).first()
-
-
 def load_active(engine: Engine) -> tuple[ModelVersion, Pipeline]:
     mv = active_version(engine, ModelKind.CHURN)
     if mv is None:
         raise ModelNotFoundError("no churn model yet: run `telecampaign train` first")
     return mv, load_pipeline(Path(mv.artifact_path))
-
-
-# What our pipelines are made of beyond skops' defaults; a test keeps it in step with
-# scoring.pipeline.
-TRUSTED = [
-    "functools.partial",
-    "sklearn.utils.validation.check_array",
-    "sklearn.model_selection._split.StratifiedKFold",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn._isotonic._make_unique",
-    "sklearn.isotonic.IsotonicRegression",
-]
-
-
-def load_artifact(path: Path, trusted: list[str]) -> Any:
-    """Load a skops artifact, refusing any type beyond those our models are made of."""
-    if not path.exists():
-        raise ModelNotFoundError(f"model file {path} is missing: train again")
-    try:
-        # one pass over the file: loading checks the types it meets against ``trusted``
-        return sio.load(path, trusted=trusted)
-    except UntrustedTypesFoundException:
-        unknown = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
-        raise ModelNotFoundError(
-            f"{path} holds types this version does not trust: {unknown}"
-        ) from None
 
 
 def load_pipeline(path: Path) -> Pipeline:
@@ -261,8 +227,6 @@ def score(engine: Engine, *, chunk: int = 50_000, progress: Progress | None = No
     share a machine's cores; memory holds ``READ_AHEAD`` + 2 chunks at most. A large
     base's chunks are read in ``READ_AHEAD`` processes of their own (``_chunk_reader``).
     """
-    from scoring.retention_uplift import call_gain, load_active_uplift
-
     customers = written = scored = 0
     p_sum = 0.0
     by_abc: dict[str, int] = {}
@@ -468,23 +432,6 @@ def _insert_many(conn: Connection, table: Any, columns: Mapping[str, list[Any]])
     conn.exec_driver_sql(compiled.string, params)
 
 
-def record_version(engine: Engine, version: ModelVersion) -> None:
-    """Store a model version; an active one switches off the kind's others."""
-    with transaction(engine) as session:
-        if version.active:
-            session.execute(
-                update(ModelVersion).where(ModelVersion.kind == version.kind).values(active=False)
-            )
-        session.add(version)
-
-
-def next_version(engine: Engine, kind: ModelKind, end: dt.date) -> str:
-    """The name of a kind's next model version: kind, data end, running number."""
-    with engine.connect() as conn:
-        count = conn.execute(select(func.count()).where(ModelVersion.kind == kind)).scalar_one()
-    return f"{kind.value}-{end:%Y%m%d}-v{count + 1}"
-
-
 def stepper(progress: Progress | None, total: int) -> Callable[[], None]:
     done = 0
 
@@ -495,11 +442,6 @@ def stepper(progress: Progress | None, total: int) -> Callable[[], None]:
             progress(done, total)
 
     return step
-
-
-def library_versions() -> dict[str, str]:
-    names = ("scikit-learn", "numpy", "pandas", "skops", "telecampaign")
-    return {"python": platform.python_version(), **{n: package_version(n) for n in names}}
 
 
 def _calibration_plot(

@@ -28,49 +28,37 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
     Connection,
     Engine,
-    Executable,
     Float,
     String,
-    and_,
-    case,
     cast,
     func,
-    literal,
     or_,
     select,
     type_coerce,
 )
-from sqlalchemy.orm import InstrumentedAttribute
 
+from scoring.bill_features import bill_features
+from scoring.driver_rows import as_date, columns_of, fetch, objects, records_frame
+from scoring.interaction_features import interaction_features
+from scoring.months import add_months, last_complete_month, month_end, months_back
 from scoring.value import (
     abc_class,
     abc_thresholds,
-    is_dissatisfied,
-    lifecycle_state,
-    satisfaction_category,
-    xyz_class,
 )
 from store.db import make_engine
 from store.models import (
-    Attempt,
     Billing,
     Customer,
     Holding,
-    Interaction,
-    InteractionKind,
     MatrixCell,
     MatrixVersion,
     Segment,
 )
 
 DEFAULT_HORIZON_DAYS = 90
-DUE_DAY = 15
 CHUNK = 50_000
 
 NUMERIC = [
@@ -121,7 +109,7 @@ def data_end(engine: Engine) -> dt.date | None:
         month = conn.execute(select(func.max(Billing.month))).scalar()
     if month is None:
         return None
-    return _month_end(month)
+    return month_end(month)
 
 
 def customer_id_chunks(engine: Engine, size: int = CHUNK) -> Iterator[tuple[int, int]]:
@@ -135,9 +123,9 @@ def customer_id_chunks(engine: Engine, size: int = CHUNK) -> Iterator[tuple[int,
 
 def revenue_thresholds(engine: Engine, cutoff: dt.date) -> tuple[float, float]:
     """ABC boundaries over the whole base: 12 months of billed revenue to the cutoff."""
-    first, last = _months_back(cutoff, 12), _last_complete_month(cutoff)
+    first, last = months_back(cutoff, 12), last_complete_month(cutoff)
     with engine.connect() as conn:
-        totals = _fetch(
+        totals = fetch(
             conn,
             select(func.sum(Billing.amount))
             .where(Billing.month >= first, Billing.month <= last)
@@ -192,11 +180,11 @@ class FeatureBuilder:
         with self.engine.connect() as conn:
             people = _read_customers(conn, lo, hi)
             ids = np.asarray(people[0], dtype=np.int64)
-            bills = self._bills(conn, lo, hi, ids)
+            bills = bill_features(conn, lo, hi, ids, cutoff)
             held = self._held(conn, lo, hi, ids, people[2])
-            events = _interactions(conn, lo, hi, ids, end_of_cutoff)
+            events = interaction_features(conn, lo, hi, ids, end_of_cutoff)
             holdings = (
-                _frame(
+                records_frame(
                     conn.execute(
                         select(
                             Holding.customer_id,
@@ -219,9 +207,9 @@ class FeatureBuilder:
             {"signup_date": pd.Series(people[4], dtype=object, index=index)}, index=index
         )
         columns: dict[str, Any] = {
-            "external_id": _objects(people[1]),
-            "segment": _objects(["none" if s is None else str(s) for s in people[2]]),
-            "customer_type": _objects([str(t) for t in people[3]]),
+            "external_id": objects(people[1]),
+            "segment": objects(["none" if s is None else str(s) for s in people[2]]),
+            "customer_type": objects([str(t) for t in people[3]]),
         }
         columns.update(bills)
         columns.update(held)
@@ -243,128 +231,6 @@ class FeatureBuilder:
             out[column] = out[column].astype(float)
         return out
 
-    def _bills(
-        self, conn: Connection, lo: int, hi: int, ids: npt.NDArray[np.int64]
-    ) -> dict[str, Any]:
-        """Revenue, classes, lifecycle and payment features from the complete months.
-
-        The database hands back one row per customer: for the last 12 months their
-        amounts, which of the newest four were billed and the payment counts; for older
-        months the oldest one billed and the counts of unpaid and possibly late bills.
-        A bill counts as paid once its due date (the 15th) plus its days late is on or
-        before the cutoff. Months are stored as their first day (the importer does so).
-        """
-        cutoff = self.window.cutoff
-        top = _last_complete_month(cutoff)
-        months = [_add_months(top, -k) for k in range(12)]  # months[k]: k months back
-        slack = [(cutoff - (m + dt.timedelta(days=DUE_DAY - 1))).days for m in months]
-        month, late = Billing.month, Billing.days_late
-        in_range = Billing.customer_id.between(lo, hi)
-
-        year = _fetch(
-            conn,
-            select(
-                Billing.customer_id,
-                cast(func.sum(_payments(month, late, months, slack)), BigInteger),
-                *[func.max(case((month == m, cast(Billing.amount, Float)))) for m in months],
-            )
-            .where(in_range, month >= months[-1], month <= top)
-            .group_by(Billing.customer_id),
-        )
-        cid, payments, *amounts = _columns(year, 2 + len(months))
-        where = np.searchsorted(ids, np.asarray(cid, dtype=np.int64))
-
-        def put(values: Sequence[Any], fill: float = np.nan) -> npt.NDArray[np.float64]:
-            out = np.full(len(ids), fill)
-            out[where] = np.asarray(values, dtype=float)
-            return out
-
-        packed = np.zeros(len(ids), dtype=np.int64)
-        packed[where] = np.asarray(payments, dtype=np.int64)
-        counted, late6, delay6, overdue = _unpack_payments(packed)
-        billed = [put(a) for a in amounts]  # billed[k]: the amount k months back
-        billed_at = np.column_stack([~np.isnan(b) for b in billed])
-        any_bill = billed_at.any(axis=1)
-        first = np.where(any_bill, len(months) - 1 - np.argmax(billed_at[:, ::-1], axis=1), np.nan)
-        last = np.where(any_bill, np.argmax(billed_at, axis=1), np.nan)
-        seen = (billed_at[:, :4] * (1 << np.arange(4))).sum(axis=1)
-
-        older = _fetch(
-            conn,
-            select(
-                Billing.customer_id,
-                func.min(month),
-                func.max(month),
-                func.count(),
-                func.count(late),
-                func.max(late),
-            )
-            .where(in_range, month < months[-1])
-            .group_by(Billing.customer_id),
-        )
-        oid, old_oldest, old_newest, bills, paid, latest = _columns(older, 6)
-        at = np.searchsorted(ids, np.asarray(oid, dtype=np.int64))
-        first[at] = _months_before(old_oldest, top)
-        last[at] = np.fmin(last[at], _months_before(old_newest, top))
-        overdue[at] += np.asarray(bills, dtype=np.int64) - np.asarray(paid, dtype=np.int64)
-        if any(d is not None and d > slack[-1] for d in latest):
-            self._late_old_bills(conn, lo, hi, months[-1], slack[-1], ids, overdue)
-
-        index = pd.Index(ids, name="id")
-        # the months billed in this chunk as columns of months back, as a pivot has them
-        table = pd.DataFrame(
-            {k: v for k, v in enumerate(billed) if not np.isnan(v).all()}, index=index
-        )
-
-        def window_mean(first: int, last: int) -> pd.Series:
-            cols = [c for c in table.columns if first <= int(c) <= last]
-            return table[cols].mean(axis=1) if cols else pd.Series(np.nan, index=index)
-
-        last3, prior3 = window_mean(0, 2), window_mean(3, 5)
-        last6, prior6 = window_mean(0, 5), window_mean(6, 11)
-        revenue = table.sum(axis=1).fillna(0.0)
-        filled = table.notna().sum(axis=1)
-        cov = (table.std(axis=1, ddof=0) / table.mean(axis=1)).where(filled >= 3)
-        xyz = xyz_class(cov.to_numpy())
-        xyz[pd.isna(xyz)] = "none"
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean_late = np.where(counted > 0, delay6 / counted, np.nan)
-        return {
-            "arpu": last3.to_numpy(),
-            "arpu_trend_3m": (last3 / prior3 - 1.0).to_numpy(),
-            "arpu_trend_6m": (last6 / prior6 - 1.0).to_numpy(),
-            "revenue_12m": revenue.to_numpy(),
-            "revenue_cov": cov.to_numpy(),
-            "xyz_class": xyz,
-            "lifecycle": lifecycle_state(first, last, _newest_run_start(last, seen)),
-            "late_bills_6m": late6.astype(float),
-            "mean_days_late_6m": mean_late,
-            "overdue_bills": overdue.astype(float),
-        }
-
-    def _late_old_bills(
-        self,
-        conn: Connection,
-        lo: int,
-        hi: int,
-        before: dt.date,
-        bound: int,
-        ids: npt.NDArray[np.int64],
-        overdue: npt.NDArray[np.int64],
-    ) -> None:
-        """Count bills older than the year that were paid after the cutoff as overdue."""
-        cutoff = self.window.cutoff
-        rows = conn.execute(
-            select(Billing.customer_id, Billing.month, Billing.days_late).where(
-                Billing.customer_id.between(lo, hi),
-                Billing.month < before,
-                Billing.days_late > bound,
-            )
-        ).all()
-        for customer, month, late in rows:
-            if late is not None and month + dt.timedelta(days=DUE_DAY - 1 + late) > cutoff:
-                overdue[np.searchsorted(ids, customer)] += 1
-
     def _held(
         self,
         conn: Connection,
@@ -375,8 +241,8 @@ class FeatureBuilder:
     ) -> dict[str, Any]:
         """Products held at the cutoff, what they bring in, and how many are targeted."""
         cutoff = self.window.cutoff
-        active = _frame(
-            _fetch(
+        active = records_frame(
+            fetch(
                 conn,
                 select(
                     Holding.customer_id, Holding.product_id, cast(Holding.monthly_revenue, Float)
@@ -418,7 +284,7 @@ class FeatureBuilder:
         cutoff = self.window.cutoff
         days: dict[Any, float] = {}
         for raw in set(stored):
-            now = contract_end_as_of(_date(raw), cutoff, self.export_end)
+            now = contract_end_as_of(as_date(raw), cutoff, self.export_end)
             days[raw] = np.nan if now is None else float((now - cutoff).days)
         return {
             "contract_end_days": np.asarray([days[e] for e in stored], dtype=float),
@@ -451,8 +317,8 @@ def read_in_process(lo: int, hi: int) -> pd.DataFrame:
 
 def _read_customers(conn: Connection, lo: int, hi: int) -> list[tuple[Any, ...]]:
     """Id, external id, segment code, type, signup and contract end, as columns (the
-    dates as the driver gives them: see ``_fetch``)."""
-    rows = _fetch(
+    dates as the driver gives them: see ``driver_rows.fetch``)."""
+    rows = fetch(
         conn,
         select(
             Customer.id,
@@ -466,107 +332,7 @@ def _read_customers(conn: Connection, lo: int, hi: int) -> list[tuple[Any, ...]]
         .where(Customer.id.between(lo, hi))
         .order_by(Customer.id),
     )
-    return _columns(rows, 6)
-
-
-def _interactions(
-    conn: Connection,
-    lo: int,
-    hi: int,
-    ids: npt.NDArray[np.int64],
-    end_of_cutoff: dt.datetime,
-) -> dict[str, Any]:
-    """Complaints, tickets, the latest survey and the latest contact, per customer.
-
-    Counted are interactions that occurred by the end of the cutoff day: complaints and
-    tickets within 30/90/365 days of it, complaints still open at it (closed later or
-    never), the newest survey ever, and the newest of these or of a call attempt.
-    """
-    at = end_of_cutoff
-    occurred, kind = Interaction.occurred_at, Interaction.kind
-    complaint = kind == InteractionKind.COMPLAINT
-    still_open = complaint & or_(Interaction.closed_at.is_(None), Interaction.closed_at > at)
-
-    def within(days: int) -> ColumnElement[bool]:
-        return occurred >= at - dt.timedelta(days=days)
-
-    in_range = Interaction.customer_id.between(lo, hi)
-    rows = _fetch(
-        conn,
-        select(
-            Interaction.customer_id,
-            *[func.count().filter(complaint & within(d)) for d in (30, 90, 365)],
-            func.count().filter(still_open),
-            func.count().filter((kind == InteractionKind.TICKET) & within(90)),
-            func.max(occurred),
-        )
-        .where(
-            in_range,
-            occurred <= at,
-            or_(occurred > at - dt.timedelta(days=366), kind == InteractionKind.SURVEY, still_open),
-        )
-        .group_by(Interaction.customer_id),
-    )
-    cid, c30, c90, c365, opened, tickets, newest = _columns(rows, 7)
-    where = np.searchsorted(ids, np.asarray(cid, dtype=np.int64))
-
-    def put(values: Sequence[Any], fill: float) -> npt.NDArray[np.float64]:
-        out = np.full(len(ids), fill)
-        out[where] = np.asarray(values, dtype=float)
-        return out
-
-    latest = (
-        select(Interaction.customer_id, func.max(occurred).label("at"))
-        .where(in_range, kind == InteractionKind.SURVEY, occurred <= at)
-        .group_by(Interaction.customer_id)
-        .subquery()
-    )
-    surveys = _fetch(
-        conn,
-        select(Interaction.customer_id, Interaction.score, Interaction.scale).join(
-            latest,
-            and_(
-                Interaction.customer_id == latest.c.customer_id,
-                Interaction.kind == InteractionKind.SURVEY,
-                Interaction.occurred_at == latest.c.at,
-            ),
-        ),
-    )
-    sid, scores, scales = _columns(surveys, 3)
-    placed = np.searchsorted(ids, np.asarray(sid, dtype=np.int64))
-    score, scale = np.full(len(ids), np.nan), np.full(len(ids), np.nan)
-    score[placed] = np.asarray(scores, dtype=float)
-    scale[placed] = np.asarray(scales, dtype=float)
-
-    contacts = _fetch(
-        conn,
-        select(Attempt.customer_id, func.max(Attempt.created_at))
-        .where(Attempt.customer_id.between(lo, hi), Attempt.created_at <= at)
-        .group_by(Attempt.customer_id),
-    )
-    index = pd.Index(ids, name="id")
-    last_event = _utc_times(cid, newest).reindex(index)
-    last_attempt = (
-        _utc_times(*_columns(contacts, 2)).reindex(index)
-        if contacts
-        else pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
-    )
-    last = pd.concat([last_event, last_attempt], axis=1).max(axis=1)
-    category = satisfaction_category(score, scale)
-    category[pd.isna(category)] = "none"
-    return {
-        "complaints_30d": put(c30, 0),
-        "complaints_90d": put(c90, 0),
-        "complaints_365d": put(c365, 0),
-        "open_complaints": put(opened, 0),
-        "tickets_90d": put(tickets, 0),
-        "last_score_10": np.where(scale == 5, 1.0 + (score - 1.0) * 9.0 / 4.0, score),
-        "last_score_scale": scale,
-        "last_score": score,
-        "satisfaction": category,
-        "dissatisfied": is_dissatisfied(score, scale).astype(float),
-        "days_since_contact": ((pd.Timestamp(at) - last).dt.total_seconds() / 86400.0).to_numpy(),
-    }
+    return columns_of(rows, 6)
 
 
 def contract_end_as_of(
@@ -577,7 +343,7 @@ def contract_end_as_of(
         return None
     end = stored
     while True:
-        previous = _add_months(end, -12)
+        previous = add_months(end, -12)
         # A renewal at ``previous`` happened after the cutoff and before the export.
         if previous > cutoff and previous <= export_end:
             end = previous
@@ -634,145 +400,6 @@ def _targeted_products(engine: Engine) -> dict[str, frozenset[int]]:
     for code, product in rows:
         targets.setdefault(code, set()).add(product)
     return {k: frozenset(v) for k, v in targets.items()}
-
-
-def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
-    # Plain tuples: pandas reads SQLAlchemy Row objects about ten times slower.
-    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
-
-
-# One bill's payment facts packed into one number, so the database sums them in one
-# pass: bits 0-7 count the bills of the last 6 months known paid by the cutoff, bits
-# 8-15 those of them paid late, bits 16-39 their days late, bits 40-47 the bills of the
-# year not known paid by the cutoff. A year holds at most 12 bills of at most 3650 days
-# late (the importer's limit), so no field overflows into the next.
-_PAID, _LATE, _DAYS, _UNPAID = 0, 8, 16, 40
-
-
-def _payments(
-    month: InstrumentedAttribute[dt.date],
-    late: InstrumentedAttribute[int | None],
-    months: Sequence[dt.date],
-    slack: Sequence[int],
-) -> ColumnElement[int]:
-    """A bill's packed payment facts (see above); ``slack[k]`` is the days a bill of
-    ``months[k]`` may be late and still be paid by the cutoff."""
-    allowed = case(dict(zip(months, slack, strict=True)), value=month)
-    return case(
-        (late.is_(None) | (late > allowed), literal(1 << _UNPAID, BigInteger)),
-        (
-            month >= months[5],
-            literal(1 << _PAID, BigInteger)
-            + case((late > 0, 1 << _LATE), else_=0)
-            + late * literal(1 << _DAYS, BigInteger),
-        ),
-        else_=0,
-    )
-
-
-Ints = npt.NDArray[np.int64]
-
-
-def _unpack_payments(packed: Ints) -> tuple[Ints, Ints, Ints, Ints]:
-    """Known-paid bills of 6 months, how many were late, their days late, unpaid bills."""
-
-    def field(shift: int, bits: int) -> Ints:
-        return (packed >> shift) & ((1 << bits) - 1)
-
-    return field(_PAID, 8), field(_LATE, 8), field(_DAYS, 24), field(_UNPAID, 8)
-
-
-def _fetch(conn: Connection, stmt: Executable) -> list[tuple[Any, ...]]:
-    """A query's rows as plain tuples, straight from the driver.
-
-    SQLAlchemy's per-value result conversion costs more than the query here, so the
-    queries ask for numbers the drivers hand back as Python numbers (amounts cast to
-    float) and the few dates and times are read by ``_date``, ``_months_before`` and
-    ``_utc_times``, which take both what SQLite gives (ISO text) and what PostgreSQL
-    gives (date and datetime objects).
-    """
-    result = conn.execute(stmt)
-    try:
-        rows: list[tuple[Any, ...]] = list(result.cursor.fetchall())
-    finally:
-        result.close()
-    return rows
-
-
-def _date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
-def _months_before(values: Sequence[Any], top: dt.date) -> npt.NDArray[np.float64]:
-    """How many months each month (a date, or its ISO text) lies before ``top``."""
-    out = np.empty(len(values))
-    for i, value in enumerate(values):
-        year, month = (
-            (int(value[:4]), int(value[5:7]))
-            if isinstance(value, str)
-            else (value.year, value.month)
-        )
-        out[i] = (top.year - year) * 12 + top.month - month
-    return out
-
-
-def _utc_times(keys: Sequence[Any], values: Sequence[Any]) -> pd.Series:
-    """Times (aware datetimes, or SQLite's UTC text) as a UTC series keyed by ``keys``."""
-    times = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True, format="ISO8601")
-    return pd.Series(
-        times.astype("datetime64[us, UTC]").to_numpy(), index=pd.Index(list(keys), dtype=np.int64)
-    ).astype("datetime64[us, UTC]")
-
-
-def _columns(rows: Sequence[Any], n: int) -> list[tuple[Any, ...]]:
-    """The n columns of a result, also when it has no rows."""
-    return list(zip(*rows, strict=True)) if rows else [() for _ in range(n)]
-
-
-def _objects(values: Sequence[Any]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
-def _newest_run_start(
-    last: npt.NDArray[np.float64], seen: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
-    """Months back to the first bill of the newest unbroken run, as the lifecycle reads it.
-
-    ``seen`` has bit k set where the customer was billed k months back (k <= 3). The
-    lifecycle looks at the run only when the newest bill is at most 2 months back, and
-    then only at whether the run reaches further back than 2 months: the start is exact
-    up to 2 and 3 for any run that reaches 3 months back or further; NaN otherwise.
-    """
-    recent = last <= 2
-    run = np.where(recent, last, 0).astype(np.int64)
-    bits = seen
-    for _ in range(3):
-        step = recent & (run <= 2) & (((bits >> np.minimum(run + 1, 3)) & 1) == 1)
-        run = np.where(step, run + 1, run)
-    return np.where(recent, run.astype(float), np.nan)
-
-
-def _month_end(month: dt.date) -> dt.date:
-    return _add_months(month.replace(day=1), 1) - dt.timedelta(days=1)
-
-
-def _last_complete_month(cutoff: dt.date) -> dt.date:
-    """First day of the newest month that ended on or before the cutoff."""
-    first = cutoff.replace(day=1)
-    return first if _month_end(first) <= cutoff else _add_months(first, -1)
-
-
-def _months_back(cutoff: dt.date, months: int) -> dt.date:
-    return _add_months(_last_complete_month(cutoff), -(months - 1))
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    result: dt.date = day + relativedelta(months=months)
-    return result
 
 
 __all__ = [

@@ -29,8 +29,8 @@ import skops.io as sio
 from sklearn.model_selection import train_test_split
 from sqlalchemy import Engine, func, select
 
-from scoring.churn import TRUSTED as CHURN_TRUSTED
-from scoring.churn import active_version, load_artifact, record_version
+from scoring.artifacts import TRUSTED as PIPELINE_TRUSTED
+from scoring.artifacts import active_version, load_artifact, record_version
 from scoring.errors import NotEnoughDataError
 from scoring.evaluate import single_threaded
 from scoring.features import CATEGORICAL, NUMERIC, FeatureBuilder, Window, data_end
@@ -41,7 +41,7 @@ from store.models import Customer, ModelKind, ModelVersion
 FEATURES = NUMERIC + CATEGORICAL
 HISTORY_COLUMNS = ("customer_id", "contacted_on", "group", "churned_90d")
 PERMUTATIONS = 200
-TRUSTED = [*CHURN_TRUSTED, "scoring.uplift.SLearner"]
+TRUSTED = [*PIPELINE_TRUSTED, "scoring.uplift.SLearner"]
 
 
 @dataclass(frozen=True)

@@ -48,12 +48,8 @@ from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine, select
 
 from scoring.features import data_end
-from scoring.propensity import (
-    candidate_pairs,
-    load_active_propensity,
-    predict_acceptance,
-    train_propensity,
-)
+from scoring.propensity import candidate_pairs, load_active_propensity, predict_acceptance
+from scoring.propensity_training import train_propensity
 from store.db import make_engine
 from store.importer import KINDS, import_file
 from store.migrate import upgrade

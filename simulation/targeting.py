@@ -34,7 +34,7 @@ from sqlalchemy import Engine, select
 from campaigns.planner import PlanRequest, plan
 from campaigns.policy.screen import screen
 from campaigns.policy.settings import ContactPolicy
-from scoring.churn import active_version
+from scoring.artifacts import active_version
 from store.models import (
     CampaignKind,
     Channel,

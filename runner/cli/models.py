@@ -176,7 +176,7 @@ def propensity_train(
     as_json: JsonOption = False,
 ) -> None:
     """Train the offer-acceptance model on the store, validate it out of time, save it."""
-    from scoring.propensity import train_propensity
+    from scoring.propensity_training import train_propensity
 
     settings = settings_of(ctx)
     with migrated_store(settings) as engine, progress_bar("training", disable=as_json) as advance:

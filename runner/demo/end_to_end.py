@@ -188,7 +188,7 @@ AGENTS, HOURS, CONTACTS_PER_HOUR = 4, 6.0, 8.0
 
 
 def _propensity(engine: Engine, settings: Settings, console: Console) -> None:
-    from scoring.propensity import train_propensity
+    from scoring.propensity_training import train_propensity
 
     try:
         result = train_propensity(engine, settings.home / "models")

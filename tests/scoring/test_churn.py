@@ -13,7 +13,8 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sqlalchemy import func, select
 
-from scoring.churn import FEATURES, LARGE_TREES, TRUSTED, load_active, score, train
+from scoring.artifacts import TRUSTED
+from scoring.churn import FEATURES, LARGE_TREES, load_active, score, train
 from scoring.errors import ModelNotFoundError, NotEnoughDataError
 from scoring.features import CATEGORICAL, NUMERIC, FeatureBuilder, Window, data_end
 from scoring.pipeline import build_churn_pipeline
