@@ -36,7 +36,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, update
 
 from campaigns.acceptance import acceptance
-from campaigns.errors import CampaignError, NothingScoredError
+from campaigns.errors import CampaignError, CampaignNameTaken, NothingScoredError
 from campaigns.matrix import ProductState, product_states
 from campaigns.offers import (
     FOLLOW_UP_OFFERS,
@@ -182,9 +182,7 @@ def plan(engine: Engine, request: PlanRequest, *, dry_run: bool = False) -> Plan
         try:
             _lock_planning(conn)
             if conn.execute(select(Campaign.id).where(Campaign.name == request.name)).first():
-                raise CampaignError(
-                    f"a campaign named {request.name!r} exists already: choose another name"
-                )
+                raise CampaignNameTaken(request.name)
             base = _scored(conn, mv.id)
             if base.empty:
                 raise NothingScoredError()

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from campaigns.errors import CampaignError, CampaignNotFoundError
+from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.lifecycle import move
 from campaigns.monthly import FilterError, Filters, MonthlyReport, monthly_report
 from campaigns.planner import plan
@@ -76,7 +76,7 @@ def api_error(
 def _campaign_error(exc: CampaignError) -> web.Response:
     if isinstance(exc, CampaignNotFoundError):
         return api_error(404, "not_found", str(exc), {"name": str(exc)})
-    if "exists already" in str(exc):  # the planner's check of a unique name
+    if isinstance(exc, CampaignNameTaken):
         return api_error(409, "conflict", str(exc), {"name": str(exc)})
     return api_error(409, "conflict", str(exc))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from campaigns.errors import CampaignError, CampaignNotFoundError
+from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.export import export_list
 from campaigns.matrix import NoMatrixError
 from dialer.webhooks import DIALER
@@ -91,8 +91,7 @@ def form_url(request: web.Request, values: Mapping[str, str]) -> str:
 
 def _plan_problem(exc: CampaignError) -> dict[str, str]:
     """A planner refusal pinned to the field it concerns (a taken name), else the form."""
-    message = str(exc)
-    return {"name": message} if "exists already" in message else {"form": message}
+    return {"name": str(exc)} if isinstance(exc, CampaignNameTaken) else {"form": str(exc)}
 
 
 async def plan_preview(request: web.Request) -> web.Response:
