@@ -33,7 +33,8 @@ from multidict import MultiMapping
 from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.lifecycle import move
 from campaigns.monthly import FilterError, Filters, MonthlyReport, monthly_report
-from campaigns.planner import plan
+from campaigns.plan_request import PlanRequest, PlanRequestError
+from campaigns.planner import Plan, plan
 from campaigns.reports import conversion_report, saved_report
 from dialer.webhooks import DIALER
 from runner.cli_reports import Report, csv_text
@@ -45,9 +46,9 @@ from runner.desk import (
     campaign_rows,
     kpis_for,
     live_counts,
-    parse_plan,
 )
 from runner.openapi import document
+from runner.schemas import PlanBody
 
 __all__ = [
     "MonthlyQuery",
@@ -94,9 +95,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 # --- shared with the pages ----------------------------------------------------------
 
 
-async def run_plan(request: web.Request, data: Mapping[str, Any], *, dry_run: bool) -> Any:
-    """Parse and run a plan; raises FieldErrors or CampaignError for the caller to show."""
-    plan_request = parse_plan(data)
+async def run_plan(request: web.Request, plan_request: PlanRequest, *, dry_run: bool) -> Plan:
+    """Run a plan; raises CampaignError for the caller to show."""
     engine = request.app[DIALER].engine
     return await asyncio.to_thread(plan, engine, plan_request, dry_run=dry_run)
 
@@ -138,17 +138,15 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 async def plan_campaign(request: web.Request) -> web.Response:
     try:
-        data = await _json_body(request)
-        dry_run = data.get("dry_run", False)
-        if not isinstance(dry_run, bool):
-            raise FieldErrors({"dry_run": "true to preview only, false to store the plan"})
-        result = await run_plan(request, data, dry_run=dry_run)
-    except FieldErrors as exc:
+        body = PlanBody(**await _json_body(request))
+        result = await run_plan(request, body.plan_request(), dry_run=body.dry_run)
+    except (FieldErrors, PlanRequestError) as exc:  # a body that is no JSON object, or its fields
         return api_error(400, "invalid", "the plan cannot be made as asked", exc.fields)
     except CampaignError as exc:
         return _campaign_error(exc)
     return web.json_response(
-        {"stored": not dry_run, "preview": result.preview}, status=200 if dry_run else 201
+        {"stored": not body.dry_run, "preview": result.preview},
+        status=200 if body.dry_run else 201,
     )
 
 

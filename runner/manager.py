@@ -19,13 +19,12 @@ from aiohttp import web
 from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.export import export_list
 from campaigns.matrix import NoMatrixError
+from campaigns.plan_request import PLAN_FIELDS, PlanRequest, PlanRequestError
 from dialer.webhooks import DIALER
 from runner.api import live_view, move_campaign, run_plan
 from runner.auth import safe_next
 from runner.desk import (
     ACTIONS,
-    PLAN_FIELDS,
-    FieldErrors,
     calibration_plot,
     campaign_rows,
     import_runs,
@@ -98,8 +97,8 @@ async def plan_preview(request: web.Request) -> web.Response:
     """The plan form, run as a dry run: what the list would be, nothing stored yet."""
     values = _form_values(await request.post())
     try:
-        result = await run_plan(request, values, dry_run=True)
-    except FieldErrors as exc:
+        result = await run_plan(request, PlanRequest(**values), dry_run=True)
+    except PlanRequestError as exc:
         return await _home(request, values=values, errors=exc.fields, status=400)
     except CampaignError as exc:
         return await _home(request, values=values, errors=_plan_problem(exc), status=409)
@@ -121,11 +120,11 @@ async def plan_store(request: web.Request) -> web.Response:
     form = await request.post()
     values = _form_values(form)
     try:
-        result = await run_plan(request, values, dry_run=False)
+        result = await run_plan(request, PlanRequest(**values), dry_run=False)
         name = result.preview["name"]
         if form.get("then") == "launch":
             await move_campaign(request, name, "launch")
-    except FieldErrors as exc:
+    except PlanRequestError as exc:
         return await _home(request, values=values, errors=exc.fields, status=400)
     except CampaignError as exc:
         return await _home(request, values=values, errors=_plan_problem(exc), status=409)

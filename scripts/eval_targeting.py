@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from campaigns.planner import PlanRequest, plan
+from campaigns.plan_request import PlanRequest
+from campaigns.planner import plan
 from campaigns.policy import ContactPolicy, screen
 from scoring.churn import active_version
 from store.models import (
