@@ -1,7 +1,8 @@
 """The JSON API under ``/api/``: plan, move and watch campaigns; read the reports.
 
-Every route is described in ``runner.openapi`` (served at ``/api/openapi.json``) and
-guarded by ``runner.access`` like the pages. Errors are JSON,
+Every route is described in ``runner.openapi`` (served at ``/api/openapi.json``), built
+from this route table and the models of ``runner.schemas``, and guarded by
+``runner.access`` like the pages. Errors are JSON,
 ``{"error": code, "message": text, "field": name, "fields": {name: text}}``:
 
     400 invalid      the body or a parameter cannot be used; ``fields`` says which
@@ -301,7 +302,7 @@ async def monthly(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    return web.json_response(document(request.app.router))
 
 
 def add_api_routes(app: web.Application) -> None:
