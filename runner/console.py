@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from cachetools import TTLCache
+from pydantic import BaseModel
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,6 +50,17 @@ from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, st
 from dialer.webhooks import DIALER
 from runner.call_script import render_call_script
 from runner.card import CardError, customer_card, customer_zone, iso
+from runner.console_bodies import (
+    FUNNEL_STAGES,
+    PAUSE_CODES,
+    BodyError,
+    DispositionBody,
+    LoginBody,
+    PauseBody,
+    PreviewBody,
+    PreviewNextBody,
+    parse_body,
+)
 from runner.keys import SETTINGS, USER
 from runner.live import FEED, AgentFeed, call_state, close_feed, status_json
 from runner.reads import read_store
@@ -68,26 +80,16 @@ from store.models import (
 
 __all__ = [
     "DISPOSITIONS",
-    "FUNNEL_STAGES",
-    "PAUSE_CODES",
     "add_console_routes",
     "call_state",
 ]
 
 log = logging.getLogger("telecampaign.console")
 T = TypeVar("T")
+Body = TypeVar("Body", bound=BaseModel)
 S = AttemptStatus
 D = DispositionCode
 
-PAUSE_CODES: Final = ("break", "lunch", "training", "meeting", "technical", "coaching")
-# where in the conversation a refusal came: the stages the KPIs count refusals by
-FUNNEL_STAGES: Final = (
-    ("contact", "Opening"),
-    ("needs", "Needs"),
-    ("offer", "Offer"),
-    ("objection", "Objections"),
-    ("closing", "Closing"),
-)
 # (code, label, keyboard shortcut), in the order of the buttons
 DISPOSITIONS: Final = (
     (D.ACCEPTED, "Accepted", "1"),
@@ -107,8 +109,6 @@ REFUSAL_REASONS: Final = (
 )
 # right-party contacts, as the campaign KPIs count them
 CONTACTS: Final = frozenset({D.ACCEPTED, D.REFUSED, D.CALLBACK, D.DO_NOT_CALL})
-MAX_NOTES = 2000
-MAX_REASON = 120
 KEEPALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing
 # The card, offer and script of a call do not change while it lasts (its earlier contacts,
 # the customer's record and scores are read when it arrives): a console that polls reads
@@ -162,16 +162,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _text(body: dict[str, Any], name: str, limit: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _Invalid(name, "give it as text")
-    value = value.strip()
-    if len(value) > limit:
-        raise _Invalid(name, f"at most {limit} characters, not {len(value)}")
-    return value or None
+def _parsed(model: type[Body], body: dict[str, Any]) -> Body:
+    try:
+        return parse_body(model, body)
+    except BodyError as exc:
+        raise _Invalid(exc.field, exc.message) from None
 
 
 def _status_json(request: web.Request, status: AgentStatus) -> dict[str, Any]:
@@ -278,13 +273,7 @@ async def agent_state(request: web.Request) -> web.Response:
 
 
 async def agent_login(request: web.Request) -> web.Response:
-    body = await _body(request)
-    raw = body.get("campaign_id")
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool):
-        raise _Invalid("campaign_id", "choose a campaign to work on")
-    campaign_id = raw
+    campaign_id = _parsed(LoginBody, await _body(request)).campaign_id
 
     def running(session: Session) -> CampaignStatus | None:
         return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
@@ -317,12 +306,9 @@ async def agent_ready(request: web.Request) -> web.Response:
 
 
 async def agent_pause(request: web.Request) -> web.Response:
-    body = await _body(request)
-    code = body.get("code")
-    if code not in PAUSE_CODES:
-        raise _Invalid("code", f"choose a pause reason: {', '.join(PAUSE_CODES)}")
+    code = _parsed(PauseBody, await _body(request)).code
     board = _dialer(request).board
-    return await _move(request, lambda agent, now: board.pause(agent, str(code), now))
+    return await _move(request, lambda agent, now: board.pause(agent, code, now))
 
 
 async def agent_logout(request: web.Request) -> web.Response:
@@ -443,17 +429,6 @@ def _with_script(request: web.Request, view: dict[str, Any]) -> None:
 # -- preview dialing ----------------------------------------------------------------------
 
 
-def _entry_id(body: dict[str, Any], *, required: bool) -> int | None:
-    raw = body.get("entry_id")
-    if raw is None and not required:
-        return None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
-        raise _Invalid("entry_id", "give the list entry's id as a whole number")
-    return raw
-
-
 async def _preview_view(request: web.Request, status: AgentStatus) -> dict[str, Any] | None:
     """The customer the agent is previewing: card, offer and script, before the dial."""
     entry_id = status.entry_id
@@ -484,7 +459,7 @@ async def _preview_view(request: web.Request, status: AgentStatus) -> dict[str, 
 async def preview_next(request: web.Request) -> web.Response:
     """The next customer for a ready agent to preview (or ``entry_id``: one of their own
     call-backs); the same customer again while the agent is previewing one."""
-    entry_id = _entry_id(await _body(request), required=False)
+    entry_id = _parsed(PreviewNextBody, await _body(request)).entry_id
     dialer, user = _dialer(request), request[USER]
     board = dialer.board
     before = await board.status(user.id)
@@ -531,7 +506,7 @@ async def preview_next(request: web.Request) -> web.Response:
 
 async def preview_dial(request: web.Request) -> web.Response:
     """Dial the customer being previewed; the call then arrives like any other."""
-    entry_id = _entry_id(await _body(request), required=True)
+    entry_id = _parsed(PreviewBody, await _body(request)).entry_id
     assert entry_id is not None
     dialer, user = _dialer(request), request[USER]
     board = dialer.board
@@ -565,7 +540,7 @@ async def preview_dial(request: web.Request) -> web.Response:
 
 async def preview_skip(request: web.Request) -> web.Response:
     """Pass on the customer being previewed: offered again later, the agent ready."""
-    entry_id = _entry_id(await _body(request), required=True)
+    entry_id = _parsed(PreviewBody, await _body(request)).entry_id
     assert entry_id is not None
     dialer, user = _dialer(request), request[USER]
     before = await dialer.board.status(user.id)
@@ -579,10 +554,10 @@ async def preview_skip(request: web.Request) -> web.Response:
     return await _moved(request, before, after)
 
 
-def _callback_time(body: dict[str, Any], zone: ZoneInfo | None) -> dt.datetime | None:
+def _callback_time(body: DispositionBody, zone: ZoneInfo | None) -> dt.datetime | None:
     """The call-back instant: ``callback_at`` with its offset, or ``callback_local`` as
     a wall time in the customer's zone."""
-    aware, local = body.get("callback_at"), body.get("callback_local")
+    aware, local = body.callback_at, body.callback_local
     if aware:
         try:
             when = dt.datetime.fromisoformat(str(aware).replace("Z", "+00:00"))
@@ -639,36 +614,14 @@ async def dispose(request: web.Request) -> web.Response:
     if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
         raise _conflict(str(NoConversation()))
 
-    code = body.get("code")
-    if code not in {c.value for c in D}:
-        raise _Invalid("code", "choose an outcome: " + ", ".join(c.value for c in D))
-    code = D(code)
-    reason = _text(body, "refusal_reason", MAX_REASON)
-    stage = _text(body, "funnel_stage", 32)
-    notes = _text(body, "notes", MAX_NOTES)
-    if code is D.REFUSED:
-        if reason is None:
-            raise _Invalid("refusal_reason", "say why the customer refused")
-        if stage not in {value for value, _ in FUNNEL_STAGES}:
-            raise _Invalid("funnel_stage", "choose the stage the customer refused at")
-    elif code is D.ACCEPTED:
-        stage = "closed"  # as the simulated agents record it, for the funnel report
-    else:
-        reason = stage = None
+    asked = _parsed(DispositionBody, body)
+    code, reason, stage, notes = asked.code, asked.refusal_reason, asked.funnel_stage, asked.notes
     callback_at = None
-    shared = False
     if code is D.CALLBACK:
-        callback_at = _callback_time(body, customer_zone(zone_name))
+        callback_at = _callback_time(asked, customer_zone(zone_name))
         if callback_at is None:
             raise _Invalid("callback_at", "give the time to call back")
-        shared = bool(body.get("callback_shared", False))
-    then = body.get("then", AgentState.READY.value)
-    if then not in (AgentState.READY, AgentState.PAUSED, AgentState.OFFLINE):
-        raise _Invalid("then", "after the call: ready, paused or offline")
-    then = AgentState(then)
-    pause_code = body.get("pause_code") if then is AgentState.PAUSED else None
-    if then is AgentState.PAUSED and pause_code not in PAUSE_CODES:
-        raise _Invalid("pause_code", f"choose a pause reason: {', '.join(PAUSE_CODES)}")
+    shared, then, pause_code = asked.callback_shared, asked.then, asked.pause_code
 
     status = await dialer.board.status(user.id)
     if status.state is AgentState.TALK and status.attempt_id == attempt_id:

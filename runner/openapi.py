@@ -19,6 +19,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from runner import schemas
+from runner.console_bodies import (
+    DispositionBody,
+    LoginBody,
+    PauseBody,
+    PreviewBody,
+    PreviewNextBody,
+)
 
 __all__ = ["document"]
 
@@ -106,6 +113,7 @@ class Route:
     answers: Mapping[str, Answer]
     errors: tuple[str, ...] = _ERRORS
     body: type[BaseModel] | None = None
+    body_required: bool = True
     any_body: bool = False  # a POST that takes any JSON object, or none (the console's)
     description: str | None = None
     query: tuple[Mapping[str, Any], ...] = ()
@@ -119,12 +127,13 @@ def _report(summary: str, model: type[BaseModel], rows: str) -> Route:
     )
 
 
-def _console(summary: str, *, created: bool = False) -> Route:
-    """A route of the agent console (``runner.console``), whose answers it describes."""
+def _console(summary: str, *, created: bool = False, body: type[BaseModel] | None = None) -> Route:
+    """A route of the agent console (``runner.console``), whose answers it describes; a
+    POST may come without a body (an empty one is read as ``{}``)."""
     answers = {"200": Answer("See runner.console.", any_object=True)}
     if created:
         answers["201"] = Answer("See runner.console.", any_object=True)
-    return Route(summary, "agent", answers, any_body=True)
+    return Route(summary, "agent", answers, body=body, body_required=False, any_body=True)
 
 
 def _filter(name: str, description: str) -> dict[str, Any]:
@@ -212,16 +221,18 @@ ROUTES: Final[dict[str, Route]] = {
         query=_MONTHLY_QUERY,
     ),
     "agent-state": _console("The agent's state and campaign"),
-    "agent-login": _console("Log in to a campaign: ready for calls"),
+    "agent-login": _console("Log in to a campaign: ready for calls", body=LoginBody),
     "agent-ready": _console("Ready again after a pause or wrap-up"),
-    "agent-pause": _console("Pause, with a pause code"),
+    "agent-pause": _console("Pause, with a pause code", body=PauseBody),
     "agent-logout": _console("Log out of the campaign"),
     "agent-call": _console("The call in hand: the customer card and script"),
-    "agent-preview-next": _console("Preview dialing: the next customer's card, before the dial"),
-    "agent-preview-dial": _console(
-        "Dial the customer being previewed (201 with the attempt)", created=True
+    "agent-preview-next": _console(
+        "Preview dialing: the next customer's card, before the dial", body=PreviewNextBody
     ),
-    "agent-preview-skip": _console("Pass on the customer being previewed"),
+    "agent-preview-dial": _console(
+        "Dial the customer being previewed (201 with the attempt)", created=True, body=PreviewBody
+    ),
+    "agent-preview-skip": _console("Pass on the customer being previewed", body=PreviewBody),
     "agent-callbacks": _console("The agent's callbacks due"),
     "agent-today": _console("Today's figures"),
     "agent-events": Route(
@@ -230,7 +241,7 @@ ROUTES: Final[dict[str, Route]] = {
         {"200": Answer("text/event-stream")},
         errors=(),
     ),
-    "agent-disposition": _console("Record the outcome of the agent's call"),
+    "agent-disposition": _console("Record the outcome of the agent's call", body=DispositionBody),
     "agent-voice-token": Route(
         "The agent's voice leg: a Twilio access token, or simulated",
         "agent",
@@ -261,13 +272,16 @@ _SECURITY_SCHEMES = {
 
 
 def _components() -> dict[str, Any]:
-    """Every model's JSON schema, each under its own name: requests as they are
-    validated, answers as they are written."""
-    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (model, "validation" if model is schemas.PlanBody else "serialization")
-        for model in schemas.API_MODELS
-    ]
-    _, top = models_json_schema(modes, ref_template=_REFS, schema_generator=_Untitled)
+    """The JSON schema of every model the routes name, each under its own name (with
+    the models they hold): bodies as they are validated, answers as they are written."""
+    modes: dict[type[BaseModel], JsonSchemaMode] = {schemas.Error: "serialization"}
+    for route in ROUTES.values():
+        if route.body is not None:
+            modes[route.body] = "validation"
+        for answer in route.answers.values():
+            models = answer.model if isinstance(answer.model, tuple) else (answer.model,)
+            modes.update((model, "serialization") for model in models if model is not None)
+    _, top = models_json_schema(list(modes.items()), ref_template=_REFS, schema_generator=_Untitled)
     return dict(sorted(top["$defs"].items()))
 
 
@@ -287,7 +301,7 @@ def _operation(method: str, path_names: list[str], route: Route) -> dict[str, An
     if method == "post" and (route.body is not None or route.any_body):
         schema = _ref(route.body) if route.body is not None else dict(_ANY_OBJECT)
         operation["requestBody"] = {
-            "required": route.body is not None,
+            "required": route.body is not None and route.body_required,
             "content": {"application/json": {"schema": schema}},
         }
     responses = {status: answer.content() for status, answer in route.answers.items()}

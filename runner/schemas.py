@@ -17,7 +17,6 @@ from campaigns.plan_request import PlanAsked, PlanRequest
 from store.models import CampaignKind, CampaignStatus
 
 __all__ = [
-    "API_MODELS",
     "Campaigns",
     "ConversionReport",
     "Error",
@@ -269,20 +268,3 @@ class VoiceToken(BaseModel):
 
 class VoiceSimulated(BaseModel):
     mode: Literal["simulated"]
-
-
-# every model the document names; the others are reached through these
-API_MODELS: tuple[type[BaseModel], ...] = (
-    PlanBody,
-    Error,
-    Campaigns,
-    PlanResult,
-    MoveResult,
-    Live,
-    SavedReport,
-    ConversionReport,
-    Kpis,
-    MonthlyReport,
-    VoiceToken,
-    VoiceSimulated,
-)
