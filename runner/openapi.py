@@ -11,7 +11,7 @@ response against the document, so a route that drifts from its models fails ther
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
@@ -117,8 +117,6 @@ class Route:
     any_body: bool = False  # a POST that takes any JSON object, or none (the console's)
     description: str | None = None
     query: tuple[Mapping[str, Any], ...] = ()
-    denied: bool = True  # answers 401 and 403 (every route here is behind a login)
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _report(summary: str, model: type[BaseModel], rows: str) -> Route:
@@ -306,8 +304,7 @@ def _operation(method: str, path_names: list[str], route: Route) -> dict[str, An
         }
     responses = {status: answer.content() for status, answer in route.answers.items()}
     responses.update(dict.fromkeys(route.errors, _ERROR))
-    if route.denied:
-        responses.update(_DENIED)
+    responses.update(_DENIED)  # every route here is behind a login
     operation["responses"] = responses
     return operation
 
