@@ -66,6 +66,7 @@ from store.schemas import (
     BillingRow,
     CustomerRow,
     DncRow,
+    FieldProblem,
     HoldingRow,
     InteractionRow,
     ProductRow,
@@ -856,9 +857,9 @@ def _reject(line: int, err: ErrorDetails, values: Mapping[str, str | None]) -> R
     loc = err["loc"]
     reason = _FRIENDLY.get(err["type"], err["msg"].removeprefix("Value error, "))
     name = str(loc[0]) if loc else "(row)"
-    if not loc and ": " in reason:
-        # Checks across fields name the field they blame as "field: reason".
-        name, reason = reason.split(": ", 1)
+    blamed = err.get("ctx", {}).get("error")
+    if isinstance(blamed, FieldProblem):  # a check across fields names the one it blames
+        name, reason = blamed.field, blamed.reason
     value = values.get(name)
     return Reject(line, name, "" if value is None else value, reason)
 
