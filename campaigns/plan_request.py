@@ -101,6 +101,7 @@ def _problem(error: ErrorDetails) -> tuple[str, str]:
     """One of pydantic's errors said for a person: the field and what to do about it."""
     name = str(error["loc"][0]) if error["loc"] else "form"
     kind = error["type"]
+    said = error["msg"].replace("{", "{{").replace("}", "}}")  # names no field
     if name == "kind":
         chosen = kind != "missing" and error["input"]
         return name, f"choose one of {_KINDS}" if chosen else f"choose the kind: {_KINDS}"
@@ -108,10 +109,10 @@ def _problem(error: ErrorDetails) -> tuple[str, str]:
         too_long = kind == "string_too_long"
         return name, f"at most {NAME_LENGTH} characters" if too_long else "give the campaign a name"
     if kind in _BOUNDS:
-        return name, _OUT_OF_BOUNDS.get(name, error["msg"])
+        return name, _OUT_OF_BOUNDS.get(name, said)
     if name in ("size", "agents", "seed") and not isinstance(error["input"], bool):
         return name, "give a whole number"
-    return name, "give a number" if name in _NUMBERS else error["msg"]
+    return name, "give a number" if name in _NUMBERS else said
 
 
 class PlanAsked(BaseModel):
