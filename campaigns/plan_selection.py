@@ -27,7 +27,7 @@ from store.models import (
 
 if TYPE_CHECKING:
     # the request's types only: the planner imports this module to run it
-    from campaigns.planner import PlanRequest
+    from campaigns.plan_request import PlanRequest
 
 __all__ = ["ACTIVE_STATUSES", "Selection", "select_entries", "split_holdout"]
 

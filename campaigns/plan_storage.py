@@ -28,7 +28,7 @@ from store.models import (
 
 if TYPE_CHECKING:
     # the request's types only: the planner imports this module to run it
-    from campaigns.planner import Economics, PlanRequest
+    from campaigns.plan_request import Economics, PlanRequest
 
 __all__ = ["plan_preview", "store_plan"]
 

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, select, text, update
 
-from campaigns.errors import CampaignError, NothingScoredError
+from campaigns.errors import CampaignNameTaken, NothingScoredError
 from campaigns.plan_candidates import Candidates, scored_base
+from campaigns.plan_request import PlanRequest
 from campaigns.plan_selection import select_entries
 from campaigns.plan_storage import plan_preview, store_plan
 from campaigns.policy.settings import ContactPolicy
@@ -45,81 +45,13 @@ from scoring.features import data_end
 from store.dialect import has_advisory_locks
 from store.models import (
     Campaign,
-    CampaignKind,
     ModelKind,
 )
 
 __all__ = [
-    "Economics",
     "Plan",
-    "PlanRequest",
     "plan",
 ]
-
-
-@dataclass(frozen=True)
-class Economics:
-    """The money and planning assumptions of a list; stored with the campaign."""
-
-    contact_cost: float = 3.0  # per treated entry: attempts, agent time, SMS
-    # expected cost of the offer per call: its price times the share who take it (a
-    # retention discount of 40 taken by one in eight called), the same for every entry
-    offer_cost: float = 5.0
-    save_rate: float = 0.20  # share of the risk a call removes, when no uplift model exists
-    min_value_at_risk: float = 50.0  # risk-based lists: p_churn x CLV must reach this
-    win_back_rate: float = 0.10  # lost customers who come back after a call
-    win_back_months: float = 12.0  # and how long they stay
-    win_back_days: int = 365  # exits older than this are not called
-    follow_up_after_days: tuple[int, int] = (90, 120)  # the three-month service call
-    complaint_closed_days: int = 30  # the after-complaint call
-
-    def __post_init__(self) -> None:
-        for name in ("contact_cost", "offer_cost", "win_back_months", "min_value_at_risk"):
-            if getattr(self, name) < 0:
-                raise CampaignError(f"{name} must not be negative")
-        for name in ("save_rate", "win_back_rate"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise CampaignError(f"{name} must be between 0 and 1")
-
-
-@dataclass(frozen=True)
-class PlanRequest:
-    kind: CampaignKind
-    name: str
-    size: int | None = None
-    agents: int | None = None
-    hours: float | None = None
-    contacts_per_hour: float | None = None
-    holdout: float = 0.10
-    seed: int | None = None
-    policy: Mapping[str, Any] = field(default_factory=dict)
-    economics: Economics = field(default_factory=Economics)
-    now: dt.datetime | None = None
-
-    def treated_target(self) -> int | None:
-        """How many customers the agents should call: ``size`` or the capacity."""
-        capacity = (self.agents, self.hours, self.contacts_per_hour)
-        if self.size is not None:
-            if any(c is not None for c in capacity):
-                raise CampaignError("give either --size or --agents/--hours/--contacts-per-hour")
-            if self.size < 1:
-                raise CampaignError("--size must be at least 1")
-            return self.size
-        if all(c is None for c in capacity):
-            return None
-        if any(c is None for c in capacity):
-            raise CampaignError("capacity needs all of --agents, --hours and --contacts-per-hour")
-        agents, hours, rate = (float(c) for c in capacity)  # type: ignore[arg-type]
-        if min(agents, hours, rate) <= 0:
-            raise CampaignError("--agents, --hours and --contacts-per-hour must be positive")
-        return int(agents * hours * rate)
-
-    def validate(self) -> None:
-        if not self.name.strip():
-            raise CampaignError("a campaign needs a name")
-        if not 0 <= self.holdout < 1:
-            raise CampaignError("--holdout must be at least 0 and below 1, e.g. 0.10")
-        self.treated_target()
 
 
 @dataclass(frozen=True)
@@ -132,7 +64,6 @@ class Plan:
 
 def plan(engine: Engine, request: PlanRequest, *, dry_run: bool = False) -> Plan:
     """Build and store a planned campaign (or only preview it, with ``dry_run``)."""
-    request.validate()
     mv = active_version(engine, ModelKind.CHURN)
     as_of = data_end(engine)
     if mv is None or as_of is None:
@@ -145,9 +76,7 @@ def plan(engine: Engine, request: PlanRequest, *, dry_run: bool = False) -> Plan
         try:
             _lock_planning(conn)
             if conn.execute(select(Campaign.id).where(Campaign.name == request.name)).first():
-                raise CampaignError(
-                    f"a campaign named {request.name!r} exists already: choose another name"
-                )
+                raise CampaignNameTaken(request.name)
             base = scored_base(conn, mv.id)
             if base.empty:
                 raise NothingScoredError()

@@ -45,7 +45,7 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-__all__ = ["AgentBoard", "AgentState", "AgentStatus", "BoardError", "CampaignAgents"]
+__all__ = ["AgentBoard", "AgentState", "AgentStatus", "BoardError", "CampaignAgents", "EntryTaken"]
 
 ATTEMPT_AGENT_TTL = 86_400  # seconds: long past any call and its wrap-up
 
@@ -83,6 +83,10 @@ class CampaignAgents:
 
 class BoardError(Exception):
     """A move the agent's state does not allow; the message says what to do instead."""
+
+
+class EntryTaken(BoardError):
+    """Another agent is previewing that list entry."""
 
 
 # Shared by every script: ARGV[1] is the prefix. ``place`` moves an agent to a state,
@@ -372,7 +376,8 @@ class AgentBoard:
     async def _move(self, script: AsyncScript, agent_id: int, *args: str | float) -> AgentStatus:
         error, flat = await script(args=[self._prefix, agent_id, *args])
         if error:
-            raise BoardError(_text(error))
+            text = _text(error)
+            raise EntryTaken(text) if text == "taken" else BoardError(text)  # the script's code
         return _status(agent_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def _agent(self, script: AsyncScript, *args: str | float) -> int | None:
@@ -410,10 +415,8 @@ class AgentBoard:
         the same entry it changes nothing."""
         try:
             return await self._move(self._preview, agent_id, entry_id, now)
-        except BoardError as error:
-            if str(error) == "taken":
-                return None
-            raise
+        except EntryTaken:
+            return None
 
     async def previewing(self, campaign_id: int) -> set[int]:
         """The list entries of the campaign that agents are previewing now."""

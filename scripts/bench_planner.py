@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select, update
 
-from campaigns.planner import PlanRequest, plan
+from campaigns.plan_request import PlanRequest
+from campaigns.planner import plan
 from scoring.value import abc_class, abc_thresholds
 from store.db import make_engine, transaction
 from store.importer import import_file

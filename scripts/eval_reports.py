@@ -47,7 +47,8 @@ def evaluate_seed(
     """One seed end to end; returns the report's estimate and interval and the truth."""
     from campaigns.lifecycle import move
     from campaigns.outcomes import MEASURE_DAYS
-    from campaigns.planner import PlanRequest, plan
+    from campaigns.plan_request import PlanRequest
+    from campaigns.planner import plan
     from campaigns.reports import saved_report
     from dialer.dialing import DialingSettings
     from runner.demo.dialing_run import work_lists

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from campaigns.planner import PlanRequest, plan
+from campaigns.plan_request import PlanRequest
+from campaigns.planner import plan
 from campaigns.policy.screen import screen
 from campaigns.policy.settings import ContactPolicy
 from scoring.artifacts import active_version

@@ -18,7 +18,7 @@ from store.import_kinds import SPECS, KindSpec, Refs, RowRejected
 from store.mapping import build_mapping
 from store.models import Customer, Product, Segment
 from store.results import FIELD_DERIVED, FIELD_EMPTY, STORED_KEPT, Reject
-from store.schemas import Row
+from store.schemas import FieldProblem, Row
 
 __all__ = ["Outcome", "RowCheck", "RowChecker", "batched", "check_in_worker", "init_worker"]
 
@@ -293,9 +293,9 @@ def _reject(line: int, err: ErrorDetails, values: Mapping[str, str | None]) -> R
     loc = err["loc"]
     reason = _FRIENDLY.get(err["type"], err["msg"].removeprefix("Value error, "))
     name = str(loc[0]) if loc else "(row)"
-    if not loc and ": " in reason:
-        # Checks across fields name the field they blame as "field: reason".
-        name, reason = reason.split(": ", 1)
+    blamed = err.get("ctx", {}).get("error")
+    if isinstance(blamed, FieldProblem):  # a check across fields names the one it blames
+        name, reason = blamed.field, blamed.reason
     value = values.get(name)
     return Reject(line, name, "" if value is None else value, reason)
 

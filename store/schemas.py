@@ -32,6 +32,15 @@ class PhoneError(ValueError):
     pass
 
 
+class FieldProblem(ValueError):
+    """A check across a row's fields that blames one of them: the reject names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 def to_e164(text: str, region: str | None) -> str:
     """Parse a phone number as written in an export into E.164; raise PhoneError."""
     try:
@@ -126,7 +135,7 @@ class CustomerRow(Row):
         if self.country is None and self.phone is not None:
             object.__setattr__(self, "country", region_of(self.phone))
         elif self.country is None:
-            raise ValueError("country: give the country when there is no phone number")
+            raise FieldProblem("country", "give the country when there is no phone number")
         else:
             object.__setattr__(self, "country", self.country.upper())
         if self.churned_on is not None and not self.churned:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.export import export_list
 from campaigns.lifecycle import move
-from runner.cli.common import console, migrated_store, settings_of
+from runner.cli.common import console, fail, migrated_store, settings_of
 from store.models import Campaign, CampaignKind, Group, ListEntry
 
 __all__ = ["register"]
@@ -51,24 +51,34 @@ def plan_command(
     as_json: JsonOption = False,
 ) -> None:
     """Build a call list from the latest scores: preview it and store it as planned."""
-    from campaigns.planner import PlanRequest, plan
+    from campaigns.plan_request import PlanRequest, PlanRequestError
+    from campaigns.planner import plan
 
-    request = PlanRequest(
-        kind=kind,
-        name=name,
-        size=size,
-        agents=agents,
-        hours=hours,
-        contacts_per_hour=contacts_per_hour,
-        holdout=holdout,
-        seed=seed,
-    )
+    try:
+        request = PlanRequest(
+            kind=kind,
+            name=name,
+            size=size,
+            agents=agents,
+            hours=hours,
+            contacts_per_hour=contacts_per_hour,
+            holdout=holdout,
+            seed=seed,
+        )
+    except PlanRequestError as exc:
+        problems = exc.described(option)
+        raise fail("; ".join(f"{option(k)}: {v}" for k, v in problems.items())) from None
     with migrated_store(settings_of(ctx)) as engine:
         result = plan(engine, request, dry_run=dry_run)
     if as_json:
         print(json.dumps(result.preview, indent=2))
         return
     print_preview(result.preview, stored=not dry_run)
+
+
+def option(field: str) -> str:
+    """The option of ``plan`` a plan request's field is given by: ``--contacts-per-hour``."""
+    return "--" + field.replace("_", "-")
 
 
 def print_preview(preview: dict[str, Any], *, stored: bool) -> None:

@@ -206,7 +206,8 @@ def _propensity(engine: Engine, settings: Settings, console: Console) -> None:
 
 def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]:
     from campaigns.lifecycle import move
-    from campaigns.planner import PlanRequest, plan
+    from campaigns.plan_request import PlanRequest
+    from campaigns.planner import plan
     from runner.cli.campaigns import print_preview
     from simulation.targeting import evaluate
     from store.models import Campaign, CampaignKind, CampaignStatus

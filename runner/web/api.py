@@ -1,7 +1,8 @@
 """The JSON API under ``/api/``: plan, move and watch campaigns; read the reports.
 
-Every route is described in ``runner.web.openapi`` (served at ``/api/openapi.json``) and
-guarded by ``runner.web.access`` like the pages. Errors are JSON,
+Every route is described in ``runner.web.openapi`` (served at ``/api/openapi.json``), built
+from this route table and the models of ``runner.web.schemas``, and guarded by
+``runner.web.access`` like the pages. Errors are JSON,
 ``{"error": code, "message": text, "field": name, "fields": {name: text}}``:
 
     400 invalid      the body or a parameter cannot be used; ``fields`` says which
@@ -30,10 +31,11 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from campaigns.errors import CampaignError, CampaignNotFoundError
+from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.lifecycle import move
 from campaigns.monthly import FilterError, Filters, MonthlyReport, monthly_report
-from campaigns.planner import plan
+from campaigns.plan_request import PlanRequest, PlanRequestError
+from campaigns.planner import Plan, plan
 from campaigns.reports import conversion_report, saved_report
 from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
@@ -45,9 +47,9 @@ from runner.web.desk import (
     agents_by_state,
     campaign_rows,
     live_counts,
-    parse_plan,
 )
 from runner.web.openapi import document
+from runner.web.schemas import PlanBody
 
 __all__ = [
     "MonthlyQuery",
@@ -76,7 +78,7 @@ def api_error(
 def _campaign_error(exc: CampaignError) -> web.Response:
     if isinstance(exc, CampaignNotFoundError):
         return api_error(404, "not_found", str(exc), {"name": str(exc)})
-    if "exists already" in str(exc):  # the planner's check of a unique name
+    if isinstance(exc, CampaignNameTaken):
         return api_error(409, "conflict", str(exc), {"name": str(exc)})
     return api_error(409, "conflict", str(exc))
 
@@ -94,9 +96,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 # --- shared with the pages ----------------------------------------------------------
 
 
-async def run_plan(request: web.Request, data: Mapping[str, Any], *, dry_run: bool) -> Any:
-    """Parse and run a plan; raises FieldErrors or CampaignError for the caller to show."""
-    plan_request = parse_plan(data)
+async def run_plan(request: web.Request, plan_request: PlanRequest, *, dry_run: bool) -> Plan:
+    """Run a plan; raises CampaignError for the caller to show."""
     engine = request.app[DIALER].engine
     return await asyncio.to_thread(plan, engine, plan_request, dry_run=dry_run)
 
@@ -138,17 +139,15 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 async def plan_campaign(request: web.Request) -> web.Response:
     try:
-        data = await _json_body(request)
-        dry_run = data.get("dry_run", False)
-        if not isinstance(dry_run, bool):
-            raise FieldErrors({"dry_run": "true to preview only, false to store the plan"})
-        result = await run_plan(request, data, dry_run=dry_run)
-    except FieldErrors as exc:
+        body = PlanBody(**await _json_body(request))
+        result = await run_plan(request, body.plan_request(), dry_run=body.dry_run)
+    except (FieldErrors, PlanRequestError) as exc:  # a body that is no JSON object, or its fields
         return api_error(400, "invalid", "the plan cannot be made as asked", exc.fields)
     except CampaignError as exc:
         return _campaign_error(exc)
     return web.json_response(
-        {"stored": not dry_run, "preview": result.preview}, status=200 if dry_run else 201
+        {"stored": not body.dry_run, "preview": result.preview},
+        status=200 if body.dry_run else 201,
     )
 
 
@@ -303,7 +302,7 @@ async def monthly(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    return web.json_response(document(request.app.router))
 
 
 def add_api_routes(app: web.Application) -> None:

@@ -50,10 +50,15 @@ from dialer.outcomes import DispositionError, NoConversation, reached_agent, rec
 from runner.web.agent_day import agent_callbacks, agent_today
 from runner.web.call_view import CALL_VIEW_SECONDS, CALL_VIEWS, agent_call
 from runner.web.card import customer_zone
-from runner.web.console_common import (
-    DISPOSITIONS,
+from runner.web.console_bodies import (
     FUNNEL_STAGES,
     PAUSE_CODES,
+    DispositionBody,
+    LoginBody,
+    PauseBody,
+)
+from runner.web.console_common import (
+    DISPOSITIONS,
     REFUSAL_REASONS,
     D,
     _body,
@@ -64,10 +69,10 @@ from runner.web.console_common import (
     _Invalid,
     _moved,
     _not_found,
+    _parsed,
     _read,
     _running_campaigns,
     _status_json,
-    _text,
 )
 from runner.web.keys import USER
 from runner.web.live import FEED, AgentFeed, agent_events, close_feed
@@ -84,8 +89,6 @@ from store.models import (
 __all__ = ["add_console_routes"]
 
 log = logging.getLogger("telecampaign.console")
-MAX_NOTES = 2000
-MAX_REASON = 120
 
 
 # -- the page -----------------------------------------------------------------------------
@@ -122,13 +125,7 @@ async def agent_state(request: web.Request) -> web.Response:
 
 
 async def agent_login(request: web.Request) -> web.Response:
-    body = await _body(request)
-    raw = body.get("campaign_id")
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool):
-        raise _Invalid("campaign_id", "choose a campaign to work on")
-    campaign_id = raw
+    campaign_id = _parsed(LoginBody, await _body(request)).campaign_id
 
     def running(session: Session) -> CampaignStatus | None:
         return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
@@ -161,22 +158,19 @@ async def agent_ready(request: web.Request) -> web.Response:
 
 
 async def agent_pause(request: web.Request) -> web.Response:
-    body = await _body(request)
-    code = body.get("code")
-    if code not in PAUSE_CODES:
-        raise _Invalid("code", f"choose a pause reason: {', '.join(PAUSE_CODES)}")
+    code = _parsed(PauseBody, await _body(request)).code
     board = _dialer(request).board
-    return await _move(request, lambda agent, now: board.pause(agent, str(code), now))
+    return await _move(request, lambda agent, now: board.pause(agent, code, now))
 
 
 async def agent_logout(request: web.Request) -> web.Response:
     return await _move(request, _dialer(request).board.logout)
 
 
-def _callback_time(body: dict[str, Any], zone: ZoneInfo | None) -> dt.datetime | None:
+def _callback_time(body: DispositionBody, zone: ZoneInfo | None) -> dt.datetime | None:
     """The call-back instant: ``callback_at`` with its offset, or ``callback_local`` as
     a wall time in the customer's zone."""
-    aware, local = body.get("callback_at"), body.get("callback_local")
+    aware, local = body.callback_at, body.callback_local
     if aware:
         try:
             when = dt.datetime.fromisoformat(str(aware).replace("Z", "+00:00"))
@@ -233,36 +227,14 @@ async def dispose(request: web.Request) -> web.Response:
     if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
         raise _conflict(str(NoConversation()))
 
-    code = body.get("code")
-    if code not in {c.value for c in D}:
-        raise _Invalid("code", "choose an outcome: " + ", ".join(c.value for c in D))
-    code = D(code)
-    reason = _text(body, "refusal_reason", MAX_REASON)
-    stage = _text(body, "funnel_stage", 32)
-    notes = _text(body, "notes", MAX_NOTES)
-    if code is D.REFUSED:
-        if reason is None:
-            raise _Invalid("refusal_reason", "say why the customer refused")
-        if stage not in {value for value, _ in FUNNEL_STAGES}:
-            raise _Invalid("funnel_stage", "choose the stage the customer refused at")
-    elif code is D.ACCEPTED:
-        stage = "closed"  # as the simulated agents record it, for the funnel report
-    else:
-        reason = stage = None
+    asked = _parsed(DispositionBody, body)
+    code, reason, stage, notes = asked.code, asked.refusal_reason, asked.funnel_stage, asked.notes
     callback_at = None
-    shared = False
     if code is D.CALLBACK:
-        callback_at = _callback_time(body, customer_zone(zone_name))
+        callback_at = _callback_time(asked, customer_zone(zone_name))
         if callback_at is None:
             raise _Invalid("callback_at", "give the time to call back")
-        shared = bool(body.get("callback_shared", False))
-    then = body.get("then", AgentState.READY.value)
-    if then not in (AgentState.READY, AgentState.PAUSED, AgentState.OFFLINE):
-        raise _Invalid("then", "after the call: ready, paused or offline")
-    then = AgentState(then)
-    pause_code = body.get("pause_code") if then is AgentState.PAUSED else None
-    if then is AgentState.PAUSED and pause_code not in PAUSE_CODES:
-        raise _Invalid("pause_code", f"choose a pause reason: {', '.join(PAUSE_CODES)}")
+    shared, then, pause_code = asked.callback_shared, asked.then, asked.pause_code
 
     status = await dialer.board.status(user.id)
     if status.state is AgentState.TALK and status.attempt_id == attempt_id:

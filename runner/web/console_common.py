@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from dialer.agents import AgentState, AgentStatus
 from dialer.context import Dialer
 from dialer.webhooks import DIALER
 from runner.web.card import iso
+from runner.web.console_bodies import BodyError, parse_body
 from runner.web.live import status_json
 from runner.web.reads import read_store
 from store.models import (
@@ -35,24 +37,14 @@ from store.models import (
 __all__ = [
     "CONTACTS",
     "DISPOSITIONS",
-    "FUNNEL_STAGES",
-    "PAUSE_CODES",
     "REFUSAL_REASONS",
 ]
 
 T = TypeVar("T")
+Body = TypeVar("Body", bound=BaseModel)
 S = AttemptStatus
 D = DispositionCode
 
-PAUSE_CODES: Final = ("break", "lunch", "training", "meeting", "technical", "coaching")
-# where in the conversation a refusal came: the stages the KPIs count refusals by
-FUNNEL_STAGES: Final = (
-    ("contact", "Opening"),
-    ("needs", "Needs"),
-    ("offer", "Offer"),
-    ("objection", "Objections"),
-    ("closing", "Closing"),
-)
 # (code, label, keyboard shortcut), in the order of the buttons
 DISPOSITIONS: Final = (
     (D.ACCEPTED, "Accepted", "1"),
@@ -117,16 +109,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _text(body: dict[str, Any], name: str, limit: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _Invalid(name, "give it as text")
-    value = value.strip()
-    if len(value) > limit:
-        raise _Invalid(name, f"at most {limit} characters, not {len(value)}")
-    return value or None
+def _parsed(model: type[Body], body: dict[str, Any]) -> Body:
+    try:
+        return parse_body(model, body)
+    except BodyError as exc:
+        raise _Invalid(exc.field, exc.message) from None
 
 
 def _status_json(request: web.Request, status: AgentStatus) -> dict[str, Any]:

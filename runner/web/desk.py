@@ -1,8 +1,7 @@
 """What the manager's and retention pages and the JSON API read and ask of the store.
 
 Both front ends share these, so a page and its API route never disagree: the campaign
-table, a campaign's live figures, the import runs, the model versions, the matrix, and
-turning a plan form (or JSON body) into a ``PlanRequest`` with an error per field.
+table, a campaign's live figures, the import runs, the model versions and the matrix.
 
 Everything here is synchronous store work; callers run it off the event loop, through
 ``Dialer.store`` (one short transaction) or ``asyncio.to_thread`` (the planner and the
@@ -27,7 +26,6 @@ from campaigns.kpis import SERVICE_SECONDS
 from campaigns.lifecycle import MOVES
 from campaigns.matrix import Matrix, customers_by_segment, load_matrix
 from campaigns.outcomes import REACHED
-from campaigns.planner import PlanRequest
 from dialer.agents import AgentState, AgentStatus
 from dialer.dialing import DialingSettings
 from store.models import (
@@ -35,7 +33,6 @@ from store.models import (
     Attempt,
     AttemptStatus,
     Campaign,
-    CampaignKind,
     Channel,
     Disposition,
     Group,
@@ -49,27 +46,15 @@ from store.models import (
 
 __all__ = [
     "ACTIONS",
-    "PLAN_FIELDS",
     "FieldErrors",
     "actions_for",
     "campaign_rows",
     "import_runs",
     "matrix_view",
     "model_versions",
-    "parse_plan",
 ]
 
 ACTIONS = ("launch", "pause", "resume", "stop")
-PLAN_FIELDS = (
-    "kind",
-    "name",
-    "size",
-    "agents",
-    "hours",
-    "contacts_per_hour",
-    "holdout",
-    "seed",
-)
 SERVICE_WINDOW = dt.timedelta(hours=1)  # the live service level looks at the last hour
 _IN_FLIGHT = (AttemptStatus.QUEUED, AttemptStatus.INITIATED, AttemptStatus.RINGING)
 
@@ -80,88 +65,6 @@ class FieldErrors(ValueError):
     def __init__(self, fields: Mapping[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
         self.fields = dict(fields)
-
-
-# --- the plan form ------------------------------------------------------------------
-
-
-def _number(
-    data: Mapping[str, Any], name: str, cast: type[int] | type[float], errors: dict[str, str]
-) -> Any:
-    raw = data.get(name)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    if isinstance(raw, bool):
-        errors[name] = "give a number"
-        return None
-    try:
-        if cast is int:
-            if isinstance(raw, float) and not raw.is_integer():
-                raise ValueError(raw)
-            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
-        return float(raw)
-    except (TypeError, ValueError):
-        errors[name] = "give a whole number" if cast is int else "give a number"
-        return None
-
-
-def parse_plan(data: Mapping[str, Any]) -> PlanRequest:
-    """A ``PlanRequest`` from a form or a JSON body; ``FieldErrors`` names each bad field.
-
-    The planner checks these too, but its messages name the CLI's options; here each
-    problem is pinned to the field the manager has to correct.
-    """
-    errors: dict[str, str] = {}
-    kinds = ", ".join(k.value for k in CampaignKind)
-    kind_raw = data.get("kind")
-    kind = None
-    try:
-        kind = CampaignKind(str(kind_raw))
-    except ValueError:
-        errors["kind"] = f"choose one of {kinds}" if kind_raw else f"choose the kind: {kinds}"
-    name_raw = data.get("name")
-    name = name_raw.strip() if isinstance(name_raw, str) else ""
-    if not name:
-        errors["name"] = "give the campaign a name"
-    elif len(name) > 120:
-        errors["name"] = "at most 120 characters"
-    size = _number(data, "size", int, errors)
-    agents = _number(data, "agents", int, errors)
-    hours = _number(data, "hours", float, errors)
-    rate = _number(data, "contacts_per_hour", float, errors)
-    holdout = _number(data, "holdout", float, errors)
-    seed = _number(data, "seed", int, errors)
-    capacity = {"agents": agents, "hours": hours, "contacts_per_hour": rate}
-    given = {k for k, v in capacity.items() if v is not None}
-    if size is not None:
-        if size < 1:
-            errors["size"] = "at least 1"
-        for k in given:
-            errors.setdefault(k, "give either a size or agents, hours and contacts per hour")
-    elif given and len(given) < 3:
-        for k in set(capacity) - given:
-            errors.setdefault(k, "capacity needs agents, hours and contacts per hour")
-    for k in given:
-        if capacity[k] is not None and capacity[k] <= 0:
-            errors.setdefault(k, "must be above 0")
-    if holdout is None:
-        holdout = 0.10
-    elif not 0 <= holdout < 1:
-        errors["holdout"] = "a share from 0 up to (not including) 1, e.g. 0.10"
-    if seed is not None and not 0 <= seed < 2**31:
-        errors["seed"] = "a whole number from 0 to 2147483647"
-    if errors or kind is None:
-        raise FieldErrors(errors)
-    return PlanRequest(
-        kind=kind,
-        name=name,
-        size=size,
-        agents=agents,
-        hours=hours,
-        contacts_per_hour=rate,
-        holdout=holdout,
-        seed=seed,
-    )
 
 
 # --- campaigns ----------------------------------------------------------------------

@@ -16,15 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from campaigns.errors import CampaignError, CampaignNotFoundError
+from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.export import export_list
 from campaigns.matrix import NoMatrixError
+from campaigns.plan_request import PLAN_FIELDS, PlanRequest, PlanRequestError
 from dialer.webhooks import DIALER
 from runner.web.api import live_view, move_campaign, run_plan
 from runner.web.desk import (
     ACTIONS,
-    PLAN_FIELDS,
-    FieldErrors,
     calibration_plot,
     campaign_rows,
     import_runs,
@@ -91,16 +90,15 @@ def form_url(request: web.Request, values: Mapping[str, str]) -> str:
 
 def _plan_problem(exc: CampaignError) -> dict[str, str]:
     """A planner refusal pinned to the field it concerns (a taken name), else the form."""
-    message = str(exc)
-    return {"name": message} if "exists already" in message else {"form": message}
+    return {"name": str(exc)} if isinstance(exc, CampaignNameTaken) else {"form": str(exc)}
 
 
 async def plan_preview(request: web.Request) -> web.Response:
     """The plan form, run as a dry run: what the list would be, nothing stored yet."""
     values = _form_values(await request.post())
     try:
-        result = await run_plan(request, values, dry_run=True)
-    except FieldErrors as exc:
+        result = await run_plan(request, PlanRequest(**values), dry_run=True)
+    except PlanRequestError as exc:
         return await _home(request, values=values, errors=exc.fields, status=400)
     except CampaignError as exc:
         return await _home(request, values=values, errors=_plan_problem(exc), status=409)
@@ -122,11 +120,11 @@ async def plan_store(request: web.Request) -> web.Response:
     form = await request.post()
     values = _form_values(form)
     try:
-        result = await run_plan(request, values, dry_run=False)
+        result = await run_plan(request, PlanRequest(**values), dry_run=False)
         name = result.preview["name"]
         if form.get("then") == "launch":
             await move_campaign(request, name, "launch")
-    except FieldErrors as exc:
+    except PlanRequestError as exc:
         return await _home(request, values=values, errors=exc.fields, status=400)
     except CampaignError as exc:
         return await _home(request, values=values, errors=_plan_problem(exc), status=409)

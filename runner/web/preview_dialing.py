@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from dialer.agents import AgentState, BoardError
 from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, start_call
 from runner.web.call_view import preview_view
+from runner.web.console_bodies import PreviewBody, PreviewNextBody
 from runner.web.console_common import (
     _body,
     _conflict,
     _dialer,
     _Invalid,
     _moved,
+    _parsed,
     _record_move,
     _status_json,
     _store,
@@ -26,21 +26,10 @@ __all__ = ["preview_dial", "preview_next", "preview_skip"]
 # -- preview dialing ----------------------------------------------------------------------
 
 
-def _entry_id(body: dict[str, Any], *, required: bool) -> int | None:
-    raw = body.get("entry_id")
-    if raw is None and not required:
-        return None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
-        raise _Invalid("entry_id", "give the list entry's id as a whole number")
-    return raw
-
-
 async def preview_next(request: web.Request) -> web.Response:
     """The next customer for a ready agent to preview (or ``entry_id``: one of their own
     call-backs); the same customer again while the agent is previewing one."""
-    entry_id = _entry_id(await _body(request), required=False)
+    entry_id = _parsed(PreviewNextBody, await _body(request)).entry_id
     dialer, user = _dialer(request), request[USER]
     board = dialer.board
     before = await board.status(user.id)
@@ -87,7 +76,7 @@ async def preview_next(request: web.Request) -> web.Response:
 
 async def preview_dial(request: web.Request) -> web.Response:
     """Dial the customer being previewed; the call then arrives like any other."""
-    entry_id = _entry_id(await _body(request), required=True)
+    entry_id = _parsed(PreviewBody, await _body(request)).entry_id
     assert entry_id is not None
     dialer, user = _dialer(request), request[USER]
     board = dialer.board
@@ -121,7 +110,7 @@ async def preview_dial(request: web.Request) -> web.Response:
 
 async def preview_skip(request: web.Request) -> web.Response:
     """Pass on the customer being previewed: offered again later, the agent ready."""
-    entry_id = _entry_id(await _body(request), required=True)
+    entry_id = _parsed(PreviewBody, await _body(request)).entry_id
     assert entry_id is not None
     dialer, user = _dialer(request), request[USER]
     before = await dialer.board.status(user.id)

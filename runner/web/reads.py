@@ -179,5 +179,9 @@ def _run(engine: Engine, work: Callable[[Session], T]) -> T:
 
 
 def _busy(error: OperationalError) -> bool:
-    """SQLite's "database is locked" or "database table is locked"."""
-    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
+    """SQLite's "database is locked" or "database table is locked", by their codes (the
+    low byte: the extended codes, such as SQLITE_BUSY_SNAPSHOT, keep it)."""
+    if not isinstance(error.orig, sqlite3.OperationalError):
+        return False
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

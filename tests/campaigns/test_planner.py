@@ -19,7 +19,8 @@ from campaigns.errors import CampaignError, NothingScoredError
 from campaigns.export import export_list
 from campaigns.lifecycle import move
 from campaigns.offers import SCRIPTS
-from campaigns.planner import PlanRequest, plan
+from campaigns.plan_request import PlanRequest
+from campaigns.planner import plan
 from store.db import transaction
 from store.models import (
     Campaign,
@@ -128,11 +129,11 @@ def test_size_from_capacity(engine: Engine, scored_base: ScoredBase) -> None:
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"size": 10, "agents": 2}, "either --size or"),
-        ({"agents": 2, "hours": 3}, "all of --agents"),
+        ({"size": 10, "agents": 2}, "either size or"),
+        ({"agents": 2, "hours": 3}, "all of agents"),
         ({"size": 0}, "at least 1"),
-        ({"holdout": 1.0}, "--holdout"),
-        ({"name": " "}, "needs a name"),
+        ({"holdout": 1.0}, "holdout"),
+        ({"name": " "}, "give the campaign a name"),
     ],
 )
 def test_bad_requests_say_what_to_fix(

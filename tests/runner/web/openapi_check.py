@@ -7,14 +7,28 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from runner.web.api import add_api_routes
+from runner.web.console import add_console_routes
 from runner.web.openapi import document
+from runner.web.pages import add_page_routes
+from runner.web.voice import add_voice_routes
 from tests.runner.web_harness import Client
 
-SPEC = OpenAPI.from_dict(document())
+
+def app_router() -> web.UrlDispatcher:
+    """The app's routes, added as ``runner.web.app`` adds them, without its services."""
+    app = web.Application()
+    for add in (add_page_routes, add_console_routes, add_voice_routes, add_api_routes):
+        add(app)
+    return app.router
+
+
+SPEC = OpenAPI.from_dict(document(app_router()))
 
 
 @dataclass

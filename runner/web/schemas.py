@@ -1,0 +1,270 @@
+"""The JSON API's bodies, as pydantic models: what a route takes and what it answers.
+
+The handlers validate requests with them and ``runner.web.openapi`` builds the document's
+schemas from them, so the description cannot drift from what the code accepts; the API
+tests check every real answer against those schemas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from campaigns.plan_request import PlanAsked, PlanRequest
+from store.models import CampaignKind, CampaignStatus
+
+__all__ = [
+    "Campaigns",
+    "ConversionReport",
+    "Error",
+    "Kpis",
+    "Live",
+    "MonthlyReport",
+    "MoveResult",
+    "PlanBody",
+    "PlanResult",
+    "SavedReport",
+    "VoiceSimulated",
+    "VoiceToken",
+]
+
+Action = Literal["launch", "pause", "resume", "stop"]
+Pair = tuple[float, float] | None  # a 95% interval, low and high
+
+
+class PlanBody(PlanAsked):
+    """Give `size`, or `agents`, `hours` and `contacts_per_hour`, or neither (every
+    customer worth a call)."""
+
+    dry_run: bool = False
+
+    @field_validator("dry_run", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise PydanticCustomError("dry_run", "true to preview only, false to store the plan")
+        return value
+
+    def plan_request(self) -> PlanRequest:
+        return PlanRequest(**self.model_dump(exclude={"dry_run"}))
+
+
+class Error(BaseModel):
+    """An error; `fields` names what to correct."""
+
+    error: Literal["invalid", "not_found", "conflict", "unauthorized", "forbidden", "csrf"]
+    message: str
+    field: str | None = Field(default=None, description="The first field at fault.")
+    fields: dict[str, str] | None = None
+
+
+class Campaign(BaseModel):
+    name: str
+    kind: CampaignKind
+    status: CampaignStatus
+    treated: int
+    holdout: int
+    expected_value: float | None = None
+    created_at: str | None = None
+    launched_at: str | None = None
+    ended_at: str | None = None
+    actions: list[Action]
+
+
+class Campaigns(BaseModel):
+    campaigns: list[Campaign]
+
+
+class Expected(BaseModel):
+    """The value a list is expected to bring, and the saves or conversions behind it."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, float] = Field(init=False)
+
+    value: float
+
+
+class Preview(BaseModel):
+    name: str
+    kind: CampaignKind
+    as_of: str | None = None
+    model_version: str | None = None
+    basis: str | None = None
+    seed: int
+    target: int | None = None
+    size: int
+    treated: int
+    holdout: int
+    holdout_fraction: float
+    expected: Expected
+    candidates: int | None = None
+    not_worth_calling: int | None = None
+    over_capacity: int | None = None
+    exclusions: dict[str, int] = Field(description="Customers kept off the list, by reason.")
+    taken_from_lower_lists: int | None = None
+    holdout_balance_points: float | None = None
+
+
+class PlanResult(BaseModel):
+    stored: bool
+    preview: Preview
+
+
+class MoveResult(BaseModel):
+    campaign: str
+    status: CampaignStatus
+
+
+class AgentOnCampaign(BaseModel):
+    agent: str
+    state: Literal["ready", "talk", "wrap", "paused"]
+    seconds_in_state: int
+    pause_code: str | None = None
+
+
+class AgentsByState(BaseModel):
+    by_state: dict[str, int]
+    logged_in: int
+    list: list[AgentOnCampaign]
+
+
+class Live(BaseModel):
+    campaign: str
+    kind: CampaignKind | None = None
+    status: CampaignStatus
+    pacing: str | None = None
+    actions: list[Action] | None = None
+    dials: int
+    human_answers: int | None = None
+    connected: int
+    right_party_contacts: int
+    conversions: int
+    abandoned: int | None = None
+    abandon_rate: float | None
+    abandon_limit: float
+    over_abandon_limit: bool | None = None
+    service_level: float | None = Field(
+        description="Share of the last hour's live answers an agent took within `service_seconds`."
+    )
+    service_seconds: int | None = None
+    lines_in_flight: int | None = None
+    dial_level: float | None = Field(
+        description="Lines in flight per agent logged in and not paused."
+    )
+    as_of: str | None = None
+    agents: AgentsByState
+
+
+class Split(BaseModel):
+    by: Literal["segment", "abc", "offer", "agent"]
+    value: str
+    treated: int
+    holdout: int
+    reached: int
+    rate_treated: float | None = None
+    rate_holdout: float | None = None
+    effect: float | None
+    ci95: Pair
+    value_kept: float | None = None
+
+
+class SavedReport(BaseModel):
+    campaign: str
+    kind: CampaignKind | None = None
+    treated: int
+    holdout: int
+    churn_treated: float | None = None
+    churn_holdout: float | None = None
+    incremental_saves: float | None
+    ci95: Pair
+    revenue_kept: float | None = None
+    cost_per_save: float | None = None
+    window_complete: bool | None = None
+    splits: list[Split]
+    notes: list[str]
+
+
+class ConversionReport(BaseModel):
+    campaign: str
+    treated: int
+    holdout: int
+    conversion_treated: float | None = None
+    conversion_holdout: float | None = None
+    incremental_conversions: float | None
+    ci95: Pair = None
+    claimed: int | None = None
+    confirmed: int | None = None
+    splits: list[Split]
+    notes: list[str] | None = None
+
+
+class Kpis(BaseModel):
+    campaign: str
+    dials: int
+    live_answers: int | None = None
+    connects: int
+    abandoned: int | None = None
+    abandon_rate: float | None
+    abandon_limit: float
+    right_party_contacts: int | None = None
+    conversions: int | None = None
+    conversion_rate: float | None = None
+    service_level: float | None = None
+    agents: list[dict[str, Any]]
+
+
+class Period(BaseModel):
+    period: str
+    complete: bool | None = Field(
+        default=None,
+        description="Ended by the as-of day, the data reaching back to its start; an "
+        "incomplete period is not judged against the target.",
+    )
+    active_at_start: int
+    lost: int
+    churn_rate: float | None
+    target: float
+    on_target: bool | None = None
+    complaints: int | None = None
+    customers_saved: float
+    saved_ci95: Pair = None
+    campaign_cost: float | None = None
+    acquisition_cost_avoided: float | None = None
+    money_saved: float | None = None
+
+
+class MonthlyFilters(BaseModel):
+    campaigns: list[str]
+    segment: str | None
+    offer: str | None
+    agent: str | None
+
+
+class MonthlyReport(BaseModel):
+    as_of: dt.date
+    data_from: dt.date | None = None
+    data_until: dt.date | None = None
+    annual_target: float
+    acquisition_cost: float | None = None
+    filters: MonthlyFilters
+    scope: list[str] = Field(description="What the churn and the saves figures cover, in words.")
+    months: list[Period]
+    quarters: list[Period]
+    years: list[Period]
+    notes: list[str]
+
+
+class VoiceToken(BaseModel):
+    mode: Literal["twilio"]
+    identity: str = Field(description="The Twilio Client identity, agent-{user id}.")
+    token: str = Field(description="The access token, a signed JWT.")
+    ttl: int = Field(description="Seconds the token lasts.")
+    sdk_url: str = Field(description="The Voice JS SDK bundle.")
+    sound_url: str = Field(description="The SDK's sounds: silence.")
+
+
+class VoiceSimulated(BaseModel):
+    mode: Literal["simulated"]
