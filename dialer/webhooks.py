@@ -189,7 +189,7 @@ def _incoming(channel: Channel, word: str) -> AttemptStatus:
         raise web.HTTPBadRequest(text=str(error)) from None
 
 
-# what the worker's claim makes an attempt before it goes to the carrier (dialer.worker)
+# what the worker's claim makes an attempt before it goes to the carrier (dialer.attempt_claim)
 _CLAIMED = (S.INITIATED, S.QUEUED)
 
 

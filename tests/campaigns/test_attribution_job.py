@@ -11,8 +11,8 @@ from report_base import LAUNCH, Member, build_list
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from dialer.attribution import attribute_campaigns
 from dialer.clock import DialerClock
-from dialer.worker import attribute_campaigns
 from store.db import transaction
 from store.models import Campaign, CampaignKind, CampaignStatus, Conversion, Group
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from dialer.dialing import DialingSettings
+from dialer.entry_taking import take_entries
 from dialer.outcomes import (
     DispositionError,
     NoConversation,
@@ -21,7 +22,6 @@ from dialer.outcomes import (
 )
 from dialer.sim_agents import ensure_agents
 from dialer.states import rank
-from dialer.worker import take_entries
 from store.db import transaction
 from store.models import (
     AnsweredBy,

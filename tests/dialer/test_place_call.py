@@ -23,8 +23,9 @@ from sqlalchemy import Engine, create_engine, select, text
 from dialer import context
 from dialer.clock import DialerClock
 from dialer.context import Dialer, DialerConfig, dialer_engine, open_dialer
+from dialer.entry_taking import take_entries
+from dialer.jobs import MAX_TRIES, backoff, place_call
 from dialer.reaper import LOST_AFTER, reap
-from dialer.worker import MAX_TRIES, backoff, place_call, take_entries
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, EntryStatus, ListEntry
 from tests.dialer.dial_base import build_running_campaign
