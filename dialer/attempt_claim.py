@@ -40,7 +40,7 @@ async def claim_attempt(
 ) -> tuple[str, DialingSettings] | str:
     """``_ready_to_dial`` under the customer's lock: two workers never both pass the cap."""
     if customer_id is None:
-        customer_id = await dialer.store(lambda s: s.scalar(_customer_of(attempt_id)))
+        customer_id = await dialer.gateway.write(lambda s: s.scalar(_customer_of(attempt_id)))
     if customer_id is None:
         return "unknown"
     known = customer_id
@@ -49,7 +49,7 @@ async def claim_attempt(
     def check(session: Session) -> tuple[str, DialingSettings] | str:
         return _ready_to_dial(session, attempt_id, channel, now, customer_id=known)
 
-    return await dialer.store(check)
+    return await dialer.gateway.write(check)
 
 
 # pg_advisory_xact_lock's first key: the customer locks' own space of advisory locks

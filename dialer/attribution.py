@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from dialer.context import Dialer
+from dialer.gateway import StoreGateway
 from store.db import make_engine
 from store.models import Campaign
 
@@ -37,11 +37,13 @@ async def attribute_campaigns(ctx: dict[str, Any]) -> int:
             )
         )
 
-    names = await dialer.store(lists)
-    engine = make_engine(dialer.engine.url.render_as_string(hide_password=False))
+    names = await dialer.gateway.write(lists)
+    # an engine of its own: reads over whole lists must not hold the dialer's write lock
+    apart = StoreGateway(make_engine(dialer.engine.url.render_as_string(hide_password=False)))
     try:
         for name in names:
-            await asyncio.to_thread(attribute, engine, name)
+            await apart.batch(attribute, name)
     finally:
-        engine.dispose()
+        apart.close()
+        apart.engine.dispose()
     return len(names)

@@ -91,7 +91,7 @@ async def _free_previewer(dialer: Dialer, attempt_id: int) -> None:
             )
         )
 
-    await dialer.store(ready)
+    await dialer.gateway.write(ready)
 
 
 async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
@@ -101,7 +101,7 @@ async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
     if isinstance(ready, str):
         return ready
     phone, _ = ready
-    body = await dialer.store(lambda s: _sms_body(s, attempt_id, dialer.config))
+    body = await dialer.gateway.write(lambda s: _sms_body(s, attempt_id, dialer.config))
     try:
         sid = await dialer.provider.send_sms(attempt_id=attempt_id, to=phone, body=body)
     except TransientProviderError as error:
@@ -120,12 +120,12 @@ async def _keep_sid(dialer: Dialer, attempt_id: int, sid: str) -> None:
     second finds the id there with a read and takes no write lock; on PostgreSQL an
     UPDATE that matches nothing costs no more than that read would."""
     if dialer.engine.dialect.name == "sqlite":
-        known: str | None = await dialer.peek(
+        known: str | None = await dialer.gateway.read(
             lambda s: s.connection().scalar(_SID, {"attempt_id": attempt_id})
         )
         if known is not None:
             return
-    await dialer.store_one(
+    await dialer.gateway.write_one(
         lambda s: s.connection().execute(_KEEP_SID, {"attempt_id": attempt_id, "sid": sid})
     )
 
@@ -194,7 +194,7 @@ async def _transient(
             .execution_options(synchronize_session=False)
         )
 
-    await dialer.store(undo)
+    await dialer.gateway.write(undo)
     log.warning(
         "attempt %s: carrier unavailable (%s), try %s of %s",
         attempt_id,
@@ -208,7 +208,7 @@ async def _transient(
 async def _failed(dialer: Dialer, attempt_id: int, error: Exception) -> None:
     code = getattr(error, "code", None) or getattr(error, "status", None) or "provider"
     now = dialer.clock.utcnow()
-    change = await dialer.store(
+    change = await dialer.gateway.write(
         lambda s: apply_status(s, attempt_id, S.FAILED, now=now, error_code=str(code))
     )
     await dialer.after_change(change.texts, change.campaign_id)

@@ -52,7 +52,7 @@ LIVE = (S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS)
 async def pace(ctx: dict[str, Any]) -> int:
     """Every running campaign's pacing pass; the number of calls queued."""
     dialer: Dialer = ctx["dialer"]
-    campaigns = await dialer.store(
+    campaigns = await dialer.gateway.write(
         lambda s: list(
             s.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))
         )
@@ -80,7 +80,7 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
     agents = await dialer.board.campaign_agents(campaign_id)
     if not (agents.ready or agents.talk_started or agents.wrap_started):
         return 0  # nobody logged in to take a call: no line to dial
-    snapshot = await dialer.store(lambda s: _snapshot(s, campaign_id, now))
+    snapshot = await dialer.gateway.write(lambda s: _snapshot(s, campaign_id, now))
     if snapshot is None:
         return 0
     dialing, ringing, unclaimed, stats = snapshot
@@ -105,7 +105,7 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
     if lines <= 0:
         return 0
     at = dialer.clock.at(now)
-    calls = await dialer.store(lambda s: take_calls(s, campaign_id, lines, now=at))
+    calls = await dialer.gateway.write(lambda s: take_calls(s, campaign_id, lines, now=at))
     for attempt_id, customer_id in calls:
         await dialer.enqueue("place_call", attempt_id, customer_id, job_id=f"call:{attempt_id}")
     return len(calls)

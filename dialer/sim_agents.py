@@ -166,7 +166,7 @@ class SimulatedAgents:
                 )
             )
 
-        live = sorted(await self.dialer.store(running))
+        live = sorted(await self.dialer.gateway.write(running))
         return live[n % len(live)] if live else None
 
     async def _dispose(self, agent_id: int, attempt_id: int) -> None:
@@ -214,7 +214,7 @@ class SimulatedAgents:
             )
             return attempt.campaign_id, texts
 
-        campaign_id, texts = await dialer.store(dispose)
+        campaign_id, texts = await dialer.gateway.write(dispose)
         await dialer.board.finish_wrap(agent_id, attempt_id, dialer.clock.now())
         if texts is None:
             return
@@ -225,7 +225,7 @@ class SimulatedAgents:
         self, agent_id: int, state: str, campaign_id: int | None, attempt_id: int | None
     ) -> None:
         at = self.dialer.clock.utcnow()
-        await self.dialer.store(
+        await self.dialer.gateway.write(
             lambda s: s.add(
                 AgentEvent(
                     agent_id=agent_id,

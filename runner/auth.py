@@ -73,7 +73,6 @@ from dialer.webhooks import DIALER
 from runner.access import PUBLIC, ROLE_HOMES, ROUTE_ROLES, SESSIONLESS
 from runner.cookies import SessionCookies
 from runner.keys import SESSION, USER
-from runner.reads import read_store
 from runner.render import CSRF_FIELD, csrf_token, render_page
 from runner.settings import Settings
 from runner.users import (
@@ -202,7 +201,7 @@ def session_fernet(settings: Settings) -> Fernet:
 
 
 async def _in_store(request: web.Request, work: Callable[[StoreSession], T]) -> T:
-    return await request.app[DIALER].store(work)
+    return await request.app[DIALER].gateway.write(work)
 
 
 def home_url(request: web.Request, role: Role) -> str:
@@ -247,8 +246,7 @@ async def _session_user(request: web.Request, session: Session) -> UserInfo | No
     user_id = session.get(_USER_ID)
     if not isinstance(user_id, int):
         return None
-    user = await read_store(
-        request,
+    user = await request.app[DIALER].gateway.read_apart(
         lambda s: s.connection().execute(_USER, {"id": user_id}).one_or_none(),
         quick=True,
     )

@@ -51,7 +51,6 @@ from runner.call_script import render_call_script
 from runner.card import CardError, customer_card, customer_zone, iso
 from runner.keys import SETTINGS, USER
 from runner.live import FEED, AgentFeed, call_state, close_feed, status_json
-from runner.reads import read_store
 from runner.render import render_page
 from store.models import (
     AgentEvent,
@@ -142,12 +141,12 @@ def _dialer(request: web.Request) -> Dialer:
 
 
 async def _store(request: web.Request, work: Callable[[Session], T]) -> T:
-    return await _dialer(request).store(work)
+    return await _dialer(request).gateway.write(work)
 
 
 async def _read(request: web.Request, work: Callable[[Session], T], *, quick: bool = False) -> T:
     """Read-only work: no write lock taken (``runner.reads``)."""
-    return await read_store(request, work, quick=quick)
+    return await _dialer(request).gateway.read_apart(work, quick=quick)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -700,7 +699,7 @@ async def dispose(request: web.Request) -> web.Response:
         return _disposition_json(row), texts
 
     try:
-        saved, texts = await dialer.store(record)
+        saved, texts = await dialer.gateway.write(record)
     except NoConversation as error:  # a machine's verdict came in meanwhile
         raise _conflict(str(error)) from None
     except DispositionError as error:
@@ -708,7 +707,7 @@ async def dispose(request: web.Request) -> web.Response:
         raise _Invalid(field if message else "code", message or str(error)) from None
     except IntegrityError:
         # a second click raced the first: the first one's row is the answer
-        repeat = await dialer.store(
+        repeat = await dialer.gateway.write(
             lambda s: s.scalars(
                 select(Disposition).where(Disposition.attempt_id == attempt_id)
             ).first()

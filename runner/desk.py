@@ -5,8 +5,8 @@ table, a campaign's live figures, the import runs, the model versions, the matri
 turning a plan form (or JSON body) into a ``PlanRequest`` with an error per field.
 
 Everything here is synchronous store work; callers run it off the event loop, through
-``Dialer.store`` (one short transaction) or ``asyncio.to_thread`` (the planner and the
-reports open their own connections).
+the store gateway's ``write`` (one short transaction) or its ``batch`` (the planner and
+the reports open their own connections).
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from dialer.agents import AgentStatus
 from dialer.clock import DialerClock
 from dialer.webhooks import DIALER
 from runner.card import iso
-from runner.reads import read_app
 from store.models import Attempt, AttemptStatus
 
 __all__ = ["EVENT_POLL", "FEED", "AgentFeed", "call_state", "close_feed", "status_json"]
@@ -134,7 +133,7 @@ class AgentFeed:
         calls = {s.attempt_id for s in statuses if s.attempt_id is not None}
         to_read = calls - self._ended
         found = (
-            await read_app(self._app, lambda s: _attempt_states(s, to_read), quick=True)
+            await dialer.gateway.read_apart(lambda s: _attempt_states(s, to_read), quick=True)
             if to_read
             else {}
         )

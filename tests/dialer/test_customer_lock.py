@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dialer.attempt_claim import _ready_to_dial
-from dialer.context import dialer_engine
 from dialer.entry_taking import take_entries
+from dialer.gateway import dialer_engine
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, Channel
 from tests.dialer.dial_base import build_running_campaign
