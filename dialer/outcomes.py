@@ -93,6 +93,15 @@ class DispositionError(ValueError):
     """A disposition that cannot be recorded; the message says which field and why."""
 
 
+class InvalidOutcome(DispositionError):
+    """A field of a disposition that cannot be used, and why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 class NoConversation(DispositionError):
     """A disposition for an attempt that never reached an agent: there is nothing to say
     the conversation came to (a machine, no answer, busy, failed, abandoned, a text)."""
@@ -778,7 +787,7 @@ def record_disposition(
         code = DispositionCode(code)
     except ValueError:
         known = ", ".join(c.value for c in DispositionCode)
-        raise DispositionError(f"code: {code!r} is not a disposition; one of {known}") from None
+        raise InvalidOutcome("code", f"{code!r} is not a disposition; one of {known}") from None
     existing = session.scalars(
         select(Disposition).where(Disposition.attempt_id == attempt_id)
     ).first()
@@ -790,14 +799,14 @@ def record_disposition(
     if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
         raise NoConversation
     if code is D.REFUSED and not (refusal_reason and refusal_reason.strip()):
-        raise DispositionError("refusal_reason: say why the customer refused")
+        raise InvalidOutcome("refusal_reason", "say why the customer refused")
     if code is D.CALLBACK:
         if callback_at is None:
-            raise DispositionError("callback_at: give the time to call back")
+            raise InvalidOutcome("callback_at", "give the time to call back")
         if callback_at.tzinfo is None:
-            raise DispositionError("callback_at: give the time with its time zone")
+            raise InvalidOutcome("callback_at", "give the time with its time zone")
         if callback_at <= now:
-            raise DispositionError("callback_at: the call-back time must be in the future")
+            raise InvalidOutcome("callback_at", "the call-back time must be in the future")
     disposition = Disposition(
         attempt_id=attempt_id,
         list_entry_id=attempt.list_entry_id,

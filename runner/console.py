@@ -39,12 +39,21 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from cachetools import TTLCache
 from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState, AgentStatus, BoardError
 from dialer.context import Dialer
-from dialer.outcomes import DispositionError, NoConversation, reached_agent, record_disposition
+from dialer.dispositions import (
+    FUNNEL_STAGES,
+    PAUSE_CODES,
+    CallNotFound,
+    CallStillConnected,
+    Outcome,
+    WrapUp,
+    find_call,
+    record_outcome,
+)
+from dialer.outcomes import InvalidOutcome, NoConversation
 from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, start_call
 from dialer.webhooks import DIALER
 from runner.call_script import render_call_script
@@ -67,8 +76,6 @@ from store.models import (
 
 __all__ = [
     "DISPOSITIONS",
-    "FUNNEL_STAGES",
-    "PAUSE_CODES",
     "add_console_routes",
     "call_state",
 ]
@@ -78,15 +85,6 @@ T = TypeVar("T")
 S = AttemptStatus
 D = DispositionCode
 
-PAUSE_CODES: Final = ("break", "lunch", "training", "meeting", "technical", "coaching")
-# where in the conversation a refusal came: the stages the KPIs count refusals by
-FUNNEL_STAGES: Final = (
-    ("contact", "Opening"),
-    ("needs", "Needs"),
-    ("offer", "Offer"),
-    ("objection", "Objections"),
-    ("closing", "Closing"),
-)
 # (code, label, keyboard shortcut), in the order of the buttons
 DISPOSITIONS: Final = (
     (D.ACCEPTED, "Accepted", "1"),
@@ -616,117 +614,41 @@ async def dispose(request: web.Request) -> web.Response:
         raise _not_found(f"no call {raw_id}")
     attempt_id = int(raw_id)
     body = await _body(request)
-
-    taker = await dialer.board.agent_of(attempt_id)
-
-    def own(session: Session) -> tuple[Attempt, str | None, Disposition | None] | None:
-        attempt = session.get(Attempt, attempt_id)
-        if attempt is None or (attempt.agent_id or taker) != user.id:
-            return None
-        zone = session.scalar(select(Customer.timezone).where(Customer.id == attempt.customer_id))
-        done = session.scalars(
-            select(Disposition).where(Disposition.attempt_id == attempt_id)
-        ).first()
-        return attempt, zone, done
-
-    found = await _read(request, own, quick=True)
-    if found is None:  # someone else's call looks the same as no call: nothing leaks
-        raise _not_found(f"no call {attempt_id} of yours")
-    attempt, zone_name, done = found
-    if done is not None:
-        return web.json_response({"disposition": _disposition_json(done), "repeated": True})
-    if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
-        raise _conflict(str(NoConversation()))
-
-    code = body.get("code")
-    if code not in {c.value for c in D}:
-        raise _Invalid("code", "choose an outcome: " + ", ".join(c.value for c in D))
-    code = D(code)
-    reason = _text(body, "refusal_reason", MAX_REASON)
-    stage = _text(body, "funnel_stage", 32)
-    notes = _text(body, "notes", MAX_NOTES)
-    if code is D.REFUSED:
-        if reason is None:
-            raise _Invalid("refusal_reason", "say why the customer refused")
-        if stage not in {value for value, _ in FUNNEL_STAGES}:
-            raise _Invalid("funnel_stage", "choose the stage the customer refused at")
-    elif code is D.ACCEPTED:
-        stage = "closed"  # as the simulated agents record it, for the funnel report
-    else:
-        reason = stage = None
-    callback_at = None
-    shared = False
-    if code is D.CALLBACK:
-        callback_at = _callback_time(body, customer_zone(zone_name))
-        if callback_at is None:
-            raise _Invalid("callback_at", "give the time to call back")
-        shared = bool(body.get("callback_shared", False))
-    then = body.get("then", AgentState.READY.value)
-    if then not in (AgentState.READY, AgentState.PAUSED, AgentState.OFFLINE):
-        raise _Invalid("then", "after the call: ready, paused or offline")
-    then = AgentState(then)
-    pause_code = body.get("pause_code") if then is AgentState.PAUSED else None
-    if then is AgentState.PAUSED and pause_code not in PAUSE_CODES:
-        raise _Invalid("pause_code", f"choose a pause reason: {', '.join(PAUSE_CODES)}")
-
-    status = await dialer.board.status(user.id)
-    if status.state is AgentState.TALK and status.attempt_id == attempt_id:
-        raise _conflict("The call is still connected: record its outcome once it has ended.")
-    now = dialer.clock.utcnow()
-
-    def record(session: Session) -> tuple[dict[str, Any], list[int]]:
-        row, texts = record_disposition(
-            session,
-            attempt_id=attempt_id,
-            agent_id=user.id,
-            code=code,
-            now=now,
-            refusal_reason=reason,
-            funnel_stage=stage,
-            callback_at=callback_at,
-            callback_shared=shared,
-            notes=notes,
-        )
-        _event(
-            session,
-            user.id,
-            then.value,
-            at=now,
-            campaign_id=attempt.campaign_id,
-            attempt_id=attempt_id,
-            pause_code=str(pause_code) if pause_code else None,
-        )
-        return _disposition_json(row), texts
-
     try:
-        saved, texts = await dialer.gateway.write(record)
-    except NoConversation as error:  # a machine's verdict came in meanwhile
+        call = await find_call(dialer, user.id, attempt_id)
+        if call.disposition is not None:
+            return web.json_response(
+                {"disposition": _disposition_json(call.disposition), "repeated": True}
+            )
+        outcome, wrap = _outcome(body, customer_zone(call.zone))
+        recorded = await record_outcome(
+            dialer, agent_id=user.id, attempt_id=attempt_id, outcome=outcome, wrap=wrap
+        )
+    except CallNotFound as error:
+        raise _not_found(str(error)) from None
+    except (NoConversation, CallStillConnected) as error:
         raise _conflict(str(error)) from None
-    except DispositionError as error:
-        field, _, message = str(error).partition(": ")
-        raise _Invalid(field if message else "code", message or str(error)) from None
-    except IntegrityError:
-        # a second click raced the first: the first one's row is the answer
-        repeat = await dialer.gateway.write(
-            lambda s: s.scalars(
-                select(Disposition).where(Disposition.attempt_id == attempt_id)
-            ).first()
-        )
-        if repeat is None:
-            raise
-        return web.json_response({"disposition": _disposition_json(repeat), "repeated": True})
-    try:
-        status = await dialer.board.finish_wrap(
-            user.id, attempt_id, dialer.clock.now(), then=then, code=pause_code
-        )
-    except BoardError as error:
-        log.warning("attempt %s: disposition kept, board not moved (%s)", attempt_id, error)
-        status = await dialer.board.status(user.id)
-    await dialer.after_change(texts, attempt.campaign_id)
-    return web.json_response(
-        {"disposition": saved, "repeated": False, "state": _status_json(request, status)},
-        status=201,
+    except InvalidOutcome as error:
+        raise _Invalid(error.field, error.message) from None
+    saved = _disposition_json(recorded.disposition)
+    if recorded.repeated or recorded.status is None:
+        return web.json_response({"disposition": saved, "repeated": True})
+    state = _status_json(request, recorded.status)
+    return web.json_response({"disposition": saved, "repeated": False, "state": state}, status=201)
+
+
+def _outcome(body: dict[str, Any], zone: ZoneInfo | None) -> tuple[Outcome, WrapUp]:
+    """The outcome and the wrap-up a dispose request asks for, its text fields checked."""
+    code = body.get("code")
+    outcome = Outcome(
+        code=code,
+        refusal_reason=_text(body, "refusal_reason", MAX_REASON),
+        funnel_stage=_text(body, "funnel_stage", 32),
+        notes=_text(body, "notes", MAX_NOTES),
+        callback_at=_callback_time(body, zone) if code == D.CALLBACK.value else None,
+        callback_shared=bool(body.get("callback_shared", False)),
     )
+    return outcome, WrapUp(body.get("then", AgentState.READY.value), body.get("pause_code"))
 
 
 # -- the agent's lists and figures --------------------------------------------------------
