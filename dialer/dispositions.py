@@ -6,9 +6,8 @@ it with the agent's move in the history, moves the agent on the board and asks f
 the outcome brings (its texts, a pacing pass). Errors, each a ``DispositionError``:
 
     CallNotFound          no such call, or not the agent's: the two look the same
-    NoConversation        the call never reached an agent (``dialer.outcomes``)
+    NoConversation        the call never reached an agent
     InvalidOutcome        a field of the outcome cannot be used; ``field`` names it
-                          (``dialer.outcomes``)
     CallStillConnected    the agent is still talking on it
 """
 
@@ -21,20 +20,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaigns.outcomes import claim_conversion
 from dialer.agents import AgentState, AgentStatus, BoardError
+from dialer.change import reached_agent
 from dialer.context import Dialer
-from dialer.outcomes import (
-    DispositionError,
-    InvalidOutcome,
-    NoConversation,
-    reached_agent,
-    record_disposition,
+from dialer.settling import next_try
+from store.models import (
+    AgentEvent,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    Customer,
+    Disposition,
+    DispositionCode,
+    DncChannel,
+    DncEntry,
+    EntryStatus,
+    ListEntry,
 )
-from store.models import AgentEvent, Attempt, Customer, Disposition, DispositionCode
 
 __all__ = [
     "FUNNEL_STAGES",
@@ -42,16 +49,21 @@ __all__ = [
     "AgentCall",
     "CallNotFound",
     "CallStillConnected",
+    "DispositionError",
     "InvalidOutcome",
+    "NoConversation",
     "Outcome",
     "Recorded",
     "Unreached",
     "WrapUp",
     "find_call",
+    "record_disposition",
     "record_outcome",
 ]
 
 log = logging.getLogger("telecampaign.dispositions")
+S = AttemptStatus
+E = EntryStatus
 D = DispositionCode
 
 PAUSE_CODES: Final = ("break", "lunch", "training", "meeting", "technical", "coaching")
@@ -64,6 +76,30 @@ FUNNEL_STAGES: Final = (
     ("closing", "Closing"),
 )
 _AFTER_WRAP = (AgentState.READY, AgentState.PAUSED, AgentState.OFFLINE)
+# dispositions that end the entry: the customer was spoken to (or must not be again)
+_CLOSING = frozenset({D.ACCEPTED, D.REFUSED, D.WRONG_PERSON, D.DO_NOT_CALL})
+_RETRY_AS = {D.VOICEMAIL: S.MACHINE, D.NO_ANSWER: S.NO_ANSWER}
+
+
+class DispositionError(ValueError):
+    """A disposition that cannot be recorded; the message says which field and why."""
+
+
+class InvalidOutcome(DispositionError):
+    """A field of a disposition that cannot be used, and why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NoConversation(DispositionError):
+    """A disposition for an attempt that never reached an agent: there is nothing to say
+    the conversation came to (a machine, no answer, busy, failed, abandoned, a text)."""
+
+    def __init__(self) -> None:
+        super().__init__("this call never reached an agent: no disposition to record")
 
 
 class CallNotFound(DispositionError):
@@ -117,6 +153,104 @@ class Recorded:
     repeated: bool = False
     campaign_id: int | None = None
     status: AgentStatus | None = None  # the agent after the wrap-up
+
+
+def record_disposition(
+    session: Session,
+    *,
+    attempt_id: int,
+    agent_id: int | None,
+    code: DispositionCode | str,
+    now: dt.datetime,
+    refusal_reason: str | None = None,
+    funnel_stage: str | None = None,
+    callback_at: dt.datetime | None = None,
+    callback_shared: bool = False,
+    notes: str | None = None,
+) -> tuple[Disposition, list[int]]:
+    """Record what the agent (or a simulated one) said the call came to.
+
+    Idempotent per attempt: a second click returns the first disposition unchanged.
+    Returns the disposition and any texts to send. ``NoConversation`` for an attempt no
+    agent talked on (``reached_agent``): a machine's or an unanswered call's outcome is
+    the carrier's, and a "refused" on it would count a refusal no one made.
+    """
+    try:
+        code = DispositionCode(code)
+    except ValueError:
+        known = ", ".join(c.value for c in DispositionCode)
+        raise InvalidOutcome("code", f"{code!r} is not a disposition; one of {known}") from None
+    existing = session.scalars(
+        select(Disposition).where(Disposition.attempt_id == attempt_id)
+    ).first()
+    if existing is not None:
+        return existing, []
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise LookupError(f"no attempt with id {attempt_id}")
+    if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
+        raise NoConversation
+    if code is D.REFUSED and not (refusal_reason and refusal_reason.strip()):
+        raise InvalidOutcome("refusal_reason", "say why the customer refused")
+    if code is D.CALLBACK:
+        if callback_at is None:
+            raise InvalidOutcome("callback_at", "give the time to call back")
+        if callback_at.tzinfo is None:
+            raise InvalidOutcome("callback_at", "give the time with its time zone")
+        if callback_at <= now:
+            raise InvalidOutcome("callback_at", "the call-back time must be in the future")
+    disposition = Disposition(
+        attempt_id=attempt_id,
+        list_entry_id=attempt.list_entry_id,
+        customer_id=attempt.customer_id,
+        agent_id=agent_id,
+        code=code.value,
+        refusal_reason=refusal_reason.strip()[:120] if refusal_reason else None,
+        funnel_stage=funnel_stage[:32] if funnel_stage else None,
+        callback_at=callback_at if code is D.CALLBACK else None,
+        callback_shared=callback_shared if code is D.CALLBACK else False,
+        notes=notes,
+        created_at=now,
+    )
+    session.add(disposition)
+    if code is D.DO_NOT_CALL:
+        _do_not_call(session, attempt.phone, now=now)
+    texts: list[int] = []
+    entry = session.get(ListEntry, attempt.list_entry_id) if attempt.list_entry_id else None
+    campaign = session.get(Campaign, attempt.campaign_id) if attempt.campaign_id else None
+    if entry is not None and entry.status not in (E.DONE, E.EXCLUDED):
+        if code in _CLOSING:
+            entry.status = E.DONE
+            if code is D.ACCEPTED:
+                claim_conversion(session, entry=entry, at=now)
+        elif code is D.CALLBACK:
+            entry.status = E.CALLBACK
+            entry.due_at = callback_at
+            entry.assigned_agent_id = None if callback_shared else agent_id
+        elif campaign is not None:
+            texts = next_try(session, entry, campaign, _RETRY_AS[code], now=now)
+    session.flush()
+    return disposition, texts
+
+
+def _do_not_call(session: Session, phone: str, *, now: dt.datetime) -> None:
+    listed = session.scalar(
+        select(func.count()).where(
+            DncEntry.phone == phone,
+            DncEntry.channel == DncChannel.ALL,
+            DncEntry.revoked_at.is_(None),
+        )
+    )
+    if not listed:
+        session.add(
+            DncEntry(
+                phone=phone,
+                channel=DncChannel.ALL,
+                source="agent",
+                reason="asked on a call not to be contacted again",
+                created_at=now,
+            )
+        )
 
 
 async def find_call(dialer: Dialer, agent_id: int, attempt_id: int) -> AgentCall:

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.policy import ContactPolicy, Verdict, check_contact, record_exclusion
-from dialer.outcomes import new_attempt
+from dialer.settling import new_attempt
 from store.models import (
     Attempt,
     AttemptStatus,

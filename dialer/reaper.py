@@ -28,8 +28,9 @@ from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState
+from dialer.change import Change, reached_agent
 from dialer.context import Dialer
-from dialer.outcomes import Change, apply_status, reached_agent
+from dialer.outcomes import apply_status
 from dialer.provider import ProviderError
 from dialer.states import FINAL, from_twilio, is_final
 from store.models import AgentEvent, Attempt, AttemptStatus, Channel

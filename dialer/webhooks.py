@@ -36,10 +36,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dialer.change import Change
 from dialer.context import Dialer
 from dialer.dialing import DialingSettings
 from dialer.opt_out import apply_keyword
-from dialer.outcomes import Change, apply_status, move_on, unchanged
+from dialer.outcomes import apply_status, move_on, unchanged
 from dialer.pacing import PacingSettings
 from dialer.provider import (
     ProviderError,

@@ -48,12 +48,13 @@ from dialer.dispositions import (
     PAUSE_CODES,
     CallNotFound,
     CallStillConnected,
+    InvalidOutcome,
+    NoConversation,
     Outcome,
     WrapUp,
     find_call,
     record_outcome,
 )
-from dialer.outcomes import InvalidOutcome, NoConversation
 from dialer.preview import PreviewError, cancel_call, candidates, skip_entry, start_call
 from dialer.webhooks import DIALER
 from runner.call_script import render_call_script

@@ -11,15 +11,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from dialer.dialing import DialingSettings
+from dialer.dispositions import DispositionError, NoConversation, record_disposition
 from dialer.entry_taking import take_entries
-from dialer.outcomes import (
-    DispositionError,
-    NoConversation,
-    apply_status,
-    move_on,
-    record_disposition,
-    unchanged,
-)
+from dialer.outcomes import apply_status, move_on, unchanged
 from dialer.sim_agents import ensure_agents
 from dialer.states import rank
 from store.db import transaction

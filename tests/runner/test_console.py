@@ -16,7 +16,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from dialer.context import Dialer
-from dialer.outcomes import apply_status, record_disposition
+from dialer.dispositions import record_disposition
+from dialer.outcomes import apply_status
 from dialer.webhooks import DIALER
 from runner import console
 from runner.call_script import render_call_script
