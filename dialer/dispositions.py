@@ -3,7 +3,8 @@ the simulated agents alike.
 
 ``find_call`` looks up an agent's call; ``record_outcome`` checks the outcome, records
 it with the agent's move in the history, moves the agent on the board and asks for what
-the outcome brings (its texts, a pacing pass). Errors, each a ``DispositionError``:
+the outcome brings (its texts, a pacing pass); ``record_disposition`` is its store write,
+in the caller's transaction. Errors, each a ``DispositionError``:
 
     CallNotFound          no such call, or not the agent's: the two look the same
     NoConversation        the call never reached an agent
