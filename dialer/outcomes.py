@@ -1,5 +1,6 @@
-"""What happens in the store when an attempt moves: statuses, retries, SMS fallback,
-dispositions.
+"""What happens in the store when an attempt moves: its status and the facts the carrier
+brings. What a final status makes of the list entry is ``dialer.settling``; what the
+agent says the call came to is ``dialer.dispositions``.
 
 Everything here is synchronous store work on one ``Session`` (the caller's transaction),
 shared by the webhooks, the worker jobs and the simulated agents, so every path records
@@ -21,14 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    Table,
     Update,
     bindparam,
     case,
@@ -41,110 +38,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from campaigns.outcomes import claim_conversion
-from campaigns.policy.settings import ContactPolicy
-from dialer.dialing import DialingSettings
+from dialer.change import ATTEMPTS, Change, forget, one_of
 from dialer.pacing import PacingSettings
+from dialer.settling import settle_change
 from dialer.states import advance, behind, is_final, rank
 from store.models import (
     AnsweredBy,
     Attempt,
     AttemptStatus,
-    Campaign,
     Channel,
-    Customer,
-    Disposition,
     DispositionCode,
-    DncChannel,
-    DncEntry,
     EntryStatus,
-    ListEntry,
 )
 
-__all__ = [
-    "UNREACHED",
-    "Change",
-    "DispositionError",
-    "NoConversation",
-    "apply_status",
-    "move_on",
-    "new_attempt",
-    "reached_agent",
-    "record_disposition",
-    "settle",
-]
+__all__ = ["apply_status", "move_on", "unchanged"]
 
 S = AttemptStatus
 E = EntryStatus
 D = DispositionCode
-# call outcomes that reached no one: they count towards the SMS fallback
-UNREACHED = (S.BUSY, S.NO_ANSWER, S.MACHINE, S.FAILED)
 # a person answered and no agent came within this many seconds: an abandoned call
 ABANDON_GRACE_SECONDS = PacingSettings().agent_connect_grace
-# dispositions that end the entry: the customer was spoken to (or must not be again)
-_CLOSING = frozenset({D.ACCEPTED, D.REFUSED, D.WRONG_PERSON, D.DO_NOT_CALL})
-_RETRY_AS = {D.VOICEMAIL: S.MACHINE, D.NO_ANSWER: S.NO_ANSWER}
-# a call an agent took is one of these while and after they talk; every other status
-# (a machine, no answer, busy, failed, canceled, abandoned) is a call no one talked on
-_CONVERSED = (S.IN_PROGRESS, S.COMPLETED)
-
-
-class DispositionError(ValueError):
-    """A disposition that cannot be recorded; the message says which field and why."""
-
-
-class NoConversation(DispositionError):
-    """A disposition for an attempt that never reached an agent: there is nothing to say
-    the conversation came to (a machine, no answer, busy, failed, abandoned, a text)."""
-
-    def __init__(self) -> None:
-        super().__init__("this call never reached an agent: no disposition to record")
-
-
-def reached_agent(channel: Channel, status: AttemptStatus, agent_id: int | None) -> bool:
-    """Whether the attempt is a call an agent took and talked on: the only attempts with
-    an outcome of a conversation to record, and the only ones whose agent wraps up."""
-    return channel is Channel.CALL and agent_id is not None and status in _CONVERSED
-
-
-@dataclass
-class Change:
-    """One status update as applied: what it was, what it is, and what follows from it."""
-
-    attempt_id: int
-    channel: Channel
-    campaign_id: int | None
-    list_entry_id: int | None
-    agent_id: int | None
-    before: AttemptStatus
-    after: AttemptStatus
-    # texts to send now that this outcome is known (SMS fallback)
-    texts: list[int] = field(default_factory=list)
-    # the update was for an attempt already final, or for another call than the
-    # attempt's: it changed nothing, and nothing may follow from it
-    ignored: bool = False
-
-    @classmethod
-    def standing(cls, attempt: Attempt, *, ignored: bool = False) -> Change:
-        """The attempt as it stands: a change that moved nothing."""
-        return cls(
-            attempt_id=attempt.id,
-            channel=attempt.channel,
-            campaign_id=attempt.campaign_id,
-            list_entry_id=attempt.list_entry_id,
-            agent_id=attempt.agent_id,
-            before=attempt.status,
-            after=attempt.status,
-            ignored=ignored,
-        )
-
-    @property
-    def moved(self) -> bool:
-        return self.before is not self.after
-
-    @property
-    def became_final(self) -> bool:
-        return not is_final(self.before) and is_final(self.after)
 
 
 def apply_status(
@@ -223,7 +136,7 @@ def apply_status(
     )
     if change.became_final:
         session.expire(attempt)
-        change.texts = _settle(session, change, now=now)
+        change.texts = settle_change(session, change, now=now)
     return change
 
 
@@ -282,23 +195,14 @@ def _ignored(attempt: Attempt) -> Change:
     return Change.standing(attempt, ignored=True)
 
 
-_ATTEMPTS = cast(Table, Attempt.__table__)
-_ENTRIES = cast(Table, ListEntry.__table__)
-_CAMPAIGNS = cast(Table, Campaign.__table__)
 # Core statements on the tables, built once: the ORM's bulk-update machinery and the
 # statement building cost more than the round trip on these paths, run per callback
 _CHANGED = (
-    _ATTEMPTS.c.channel,
-    _ATTEMPTS.c.campaign_id,
-    _ATTEMPTS.c.list_entry_id,
-    _ATTEMPTS.c.agent_id,
+    ATTEMPTS.c.channel,
+    ATTEMPTS.c.campaign_id,
+    ATTEMPTS.c.list_entry_id,
+    ATTEMPTS.c.agent_id,
 )
-
-
-def _one_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """``column IN (...)`` with a parameter per value, rendered once: an expanding IN
-    (SQLAlchemy's default) is rendered again on every execution."""
-    return column.in_([literal(value, column.type) for value in values])  # type: ignore[no-any-return]
 
 
 def _facts(
@@ -320,18 +224,11 @@ def _facts(
     return facts
 
 
-def _forget(session: Session, model: type[Any], row_id: int) -> None:
-    """Expire an object of the session that a Core UPDATE just changed under it."""
-    loaded = session.identity_map.get(session.identity_key(model, row_id))
-    if loaded is not None:
-        session.expire(loaded)
-
-
 @functools.cache
 def _end_statement(incoming: AttemptStatus, facts: frozenset[str]) -> tuple[Update, AttemptStatus]:
     """``UPDATE ... RETURNING`` moving an attempt from a status that is not final to the
     final ``incoming``; ``facts`` names the columns kept where none are recorded yet."""
-    c = _ATTEMPTS.c
+    c = ATTEMPTS.c
     values: dict[str, Any] = {
         "status": _unconnected(incoming, facts) if incoming is S.COMPLETED else incoming,
         "ended_at": func.coalesce(c.ended_at, bindparam("now", type_=c.ended_at.type)),
@@ -347,12 +244,12 @@ def _end_statement(incoming: AttemptStatus, facts: frozenset[str]) -> tuple[Upda
         except KeyError:
             continue
         lower = [s for s in AttemptStatus if not is_final(s) and _below(channel, s, top)]
-        before.append((c.channel == channel) & _one_of(c.status, lower))
+        before.append((c.channel == channel) & one_of(c.status, lower))
         behind_it = lower[-1]
     if not before:
         raise ValueError(f"{incoming.value} is not a status an attempt can have")
     statement = (
-        update(_ATTEMPTS)
+        update(ATTEMPTS)
         .where(c.id == bindparam("attempt_id"), or_(*before), _sid_is_ours(facts))
         .values(**values)
         .returning(*_CHANGED, c.status)
@@ -365,7 +262,7 @@ def _unconnected(incoming: AttemptStatus, facts: frozenset[str]) -> Any:
     machine answered, and that lasted the 2 s grace or longer, is an abandoned call: a
     person answered and nobody came (our answer webhook never ran, or never finished).
     A caller who hung up within the grace is a completed call, as is a machine's."""
-    c = _ATTEMPTS.c
+    c = ATTEMPTS.c
     duration = (
         bindparam("new_duration_s", type_=c.duration_s.type)
         if "duration_s" in facts
@@ -392,7 +289,7 @@ def _sid_is_ours(facts: frozenset[str]) -> ColumnElement[bool]:
     (``_ours`` with the SID as a parameter, for statements built once)."""
     if "provider_sid" not in facts:
         return true()
-    c = _ATTEMPTS.c
+    c = ATTEMPTS.c
     sid = bindparam("new_provider_sid", type_=c.provider_sid.type)
     return or_(c.provider_sid.is_(None), c.provider_sid == sid)
 
@@ -426,7 +323,7 @@ def _end(
     )
     if row is None:
         return None
-    _forget(session, Attempt, attempt_id)
+    forget(session, Attempt, attempt_id)
     channel, campaign_id, entry_id, agent_id, after = row
     change = Change(
         attempt_id=attempt_id,
@@ -437,13 +334,13 @@ def _end(
         before=behind_it,  # some status that is not final: which one is not read
         after=AttemptStatus(after),
     )
-    change.texts = _settle(session, change, now=now)
+    change.texts = settle_change(session, change, now=now)
     return change
 
 
 _STANDING = select(
-    _ATTEMPTS.c.status, _ATTEMPTS.c.provider_sid, _ATTEMPTS.c.answered_by, *_CHANGED
-).where(_ATTEMPTS.c.id == bindparam("attempt_id"))
+    ATTEMPTS.c.status, ATTEMPTS.c.provider_sid, ATTEMPTS.c.answered_by, *_CHANGED
+).where(ATTEMPTS.c.id == bindparam("attempt_id"))
 
 
 def unchanged(
@@ -516,7 +413,7 @@ def _move_statement(
     incoming: AttemptStatus, facts: frozenset[str]
 ) -> tuple[Update, tuple[AttemptStatus, ...]]:
     """``UPDATE ... RETURNING`` for ``_move_on``, and the statuses it moves on from."""
-    c = _ATTEMPTS.c
+    c = ATTEMPTS.c
     channels, lower = behind(incoming)
     values: dict[str, Any] = {"status": incoming}
     for name in facts:
@@ -528,12 +425,12 @@ def _move_statement(
     if incoming is S.IN_PROGRESS:
         values["answered_at"] = func.coalesce(c.answered_at, now)
     statement = (
-        update(_ATTEMPTS)
+        update(ATTEMPTS)
         .where(
             c.id == bindparam("attempt_id"),
-            _one_of(c.channel, channels),
+            one_of(c.channel, channels),
             # at it already: a repeat, whose facts (the SID) may still be missing
-            _one_of(c.status, (*lower, incoming)),
+            one_of(c.status, (*lower, incoming)),
             _sid_is_ours(facts),
         )
         .values(**values)
@@ -562,7 +459,7 @@ def _move_on(
     )
     if row is None:
         return None
-    _forget(session, Attempt, attempt_id)
+    forget(session, Attempt, attempt_id)
     channel, campaign_id, entry_id, agent_id = row
     return Change(
         attempt_id=attempt_id,
@@ -573,280 +470,3 @@ def _move_on(
         before=lower[-1],  # some status behind it: which one is not read
         after=incoming,
     )
-
-
-def settle(session: Session, attempt: Attempt, *, now: dt.datetime) -> list[int]:
-    """The consequence of a final outcome for the list entry; returns texts to send.
-
-    A call an agent took waits for the agent's disposition. Otherwise the entry is
-    tried again after the campaign's delay for the outcome, up to the policy's attempts;
-    after ``sms_after_failed_calls`` calls that reached no one it gets one text instead.
-    """
-    return _settle(session, Change.standing(attempt), now=now)
-
-
-def _settle(session: Session, change: Change, *, now: dt.datetime) -> list[int]:
-    """``settle`` for an attempt just made final, from what its update returned."""
-    entry_id, campaign_id = change.list_entry_id, change.campaign_id
-    if entry_id is None or campaign_id is None or change.channel is Channel.SMS:
-        return []
-    status = change.after
-    if status is S.COMPLETED and change.agent_id is not None:
-        return []  # the agent's disposition decides
-    if status is S.COMPLETED:
-        status = S.NO_ANSWER  # hung up before anyone took it: as if unanswered
-    row = (
-        session.connection()
-        .execute(_SETTLING, {"entry_id": entry_id, "campaign_id": campaign_id})
-        .one_or_none()
-    )
-    if row is None:
-        return []
-    entry_status, kind, pacing, policy, dialing, unreached, tried = row
-    if entry_status in (E.DONE, E.EXCLUDED):
-        return []
-    decision = _decide(
-        DialingSettings.of_values(kind, pacing, dialing),
-        ContactPolicy.for_kind(kind, policy or {}),
-        status,
-        unreached=int(unreached or 0),
-        tried=int(tried or 0),
-        now=now,
-    )
-    if decision.due_at is None:
-        session.connection().execute(_END_ENTRY, {"entry_id": entry_id, "status": decision.status})
-    else:
-        values = {"entry_id": entry_id, "status": decision.status, "due_at": decision.due_at}
-        session.connection().execute(_DUE_ENTRY, values)
-    _forget(session, ListEntry, entry_id)
-    if not decision.text:
-        return []
-    entry = session.get(ListEntry, entry_id)
-    assert entry is not None
-    return [_queue_text(session, entry, now=now)]
-
-
-def _settling() -> Select[Any]:
-    """The entry, its campaign's settings, and the entry's calls that reached no one and
-    that were tried (counted, not filtered on the status: SQLite keeps to the entry's
-    index then)."""
-    a, e, k = _ATTEMPTS.c, _ENTRIES.c, _CAMPAIGNS.c
-    calls = (a.list_entry_id == e.id) & (a.channel == Channel.CALL)
-    unreached = select(func.count(case((_one_of(a.status, UNREACHED), 1)))).where(calls)
-    untried = (S.SCHEDULED, S.QUEUED, S.CANCELED)
-    tried = select(func.count(case((~_one_of(a.status, untried), 1)))).where(calls)
-    return (
-        select(
-            e.status,
-            k.kind,
-            k.pacing,
-            k.policy,
-            k.dialing,
-            unreached.scalar_subquery(),
-            tried.scalar_subquery(),
-        )
-        .select_from(_ENTRIES.join(_CAMPAIGNS, k.id == bindparam("campaign_id")))
-        .where(e.id == bindparam("entry_id"))
-    )
-
-
-_SETTLING = _settling()
-_END_ENTRY = (
-    update(_ENTRIES)
-    .where(_ENTRIES.c.id == bindparam("entry_id"))
-    .values(status=bindparam("status"))
-)
-_DUE_ENTRY = _END_ENTRY.values(due_at=bindparam("due_at"))
-
-
-@dataclass(frozen=True)
-class _Decision:
-    status: EntryStatus
-    due_at: dt.datetime | None = None  # None: left as it is
-    text: bool = False
-
-
-def _decide(
-    dialing: DialingSettings,
-    policy: ContactPolicy,
-    outcome: AttemptStatus,
-    *,
-    unreached: int,
-    tried: int,
-    now: dt.datetime,
-) -> _Decision:
-    """What becomes of the entry after ``outcome``, given its calls so far."""
-    if outcome is S.ABANDONED:
-        # the contact policy keeps the customer out for the abandon cooldown
-        return _Decision(E.PENDING, now + dt.timedelta(hours=policy.abandon_cooldown_hours))
-    after = dialing.sms_after_failed_calls
-    if after and unreached >= after and outcome in UNREACHED:
-        return _Decision(E.DONE, text=True)
-    delay = dialing.retry_delay_minutes(outcome)
-    if delay is None or tried >= policy.max_attempts:
-        return _Decision(E.DONE)
-    return _Decision(E.PENDING, now + dt.timedelta(minutes=delay))
-
-
-def _next_try(
-    session: Session,
-    entry: ListEntry,
-    campaign: Campaign,
-    outcome: AttemptStatus,
-    *,
-    now: dt.datetime,
-) -> list[int]:
-    dialing = DialingSettings.of(campaign)
-    policy = ContactPolicy.of(campaign)
-    calls = session.execute(
-        select(Attempt.status).where(
-            Attempt.list_entry_id == entry.id, Attempt.channel == Channel.CALL
-        )
-    ).scalars()
-    statuses = list(calls)
-    decision = _decide(
-        dialing,
-        policy,
-        outcome,
-        unreached=sum(s in UNREACHED for s in statuses),
-        tried=sum(s not in (S.SCHEDULED, S.QUEUED, S.CANCELED) for s in statuses),
-        now=now,
-    )
-    entry.status = decision.status
-    if decision.due_at is not None:
-        entry.due_at = decision.due_at
-    return [_queue_text(session, entry, now=now)] if decision.text else []
-
-
-def _queue_text(session: Session, entry: ListEntry, *, now: dt.datetime) -> int:
-    """A scheduled SMS attempt for the entry; the caller queues its job after commit."""
-    already = session.scalar(
-        select(Attempt.id).where(Attempt.list_entry_id == entry.id, Attempt.channel == Channel.SMS)
-    )
-    if already is not None:
-        return int(already)
-    return new_attempt(session, entry, Channel.SMS, S.SCHEDULED, now=now)
-
-
-def new_attempt(
-    session: Session,
-    entry: ListEntry,
-    channel: Channel,
-    status: AttemptStatus,
-    *,
-    now: dt.datetime,
-) -> int:
-    """A new attempt row for the entry, to the customer's number on record; its id."""
-    phone = session.scalar(select(Customer.phone).where(Customer.id == entry.customer_id))
-    attempt = Attempt(
-        campaign_id=entry.campaign_id,
-        list_entry_id=entry.id,
-        customer_id=entry.customer_id,
-        channel=channel,
-        phone=phone or "",
-        status=status,
-        created_at=now,
-        due_at=now,
-        queued_at=now if status is S.QUEUED else None,
-    )
-    session.add(attempt)
-    session.flush()
-    return attempt.id
-
-
-def record_disposition(
-    session: Session,
-    *,
-    attempt_id: int,
-    agent_id: int | None,
-    code: DispositionCode | str,
-    now: dt.datetime,
-    refusal_reason: str | None = None,
-    funnel_stage: str | None = None,
-    callback_at: dt.datetime | None = None,
-    callback_shared: bool = False,
-    notes: str | None = None,
-) -> tuple[Disposition, list[int]]:
-    """Record what the agent (or a simulated one) said the call came to.
-
-    Idempotent per attempt: a second click returns the first disposition unchanged.
-    Returns the disposition and any texts to send. ``NoConversation`` for an attempt no
-    agent talked on (``reached_agent``): a machine's or an unanswered call's outcome is
-    the carrier's, and a "refused" on it would count a refusal no one made.
-    """
-    try:
-        code = DispositionCode(code)
-    except ValueError:
-        known = ", ".join(c.value for c in DispositionCode)
-        raise DispositionError(f"code: {code!r} is not a disposition; one of {known}") from None
-    existing = session.scalars(
-        select(Disposition).where(Disposition.attempt_id == attempt_id)
-    ).first()
-    if existing is not None:
-        return existing, []
-    attempt = session.get(Attempt, attempt_id)
-    if attempt is None:
-        raise LookupError(f"no attempt with id {attempt_id}")
-    if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
-        raise NoConversation
-    if code is D.REFUSED and not (refusal_reason and refusal_reason.strip()):
-        raise DispositionError("refusal_reason: say why the customer refused")
-    if code is D.CALLBACK:
-        if callback_at is None:
-            raise DispositionError("callback_at: give the time to call back")
-        if callback_at.tzinfo is None:
-            raise DispositionError("callback_at: give the time with its time zone")
-        if callback_at <= now:
-            raise DispositionError("callback_at: the call-back time must be in the future")
-    disposition = Disposition(
-        attempt_id=attempt_id,
-        list_entry_id=attempt.list_entry_id,
-        customer_id=attempt.customer_id,
-        agent_id=agent_id,
-        code=code.value,
-        refusal_reason=refusal_reason.strip()[:120] if refusal_reason else None,
-        funnel_stage=funnel_stage[:32] if funnel_stage else None,
-        callback_at=callback_at if code is D.CALLBACK else None,
-        callback_shared=callback_shared if code is D.CALLBACK else False,
-        notes=notes,
-        created_at=now,
-    )
-    session.add(disposition)
-    if code is D.DO_NOT_CALL:
-        _do_not_call(session, attempt.phone, now=now)
-    texts: list[int] = []
-    entry = session.get(ListEntry, attempt.list_entry_id) if attempt.list_entry_id else None
-    campaign = session.get(Campaign, attempt.campaign_id) if attempt.campaign_id else None
-    if entry is not None and entry.status not in (E.DONE, E.EXCLUDED):
-        if code in _CLOSING:
-            entry.status = E.DONE
-            if code is D.ACCEPTED:
-                claim_conversion(session, entry=entry, at=now)
-        elif code is D.CALLBACK:
-            entry.status = E.CALLBACK
-            entry.due_at = callback_at
-            entry.assigned_agent_id = None if callback_shared else agent_id
-        elif campaign is not None:
-            texts = _next_try(session, entry, campaign, _RETRY_AS[code], now=now)
-    session.flush()
-    return disposition, texts
-
-
-def _do_not_call(session: Session, phone: str, *, now: dt.datetime) -> None:
-    listed = session.scalar(
-        select(func.count()).where(
-            DncEntry.phone == phone,
-            DncEntry.channel == DncChannel.ALL,
-            DncEntry.revoked_at.is_(None),
-        )
-    )
-    if not listed:
-        session.add(
-            DncEntry(
-                phone=phone,
-                channel=DncChannel.ALL,
-                source="agent",
-                reason="asked on a call not to be contacted again",
-                created_at=now,
-            )
-        )

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from campaigns.policy.check import Verdict
 from campaigns.policy.settings import ContactPolicy
 from dialer.dialing import DialingSettings
+from dialer.entry_taking import check_entry, take_entry
 from dialer.outcomes import apply_status
 from dialer.pacing import PacingMode
-from dialer.worker import check_entry, take_entry
 from store.models import (
     AttemptStatus,
     Campaign,

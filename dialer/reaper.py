@@ -28,8 +28,9 @@ from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState
+from dialer.change import Change, reached_agent
 from dialer.context import Dialer
-from dialer.outcomes import Change, apply_status, reached_agent
+from dialer.outcomes import apply_status
 from dialer.provider import ProviderError
 from dialer.states import FINAL, from_twilio, is_final
 from store.models import AgentEvent, Attempt, AttemptStatus, Channel
@@ -53,7 +54,9 @@ async def reap(ctx: dict[str, Any]) -> int:
     """One pass; returns how many attempts were settled or queued again and agents freed."""
     dialer: Dialer = ctx["dialer"]
     settled = 0
-    for attempt_id, channel, sid, started in await dialer.store(partial(_quiet, now=_now(dialer))):
+    for attempt_id, channel, sid, started in await dialer.gateway.write(
+        partial(_quiet, now=_now(dialer))
+    ):
         settled += await _settle(dialer, attempt_id, channel, sid, started)
     queued = await requeue_due(dialer, older_than=REQUEUE_AFTER)
     return settled + queued + await free_held_agents(dialer)
@@ -107,7 +110,7 @@ async def _settle(
             if channel is Channel.CALL and age >= SILENT_AFTER:
                 await _let_agent_go(dialer, attempt_id)
             return 0
-    change = await dialer.store(
+    change = await dialer.gateway.write(
         partial(_apply, attempt_id=attempt_id, status=status, duration=duration, now=now)
     )
     if channel is Channel.CALL:
@@ -139,7 +142,7 @@ async def _end_agent(
             state="wrap" if talked else "ready",
             at=_now(dialer),
         )
-        await dialer.store(partial(Session.add, instance=event))
+        await dialer.gateway.write(partial(Session.add, instance=event))
     return agent
 
 
@@ -192,7 +195,7 @@ async def requeue_due(dialer: Dialer, *, older_than: float = 0.0) -> int:
         return [(int(i), int(p), c, d) for i, p, c, d in rows]
 
     clock_now, queued = dialer.clock.now(), 0
-    for attempt_id, customer_id, channel, due_at in await dialer.store(due):
+    for attempt_id, customer_id, channel, due_at in await dialer.gateway.write(due):
         if channel is Channel.CALL:
             job = f"call:{attempt_id}"
             queued += await dialer.enqueue("place_call", attempt_id, customer_id, job_id=job)
@@ -241,7 +244,7 @@ async def free_held_agents(dialer: Dialer) -> int:
         ]
 
     freed = 0
-    for attempt_id, campaign_id, talked in await dialer.store(ended):
+    for attempt_id, campaign_id, talked in await dialer.gateway.write(ended):
         agent = held[attempt_id]
         await _end_agent(dialer, attempt_id, campaign_id, talked=talked, agent_id=agent)
         log.warning("agent %s: freed from attempt %s, which had ended", agent, attempt_id)

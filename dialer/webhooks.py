@@ -36,10 +36,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dialer.change import Change
 from dialer.context import Dialer
 from dialer.dialing import DialingSettings
 from dialer.opt_out import apply_keyword
-from dialer.outcomes import Change, apply_status, move_on, unchanged
+from dialer.outcomes import apply_status, move_on, unchanged
 from dialer.pacing import PacingSettings
 from dialer.provider import (
     ProviderError,
@@ -173,7 +174,7 @@ async def voice_status(request: web.Request) -> web.Response:
         agent = await end(attempt_id, dialer.clock.now())
         if agent is not None:
             state = "wrap" if talked else "ready"
-            await dialer.store(
+            await dialer.gateway.write(
                 lambda s: _agent_event(
                     s, agent, state, at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
                 )
@@ -189,7 +190,7 @@ def _incoming(channel: Channel, word: str) -> AttemptStatus:
         raise web.HTTPBadRequest(text=str(error)) from None
 
 
-# what the worker's claim makes an attempt before it goes to the carrier (dialer.worker)
+# what the worker's claim makes an attempt before it goes to the carrier (dialer.attempt_claim)
 _CLAIMED = (S.INITIATED, S.QUEUED)
 
 
@@ -202,14 +203,18 @@ async def _apply(dialer: Dialer, attempt_id: int, incoming: AttemptStatus, **fac
         # round trips around it. The status the worker gave the attempt itself before it
         # dialed (initiated; queued for a text) usually changes nothing: one read tells.
         if incoming in _CLAIMED:
-            same = await dialer.peek(lambda s: unchanged(s, attempt_id, incoming, **known))
+            same = await dialer.gateway.read(lambda s: unchanged(s, attempt_id, incoming, **known))
             if same is not None:
                 return same
-        moved = await dialer.store_one(lambda s: move_on(s, attempt_id, incoming, now=now, **known))
+        moved = await dialer.gateway.write_one(
+            lambda s: move_on(s, attempt_id, incoming, now=now, **known)
+        )
         if moved is not None:
             return moved
     try:
-        return await dialer.store(lambda s: apply_status(s, attempt_id, incoming, now=now, **facts))
+        return await dialer.gateway.write(
+            lambda s: apply_status(s, attempt_id, incoming, now=now, **facts)
+        )
     except LookupError:
         raise web.HTTPNotFound(text=f"no attempt {attempt_id}") from None
 
@@ -226,7 +231,7 @@ async def voice_answer(request: web.Request) -> web.Response:
     sid = _sid(params, "CallSid")
     now = dialer.clock.utcnow()
     try:
-        change = await dialer.store(
+        change = await dialer.gateway.write(
             lambda s: apply_status(s, attempt_id, S.IN_PROGRESS, now=now, provider_sid=sid)
         )
     except LookupError:
@@ -242,7 +247,7 @@ async def voice_answer(request: web.Request) -> web.Response:
         return _twiml(connect_to_agent_twiml(change.agent_id))  # a repeat while it lasts
     agent = await _claim_within_grace(dialer, campaign_id, attempt_id)
     if agent is None:
-        change = await dialer.store(
+        change = await dialer.gateway.write(
             lambda s: apply_status(s, attempt_id, S.ABANDONED, now=now, provider_sid=sid)
         )
         if not change.became_final:
@@ -250,7 +255,7 @@ async def voice_answer(request: web.Request) -> web.Response:
         await dialer.after_change(change.texts, campaign_id)
         return _twiml(abandon)
     claimed_at = dialer.clock.utcnow()
-    connected = await dialer.store(
+    connected = await dialer.gateway.write(
         lambda s: _connect(s, attempt_id, agent, at=claimed_at, campaign_id=campaign_id)
     )
     if not connected:
@@ -345,12 +350,12 @@ async def voice_amd(request: web.Request) -> web.Response:
         return web.Response(status=204)
     agent = await dialer.board.release(attempt_id, dialer.clock.now())
     if agent is not None:
-        await dialer.store(
+        await dialer.gateway.write(
             lambda s: _agent_event(
                 s, agent, "ready", at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
             )
         )
-    voicemail = await dialer.store(lambda s: _leaves_voicemail(s, change.campaign_id))
+    voicemail = await dialer.gateway.write(lambda s: _leaves_voicemail(s, change.campaign_id))
     try:
         if voicemail and answered_by is AnsweredBy.MACHINE:
             twiml = voicemail_twiml(dialer.config.company, dialer.config.callback_number)
@@ -428,5 +433,5 @@ async def sms_inbound(request: web.Request) -> web.Response:
         )
         return reply.text
 
-    text = await dialer.store(receive)
+    text = await dialer.gateway.write(receive)
     return _twiml(sms_reply_twiml(text))

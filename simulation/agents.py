@@ -4,7 +4,7 @@ the benchmarks and the tests.
 Each one logs in to a running campaign (ready), is claimed by the answer webhook for an
 answered call (talk), goes to wrap-up when the carrier says the call ended, and after a
 wrap-up time drawn around the mean records a disposition and is ready again. They use
-the same agent board and the same ``record_disposition`` as the agent console, so the
+the same agent board and the same ``record_outcome`` as the agent console, so the
 dialer cannot tell them from people. Who accepts is drawn from the figures the entry was
 planned on (the acceptance propensity of an offer), else from a rate per campaign kind.
 """
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState, BoardError
 from dialer.context import Dialer
-from dialer.outcomes import NoConversation, record_disposition
+from dialer.dispositions import Outcome, Unreached, record_outcome
 from store.models import (
     AgentEvent,
     Attempt,
@@ -166,7 +166,7 @@ class SimulatedAgents:
                 )
             )
 
-        live = sorted(await self.dialer.store(running))
+        live = sorted(await self.dialer.gateway.write(running))
         return live[n % len(live)] if live else None
 
     async def _dispose(self, agent_id: int, attempt_id: int) -> None:
@@ -176,56 +176,38 @@ class SimulatedAgents:
         reason = self.random.choice(_REFUSALS)
         back_in = dt.timedelta(hours=self.random.choice((2, 4, 24)))
 
-        def dispose(session: Session) -> tuple[int | None, list[int] | None]:
-            """The campaign and the texts to send; texts None when there was nothing to
-            record (the call never reached the agent, as the console refuses it too)."""
-            attempt = session.get(Attempt, attempt_id)
-            if attempt is None:
-                return None, None
+        def decide(session: Session, attempt: Attempt) -> Outcome:
             campaign = session.get(Campaign, attempt.campaign_id)
             entry = session.get(ListEntry, attempt.list_entry_id) if attempt.list_entry_id else None
             kind = campaign.kind.value if campaign is not None else "cross-sell"
             accept = float((entry.details or {}).get("p_accept", 0.0)) if entry else 0.0
             accept = accept or self.profile.accept_rate.get(kind, 0.1)
             code, stage = _draw(draw, accept)
-            texts: list[int] | None
-            try:
-                _, texts = record_disposition(
-                    session,
-                    attempt_id=attempt_id,
-                    agent_id=agent_id,
-                    code=code,
-                    now=now,
-                    refusal_reason=reason[0] if code is D.REFUSED else None,
-                    funnel_stage=stage or (reason[1] if code is D.REFUSED else None),
-                    callback_at=now + back_in if code is D.CALLBACK else None,
-                    callback_shared=True,
-                )
-            except NoConversation:
-                texts = None  # the wrap-up ends all the same
-            session.add(
-                AgentEvent(
-                    agent_id=agent_id,
-                    campaign_id=attempt.campaign_id,
-                    attempt_id=attempt_id,
-                    state="ready",
-                    at=now,
-                )
+            return Outcome(
+                code=code.value,
+                refusal_reason=reason[0] if code is D.REFUSED else None,
+                funnel_stage=stage or (reason[1] if code is D.REFUSED else None),
+                callback_at=now + back_in if code is D.CALLBACK else None,
+                callback_shared=True,
             )
-            return attempt.campaign_id, texts
 
-        campaign_id, texts = await dialer.store(dispose)
-        await dialer.board.finish_wrap(agent_id, attempt_id, dialer.clock.now())
-        if texts is None:
-            return
-        self.dispositions += 1
-        await dialer.after_change(texts, campaign_id)
+        # a call that never reached the agent (the console refuses it too) records
+        # nothing, and the wrap-up ends all the same
+        recorded = await record_outcome(
+            dialer,
+            agent_id=agent_id,
+            attempt_id=attempt_id,
+            outcome=decide,
+            unreached=Unreached.RELEASE,
+        )
+        if recorded.disposition is not None:
+            self.dispositions += 1
 
     async def _event(
         self, agent_id: int, state: str, campaign_id: int | None, attempt_id: int | None
     ) -> None:
         at = self.dialer.clock.utcnow()
-        await self.dialer.store(
+        await self.dialer.gateway.write(
             lambda s: s.add(
                 AgentEvent(
                     agent_id=agent_id,

@@ -115,7 +115,7 @@ async def work_lists(
             serving(create_simulator_app(simulator), sim_port),
             serving(create_app(settings, redis_url=redis_url, **overrides), app_port),
         ):
-            agent_ids = await dialer.store(lambda s: ensure_agents(s, agents))
+            agent_ids = await dialer.gateway.write(lambda s: ensure_agents(s, agents))
             pool = SimulatedAgents(dialer, agent_ids, seed=seed)
             working = asyncio.create_task(pool.run(list(campaign_ids), stop))
             dialing = asyncio.create_task(worker.async_run())
@@ -130,7 +130,7 @@ async def work_lists(
                     await dialing
     finally:
         await save_clock(dialer.redis, DialerClock(), prefix=config.prefix)
-        result = await dialer.store(lambda s: campaign_figures(s, campaign_ids))
+        result = await dialer.gateway.write(lambda s: campaign_figures(s, campaign_ids))
         await dialer.close()
     return result
 
@@ -165,10 +165,10 @@ async def _until_worked(
     while True:
         await asyncio.sleep(0.5)
         now = dialer.clock.now()
-        current = await dialer.store(lambda s: campaign_figures(s, campaign_ids))
+        current = await dialer.gateway.write(lambda s: campaign_figures(s, campaign_ids))
         if on_tick is not None:
             on_tick((now - start_at.timestamp()) / 3600, current)
-        if now >= end or await dialer.store(lambda s: worked(s, campaign_ids)):
+        if now >= end or await dialer.gateway.write(lambda s: worked(s, campaign_ids)):
             return
 
 
@@ -230,8 +230,8 @@ async def simulator_with_agents(
         await web.TCPSite(runner, host, port).start()
         stop = asyncio.Event()
         try:
-            agent_ids = await dialer.store(lambda s: ensure_agents(s, agents))
-            running = await dialer.store(
+            agent_ids = await dialer.gateway.write(lambda s: ensure_agents(s, agents))
+            running = await dialer.gateway.write(
                 lambda s: list(
                     s.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))
                 )

@@ -13,14 +13,13 @@ from this route table and the models of ``runner.web.schemas``, and guarded by
 The reports answer JSON, or CSV with ``?format=csv`` (or ``Accept: text/csv``): the rows
 and columns ``telecampaign report ... --csv`` writes, from the same writer, as a download.
 
-Planning, moves and reports read or write much of the store, so they run in a thread
-(``asyncio.to_thread``); short reads go through ``Dialer.store``. The event loop never
-waits on the database.
+Planning, moves and reports read or write much of the store, so they run on a thread of
+their own (the store gateway's ``batch``); short reads go through its ``write``. The
+event loop never waits on the database.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
@@ -30,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
+from sqlalchemy import Engine
 
 from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.lifecycle import move
@@ -98,15 +98,14 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 async def run_plan(request: web.Request, plan_request: PlanRequest, *, dry_run: bool) -> Plan:
     """Run a plan; raises CampaignError for the caller to show."""
-    engine = request.app[DIALER].engine
-    return await asyncio.to_thread(plan, engine, plan_request, dry_run=dry_run)
+    return await request.app[DIALER].gateway.batch(plan, plan_request, dry_run=dry_run)
 
 
 async def move_campaign(request: web.Request, name: str, action: str) -> str:
     """Apply ``action``; returns the new status. Launch and resume wake the pacer at once
     instead of at its next round."""
     dialer = request.app[DIALER]
-    campaign = await asyncio.to_thread(move, dialer.engine, name, action)
+    campaign = await dialer.gateway.batch(move, name, action)
     if action in ("launch", "resume"):
         await dialer.nudge(campaign.id)
     return campaign.status.value
@@ -116,10 +115,10 @@ async def live_view(request: web.Request, name: str) -> dict[str, Any]:
     """A campaign's live figures with its agents by state and the dial level."""
     dialer = request.app[DIALER]
     now = dialer.clock.utcnow()
-    counts = await dialer.store(lambda s: live_counts(s, name, now))
+    counts = await dialer.gateway.write(lambda s: live_counts(s, name, now))
     statuses = await dialer.board.agents(counts.campaign_id)
     ids = [s.agent_id for s in statuses]
-    names = await dialer.store(lambda s: agent_names(s, ids))
+    names = await dialer.gateway.write(lambda s: agent_names(s, ids))
     agents = agents_by_state(statuses, names, dialer.clock.now())
     body = counts.body
     logged_in = agents["logged_in"] - agents["by_state"].get("paused", 0)
@@ -133,7 +132,7 @@ async def live_view(request: web.Request, name: str) -> dict[str, Any]:
 
 
 async def list_campaigns(request: web.Request) -> web.Response:
-    rows = await request.app[DIALER].store(campaign_rows)
+    rows = await request.app[DIALER].gateway.write(campaign_rows)
     return web.json_response({"campaigns": rows})
 
 
@@ -222,10 +221,9 @@ async def _report(
         csv = wants_csv(request)
     except FieldErrors as exc:
         return api_error(400, "invalid", "the report cannot be made as asked", exc.fields)
-    engine = request.app[DIALER].engine
     name = request.match_info["name"]
     try:
-        report = await asyncio.to_thread(build, engine, name)
+        report = await request.app[DIALER].gateway.batch(build, name)
     except CampaignError as exc:
         return _campaign_error(exc)
     return report_response(report, csv, _filename(kind, name))
@@ -289,13 +287,12 @@ async def monthly(request: web.Request) -> web.Response:
         asked = monthly_query(request.query)
     except FieldErrors as exc:
         return api_error(400, "invalid", "the report cannot be made as asked", exc.fields)
-    engine = request.app[DIALER].engine
 
-    def build() -> MonthlyReport:
+    def build(engine: Engine) -> MonthlyReport:
         return monthly_report(engine, months=asked.months, as_of=asked.as_of, filters=asked.filters)
 
     try:
-        report = await asyncio.to_thread(build)
+        report = await request.app[DIALER].gateway.batch(build)
     except FilterError as exc:
         return api_error(400, "invalid", "no such value to filter by", exc.fields)
     return report_response(report, csv, _filename("monthly", report.as_of.isoformat()))

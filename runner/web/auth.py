@@ -37,11 +37,11 @@ from aiohttp.typedefs import Handler
 from aiohttp_session import Session, get_session, session_middleware
 from sqlalchemy import bindparam, select
 
+from dialer.webhooks import DIALER
 from runner.settings import Settings
 from runner.web.access import PUBLIC, ROUTE_ROLES, SESSIONLESS
 from runner.web.cookies import SessionCookies
 from runner.web.keys import SESSION, USER
-from runner.web.reads import read_store
 from runner.web.render import CSRF_FIELD, csrf_token, render_page
 from runner.web.session_key import session_fernet
 from runner.web.users import (
@@ -94,8 +94,7 @@ async def _session_user(request: web.Request, session: Session) -> UserInfo | No
     user_id = session.get(SESSION_USER_ID)
     if not isinstance(user_id, int):
         return None
-    user = await read_store(
-        request,
+    user = await request.app[DIALER].gateway.read_apart(
         lambda s: s.connection().execute(_USER, {"id": user_id}).one_or_none(),
         quick=True,
     )

@@ -36,23 +36,30 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from cachetools import TTLCache
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dialer.agents import AgentState, AgentStatus, BoardError
-from dialer.outcomes import DispositionError, NoConversation, reached_agent, record_disposition
+from dialer.agents import AgentStatus, BoardError
+from dialer.dispositions import (
+    FUNNEL_STAGES,
+    PAUSE_CODES,
+    CallNotFound,
+    CallStillConnected,
+    InvalidOutcome,
+    NoConversation,
+    Outcome,
+    WrapUp,
+    find_call,
+    record_outcome,
+)
 from runner.web.agent_day import agent_callbacks, agent_today
 from runner.web.call_view import CALL_VIEW_SECONDS, CALL_VIEWS, agent_call
 from runner.web.card import customer_zone
 from runner.web.console_bodies import (
-    FUNNEL_STAGES,
-    PAUSE_CODES,
     DispositionBody,
     LoginBody,
     PauseBody,
@@ -65,7 +72,6 @@ from runner.web.console_common import (
     _conflict,
     _dialer,
     _disposition_json,
-    _event,
     _Invalid,
     _moved,
     _not_found,
@@ -79,11 +85,8 @@ from runner.web.live import FEED, AgentFeed, agent_events, close_feed
 from runner.web.preview_dialing import preview_dial, preview_next, preview_skip
 from runner.web.render import render_page
 from store.models import (
-    Attempt,
     Campaign,
     CampaignStatus,
-    Customer,
-    Disposition,
 )
 
 __all__ = ["add_console_routes"]
@@ -205,95 +208,43 @@ async def dispose(request: web.Request) -> web.Response:
         raise _not_found(f"no call {raw_id}")
     attempt_id = int(raw_id)
     body = await _body(request)
-
-    taker = await dialer.board.agent_of(attempt_id)
-
-    def own(session: Session) -> tuple[Attempt, str | None, Disposition | None] | None:
-        attempt = session.get(Attempt, attempt_id)
-        if attempt is None or (attempt.agent_id or taker) != user.id:
-            return None
-        zone = session.scalar(select(Customer.timezone).where(Customer.id == attempt.customer_id))
-        done = session.scalars(
-            select(Disposition).where(Disposition.attempt_id == attempt_id)
-        ).first()
-        return attempt, zone, done
-
-    found = await _read(request, own, quick=True)
-    if found is None:  # someone else's call looks the same as no call: nothing leaks
-        raise _not_found(f"no call {attempt_id} of yours")
-    attempt, zone_name, done = found
-    if done is not None:
-        return web.json_response({"disposition": _disposition_json(done), "repeated": True})
-    if not reached_agent(attempt.channel, attempt.status, attempt.agent_id):
-        raise _conflict(str(NoConversation()))
-
-    asked = _parsed(DispositionBody, body)
-    code, reason, stage, notes = asked.code, asked.refusal_reason, asked.funnel_stage, asked.notes
-    callback_at = None
-    if code is D.CALLBACK:
-        callback_at = _callback_time(asked, customer_zone(zone_name))
-        if callback_at is None:
-            raise _Invalid("callback_at", "give the time to call back")
-    shared, then, pause_code = asked.callback_shared, asked.then, asked.pause_code
-
-    status = await dialer.board.status(user.id)
-    if status.state is AgentState.TALK and status.attempt_id == attempt_id:
-        raise _conflict("The call is still connected: record its outcome once it has ended.")
-    now = dialer.clock.utcnow()
-
-    def record(session: Session) -> tuple[dict[str, Any], list[int]]:
-        row, texts = record_disposition(
-            session,
-            attempt_id=attempt_id,
-            agent_id=user.id,
-            code=code,
-            now=now,
-            refusal_reason=reason,
-            funnel_stage=stage,
-            callback_at=callback_at,
-            callback_shared=shared,
-            notes=notes,
-        )
-        _event(
-            session,
-            user.id,
-            then.value,
-            at=now,
-            campaign_id=attempt.campaign_id,
-            attempt_id=attempt_id,
-            pause_code=str(pause_code) if pause_code else None,
-        )
-        return _disposition_json(row), texts
-
     try:
-        saved, texts = await dialer.store(record)
-    except NoConversation as error:  # a machine's verdict came in meanwhile
+        call = await find_call(dialer, user.id, attempt_id)
+        if call.disposition is not None:
+            return web.json_response(
+                {"disposition": _disposition_json(call.disposition), "repeated": True}
+            )
+        outcome, wrap = _outcome(_parsed(DispositionBody, body), customer_zone(call.zone))
+        recorded = await record_outcome(
+            dialer, agent_id=user.id, attempt_id=attempt_id, outcome=outcome, wrap=wrap
+        )
+    except CallNotFound as error:
+        raise _not_found(str(error)) from None
+    except (NoConversation, CallStillConnected) as error:
         raise _conflict(str(error)) from None
-    except DispositionError as error:
-        field, _, message = str(error).partition(": ")
-        raise _Invalid(field if message else "code", message or str(error)) from None
-    except IntegrityError:
-        # a second click raced the first: the first one's row is the answer
-        repeat = await dialer.store(
-            lambda s: s.scalars(
-                select(Disposition).where(Disposition.attempt_id == attempt_id)
-            ).first()
-        )
-        if repeat is None:
-            raise
-        return web.json_response({"disposition": _disposition_json(repeat), "repeated": True})
-    try:
-        status = await dialer.board.finish_wrap(
-            user.id, attempt_id, dialer.clock.now(), then=then, code=pause_code
-        )
-    except BoardError as error:
-        log.warning("attempt %s: disposition kept, board not moved (%s)", attempt_id, error)
-        status = await dialer.board.status(user.id)
-    await dialer.after_change(texts, attempt.campaign_id)
-    return web.json_response(
-        {"disposition": saved, "repeated": False, "state": _status_json(request, status)},
-        status=201,
+    except InvalidOutcome as error:
+        raise _Invalid(error.field, error.message) from None
+    saved = _disposition_json(recorded.disposition)
+    if recorded.repeated or recorded.status is None:
+        return web.json_response({"disposition": saved, "repeated": True})
+    state = _status_json(request, recorded.status)
+    return web.json_response({"disposition": saved, "repeated": False, "state": state}, status=201)
+
+
+def _outcome(asked: DispositionBody, zone: ZoneInfo | None) -> tuple[Outcome, WrapUp]:
+    """The outcome and the wrap-up a dispose request asks for, its fields parsed."""
+    callback_at = _callback_time(asked, zone) if asked.code is D.CALLBACK else None
+    if asked.code is D.CALLBACK and callback_at is None:
+        raise _Invalid("callback_at", "give the time to call back")
+    outcome = Outcome(
+        code=asked.code.value,
+        refusal_reason=asked.refusal_reason,
+        funnel_stage=asked.funnel_stage,
+        notes=asked.notes,
+        callback_at=callback_at,
+        callback_shared=asked.callback_shared,
     )
+    return outcome, WrapUp(asked.then.value, asked.pause_code)
 
 
 def add_console_routes(app: web.Application) -> None:

@@ -5,19 +5,18 @@ OpenAPI document describes them; a problem names its field, as the console answe
 
 from __future__ import annotations
 
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from dialer.agents import AgentState
+from dialer.dispositions import FUNNEL_STAGES, PAUSE_CODES
 from store.models import DispositionCode
 
 __all__ = [
-    "FUNNEL_STAGES",
     "MAX_NOTES",
     "MAX_REASON",
-    "PAUSE_CODES",
     "BodyError",
     "DispositionBody",
     "LoginBody",
@@ -27,15 +26,6 @@ __all__ = [
     "parse_body",
 ]
 
-PAUSE_CODES: Final = ("break", "lunch", "training", "meeting", "technical", "coaching")
-# where in the conversation a refusal came: the stages the KPIs count refusals by
-FUNNEL_STAGES: Final = (
-    ("contact", "Opening"),
-    ("needs", "Needs"),
-    ("offer", "Offer"),
-    ("objection", "Objections"),
-    ("closing", "Closing"),
-)
 MAX_NOTES = 2000
 MAX_REASON = 120
 MAX_STAGE = 32

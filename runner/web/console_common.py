@@ -25,7 +25,6 @@ from dialer.webhooks import DIALER
 from runner.web.card import iso
 from runner.web.console_bodies import BodyError, parse_body
 from runner.web.live import status_json
-from runner.web.reads import read_store
 from store.models import (
     AgentEvent,
     AttemptStatus,
@@ -89,12 +88,12 @@ def _dialer(request: web.Request) -> Dialer:
 
 
 async def _store(request: web.Request, work: Callable[[Session], T]) -> T:
-    return await _dialer(request).store(work)
+    return await _dialer(request).gateway.write(work)
 
 
 async def _read(request: web.Request, work: Callable[[Session], T], *, quick: bool = False) -> T:
     """Read-only work: no write lock taken (``runner.web.reads``)."""
-    return await read_store(request, work, quick=quick)
+    return await _dialer(request).gateway.read_apart(work, quick=quick)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -4,8 +4,8 @@ Both front ends share these, so a page and its API route never disagree: the cam
 table, a campaign's live figures, the import runs, the model versions and the matrix.
 
 Everything here is synchronous store work; callers run it off the event loop, through
-``Dialer.store`` (one short transaction) or ``asyncio.to_thread`` (the planner and the
-reports open their own connections).
+the store gateway's ``write`` (one short transaction) or its ``batch`` (the planner and
+the reports open their own connections).
 """
 
 from __future__ import annotations

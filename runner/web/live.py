@@ -30,7 +30,6 @@ from dialer.clock import DialerClock
 from dialer.webhooks import DIALER
 from runner.web.card import iso
 from runner.web.keys import USER
-from runner.web.reads import read_app
 from store.models import Attempt, AttemptStatus
 
 __all__ = [
@@ -146,7 +145,7 @@ class AgentFeed:
         calls = {s.attempt_id for s in statuses if s.attempt_id is not None}
         to_read = calls - self._ended
         found = (
-            await read_app(self._app, lambda s: _attempt_states(s, to_read), quick=True)
+            await dialer.gateway.read_apart(lambda s: _attempt_states(s, to_read), quick=True)
             if to_read
             else {}
         )

@@ -51,7 +51,7 @@ _UNAVAILABLE = "Sign-in is unavailable for a moment: try again shortly."
 
 
 async def _in_store(request: web.Request, work: Callable[[StoreSession], T]) -> T:
-    return await request.app[DIALER].store(work)
+    return await request.app[DIALER].gateway.write(work)
 
 
 def home_url(request: web.Request, role: Role) -> str:

@@ -8,13 +8,13 @@ or with the same form and an error beside each field; the live dashboard reads
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import Engine
 
 from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.export import export_list
@@ -65,7 +65,7 @@ async def _home(
     errors: Mapping[str, str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    rows = await request.app[DIALER].store(campaign_rows)
+    rows = await request.app[DIALER].gateway.write(campaign_rows)
     context = {
         "campaigns": rows,
         "kinds": KIND_LABELS,
@@ -161,16 +161,15 @@ async def campaign_dashboard(request: web.Request) -> web.Response:
 async def campaign_export(request: web.Request) -> web.Response:
     """The list as CSV, holdout rows marked; it holds names and numbers, so no cache."""
     name = request.match_info["name"]
-    engine = request.app[DIALER].engine
 
-    def write() -> bytes:
+    def write(engine: Engine) -> bytes:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "list.csv"
             export_list(engine, name, path)
             return path.read_bytes()
 
     try:
-        body = await asyncio.to_thread(write)
+        body = await request.app[DIALER].gateway.batch(write)
     except CampaignNotFoundError:
         raise web.HTTPNotFound() from None
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name) or "campaign"
@@ -183,7 +182,7 @@ async def campaign_export(request: web.Request) -> web.Response:
 
 
 async def imports(request: web.Request) -> web.Response:
-    runs = await request.app[DIALER].store(import_runs)
+    runs = await request.app[DIALER].gateway.write(import_runs)
     return render_page(request, "manager_imports.html.j2", {"runs": runs})
 
 
@@ -192,7 +191,7 @@ async def import_rejects(request: web.Request) -> web.StreamResponse:
         run_id = int(request.match_info["run_id"])
     except ValueError:
         raise web.HTTPNotFound() from None
-    path = await request.app[DIALER].store(lambda s: rejects_file(s, run_id))
+    path = await request.app[DIALER].gateway.write(lambda s: rejects_file(s, run_id))
     if path is None:
         raise web.HTTPNotFound()
     return web.FileResponse(
@@ -201,7 +200,7 @@ async def import_rejects(request: web.Request) -> web.StreamResponse:
 
 
 async def model(request: web.Request) -> web.Response:
-    store = request.app[DIALER].store
+    store = request.app[DIALER].gateway.write
     versions = await store(model_versions)
     active = next((v for v in versions if v["active"] and v["kind"] == "churn"), None)
     reasons = await store(lambda s: top_reasons(s, active["version"])) if active else []
@@ -211,7 +210,7 @@ async def model(request: web.Request) -> web.Response:
 
 async def model_calibration(request: web.Request) -> web.StreamResponse:
     version = request.match_info["version"]
-    path = await request.app[DIALER].store(lambda s: calibration_plot(s, version))
+    path = await request.app[DIALER].gateway.write(lambda s: calibration_plot(s, version))
     if path is None:
         raise web.HTTPNotFound()
     return web.FileResponse(path)
@@ -219,7 +218,7 @@ async def model_calibration(request: web.Request) -> web.StreamResponse:
 
 async def matrix(request: web.Request) -> web.Response:
     try:
-        found, counts = await request.app[DIALER].store(matrix_view)
+        found, counts = await request.app[DIALER].gateway.write(matrix_view)
     except NoMatrixError as exc:
         return render_page(request, "manager_matrix.html.j2", {"matrix": None, "why": str(exc)})
     return render_page(

@@ -1,12 +1,13 @@
 """Reads of the web app that take no write lock and wait for no write.
 
-The dialer's ``store`` runs each piece of work in a transaction, and on SQLite every
-transaction takes the database's write lock when it begins (``BEGIN IMMEDIATE``, see
-``dialer.context.dialer_engine``), so a page's read waits behind the workers' writes and
-holds them up in turn. The console and the auth middleware read far more than they write
-(every request reads its user, every open event stream's call is read twice a second),
-so their reads go through ``read_store``, on an engine and threads of their own: a read
-never queues for a thread behind writes waiting for the lock.
+The dialer's ``StoreGateway.write`` runs each piece of work in a transaction, and on
+SQLite every transaction takes the database's write lock when it begins (``BEGIN
+IMMEDIATE``, see ``dialer.gateway.dialer_engine``), so a page's read waits behind the
+workers' writes and holds them up in turn. The console and the auth middleware read far
+more than they write (every request reads its user, every open event stream's call is
+read twice a second), so their reads go through the gateway's ``read_apart`` to the
+``Reader`` set here, on an engine and threads of their own: a read never queues for a
+thread behind writes waiting for the lock.
 
     SQLite      a second engine on the same file, read-only (``PRAGMA query_only``), in
                 the driver's autocommit for reads: WAL readers wait for no writer.
@@ -22,9 +23,9 @@ never queues for a thread behind writes waiting for the lock.
                 same way, were slower on the loop and stay on threads (BENCHMARKS.md)
 
 Each statement sees the data committed when it runs, as at READ COMMITTED. Work given
-to ``read_store`` must not write: on SQLite it would fail (query_only). An in-memory
-SQLite database, which a second engine would not see, is read through the dialer's
-``store_one``.
+to ``read_apart`` must not write: on SQLite it would fail (query_only). An in-memory
+SQLite database, which a second engine would not see, is read through the gateway's
+``write_one``.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
-from dialer.context import ping_when_idle
+from dialer.gateway import ping_when_idle
 from dialer.webhooks import DIALER
 from store.db import make_engine
 
-__all__ = ["READER", "read_app", "read_store", "reader_context"]
+__all__ = ["READER", "Reader", "reader_context", "reader_engine"]
 
 T = TypeVar("T")
 
@@ -63,6 +64,28 @@ class Reader:
     threads: ThreadPoolExecutor | None = None
     on_loop: AsyncEngine | None = None
     inline: Engine | None = None  # SQLite: quick reads on the loop, never waiting
+
+    async def read(self, work: Callable[[Session], T], *, quick: bool = False) -> T:
+        """Run read-only ``work`` on a read thread, taking no write lock.
+
+        ``quick`` work reads a few rows by key (the user of every request, the polled
+        call): on SQLite it runs on the event loop itself, where it takes tens of
+        microseconds. Handed to a thread, the same read waited for Python's lock behind the
+        loop twice (to start, and again after each step of the driver, which lets the lock
+        go), and under the console's polling load those waits, not the reads, made the
+        latency's tail."""
+        if self.on_loop is not None:
+            async with AsyncSession(self.on_loop, expire_on_commit=False) as on_loop:
+                return await on_loop.run_sync(work)
+        if quick and self.inline is not None:
+            try:
+                return _run(self.inline, work)
+            except OperationalError as error:  # the one connection would have had to wait
+                if not _busy(error):
+                    raise
+        engine = self.engine
+        assert engine is not None
+        return await asyncio.get_running_loop().run_in_executor(self.threads, _run, engine, work)
 
     async def close(self) -> None:
         if self.threads is not None:
@@ -134,43 +157,14 @@ async def reader_context(app: web.Application) -> AsyncIterator[None]:
             else None
         )
         reader = Reader(engine, threads, inline=inline)
+    gateway = app[DIALER].gateway
     if reader is not None:
         app[READER] = reader
+        gateway.reader = reader
     yield
     if reader is not None:
+        gateway.reader = None
         await reader.close()
-
-
-async def read_store(
-    request: web.Request, work: Callable[[Session], T], *, quick: bool = False
-) -> T:
-    """Run read-only ``work`` on a read thread, taking no write lock.
-
-    ``quick`` work reads a few rows by key (the user of every request, the polled call):
-    on SQLite it runs on the event loop itself, where it takes tens of microseconds. Handed
-    to a thread, the same read waited for Python's lock behind the loop twice (to start,
-    and again after each step of the driver, which lets the lock go), and under the
-    console's polling load those waits, not the reads, made the latency's tail."""
-    return await read_app(request.app, work, quick=quick)
-
-
-async def read_app(app: web.Application, work: Callable[[Session], T], *, quick: bool = False) -> T:
-    """``read_store`` for work that no request asked for (the app's own background reads)."""
-    reader = app.get(READER)
-    if reader is None:
-        return await app[DIALER].store_one(work)
-    if reader.on_loop is not None:
-        async with AsyncSession(reader.on_loop, expire_on_commit=False) as on_loop:
-            return await on_loop.run_sync(work)
-    if quick and reader.inline is not None:
-        try:
-            return _run(reader.inline, work)
-        except OperationalError as error:  # the one connection would have had to wait
-            if not _busy(error):
-                raise
-    engine = reader.engine
-    assert engine is not None
-    return await asyncio.get_running_loop().run_in_executor(reader.threads, _run, engine, work)
 
 
 def _run(engine: Engine, work: Callable[[Session], T]) -> T:

@@ -19,7 +19,6 @@ measured against its own fair control, so a filtered row is still a holdout comp
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
@@ -99,9 +98,8 @@ def filter_splits(splits: list[dict[str, Any]], chosen: Mapping[str, str]) -> li
 
 async def retention_home(request: web.Request) -> web.Response:
     dialer = request.app[DIALER]
-    engine = dialer.engine
-    rows = await dialer.store(campaign_rows)
-    choices = await asyncio.to_thread(filter_choices, engine)
+    rows = await dialer.gateway.write(campaign_rows)
+    choices = await dialer.gateway.batch(filter_choices)
     launched = [r for r in rows if r["launched_at"]]
     asked = request.query.get("campaign", "").strip()
     name = asked or (launched[0]["name"] if launched else "")
@@ -120,7 +118,7 @@ async def retention_home(request: web.Request) -> web.Response:
     }
     if name:
         try:
-            report = await asyncio.to_thread(_campaign_report, engine, name)
+            report = await dialer.gateway.batch(_campaign_report, name)
         except CampaignNotFoundError:
             errors["campaign"] = f"no campaign named {name!r}: choose one of the list"
         except CampaignError as exc:
@@ -146,17 +144,17 @@ async def retention_monthly(request: web.Request) -> web.Response:
     except FieldErrors as exc:
         errors.update(exc.fields)
         asked = MonthlyQuery()
-    engine = request.app[DIALER].engine
-    choices = await asyncio.to_thread(filter_choices, engine)
+    gateway = request.app[DIALER].gateway
+    choices = await gateway.batch(filter_choices)
     raw = query_filters(request.query)
     filters, problems = _checked(raw, choices)
     errors.update(problems)
 
-    def build() -> tuple[dict[str, Any], Any]:
+    def build(engine: Engine) -> tuple[dict[str, Any], Any]:
         report = monthly_report(engine, months=asked.months, as_of=asked.as_of, filters=filters)
         return report.to_json(), monthly_svg(report)
 
-    report, chart = await asyncio.to_thread(build)
+    report, chart = await gateway.batch(build)
     context = {
         "report": report,
         "chart": chart,

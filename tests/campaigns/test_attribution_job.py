@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
 
 from report_base import LAUNCH, Member, build_list
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
 
+from dialer.attribution import attribute_campaigns
 from dialer.clock import DialerClock
-from dialer.worker import attribute_campaigns
+from dialer.gateway import StoreGateway
 from store.db import transaction
 from store.models import Campaign, CampaignKind, CampaignStatus, Conversion, Group
 
 
 class _Dialer:
-    """What the job uses of the dialer: its engine, its clock and its store threads."""
+    """What the job uses of the dialer: its engine, its clock and its store gateway."""
 
     def __init__(self, engine: Engine, now: dt.datetime) -> None:
         self.engine = engine
         self.clock = DialerClock.starting(now, 1.0)
-
-    async def store(self, work: Callable[[Session], Any]) -> Any:
-        def run() -> Any:
-            with transaction(self.engine) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        self.gateway = StoreGateway(engine)
 
 
 def test_lists_in_their_windows_get_their_conversions(engine: Engine) -> None:

@@ -246,7 +246,7 @@ class Carrier:
     async def _open_shift(self, campaign_id: int) -> None:
         dialer = self.dialer
         assert dialer is not None
-        agent_ids = await dialer.store(lambda s: ensure_agents(s, self.agents))
+        agent_ids = await dialer.gateway.write(lambda s: ensure_agents(s, self.agents))
         pool = SimulatedAgents(dialer, agent_ids, seed=self.seed)
         self.working = asyncio.create_task(pool.run([campaign_id], self.stop))
 

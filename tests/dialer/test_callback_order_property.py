@@ -36,8 +36,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from dialer.jobs import _keep_sid
 from dialer.states import is_final
-from dialer.worker import _keep_sid
 from simulation.agents import ensure_agents
 from store.models import AgentEvent, Attempt, AttemptStatus, Channel, EntryStatus, ListEntry
 from tests.dialer.dial_base import build_running_campaign

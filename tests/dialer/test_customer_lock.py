@@ -9,8 +9,9 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dialer.context import dialer_engine
-from dialer.worker import _ready_to_dial, take_entries
+from dialer.attempt_claim import _ready_to_dial
+from dialer.entry_taking import take_entries
+from dialer.gateway import dialer_engine
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, Channel
 from tests.dialer.dial_base import build_running_campaign

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, update
 
-from dialer.worker import _ready_to_dial, take_entries
+from dialer.attempt_claim import _ready_to_dial
+from dialer.entry_taking import take_entries
 from store.db import transaction
 from store.models import (
     Attempt,

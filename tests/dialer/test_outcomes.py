@@ -11,16 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from dialer.dialing import DialingSettings
-from dialer.outcomes import (
-    DispositionError,
-    NoConversation,
-    apply_status,
-    move_on,
-    record_disposition,
-    unchanged,
-)
+from dialer.dispositions import DispositionError, NoConversation, record_disposition
+from dialer.entry_taking import take_entries
+from dialer.outcomes import apply_status, move_on, unchanged
 from dialer.states import rank
-from dialer.worker import take_entries
 from simulation.agents import ensure_agents
 from store.db import transaction
 from store.models import (

@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import Engine
 
-from dialer.worker import _snapshot
+from dialer.pacing_pass import _snapshot
 from store.db import transaction
 from store.models import AnsweredBy, Attempt, AttemptStatus, Channel, Role, User
 from tests.dialer.dial_base import build_running_campaign

@@ -20,11 +20,13 @@ from aiohttp.test_utils import TestServer
 from arq import Retry
 from sqlalchemy import Engine, create_engine, select, text
 
-from dialer import context
+from dialer import gateway
 from dialer.clock import DialerClock
-from dialer.context import Dialer, DialerConfig, dialer_engine, open_dialer
+from dialer.context import Dialer, DialerConfig, open_dialer
+from dialer.entry_taking import take_entries
+from dialer.gateway import dialer_engine
+from dialer.jobs import MAX_TRIES, backoff, place_call
 from dialer.reaper import LOST_AFTER, reap
-from dialer.worker import MAX_TRIES, backoff, place_call, take_entries
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, EntryStatus, ListEntry
 from tests.dialer.dial_base import build_running_campaign
@@ -185,7 +187,7 @@ def test_a_peek_reads_while_another_process_holds_the_write_lock(
                 holder.execute("BEGIN IMMEDIATE")  # another process writing
             try:
                 status = await asyncio.wait_for(
-                    dialer.peek(
+                    dialer.gateway.read(
                         lambda s: s.scalar(select(Attempt.status).where(Attempt.id == a_id))
                     ),
                     timeout=5,
@@ -258,8 +260,8 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_after_an_idle_spell(
     """Pooled connections are pinged only after sitting unused; one the server closed
     meanwhile is swapped for a new one before any work sees it."""
     db_url = str(request.getfixturevalue("pg_migrated_url"))
-    monkeypatch.setattr(context, "PING_IDLE_AFTER", 0.05)
-    engine = context.dialer_engine(db_url)
+    monkeypatch.setattr(gateway, "PING_IDLE_AFTER", 0.05)
+    engine = gateway.dialer_engine(db_url)
     admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:

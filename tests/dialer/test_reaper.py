@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from dialer.clock import DialerClock
 from dialer.context import Dialer
+from dialer.jobs import place_call
 from dialer.reaper import QUIET_AFTER, REQUEUE_AFTER, SILENT_AFTER, reap
-from dialer.worker import place_call
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, Channel
 from tests.dialer.test_place_call import CREATED, NOON, _attempt, dialing

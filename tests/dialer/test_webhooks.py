@@ -359,7 +359,7 @@ def test_an_answer_before_the_worker_kept_the_sid_is_the_call_and_keeps_it(
 ) -> None:
     """The carrier may answer the call before the dial's own answer is stored: the first
     CallSid the attempt hears is kept, by compare-and-set, and any other is refused."""
-    from dialer.worker import _keep_sid
+    from dialer.jobs import _keep_sid
 
     async def scenario(h: Hooks) -> None:
         agent = await _ready_agent(h)
@@ -746,7 +746,7 @@ def test_an_answered_call_no_agent_took_is_abandoned_unless_hung_up_within_the_g
 def test_a_waiting_count_left_behind_by_a_killed_process_holds_no_line_back(
     run_hooks: Callable[[Scenario], None],
 ) -> None:
-    from dialer.worker import _pace
+    from dialer.pacing_pass import _pace
 
     async def scenario(h: Hooks) -> None:
         await _ready_agent(h)

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import Engine
 
 from dialer.context import DialerConfig, open_dialer
-from dialer.worker import pace_campaign
+from dialer.pacing_pass import pace_campaign
 from store.models import AttemptStatus, CampaignStatus, EntryStatus
 from tests.dialer.dial_base import build_running_campaign
 from tests.dialer.dial_harness import (

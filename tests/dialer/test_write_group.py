@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
-from dialer.context import STORE_THREADS, WriteGroup, dialer_engine, writes_in_groups
+from dialer.gateway import STORE_THREADS, WriteGroup, dialer_engine, writes_in_groups
 from store.db import make_engine
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from dialer.context import PEEK, dialer_engine
+from dialer.gateway import PEEK, dialer_engine
 from store.writer_lock import WriterLockConnection, lock_path
 
 

@@ -16,7 +16,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from dialer.context import Dialer
-from dialer.outcomes import apply_status, record_disposition
+from dialer.dispositions import record_disposition
+from dialer.outcomes import apply_status
 from dialer.webhooks import DIALER
 from runner.web import call_view
 from runner.web.call_script import render_call_script
@@ -171,7 +172,7 @@ async def _give_call(dialer: Dialer, campaign_id: int, customer_id: int) -> tupl
         session.flush()
         return attempt.id
 
-    attempt_id = await dialer.store(dial)
+    attempt_id = await dialer.gateway.write(dial)
     agent = await dialer.board.claim(campaign_id, attempt_id, dialer.clock.now())
 
     def connected(session: Session) -> None:
@@ -189,14 +190,16 @@ async def _give_call(dialer: Dialer, campaign_id: int, customer_id: int) -> tupl
                 )
             )
 
-    await dialer.store(connected)
+    await dialer.gateway.write(connected)
     return attempt_id, agent
 
 
 async def _end_call(dialer: Dialer, attempt_id: int) -> None:
     """The carrier's 'completed': the attempt is final and its agent goes to wrap-up."""
     now = dialer.clock.utcnow()
-    await dialer.store(lambda s: apply_status(s, attempt_id, S.COMPLETED, now=now, duration_s=60))
+    await dialer.gateway.write(
+        lambda s: apply_status(s, attempt_id, S.COMPLETED, now=now, duration_s=60)
+    )
     await dialer.board.end_call(attempt_id, dialer.clock.now())
 
 
@@ -330,7 +333,7 @@ def test_an_agent_works_a_call_from_login_to_disposition(
             ).all()
             return [(r.code, r.agent_id, r.notes, r.funnel_stage) for r in rows], entry, events
 
-        rows, entry_status, events = await dialer.store(stored)
+        rows, entry_status, events = await dialer.gateway.write(stored)
         assert rows == [("accepted", ann, "happy", "closed")]
         assert entry_status is EntryStatus.DONE
         assert events == ["ready", "paused", "ready", "talk", "ready"]
@@ -409,13 +412,13 @@ def test_a_call_that_never_reached_the_agent_takes_no_disposition(
         attempt_id, agent = await _give_call(dialer, campaign_id, customers[0])
         assert agent == users["ann"]
         now = dialer.clock.utcnow()
-        await dialer.store(
+        await dialer.gateway.write(
             lambda s: apply_status(
                 s, attempt_id, S.MACHINE, now=now, answered_by=AnsweredBy.MACHINE
             )
         )
         await dialer.board.release(attempt_id, dialer.clock.now())
-        entry_before = await dialer.store(
+        entry_before = await dialer.gateway.write(
             lambda s: s.scalars(
                 select(ListEntry.due_at).where(ListEntry.customer_id == customers[0])
             ).one()
@@ -428,7 +431,7 @@ def test_a_call_that_never_reached_the_agent_takes_no_disposition(
             assert answer["message"] == (
                 "this call never reached an agent: no disposition to record"
             )
-        stored = await dialer.store(
+        stored = await dialer.gateway.write(
             lambda s: (
                 s.scalars(select(Disposition)).all(),
                 s.scalars(

@@ -16,8 +16,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from dialer.context import dialer_engine
-from runner.web.reads import READER, Reader, read_app, reader_engine
+from dialer.gateway import dialer_engine
+from dialer.webhooks import DIALER
+from runner.web.reads import READER, Reader, reader_engine
 from store.db import make_engine
 from store.models import User
 from tests.runner.web_harness import USERS, Client, RunWeb
@@ -36,10 +37,10 @@ def test_reads_see_the_store_and_run_where_the_backend_wants_them(
             seen["thread"] = threading.current_thread() is threading.main_thread()
             return session.scalar(select(User.username).where(User.id == users["ann"]))
 
-        seen["username"] = await read_app(app, work)
+        seen["username"] = await app[DIALER].gateway.read_apart(work)
         seen["on_loop"] = reader.on_loop is not None
         seen["plain_thread"] = seen["thread"]
-        seen["quick_username"] = await read_app(app, work, quick=True)
+        seen["quick_username"] = await app[DIALER].gateway.read_apart(work, quick=True)
 
     run_web(scenario)
     assert seen["username"] == seen["quick_username"] == USERS["agent"][0]
@@ -83,7 +84,7 @@ def test_a_quick_read_that_would_wait_is_done_on_a_read_thread(
 
     async def scenario() -> str | None:
         asyncio.get_running_loop().call_later(0.3, holder.close)
-        return await read_app(app, work, quick=True)
+        return await app[READER].read(work, quick=True)
 
     try:
         assert asyncio.run(scenario()) == "Held"

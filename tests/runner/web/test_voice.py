@@ -291,7 +291,7 @@ def test_an_answered_call_dials_the_identity_the_token_carries(
             session.flush()
             return attempt.id
 
-        attempt_id = await dialer.store(dial)
+        attempt_id = await dialer.gateway.write(dial)
         path = f"/twilio/voice/answer?attempt={attempt_id}"
         params = {"CallSid": f"CA{attempt_id:032x}", "CallStatus": "in-progress"}
         signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path, params)
