@@ -18,10 +18,10 @@ import logging
 from typing import Any
 
 from redis.exceptions import LockError
-from sqlalchemy import case, or_, select
-from sqlalchemy import func as sqlfunc
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from campaigns.figures import measuring_window_counts
 from dialer.context import Dialer
 from dialer.dialing import DialingSettings
 from dialer.entry_taking import take_calls
@@ -130,15 +130,11 @@ def _snapshot(
     opened = measuring_window_start(now, launched, pacing.measuring_window_seconds)
     since = dt.datetime.fromtimestamp(now - pacing.window_seconds, dt.UTC)
     ours = (Attempt.campaign_id == campaign_id) & (Attempt.channel == Channel.CALL)
-    # the measuring window in two counts; the recent window and the lines in flight row
-    # by row
-    not_machine = Attempt.answered_by.is_(None) | (Attempt.answered_by != AnsweredBy.MACHINE)
-    measured_answers, measured_abandons = session.execute(
-        select(
-            sqlfunc.count(Attempt.answered_at),
-            sqlfunc.count(case((Attempt.status == S.ABANDONED, 1))),
-        ).where(ours, Attempt.queued_at >= dt.datetime.fromtimestamp(opened, dt.UTC), not_machine)
-    ).one()
+    # the measuring window in two counts (the KPIs' query); the recent window and the
+    # lines in flight row by row
+    measured_answers, measured_abandons = measuring_window_counts(
+        session, campaign_id, dt.datetime.fromtimestamp(opened, dt.UTC)
+    )
     rows = session.execute(
         select(
             Attempt.status,
