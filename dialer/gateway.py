@@ -10,7 +10,7 @@ The store's API is synchronous; each mode runs a piece of work (a function of a
     read        read-only, outside any transaction: each statement sees what was
                 committed when it ran, and on SQLite takes no write lock
     read_apart  read-only, on a reader set aside for the web app's reads
-                (``runner.reads``), so a page's read never queues behind the workers'
+                (``runner.web.reads``), so a page's read never queues behind the workers'
                 writes; without one, as ``write_one``
     batch       synchronous work that opens its own transactions on the engine (a plan,
                 a report, an export), on a thread of its own, so it holds no store thread
@@ -119,7 +119,7 @@ class StoreGateway:
     async def read_apart(self, work: Callable[[Session], T], *, quick: bool = False) -> T:
         """Run read-only ``work`` on the reader set aside for it, taking no write lock.
 
-        ``quick`` work reads a few rows by key (see ``runner.reads``). Without a reader
+        ``quick`` work reads a few rows by key (see ``runner.web.reads``). Without a reader
         (an in-memory SQLite database, which a second engine would not see) the work
         runs as ``write_one``.
         """
