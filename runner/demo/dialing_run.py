@@ -56,9 +56,17 @@ __all__ = [
 S = AttemptStatus
 
 
-async def close_worker(worker: Worker) -> None:
-    """``worker.close()``: arq's still calls redis-py's deprecated close() (the same as
-    aclose()), a warning about arq's code, not ours."""
+async def close_worker(worker: Worker, *, grace: float = 30.0) -> None:
+    """Stop ``worker``: it takes no new job, lets the jobs it runs finish (for up to
+    ``grace`` seconds), then ``worker.close()``.
+
+    arq's close cancels a job still running and then raises that cancellation into its
+    caller, which under load ended the demo with a CancelledError. arq's close still calls
+    redis-py's deprecated close() (the same as aclose()), a warning about arq's code."""
+    worker.allow_pick_jobs = False
+    running = [task for task in worker.tasks.values() if not task.done()]
+    if running:
+        await asyncio.wait(running, timeout=grace)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
         await worker.close()
