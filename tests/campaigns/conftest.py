@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
-from planner_base import build_scored_base
+from planner_base import ScoredBase, build_scored_base
 from sqlalchemy import Engine
-
-ScoredBase = Callable[..., list[int]]
 
 
 @pytest.fixture

@@ -1,23 +1,31 @@
 """A small scored base written straight into the store, for the planner's tests.
 
 The planner reads scores, not models, so a base with chosen risks and values (and a
-churn model version row that points nowhere) shows exactly who it must pick.
+churn model version row that points nowhere) shows exactly who it must pick. The
+planner's tests also share a request made at a fixed time, the entries a plan stored,
+and a past list entry with its disposition.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
+from campaigns.plan_request import PlanRequest
 from store.db import transaction
 from store.models import (
     Billing,
+    CampaignKind,
     Customer,
     CustomerType,
+    EntryStatus,
+    Group,
     Holding,
+    ListEntry,
     MatrixCell,
     MatrixVersion,
     ModelKind,
@@ -27,7 +35,54 @@ from store.models import (
     Segment,
 )
 
-__all__ = ["build_scored_base"]
+__all__ = ["NOW", "ScoredBase", "_disposed", "_entries", "_request", "build_scored_base"]
+
+ScoredBase = Callable[..., list[int]]  # the conftest's scored_base fixture
+NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)  # 10:00 in New York
+
+
+def _request(kind: CampaignKind = CampaignKind.ANTI_CHURN, **kw: object) -> PlanRequest:
+    kw.setdefault("name", f"{kind.value}-list")
+    kw.setdefault("seed", 1)
+    kw.setdefault("now", NOW)
+    return PlanRequest(kind=kind, **kw)  # type: ignore[arg-type]
+
+
+def _entries(engine: Engine, campaign_id: int) -> list[ListEntry]:
+    with transaction(engine) as session:
+        return list(session.scalars(select(ListEntry).where(ListEntry.campaign_id == campaign_id)))
+
+
+def _disposed(
+    session: Session,
+    campaign_id: int,
+    customer_id: int,
+    product_id: int | None,
+    code: str,
+    when: dt.datetime,
+) -> None:
+    """A past list entry of ``campaign_id`` and the disposition an agent gave it."""
+    from store.models import Disposition
+
+    entry = ListEntry(
+        campaign_id=campaign_id,
+        customer_id=customer_id,
+        product_id=product_id,
+        group=Group.TREATMENT,
+        status=EntryStatus.DONE,
+    )
+    session.add(entry)
+    session.flush()
+    refused = code == "refused"
+    session.add(
+        Disposition(
+            list_entry_id=entry.id,
+            customer_id=customer_id,
+            code=code,
+            refusal_reason="price" if refused else None,
+            created_at=when,
+        )
+    )
 
 
 def build_scored_base(

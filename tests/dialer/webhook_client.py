@@ -1,17 +1,18 @@
 """The webhook routes served on their own, with a client that signs like Twilio: for the
-tests that drive the dialer's callbacks against the store and the agent board."""
+tests that drive the dialer's callbacks against the store and the agent board, with the
+call attempts and the ready agents those tests start from."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
@@ -19,15 +20,36 @@ from dialer.clock import DialerClock
 from dialer.context import Dialer, DialerConfig, open_dialer
 from dialer.webhooks import DIALER, add_webhook_routes
 from store.db import transaction
-from store.models import CampaignKind
+from store.models import (
+    AgentEvent,
+    Attempt,
+    AttemptStatus,
+    CampaignKind,
+    Channel,
+    EntryStatus,
+    ListEntry,
+)
 from tests.dialer.dial_base import build_running_campaign
 
-__all__ = ["BASE", "NOON", "TOKEN", "Hooks", "call_sid", "hooks"]
+__all__ = [
+    "BASE",
+    "NOON",
+    "TOKEN",
+    "Hooks",
+    "S",
+    "Scenario",
+    "_attempt",
+    "_events",
+    "_ready_agent",
+    "call_sid",
+    "hooks",
+]
 
 TOKEN = "webhook-test-token"
 BASE = "https://dialer.example.com"
 # a weekday afternoon in New York, inside the calling window
 NOON = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)
+S = AttemptStatus
 
 
 def call_sid(attempt_id: int) -> str:
@@ -115,3 +137,50 @@ async def hooks(
         if keys:
             await dialer.redis.delete(*keys)
         await dialer.close()
+
+
+Scenario = Callable[[Hooks], Awaitable[None]]
+
+
+def _attempt(session: Session, campaign_id: int, *, status: AttemptStatus = S.INITIATED) -> int:
+    entry = session.scalars(
+        select(ListEntry)
+        .where(ListEntry.campaign_id == campaign_id, ListEntry.status == EntryStatus.PENDING)
+        .order_by(ListEntry.id)
+    ).first()
+    assert entry is not None
+    entry.status = EntryStatus.IN_PROGRESS
+    phone = f"+1212555{entry.customer_id:04d}"
+    attempt = Attempt(
+        campaign_id=campaign_id,
+        list_entry_id=entry.id,
+        customer_id=entry.customer_id,
+        channel=Channel.CALL,
+        phone=phone,
+        status=status,
+        created_at=NOON,
+        started_at=NOON,
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt.id
+
+
+def _events(h: Hooks, attempt_id: int) -> list[str]:
+    return list(
+        h.store(
+            lambda s: s.scalars(
+                select(AgentEvent.state)
+                .where(AgentEvent.attempt_id == attempt_id)
+                .order_by(AgentEvent.id)
+            ).all()
+        )
+    )
+
+
+async def _ready_agent(h: Hooks) -> int:
+    from simulation.agents import ensure_agents
+
+    (agent,) = h.store(lambda s: ensure_agents(s, 1))
+    await h.dialer.board.login(agent, h.campaign_id, h.dialer.clock.now())
+    return int(agent)
