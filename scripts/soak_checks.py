@@ -432,11 +432,16 @@ def _regressions(changes: Mapping[int, Iterable[tuple[float, tuple[Any, ...]]]],
     return count
 
 
+_REFUSED_UNDO = {("initiated", "queued"), ("queued", "scheduled")}
+
+
 def _regressed(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
     status0, by0, agent0, answered0, *sid0 = before
     status1, by1, agent1, answered1, *sid1 = after
-    if (status0, status1) == ("initiated", "queued") and not any(sid0 + sid1):
-        return False  # the carrier refused the dial (429, 5xx): queued again, never placed
+    if (status0, status1) in _REFUSED_UNDO and not any(sid0 + sid1):
+        # the carrier refused the dial or the text (429, 5xx): waiting again, never placed;
+        # a call waits as queued and a text as scheduled, and no call is ever scheduled
+        return False
     if _RANK.get(status1, 0) < _RANK.get(status0, 0):
         return True
     if status0 in FINAL and status1 != status0:

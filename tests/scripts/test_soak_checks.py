@@ -190,6 +190,21 @@ def test_a_dial_the_carrier_refused_may_go_back_to_the_queue() -> None:
     assert _counts([], _store([], changes=refused))["state_regressions"] == 1
 
 
+def test_a_text_the_carrier_refused_may_go_back_to_waiting() -> None:
+    refused = {
+        1: [
+            (T0, ("queued", None, None, None, False)),
+            (T0 + 1, ("scheduled", None, None, None, False)),
+        ],
+        2: [
+            (T0, ("sent", None, None, None, True)),
+            (T0 + 1, ("scheduled", None, None, None, True)),
+        ],
+    }
+    # text 1 was refused before the carrier took it; text 2 was sent and cannot go back
+    assert _counts([], _store([], changes=refused))["state_regressions"] == 1
+
+
 def test_a_contact_decided_outside_the_window_counts_with_no_tolerance() -> None:
     # the dialer claimed it at 21:00:05 in New York: five seconds too late, on its own clock
     late = dt.datetime(2026, 11, 4, 2, 0, 5, tzinfo=dt.UTC)
