@@ -38,6 +38,7 @@ import phonenumbers
 # start-up and are among what the long-running processes freeze (cli_common.freeze_imports).
 import twilio.rest.api.v2010.account  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
 from twilio.base.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    TwilioException,
     TwilioRestException,
     TwilioServiceException,
 )
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+_LISTED = 20  # calls or texts to one number a lookup reads: a few days' worth at most
 
 
 class ProviderError(Exception):
@@ -215,6 +217,13 @@ def _provider_errors(action: str) -> Iterator[None]:
                 message, status=status, code=code, maybe_placed=status != 429
             ) from exc
         raise PermanentProviderError(message, status=status, code=code) from exc
+    except TwilioException as exc:  # a list page the carrier would not serve
+        response = exc.args[1] if len(exc.args) > 1 else None
+        served: int | None = getattr(response, "status_code", None)
+        message = f"{action} failed: HTTP {served}"
+        if served is None or served == 429 or served >= 500:
+            raise TransientProviderError(message, status=served, maybe_placed=False) from exc
+        raise PermanentProviderError(message, status=served) from exc
     except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
         raise TransientProviderError(
             f"{action} failed: {type(exc).__name__}", maybe_placed=False
@@ -304,6 +313,26 @@ class TwilioProvider:
             call = await self._client.calls(sid).fetch_async()
         duration = int(call.duration) if call.duration not in (None, "") else None
         return str(call.status), duration
+
+    async def calls_to(self, to: str) -> list[tuple[str, str, int | None]]:
+        """Our latest calls to ``to`` as the carrier lists them, newest first: (sid, status,
+        duration). For a dial whose answer was lost, the carrier's word on what it placed."""
+        with _provider_errors("listing calls"):
+            calls = await self._client.calls.list_async(
+                to=to, from_=self.from_number, limit=_LISTED
+            )
+        return [
+            (str(c.sid), str(c.status), int(c.duration) if c.duration not in (None, "") else None)
+            for c in calls
+        ]
+
+    async def messages_to(self, to: str) -> list[tuple[str, str]]:
+        """Our latest texts to ``to`` as the carrier lists them, newest first: (sid, status)."""
+        with _provider_errors("listing messages"):
+            messages = await self._client.messages.list_async(
+                to=to, from_=self.from_number, limit=_LISTED
+            )
+        return [(str(m.sid), str(m.status)) for m in messages]
 
     async def message_status(self, sid: str) -> str:
         """The carrier's word for a text now, for one whose status callbacks went missing."""

@@ -9,9 +9,11 @@ It runs every 15 s (an arq cron job, one worker a tick) and does four things:
   on the next pass: an outcome guessed now could be contradicted by the carrier later, and
   a final outcome is never replaced. Its agent is let go after ``SILENT_AFTER``, so the
   carrier's silence does not hold a person.
-- **Lines that never reached the carrier** (no SID ``LOST_AFTER`` after the dial: a call
-  the carrier took brings its SID with its first callback) are closed as failed, and the
-  list entry is tried again later.
+- **Lines with no SID** (the carrier's answer to the dial was lost, and no callback has
+  brought it) are looked up in the carrier's list of our calls or texts to that number:
+  one no attempt holds is this attempt's, and it is settled from it. Found nowhere
+  ``LOST_AFTER`` after the dial (and after the request itself could have reached the
+  carrier), the line never got there: it is closed as failed and the entry tried later.
 - **Waiting attempts whose job is gone** (Redis flushed or restarted) are queued again;
   the job id is the attempt's, so a job still queued is not doubled.
 - **Agents held on a call that ended** are freed (``free_held_agents``).
@@ -24,7 +26,7 @@ import logging
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from dialer.agents import AgentState
@@ -47,17 +49,20 @@ LOST_AFTER = 300.0  # no SID this long after the dial: the carrier never took th
 SILENT_AFTER = 2 * 3600.0  # the carrier unable to say this long: the agent is let go
 HELD_AFTER_END = 30.0  # after a call's end, by which its own callback has moved its agent
 REQUEUE_AFTER = 120.0  # a waiting attempt this old with no job lost it with Redis
-Quiet = tuple[int, Channel, str | None, dt.datetime]
+# real seconds: a dial request cut off by its timeout may still be acted on by the carrier
+# a little later; until then a line with no SID could yet become a call
+LOST_AFTER_REAL = 60.0
+Quiet = tuple[int, Channel, str | None, dt.datetime, str]
 
 
 async def reap(ctx: dict[str, Any]) -> int:
     """One pass; returns how many attempts were settled or queued again and agents freed."""
     dialer: Dialer = ctx["dialer"]
     settled = 0
-    for attempt_id, channel, sid, started in await dialer.gateway.write(
+    for attempt_id, channel, sid, started, phone in await dialer.gateway.write(
         partial(_quiet, now=_now(dialer))
     ):
-        settled += await _settle(dialer, attempt_id, channel, sid, started)
+        settled += await _settle(dialer, attempt_id, channel, sid, started, phone)
     queued = await requeue_due(dialer, older_than=REQUEUE_AFTER)
     return settled + queued + await free_held_agents(dialer)
 
@@ -71,7 +76,9 @@ def _quiet(session: Session, *, now: dt.datetime) -> list[Quiet]:
     talking_quiet = now - dt.timedelta(seconds=LONG_CALL)
     call, text = Attempt.channel == Channel.CALL, Attempt.channel == Channel.SMS
     rows = session.execute(
-        select(Attempt.id, Attempt.channel, Attempt.provider_sid, Attempt.started_at).where(
+        select(
+            Attempt.id, Attempt.channel, Attempt.provider_sid, Attempt.started_at, Attempt.phone
+        ).where(
             or_(
                 call & Attempt.status.in_((S.INITIATED, S.RINGING)),
                 call & (Attempt.status == S.IN_PROGRESS) & (Attempt.answered_at < talking_quiet),
@@ -81,21 +88,36 @@ def _quiet(session: Session, *, now: dt.datetime) -> list[Quiet]:
             Attempt.started_at < ringing_quiet,
         )
     ).all()
-    return [(int(i), channel, sid, started) for i, channel, sid, started in rows if started]
+    return [
+        (int(i), channel, sid, started, phone)
+        for i, channel, sid, started, phone in rows
+        if started
+    ]
 
 
 async def _settle(
-    dialer: Dialer, attempt_id: int, channel: Channel, sid: str | None, started: dt.datetime
+    dialer: Dialer,
+    attempt_id: int,
+    channel: Channel,
+    sid: str | None,
+    started: dt.datetime,
+    phone: str,
 ) -> int:
     """Apply the carrier's final word on one quiet attempt; 1 when something moved."""
     now = _now(dialer)
     age = (now - started).total_seconds()
     status, duration = None, None
     if sid is None:
-        if age < LOST_AFTER:
-            return 0
-        status = S.FAILED  # never reached the carrier
-    else:
+        try:
+            sid = await _lost_sid(dialer, attempt_id, channel, phone)
+        except ProviderError as error:
+            log.warning("attempt %s: the carrier could not list its calls (%s)", attempt_id, error)
+            return 0  # it may hold the call: asked again on the next pass
+        if sid is None:
+            if age < LOST_AFTER or age < dialer.clock.scale * LOST_AFTER_REAL:
+                return 0
+            status = S.FAILED  # never reached the carrier
+    if sid is not None:
         try:
             if channel is Channel.CALL:
                 word, duration = await dialer.provider.call_status(sid)
@@ -110,6 +132,7 @@ async def _settle(
             if channel is Channel.CALL and age >= SILENT_AFTER:
                 await _let_agent_go(dialer, attempt_id)
             return 0
+    assert status is not None
     change = await dialer.gateway.write(
         partial(_apply, attempt_id=attempt_id, status=status, duration=duration, now=now)
     )
@@ -120,6 +143,43 @@ async def _settle(
             log.info("attempt %s: its agent was let go after a missed callback", attempt_id)
     await dialer.after_change(change.texts, change.campaign_id)
     return 1
+
+
+async def _lost_sid(dialer: Dialer, attempt_id: int, channel: Channel, phone: str) -> str | None:
+    """The SID of the call or text the carrier placed for an attempt whose dial answer was
+    lost, kept on the attempt; None when the carrier lists none.
+
+    It is the newest of our calls (texts) to the number that no attempt holds: a dial is
+    claimed under its customer's lock and the contact policy counts one in flight, so no
+    other dial to the number is made meanwhile, and an unheld one is this attempt's."""
+    if channel is Channel.CALL:
+        listed = [sid for sid, _, _ in await dialer.provider.calls_to(phone)]
+    else:
+        listed = [sid for sid, _ in await dialer.provider.messages_to(phone)]
+    if not listed:
+        return None
+
+    def adopt(session: Session) -> str | None:
+        held = set(
+            session.scalars(select(Attempt.provider_sid).where(Attempt.provider_sid.in_(listed)))
+        )
+        unheld = [sid for sid in listed if sid not in held]
+        if not unheld:
+            return None
+        taken = session.execute(
+            update(Attempt)
+            .where(Attempt.id == attempt_id, Attempt.provider_sid.is_(None))
+            .values(provider_sid=unheld[0])
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return session.scalar(select(Attempt.provider_sid).where(Attempt.id == attempt_id))
+        return unheld[0]
+
+    sid = await dialer.gateway.write(adopt)
+    if sid is not None:
+        log.warning("attempt %s: found in the carrier's list after its answer was lost", attempt_id)
+    return sid
 
 
 async def _end_agent(

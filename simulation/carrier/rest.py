@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -32,10 +32,14 @@ __all__ = [
     "fetch_message",
     "inbound_sms",
     "ledger",
+    "list_calls",
+    "list_messages",
     "stats",
     "twilio_auth",
     "update_call",
 ]
+
+_Listed = TypeVar("_Listed", SimCall, SimMessage)
 
 
 @web.middleware
@@ -176,6 +180,53 @@ async def fetch_call(request: web.Request) -> web.Response:
     if isinstance(call, web.Response):
         return call
     return web.json_response(call_json(request.app[SIMULATOR_STATE].config.account_sid, call))
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    """Calls newest first, filtered by ``To`` and ``From`` as Twilio's list is; one page."""
+    state = request.app[SIMULATOR_STATE]
+    calls = _listed(request, list(state.calls.values()))
+    account = state.config.account_sid
+    return web.json_response(_page(request, "calls", [call_json(account, c) for c in calls]))
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """Texts newest first, filtered by ``To`` and ``From``; one page."""
+    state = request.app[SIMULATOR_STATE]
+    messages = _listed(request, list(state.messages.values()))
+    account = state.config.account_sid
+    body = [message_json(account, m) for m in messages]
+    return web.json_response(_page(request, "messages", body))
+
+
+def _listed(request: web.Request, resources: list[_Listed]) -> list[_Listed]:
+    to, from_ = request.query.get("To"), request.query.get("From")
+    try:
+        size = max(1, min(1000, int(request.query.get("PageSize", "50"))))
+    except ValueError:
+        size = 50
+    kept = [
+        r
+        for r in reversed(resources)
+        if (to is None or r.to == to) and (from_ is None or r.from_ == from_)
+    ]
+    return kept[:size]
+
+
+def _page(request: web.Request, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Twilio's page around a list: one page holds all there is here."""
+    uri = request.path_qs
+    return {
+        key: items,
+        "uri": uri,
+        "first_page_uri": uri,
+        "next_page_uri": None,
+        "previous_page_uri": None,
+        "page": 0,
+        "page_size": len(items),
+        "start": 0,
+        "end": max(0, len(items) - 1),
+    }
 
 
 async def update_call(request: web.Request) -> web.Response:

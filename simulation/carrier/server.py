@@ -50,9 +50,11 @@ def create_simulator_app(config: SimulatorConfig) -> web.Application:
     app.cleanup_ctx.append(_http_session)
     account = f"/{API_VERSION}/Accounts/{{AccountSid}}"
     app.router.add_post(f"{account}/Calls.json", rest.create_call, name="calls")
+    app.router.add_get(f"{account}/Calls.json", rest.list_calls, name="calls_list")
     app.router.add_get(f"{account}/Calls/{{Sid}}.json", rest.fetch_call, name="call")
     app.router.add_post(f"{account}/Calls/{{Sid}}.json", rest.update_call, name="call_update")
     app.router.add_post(f"{account}/Messages.json", rest.create_message, name="messages")
+    app.router.add_get(f"{account}/Messages.json", rest.list_messages, name="messages_list")
     app.router.add_get(f"{account}/Messages/{{Sid}}.json", rest.fetch_message, name="message")
     app.router.add_post("/simulator/sms/inbound", rest.inbound_sms, name="sms_inbound")
     app.router.add_get("/simulator/stats", rest.stats, name="stats")

@@ -57,6 +57,7 @@ class SimulatorState(CallPlayer, TextPlayer):
                     attempt=message.attempt,
                     status=message.status,
                     restart=True,
+                    **{"from": message.from_},
                 )
         self.ledger.close()
         if self.session is not None:
@@ -71,7 +72,7 @@ def _ended_message(record: Mapping[str, Any]) -> SimMessage:
     message = SimMessage(
         sid=record["sid"],
         to=record["to"],
-        from_="",
+        from_=record.get("from", ""),
         body="",
         status_callback=None,
         segments=1,

@@ -40,7 +40,12 @@ class TextPlayer(CallbackSender):
         self.stats.messages_by_status[status] += 1
         if status in ("delivered", "undelivered"):
             self.ledger.record(
-                "message", sid=message.sid, to=message.to, attempt=message.attempt, status=status
+                "message",
+                sid=message.sid,
+                to=message.to,
+                attempt=message.attempt,
+                status=status,
+                **{"from": message.from_},
             )
         if message.status_callback is None:
             return

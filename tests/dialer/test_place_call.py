@@ -26,7 +26,7 @@ from dialer.context import Dialer, DialerConfig, open_dialer
 from dialer.entry_taking import take_entries
 from dialer.gateway import dialer_engine
 from dialer.jobs import MAX_TRIES, backoff, place_call
-from dialer.reaper import LOST_AFTER, reap
+from dialer.reaper import LOST_AFTER, QUIET_AFTER, reap
 from store.db import transaction
 from store.models import Attempt, AttemptStatus, EntryStatus, ListEntry
 from tests.dialer.dial_base import build_running_campaign
@@ -34,26 +34,49 @@ from tests.dialer.dial_base import build_running_campaign
 S = AttemptStatus
 NOON = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)
 CALLS = web.AppKey("calls", list[str])
+MADE = web.AppKey("made", list[dict[str, str]])
+LISTING = web.AppKey("listing", dict[str, bool])
 
 
-def _carrier(answers: list[tuple[int, dict[str, Any]]]) -> web.Application:
-    """A carrier that answers Calls.json with the given statuses and bodies, in turn."""
+def _carrier(
+    answers: list[tuple[int, dict[str, Any]]], *, made_on_error: bool = False
+) -> web.Application:
+    """A carrier that answers Calls.json with the given statuses and bodies, in turn, and
+    lists the calls it made; ``made_on_error``: it makes the call even when it answers 5xx."""
     app = web.Application()
     calls: list[str] = []
+    made: list[dict[str, str]] = []
 
     async def create(request: web.Request) -> web.Response:
-        await request.post()
+        form = await request.post()
         status, body = answers[min(len(calls), len(answers) - 1)]
         calls.append(request.path)
+        if status == 201 or (made_on_error and status >= 500):
+            sid = body["sid"] if status == 201 else "CA" + uuid.uuid4().hex
+            made.append({"sid": sid, "to": str(form["To"]), "from": str(form["From"])})
         return web.json_response(body, status=status)
 
     async def fetch(request: web.Request) -> web.Response:
         sid = request.match_info["call"]
         return web.json_response({"sid": sid, "status": "no-answer", "duration": "0"})
 
+    async def listing(request: web.Request) -> web.Response:
+        if not app[LISTING]["up"]:
+            return web.json_response({"code": 20500, "status": 503}, status=503)
+        to, from_ = request.query.get("To"), request.query.get("From")
+        listed = [
+            {**call, "status": "no-answer", "duration": "0"}
+            for call in reversed(made)
+            if call["to"] == to and call["from"] == from_
+        ]
+        return web.json_response({"calls": listed, "next_page_uri": None, "page": 0})
+
     app.router.add_post("/2010-04-01/Accounts/{sid}/Calls.json", create)
+    app.router.add_get("/2010-04-01/Accounts/{sid}/Calls.json", listing)
     app.router.add_get("/2010-04-01/Accounts/{sid}/Calls/{call}.json", fetch)
     app[CALLS] = calls
+    app[MADE] = made
+    app[LISTING] = {"up": True}
     return app
 
 
@@ -150,12 +173,50 @@ def test_a_carrier_error_that_may_have_placed_the_call_never_dials_again(
         assert (attempt.status, attempt.provider_sid) == (S.INITIATED, None)
         assert await place_call({"dialer": dialer, "job_try": 2}, attempt_id) == "already"
         assert len(calls) == 1
-        # no callback came: the carrier never took it, and the reaper closes it
+        # no callback came and the carrier lists no such call: it never took it, and the
+        # reaper closes it, though only once the carrier could no longer be placing it
         dialer.clock = DialerClock.starting(NOON + dt.timedelta(seconds=LOST_AFTER + 1))
         assert await reap({"dialer": dialer}) >= 1
         assert _attempt(engine, attempt_id).status is S.FAILED
 
     run([(503, BUSY_CARRIER), (201, CREATED)], scenario)
+
+
+def test_a_call_placed_though_its_answer_said_otherwise_is_found_in_the_carriers_list(
+    engine: Engine, db_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    async def main() -> None:
+        carrier = _carrier([(500, BUSY_CARRIER)], made_on_error=True)
+        async with dialing(engine, db_url, redis_url, redis_prefix, carrier) as (dialer, a):
+            assert await place_call({"dialer": dialer, "job_try": 1}, a) == "unknown"
+            (made,) = carrier[MADE]
+            # every callback of the call was lost: the carrier's list tells what it placed
+            dialer.clock = DialerClock.starting(NOON + dt.timedelta(seconds=QUIET_AFTER + 1))
+            assert await reap({"dialer": dialer}) == 1
+            attempt = _attempt(engine, a)
+            assert (attempt.provider_sid, attempt.status) == (made["sid"], S.NO_ANSWER)
+            assert len(carrier[CALLS]) == 1, "never dialled twice"
+
+    asyncio.run(main())
+
+
+def test_a_line_with_no_sid_waits_while_the_carrier_cannot_list_its_calls(
+    engine: Engine, db_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    async def main() -> None:
+        carrier = _carrier([(500, BUSY_CARRIER)], made_on_error=True)
+        async with dialing(engine, db_url, redis_url, redis_prefix, carrier) as (dialer, a):
+            assert await place_call({"dialer": dialer, "job_try": 1}, a) == "unknown"
+            carrier[LISTING]["up"] = False
+            dialer.clock = DialerClock.starting(NOON + dt.timedelta(seconds=LOST_AFTER + 1))
+            assert await reap({"dialer": dialer}) == 0
+            # the call may be on the carrier's books: no guess closes it
+            assert _attempt(engine, a).status is S.INITIATED
+            carrier[LISTING]["up"] = True
+            assert await reap({"dialer": dialer}) == 1
+            assert _attempt(engine, a).provider_sid == carrier[MADE][0]["sid"]
+
+    asyncio.run(main())
 
 
 def test_the_last_try_gives_up_and_the_entry_is_tried_later(engine: Engine, run: Run) -> None:
@@ -221,12 +282,13 @@ def test_lines_whose_callbacks_went_missing_are_settled_from_the_carrier(
 ) -> None:
     async def scenario(dialer: Dialer, attempt_id: int, calls: list[str]) -> None:
         assert await place_call({"dialer": dialer, "job_try": 1}, attempt_id) == "dialled"
-        # a second line that never reached the carrier: initiated, no SID
+        # a second line to the same number that never reached the carrier: initiated, no
+        # SID; the carrier lists the first one's call, which is not this one's to take
         with transaction(engine) as session:
             lost = Attempt(
                 customer_id=_attempt(engine, attempt_id).customer_id,
                 channel=_attempt(engine, attempt_id).channel,
-                phone="+12125550100",
+                phone=_attempt(engine, attempt_id).phone,
                 status=S.INITIATED,
                 created_at=NOON,
                 started_at=NOON,

@@ -158,6 +158,27 @@ def test_messages_create_follows_the_spec(openapi: OpenAPI) -> None:
     assert message["num_segments"] == "2"  # 90 UCS-2 characters: two 67-character parts
 
 
+def test_the_lists_of_our_calls_and_texts_to_a_number_follow_the_spec(openapi: OpenAPI) -> None:
+    found: dict[str, Any] = {}
+
+    async def scenario(provider: TwilioProvider) -> None:
+        first = await provider.place_call(attempt_id=1, to=TO)
+        await provider.place_call(attempt_id=2, to="+12125550143")
+        second = await provider.place_call(attempt_id=3, to=TO)
+        text = await provider.send_sms(attempt_id=4, to=TO, body="Your plan")
+        found["calls"] = await provider.calls_to(TO)
+        found["texts"] = await provider.messages_to(TO)
+        found["expected"] = ([second, first], [text])
+
+    *_, calls, texts = _exchanges(scenario)
+    for exchange in (calls, texts):
+        assert exchange.response.status_code == 200
+        _check(openapi, exchange)
+    calls_sids, text_sids = found["expected"]
+    assert [sid for sid, _, _ in found["calls"]] == calls_sids, "newest first, that number only"
+    assert [sid for sid, _ in found["texts"]] == text_sids
+
+
 def test_an_error_answer_has_twilios_error_shape(openapi: OpenAPI) -> None:
     async def scenario(provider: TwilioProvider) -> None:
         with pytest.raises(PermanentProviderError) as raised:
