@@ -27,6 +27,11 @@ Keys, under ``prefix``::
     {prefix}:attempt-agent:{attempt}  the agent that took the attempt, kept a day
     {prefix}:waiting:{campaign}       answered calls waiting for an agent
     {prefix}:previewing:{campaign}    set of the list entries agents are previewing
+    {prefix}:board                    set when the board was built: gone, Redis lost it
+
+Redis may keep nothing on disk: a restart or a flush empties the board while agents are
+still at their desks. ``intact`` tells, and ``restore`` puts back the states the store's
+agent history last recorded (``dialer.board_restore``), for agents not seen since.
 
 The scripts build key names from the prefix and what they read (an agent's campaign is
 known only inside the script), so the board needs one Redis (or Sentinel), not a Cluster.
@@ -315,6 +320,25 @@ place(agent, 'ready', on, '', now, '')
 return reply('', agent)
 """
 
+# ARGV: prefix, then (agent, state, campaign, attempt, since, pause code) per agent
+_RESTORE = """
+local restored = 0
+for i = 2, #ARGV, 6 do
+  local agent, state, campaign = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local attempt, since, code = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  -- an agent seen since Redis lost the board has a state of its own: it stands
+  if redis.call('EXISTS', agent_key(agent)) == 0 then
+    place(agent, state, campaign, attempt, since, code)
+    if attempt ~= '' then
+      redis.call('SET', prefix .. ':attempt-agent:' .. attempt, agent, 'EX', 86400)
+    end
+    restored = restored + 1
+  end
+end
+redis.call('SET', prefix .. ':board', 'built')
+return restored
+"""
+
 # ARGV: prefix, campaign, delta
 _CALL_WAITING = """
 local key = prefix .. ':waiting:' .. ARGV[2]
@@ -369,6 +393,7 @@ class AgentBoard:
         self._preview = redis.register_script(_PREAMBLE + _PREVIEW)
         self._dial = redis.register_script(_PREAMBLE + _DIAL)
         self._skip = redis.register_script(_PREAMBLE + _SKIP)
+        self._restore = redis.register_script(_PREAMBLE + _RESTORE)
 
     def _key(self, *parts: object) -> str:
         return ":".join([self._prefix, *map(str, parts)])
@@ -523,6 +548,29 @@ class AgentBoard:
         if campaign_id is None:
             return statuses
         return [status for status in statuses if status.campaign_id == campaign_id]
+
+    async def intact(self) -> bool:
+        """Whether the board is as it was built: False once Redis lost it (a restart of a
+        server that keeps nothing on disk, a flush), until ``restore``."""
+        return bool(await self._redis.exists(self._key("board")))
+
+    async def restore(self, statuses: Sequence[AgentStatus]) -> int:
+        """Put back the agents' states after Redis lost them; an agent that has a state
+        again already (it logged in since) keeps it. Marks the board built; how many
+        agents were put back."""
+        args: list[str | float | int] = [self._prefix]
+        for status in statuses:
+            if status.state is AgentState.OFFLINE:
+                continue
+            args += [
+                status.agent_id,
+                status.state.value,
+                status.campaign_id or "",
+                status.attempt_id or "",
+                status.since,
+                status.pause_code or "",
+            ]
+        return int(await self._restore(args=args))
 
     async def call_waiting(self, campaign_id: int, delta: int) -> int:
         """Count answered calls waiting for an agent up or down; never below zero."""

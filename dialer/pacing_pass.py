@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.figures import measuring_window_counts
+from dialer.board_restore import ensure_board
 from dialer.context import Dialer
 from dialer.dialing import DialingSettings
 from dialer.entry_taking import take_calls
@@ -52,6 +53,7 @@ LIVE = (S.QUEUED, S.INITIATED, S.RINGING, S.IN_PROGRESS)
 async def pace(ctx: dict[str, Any]) -> int:
     """Every running campaign's pacing pass; the number of calls queued."""
     dialer: Dialer = ctx["dialer"]
+    await ensure_board(dialer)  # Redis may have lost the agents since the last tick
     campaigns = await dialer.gateway.write(
         lambda s: list(
             s.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))

@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dialer.board_restore import ensure_board
 from dialer.change import Change
 from dialer.context import Dialer
 from dialer.dialing import DialingSettings
@@ -295,14 +296,17 @@ def _connect(
 
 async def _claim_within_grace(dialer: Dialer, campaign_id: int, attempt_id: int) -> int | None:
     """The campaign's longest-ready agent for the answered call, waiting for one up to the
-    grace. Redis's own round trips are bounded too, by the grace or ``_LEAST_WAIT`` real
-    seconds, whichever is longer (a clock many times faster than real time leaves the
-    grace no time for them): a Redis that stalls (its commands retry for seconds) makes
-    the call an abandoned one with its message, never a silent one."""
+    grace. Redis's own round trips are bounded too, by the grace in real seconds, as in
+    production however fast the clock runs (a simulated clock many times faster than
+    real time would leave them no time at all): a Redis restarting within it is waited
+    for, one that stalls longer makes the call an abandoned one with its message, never a
+    silent one. A board Redis lost is put back from the store before anyone is given up."""
     board = dialer.board
     try:
-        async with asyncio.timeout(max(dialer.clock.real(GRACE), _LEAST_WAIT)):
+        async with asyncio.timeout(max(dialer.clock.real(GRACE), GRACE)):
             agent = await board.claim(campaign_id, attempt_id, dialer.clock.now())
+            if agent is None and await ensure_board(dialer):
+                agent = await board.claim(campaign_id, attempt_id, dialer.clock.now())
             if agent is not None:
                 return agent
             await board.call_waiting(campaign_id, +1)

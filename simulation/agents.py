@@ -121,6 +121,7 @@ class SimulatedAgents:
                 if status.state in (AgentState.READY, AgentState.PAUSED):
                     with contextlib.suppress(BoardError):  # a call came meanwhile
                         await self.dialer.board.logout(agent_id, now)
+                        await self._event(agent_id, "offline", status.campaign_id, None)
 
     async def _agent(
         self, agent_id: int, campaigns: list[int], n: int, stop: asyncio.Event
@@ -149,6 +150,7 @@ class SimulatedAgents:
             if wanted is None:
                 if status.state is not AgentState.OFFLINE:
                     await board.logout(agent_id, clock.now())
+                    await self._event(agent_id, "offline", status.campaign_id, None)
             elif wanted != status.campaign_id or status.state is not AgentState.READY:
                 await board.login(agent_id, wanted, clock.now())
                 await self._event(agent_id, "ready", wanted, None)

@@ -443,3 +443,30 @@ def test_a_preview_holds_the_agent_and_the_entry_until_dialed_or_skipped(
         assert await board.previewing(1) == set()
 
     on_board(scenario)
+
+
+def test_a_board_redis_lost_is_put_back_and_agents_seen_since_keep_their_state(
+    on_board: Callable[[Scenario[None]], None],
+) -> None:
+    async def scenario(board: AgentBoard) -> None:
+        assert not await board.intact(), "never built"
+        await board.login(7, 1, 100.0)  # logged in again after the loss
+        restored = await board.restore(
+            [
+                AgentStatus(7, AgentState.PAUSED, 2, None, 50.0, "lunch"),
+                AgentStatus(8, AgentState.TALK, 1, 901, 60.0, None),
+                AgentStatus(9, AgentState.PAUSED, 1, None, 70.0, "break"),
+                AgentStatus(10, AgentState.OFFLINE, None, None, 80.0, None),
+            ]
+        )
+        assert restored == 2
+        assert await board.intact()
+        assert await board.status(7) == AgentStatus(7, AgentState.READY, 1, None, 100.0, None)
+        assert await board.status(8) == AgentStatus(8, AgentState.TALK, 1, 901, 60.0, None)
+        assert await board.agent_of(901) == 8, "the call's end finds its agent"
+        assert (await board.status(9)).pause_code == "break"
+        assert (await board.status(10)).state is AgentState.OFFLINE
+        agents = await board.campaign_agents(1)
+        assert (agents.ready, agents.talk_started, agents.paused) == (1, (60.0,), 1)
+
+    on_board(scenario)

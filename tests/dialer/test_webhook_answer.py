@@ -147,3 +147,39 @@ def test_a_stalled_board_makes_an_abandoned_call_with_its_message_not_a_silent_o
         assert h.store(lambda s: s.get(Attempt, attempt_id)).status is S.ABANDONED
 
     run_hooks(scenario)
+
+
+def test_a_board_redis_lost_is_put_back_from_the_store_before_the_caller_is_given_up(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    async def scenario(h: Hooks) -> None:
+        from simulation.agents import ensure_agents
+
+        ready, paused = h.store(lambda s: ensure_agents(s, 2))
+        board, now = h.dialer.board, h.dialer.clock.now()
+        at = h.dialer.clock.utcnow()
+        for agent, state, code in ((ready, "ready", None), (paused, "paused", "lunch")):
+            h.store(
+                lambda s, agent=agent, state=state, code=code: s.add(
+                    AgentEvent(
+                        agent_id=agent,
+                        campaign_id=h.campaign_id,
+                        state=state,
+                        pause_code=code,
+                        at=at,
+                    )
+                )
+            )
+        # Redis restarted with nothing on disk: the board is empty, the agents at work
+        prefix = h.dialer.prefix
+        keys = [key async for key in h.dialer.redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await h.dialer.redis.delete(*keys)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        twiml = await h.answer(attempt_id)
+        assert f"<Client>agent-{ready}</Client>" in twiml
+        assert (await board.status(paused)).pause_code == "lunch"
+        assert await board.intact()
+        assert now <= (await board.status(ready)).since
+
+    run_hooks(scenario)
