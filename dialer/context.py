@@ -47,6 +47,7 @@ class DialerConfig:
     callback_number: str
     prefix: str = "tc"
     queue_name: str = DEFAULT_QUEUE
+    fallback_base_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, redis_url: str, **overrides: Any) -> DialerConfig:
@@ -62,6 +63,7 @@ class DialerConfig:
             "callback_number": settings.callback_number,
             "prefix": settings.redis_prefix,
             "queue_name": settings.queue_name,
+            "fallback_base_url": settings.fallback_base_url,
         }
         return cls(**{**values, **overrides})
 
@@ -154,7 +156,7 @@ async def open_dialer(config: DialerConfig, *, engine: Engine | None = None) -> 
         account_sid=config.account_sid,
         auth_token=config.auth_token,
         from_number=config.from_number,
-        callbacks=CallbackUrls(config.public_base_url),
+        callbacks=CallbackUrls(config.public_base_url, config.fallback_base_url),
         api_base=config.api_base,
     )
     return Dialer(

@@ -109,15 +109,22 @@ class CallbackUrls:
     """Where Twilio posts back about an attempt; ``base`` is ``PUBLIC_BASE_URL``."""
 
     base: str
+    # where Twilio asks again when the answer webhook fails (a web process died on it):
+    # the same address by default, which a load balancer sends to another process
+    fallback_base: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", self.base.rstrip("/"))
+        object.__setattr__(self, "fallback_base", (self.fallback_base or self.base).rstrip("/"))
 
     def voice_status(self, attempt_id: int) -> str:
         return f"{self.base}/twilio/voice/status?attempt={attempt_id}"
 
     def voice_answer(self, attempt_id: int) -> str:
         return f"{self.base}/twilio/voice/answer?attempt={attempt_id}"
+
+    def voice_answer_fallback(self, attempt_id: int) -> str:
+        return f"{self.fallback_base}/twilio/voice/answer?attempt={attempt_id}"
 
     def voice_amd(self, attempt_id: int) -> str:
         return f"{self.base}/twilio/voice/amd?attempt={attempt_id}"
@@ -278,6 +285,9 @@ class TwilioProvider:
                 from_=self.from_number,
                 url=self.callbacks.voice_answer(attempt_id),
                 method="POST",
+                # the answer is idempotent: asked again, it gives the same agent
+                fallback_url=self.callbacks.voice_answer_fallback(attempt_id),
+                fallback_method="POST",
                 status_callback=self.callbacks.voice_status(attempt_id),
                 status_callback_method="POST",
                 status_callback_event=list(CALL_EVENTS),

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default="http://127.0.0.1:8080", validation_alias=AliasChoices("PUBLIC_BASE_URL")
     )
+    fallback_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FALLBACK_BASE_URL"),
+        description="Where Twilio asks again when a call's answer webhook fails.",
+    )
     secret_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TELECAMPAIGN_SECRET_KEY")
     )

@@ -162,7 +162,14 @@ def start_web_and_workers(
         for i, base in enumerate(bases)
     ]
     started = [
-        fleet.start(f"worker{i}", ["worker"], {"PUBLIC_BASE_URL": bases[i % len(bases)]})
+        fleet.start(
+            f"worker{i}",
+            ["worker"],
+            {
+                "PUBLIC_BASE_URL": bases[i % len(bases)],
+                "FALLBACK_BASE_URL": bases[(i + 1) % len(bases)],
+            },
+        )
         for i in range(workers)
     ]
     for base in bases:

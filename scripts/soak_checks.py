@@ -30,6 +30,7 @@ import holidays
 __all__ = ["VERDICT_COUNTS", "Clock", "Rules", "StoreFacts", "reconcile"]
 
 CONTACTED_CALL = frozenset({"completed", "busy", "no-answer"})  # the phone rang
+_ANSWERS = ("answer", "fallback")  # the ledger's requests for a call's TwiML
 # the store's status for each final word of the carrier: an answered call the carrier
 # calls completed is ours to tell apart (talked, abandoned, a machine)
 _EXPECTED = {
@@ -111,6 +112,10 @@ class Rules:
     # from the dialer's decision to the carrier, in clock time: a second of real time at the
     # clock's speed (at 180x, a busy machine's half second is 90 clock seconds)
     tolerance: dt.timedelta = dt.timedelta(seconds=30)
+    # real seconds from a person's answer to an agent's line: later, the call counts as
+    # abandoned whatever the store says. Real, not clock, seconds: the dialer's own steps
+    # take the real time they take in production however fast the simulated clock runs
+    connect_grace: float = 2.0
 
 
 @functools.cache
@@ -171,7 +176,8 @@ def reconcile(
     _check_spacing_and_cap(contacts, finals, rules, counts, note)
     mismatch = _check_outcomes(finals, store, counts, note)
     # the abandon rate over the measuring window at the end of each clock day
-    counts["abandon_over_cap_days"] = _abandon_days(store, rules, note)
+    late = _late_connects(finals, rules, note)
+    counts["abandon_over_cap_days"] = _abandon_days(store, rules, note, late)
     counts["decided_outside_window"] = _decided_outside(store, rules, note)
     _check_callbacks(ledger, store, counts, note)
     counts["state_regressions"] = _regressions(store.changes, note)
@@ -180,7 +186,8 @@ def reconcile(
     out["carrier_calls"] = sum(1 for r in created if r["resource"] == "call")
     out["carrier_messages"] = sum(1 for r in created if r["resource"] == "message")
     out["outcome_mismatches"] = dict(mismatch)
-    out["abandon_over_target_utc_days"] = _utc_days_over(store, rules)
+    out["late_connects"] = len(late)
+    out["abandon_over_target_utc_days"] = _utc_days_over(store, rules, late)
     out["lists"] = _list_figures(store)
     out["examples"] = dict(examples)
     return out
@@ -352,12 +359,28 @@ def _list_figures(store: StoreFacts) -> dict[int, dict[str, Any]]:
     }
 
 
-def _abandon_days(store: StoreFacts, rules: Rules, note: Any) -> int:
+def _late_connects(finals: Mapping[str, Mapping[str, Any]], rules: Rules, note: Any) -> set[str]:
+    """Calls a person answered whose agent's line came after the grace, by the carrier's
+    clock: abandoned in all but name. The example says how late, in real seconds."""
+    late = set()
+    for sid, r in finals.items():
+        if r["kind"] != "call" or r.get("answered_by") != "human" or r.get("bridged") is None:
+            continue
+        waited = r["bridged"] - r["answered"]
+        if waited > rules.connect_grace:
+            late.add(sid)
+            note(
+                "late_connects", {"sid": sid, "attempt": r["attempt"], "seconds": round(waited, 2)}
+            )
+    return late
+
+
+def _abandon_days(store: StoreFacts, rules: Rules, note: Any, late: set[str]) -> int:
     """Campaign-days over the target: the campaign's own measuring windows, one after the
     other from its launch, each call counted in the window it was queued in (as the pacer
     counts it)."""
     over = 0
-    for campaign, seen in _live_calls(store, "queued_at").items():
+    for campaign, seen in _live_calls(store, "queued_at", late).items():
         launched, target = store.launched[campaign], store.targets.get(campaign, 0.03)
         windows: dict[int, list[bool]] = defaultdict(list)
         for moment, abandoned in seen:
@@ -379,13 +402,13 @@ def _abandon_days(store: StoreFacts, rules: Rules, note: Any) -> int:
     return over
 
 
-def _utc_days_over(store: StoreFacts, rules: Rules) -> int:
+def _utc_days_over(store: StoreFacts, rules: Rules, late: set[str]) -> int:
     """For information: the same rate over the 24 hours before each UTC midnight, by answer
     time. A sliding day can exceed the target across two of the campaign's windows, each
     within it: the pacer cannot hold a sliding window (answers leaving it raise the rate
     with no new abandon)."""
     over = 0
-    for campaign, seen in _live_calls(store, "answered_at").items():
+    for campaign, seen in _live_calls(store, "answered_at", late).items():
         target = store.targets.get(campaign, 0.03)
         for day in sorted({moment.date() for moment, _ in seen}):
             end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
@@ -394,12 +417,16 @@ def _utc_days_over(store: StoreFacts, rules: Rules) -> int:
     return over
 
 
-def _live_calls(store: StoreFacts, when: str) -> dict[int, list[tuple[dt.datetime, bool]]]:
-    """Per campaign, (``when``, abandoned) of each call a person answered."""
+def _live_calls(
+    store: StoreFacts, when: str, late: set[str]
+) -> dict[int, list[tuple[dt.datetime, bool]]]:
+    """Per campaign, (``when``, abandoned) of each call a person answered; one connected
+    late (``late``, by SID) counts as abandoned."""
     calls: dict[int, list[tuple[dt.datetime, bool]]] = defaultdict(list)
     for a in store.attempts:
         if _live(a) and a[when] is not None:
-            calls[a["campaign_id"]].append((a[when], a["status"] == "abandoned"))
+            abandoned = a["status"] == "abandoned" or a["sid"] in late
+            calls[a["campaign_id"]].append((a[when], abandoned))
     return calls
 
 
@@ -407,7 +434,7 @@ def _replay_changed(record: Mapping[str, Any], store: StoreFacts) -> bool:
     """A replay changed state when the attempt, already final before it came, changed
     after it (status, answered by, agent, answer time), or an answer replay got TwiML that
     dials an agent."""
-    if record["event"] == "answer" and record.get("dial"):
+    if record["event"] in _ANSWERS and record.get("dial"):
         return True
     if not record["attempt"]:
         return False

@@ -214,8 +214,13 @@ def start_processes(soak: Soak, sim_port: int) -> None:
             {**env, "PUBLIC_BASE_URL": base},
         )
     for i in range(args.workers):
+        # each worker's calls are answered at one web process, and asked again at the
+        # next when that one dies on the answer (no load balancer stands in front here)
+        base, fallback = (soak.bases[(i + k) % len(soak.bases)] for k in (0, 1))
         sup.start(
-            f"worker{i}", ["worker"], {**env, "PUBLIC_BASE_URL": soak.bases[i % len(soak.bases)]}
+            f"worker{i}",
+            ["worker"],
+            {**env, "PUBLIC_BASE_URL": base, "FALLBACK_BASE_URL": fallback},
         )
     for base in soak.bases:
         wait_http(soak.supervisor.fleet, f"{base}/healthz", START_LIMIT)

@@ -17,11 +17,13 @@ import aiohttp
 from simulation.carrier.core import CarrierCore
 from simulation.carrier.resources import FINAL_CALL, SimCall, attempt_of
 
-__all__ = ["CALLBACK_TRIES", "CallbackSender"]
+__all__ = ["ANSWERS", "CALLBACK_TRIES", "CallbackSender"]
 
 log = logging.getLogger(__name__)
 
 CALLBACK_TRIES = 3
+# the requests whose answer is TwiML for the call: its URL, then its fallback URL
+ANSWERS = ("answer", "fallback")
 
 
 class CallbackSender(CarrierCore):
@@ -81,7 +83,7 @@ class CallbackSender(CarrierCore):
             signature=signature,
             fault=fault,
             status=None if answer is None else answer[0],
-            dial=None if event != "answer" or answer is None else "<Dial" in answer[1],
+            dial=None if event not in ANSWERS or answer is None else "<Dial" in answer[1],
         )
         return answer
 

@@ -185,6 +185,11 @@ class CallPlayer(CallbackSender):
         twiml = call.twiml
         if twiml is None and call.url is not None:
             twiml = await self.fetch_twiml(call, call.url, call.method)
+            if twiml is None and call.fallback is not None and call.live:
+                # Twilio asks the fallback URL when the answer URL failed, saying why
+                url, method = call.fallback
+                error = {"ErrorCode": "11200", "ErrorUrl": call.url}
+                twiml = await self.fetch_twiml(call, url, method, event="fallback", extra=error)
         while True:
             try:
                 await self.obey(call, twiml or "<Response/>")
@@ -219,10 +224,18 @@ class CallPlayer(CallbackSender):
         }
         await self.deliver(call, "amd", call.amd_callback, params, call.amd_callback_method)
 
-    async def fetch_twiml(self, call: SimCall, url: str, method: str) -> str | None:
-        params = self.call_params(call, "in-progress")
-        call.history.append(("answer", url, params, method))
-        answer = await self.post_signed(url, params, method, event="answer")
+    async def fetch_twiml(
+        self,
+        call: SimCall,
+        url: str,
+        method: str,
+        *,
+        event: str = "answer",
+        extra: dict[str, str] | None = None,
+    ) -> str | None:
+        params = {**self.call_params(call, "in-progress"), **(extra or {})}
+        call.history.append((event, url, params, method))
+        answer = await self.post_signed(url, params, method, event=event)
         if answer is None or answer[0] >= 400:
             return None
         return answer[1]

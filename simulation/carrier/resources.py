@@ -55,6 +55,8 @@ class SimCall:
     answered_loop_time: float | None = None
     duration: int | None = None
     sequence: int = 0
+    # asked when the answer URL fails, as Twilio does: (url, method)
+    fallback: tuple[str, str] | None = None
     # what an update asked for; the call's task picks it up when woken
     next_twiml: str | None = None
     next_url: tuple[str, str] | None = None

@@ -160,6 +160,8 @@ async def create_call(request: web.Request) -> web.Response:
         created=now(),
     )
     call.attempt = attempt_of(call.status_callback)
+    if form.get("FallbackUrl"):
+        call.fallback = (str(form["FallbackUrl"]), str(form.get("FallbackMethod", "POST")))
     state.calls[call.sid] = call
     state.stats.calls += 1
     state.stats.outcomes[call.outcome.value] += 1

@@ -60,6 +60,8 @@ class Receiver:
     on_amd: Callable[[dict[str, str]], Awaitable[None]] | None = None
     records: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     bad_signatures: int = 0
+    # attempts whose first answer request fails, as on a web process that dies on it
+    failing_once: set[str] = field(default_factory=set)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -73,6 +75,9 @@ class Receiver:
             self.bad_signatures += 1
         self.records.append((request.path, params))
         if request.path == "/twilio/voice/answer":
+            if request.query["attempt"] in self.failing_once:
+                self.failing_once.discard(request.query["attempt"])
+                return web.Response(status=500)
             twiml = self.answers.get(request.query["attempt"], "<Response/>")
             return web.Response(text=twiml, content_type="text/xml")
         if request.path == "/twilio/voice/amd" and self.on_amd is not None:
@@ -195,6 +200,22 @@ def test_say_and_hangup_is_a_short_call() -> None:
     final = run(scenario, time_scale=100, mean_talk_seconds=600)
     assert final["CallStatus"] == "completed"
     assert 1 <= int(final["CallDuration"]) <= 4  # five words at 2.5 a second
+
+
+def test_an_answer_url_that_fails_is_asked_again_at_the_fallback_url() -> None:
+    async def scenario(w: World) -> tuple[list[dict[str, str]], dict[str, str]]:
+        w.receiver.answers["4"] = SAY_AND_HANG_UP
+        w.receiver.failing_once.add("4")
+        sid = await w.provider.place_call(attempt_id=4, to=HUMAN, machine_detection=False)
+        await w.state.idle()
+        asked = [p for path, p in w.receiver.records if path == "/twilio/voice/answer"]
+        return asked, w.receiver.final(sid)
+
+    asked, final = run(scenario, time_scale=100, mean_talk_seconds=600)
+    assert len(asked) == 2
+    assert "ErrorCode" not in asked[0]
+    assert (asked[1]["ErrorCode"], asked[1]["ErrorUrl"].split("?")[1]) == ("11200", "attempt=4")
+    assert 1 <= int(final["CallDuration"]) <= 4, "the fallback's TwiML was played"
 
 
 def test_a_machine_gets_the_voicemail_after_the_beep() -> None:
