@@ -28,8 +28,11 @@ browser:
 	  $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium chromium-driver; } \
 	  || echo "chromium could not be installed: the browser tests will be skipped"
 
+# everything: the quick part on two processes, then the slow scenarios (worker processes,
+# the soak, the benchmarks run tiny, the browser) one at a time, as they measure timing
 test: env browser
-	$(UV) run pytest
+	$(UV) run pytest -m "not slow" -n 2
+	$(UV) run pytest -m slow
 
 # the everyday loop: everything but the slow scenarios (worker processes, the soak, the
 # benchmarks run tiny, the browser); `make test` and CI run those too

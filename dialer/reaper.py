@@ -49,9 +49,9 @@ LOST_AFTER = 300.0  # no SID this long after the dial: the carrier never took th
 SILENT_AFTER = 2 * 3600.0  # the carrier unable to say this long: the agent is let go
 HELD_AFTER_END = 30.0  # after a call's end, by which its own callback has moved its agent
 REQUEUE_AFTER = 120.0  # a waiting attempt this old with no job lost it with Redis
-# real seconds: a dial request cut off by its timeout may still be acted on by the carrier
-# a little later; until then a line with no SID could yet become a call
-LOST_AFTER_REAL = 60.0
+# real seconds: a dial request cut off by its timeout (15 s) may still be acted on by the
+# carrier a little later; until twice that, a line with no SID could yet become a call
+LOST_AFTER_REAL = 30.0
 Quiet = tuple[int, Channel, str | None, dt.datetime, str]
 
 

@@ -30,9 +30,12 @@ ALLOWED: dict[str, frozenset[str]] = {
 KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset()
 
 
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
 def packages() -> list[str]:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    listed: list[str] = config["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    """Every package of the project: those the type checker checks."""
+    listed: list[str] = CONFIG["tool"]["mypy"]["packages"]
     return listed
 
 
@@ -73,6 +76,11 @@ def edges() -> Iterator[tuple[str, str, str]]:
 
 def test_every_package_has_a_place_in_the_rule() -> None:
     assert set(packages()) == set(ALLOWED)
+
+
+def test_the_wheel_ships_the_product_and_no_scripts() -> None:
+    shipped = CONFIG["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert set(shipped) == set(packages()) - {"scripts"}
 
 
 def test_imports_point_one_way() -> None:

@@ -7,7 +7,6 @@ statuses, write a list to CSV, and see every campaign at a glance.
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 from campaigns.export import export_list
 from campaigns.lifecycle import move
 from runner.cli.common import console, fail, migrated_store, settings_of
+from runner.reports.tables import plan_preview
 from store.models import Campaign, CampaignKind, Group, ListEntry
 
 __all__ = ["register"]
@@ -73,67 +73,13 @@ def plan_command(
     if as_json:
         print(json.dumps(result.preview, indent=2))
         return
-    print_preview(result.preview, stored=not dry_run)
+    for part in plan_preview(result.preview, stored=not dry_run):
+        console.print(part)
 
 
 def option(field: str) -> str:
     """The option of ``plan`` a plan request's field is given by: ``--contacts-per-hour``."""
     return "--" + field.replace("_", "-")
-
-
-def print_preview(preview: dict[str, Any], *, stored: bool) -> None:
-    basis = {
-        "uplift": "uplift model x CLV",
-        "risk_value": "risk x CLV (no uplift model yet)",
-        "propensity": "acceptance propensity model x margin",
-        "assumed_acceptance": "margin x an assumed 9% acceptance (no offers recorded yet)",
-        "win_back_rate": "assumed win-back rate x former revenue",
-    }.get(preview["basis"], preview["basis"])
-    console.print(
-        f"[bold]{preview['name']}[/] ({preview['kind']}), scores of {preview['as_of']}, "
-        f"model {preview['model_version']}; ranked by {basis}"
-    )
-    head = Table(show_header=False, box=None)
-    head.add_column(style="dim")
-    head.add_column(justify="right")
-    expected = preview["expected"]
-    count_key = next(k for k in expected if k != "value")
-    for label, value in (
-        ("to call (treated)", f"{preview['treated']:,}"),
-        (
-            f"holdout ({preview['holdout_fraction']:.0%}, seed {preview['seed']})",
-            f"{preview['holdout']:,}",
-        ),
-        (f"expected {count_key.replace('_', ' ')}", f"{expected[count_key]:,.1f}"),
-        ("expected value", f"{expected['value']:,.0f}"),
-        ("candidates", f"{preview['candidates']:,}"),
-        ("not worth a call", f"{preview['not_worth_calling']:,}"),
-        ("beyond capacity", f"{preview['over_capacity']:,}"),
-        ("taken from lower-priority lists", f"{preview['taken_from_lower_lists']:,}"),
-        ("holdout balance (max decile gap)", f"{preview['holdout_balance_points']:.1f} pts"),
-    ):
-        head.add_row(label, value)
-    console.print(head)
-    if preview["exclusions"]:
-        table = Table(title="Kept off the list")
-        table.add_column("reason")
-        table.add_column("customers", justify="right")
-        for reason, n in sorted(preview["exclusions"].items(), key=lambda kv: -kv[1]):
-            table.add_row(reason.replace("_", " "), f"{n:,}")
-        console.print(table)
-    for key, title in (("by_segment", "segment"), ("by_abc", "ABC class")):
-        table = Table(title=f"By {title}")
-        table.add_column(title)
-        table.add_column("treated", justify="right")
-        table.add_column("holdout", justify="right")
-        for label, split in sorted(preview[key].items()):
-            table.add_row(label, f"{split['treated']:,}", f"{split['holdout']:,}")
-        console.print(table)
-    if stored:
-        launch = f"telecampaign launch {shlex.quote(preview['name'])}"
-        console.print(f"stored as planned: `{launch}` starts it")
-    else:
-        console.print("preview only: nothing stored")
 
 
 def _mover(action: str, doc: str) -> Any:

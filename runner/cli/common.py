@@ -5,11 +5,9 @@ Sub-command modules import these instead of `runner.cli.main`, which imports the
 
 from __future__ import annotations
 
-import asyncio
 import gc
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,15 +23,11 @@ from store.errors import StoreError
 __all__ = [
     "console",
     "errors",
-    "event_loop",
     "fail",
     "freeze_imports",
     "migrated_store",
-    "run_async",
     "settings_of",
 ]
-
-T = TypeVar("T")
 
 console = Console()
 errors = Console(stderr=True)
@@ -71,21 +65,6 @@ def migrated_store(settings: Settings) -> Iterator[Engine]:
         raise fail(str(exc)) from None
     finally:
         engine.dispose()
-
-
-def event_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop for one of telecampaign's processes: uvloop's, whose sockets,
-    timers and callbacks cost a fraction of the standard loop's CPU. The web app, the
-    workers and the carrier simulator spend most of theirs in the loop (BENCHMARKS.md)."""
-    import uvloop
-
-    return uvloop.new_event_loop()
-
-
-def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on ``event_loop()``."""
-    with asyncio.Runner(loop_factory=event_loop) as runner:
-        return runner.run(main)
 
 
 def freeze_imports() -> None:

@@ -17,15 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from runner.cli.common import (
-    console,
-    event_loop,
-    fail,
-    freeze_imports,
-    migrated_store,
-    run_async,
-    settings_of,
-)
+from runner.cli.common import console, fail, freeze_imports, migrated_store, settings_of
+from runner.loop import event_loop, run_async
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -18,9 +18,9 @@ from runner.cli.common import console, fail, migrated_store, settings_of
 from runner.cli.dialer import register as register_dialer_commands
 from runner.cli.matrix import matrix_app
 from runner.cli.models import model_app, propensity_app, uplift_app
-from runner.cli.progress import progress_bar
 from runner.cli.reports import register as register_report_commands
 from runner.cli.users import user_app
+from runner.progress import progress_bar
 from scoring.errors import ScoringError
 from store.db import make_engine
 from store.errors import StoreError

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from runner.cli.common import console, errors, fail, migrated_store, settings_of
-from runner.cli.progress import progress_bar
+from runner.progress import progress_bar
 from scoring.errors import ScoringError
 
 __all__ = ["model_app", "propensity_app", "uplift_app"]

@@ -11,34 +11,32 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from campaigns.kpis import SERVICE_SECONDS, CampaignKpis
 from campaigns.monthly import (
     ACQUISITION_COST,
     ANNUAL_TARGET,
     FilterError,
     Filters,
-    MonthlyReport,
     monthly_report,
 )
 from campaigns.outcomes import MEASURE_DAYS, attribute
-from campaigns.reports import ConversionReport, Costs, SavedReport, conversion_report, saved_report
+from campaigns.reports import Costs, conversion_report, saved_report
 from dialer.kpis import kpis_for
 from runner.cli.common import console, fail, migrated_store, settings_of
 from runner.reports.csv import Report, csv_text
+from runner.reports.tables import (
+    agents_table,
+    conversions_table,
+    kpis_table,
+    monthly_table,
+    saved_table,
+)
 from store.private_files import open_private, write_private_text
 
-__all__ = [
-    "conversions_table",
-    "kpis_table",
-    "register",
-    "report_app",
-    "saved_table",
-]
+__all__ = ["register", "report_app"]
 
 report_app = typer.Typer(
     help="Saved customers, conversions, KPIs and the monthly churn report.",
@@ -77,18 +75,6 @@ MonthlyAsOfOption = Annotated[
 
 def _day(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
-
-
-def _pct(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}%}"
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _interval(pair: tuple[float, float] | None, digits: int = 1) -> str:
-    return "-" if pair is None else f"{pair[0]:,.{digits}f} to {pair[1]:,.{digits}f}"
 
 
 @report_app.command("saved")
@@ -289,198 +275,3 @@ def _written(csv_file: Path | None, html_file: Path | None) -> None:
     for path in (csv_file, html_file):
         if path is not None:
             console.print(f"written: {path}", soft_wrap=True)
-
-
-def saved_table(report: SavedReport) -> Table:
-    e = report.effect
-    table = Table(
-        title=f"Saved customers: {report.campaign} ({report.kind}), launched "
-        f"{report.launched_on}, window to {report.window_end}, as of {report.as_of}",
-        show_header=False,
-        title_justify="left",
-    )
-    table.add_column(style="dim")
-    table.add_column(justify="right")
-    rows = [
-        ("treated / holdout", f"{e.treated:,} / {e.holdout:,}"),
-        ("lost by the window's end: treated", _pct(e.rate_treated)),
-        ("lost by the window's end: holdout", _pct(e.rate_holdout)),
-        ("incremental saves (95% interval)", f"{_num(e.total)} ({_interval(e.ci95)})"),
-        (
-            "save rate per treated customer (95%)",
-            f"{_pct(e.per_customer)} ({_interval(_scaled(e.per_customer_ci95, 100))} pts)",
-        ),
-        (
-            "reached (spoke with an agent)",
-            f"{report.reached:,} ({_pct(report.reach_rate, 0)})",
-        ),
-        (
-            "effect per reached customer (95%)",
-            f"{_pct(report.among_reached.per_customer)} "
-            f"({_interval(_scaled(report.among_reached.per_customer_ci95, 100))} pts)",
-        ),
-        (
-            "revenue kept (CLV of incremental saves)",
-            f"{_num(report.revenue_kept, 0)} ({_interval(report.revenue_kept_ci95, 0)})",
-        ),
-        (
-            "cost: contacts x cost + offers x cost",
-            f"{report.contacts:,} x {report.costs.contact:.2f} + {report.offers:,} x "
-            f"{report.costs.offer:.2f} = {report.cost:,.2f}",
-        ),
-        ("cost per incremental save", _num(report.cost_per_save, 2)),
-    ]
-    for label, value in rows:
-        table.add_row(label, value)
-    for note in report.notes:
-        table.add_row("note", f"[yellow]{note}[/]")
-    return table
-
-
-def split_table(title: str, splits: list[dict[str, Any]], rate: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("by", "group", "treated", "holdout", "reached", f"{rate} T", f"{rate} H"):
-        table.add_column(column, justify="left" if column in ("by", "group") else "right")
-    table.add_column("effect (95%)", justify="right")
-    for s in splits:
-        table.add_row(
-            s["by"],
-            s["value"],
-            f"{s['treated']:,}",
-            f"{s['holdout']:,}",
-            f"{s['reached']:,}",
-            _pct(s["rate_treated"]),
-            _pct(s["rate_holdout"]),
-            "-"
-            if s["effect"] is None
-            else f"{s['effect']:,.1f} ({_interval(tuple(s['ci95']) if s['ci95'] else None)})",
-        )
-    return table
-
-
-def conversions_table(report: ConversionReport) -> Table:
-    e = report.effect
-    table = Table(
-        title=f"Conversions: {report.campaign} ({report.kind}), {report.attribution_days}-day "
-        f"attribution window, as of {report.as_of}",
-        show_header=False,
-        title_justify="left",
-    )
-    table.add_column(style="dim")
-    table.add_column(justify="right")
-    for label, value in (
-        ("treated / holdout", f"{e.treated:,} / {e.holdout:,}"),
-        ("took the product up: treated", _pct(e.rate_treated, 2)),
-        ("took the product up: holdout", _pct(e.rate_holdout, 2)),
-        ("incremental conversions (95% interval)", f"{_num(e.total)} ({_interval(e.ci95)})"),
-        ("accepted on a call", f"{report.claimed:,}"),
-        ("  of which the feed confirms", f"{report.confirmed:,}"),
-        ("taken up without an accepted call (treated)", f"{report.added:,}"),
-        ("monthly revenue of incremental conversions", _num(report.monthly_revenue, 0)),
-    ):
-        table.add_row(label, value)
-    for note in report.notes:
-        table.add_row("note", f"[yellow]{note}[/]")
-    return table
-
-
-def kpis_table(kpis: CampaignKpis) -> Table:
-    table = Table(title=f"KPIs: {kpis.campaign}", show_header=False, title_justify="left")
-    table.add_column(style="dim")
-    table.add_column(justify="right")
-    for label, value in (
-        ("dials / texts", f"{kpis.dials:,} / {kpis.texts:,}"),
-        (
-            "live answers / connected / machines",
-            f"{kpis.live_answers:,} / {kpis.connects:,} / {kpis.machines:,}",
-        ),
-        (
-            "abandoned (limit)",
-            f"{kpis.abandoned:,}: {_pct(kpis.abandon_rate, 2)} ({_pct(kpis.abandon_limit, 0)})",
-        ),
-        ("right-party contacts", f"{kpis.contacts:,}"),
-        ("conversions (confirmed)", f"{kpis.conversions:,} ({kpis.confirmed:,})"),
-        ("conversion rate", _pct(kpis.conversion_rate)),
-        ("average handle time", f"{_num(kpis.handle_time, 0)} s"),
-        ("occupancy", _pct(kpis.occupancy)),
-        ("contacts per agent hour", _num(kpis.contacts_per_hour, 2)),
-        (f"service level ({SERVICE_SECONDS} s)", _pct(kpis.service_level)),
-        ("refusals by reason", _listing(kpis.refusals_by_reason)),
-        ("refusals by funnel stage", _listing(kpis.refusals_by_stage)),
-    ):
-        table.add_row(label, value)
-    return table
-
-
-def agents_table(kpis: CampaignKpis) -> Table:
-    table = Table(
-        title="Agents (minutes: talk / wrap / preview / wait / pause)", title_justify="left"
-    )
-    table.add_column("agent", no_wrap=True)
-    for column in ("calls", "contacts", "sales new/repeat", "lost/restored", "minutes", "AHT"):
-        table.add_column(column, justify="right")
-    for a in kpis.agents:
-        s = a.seconds
-        table.add_row(
-            a.agent,
-            f"{a.calls:,}",
-            f"{a.contacts:,}",
-            f"{a.new_sales}/{a.repeat_sales}",
-            f"{a.lost}/{a.restored}",
-            " / ".join(f"{s[k] / 60:,.0f}" for k in ("talk", "wrap", "preview", "wait", "pause")),
-            f"{_num(a.handle_time, 0)} s",
-        )
-    return table
-
-
-def monthly_table(report: MonthlyReport) -> Table:
-    table = Table(
-        title=f"Monthly churn report as of {report.as_of} (goal {report.annual_target:.1%} a "
-        f"year; a new customer costs {report.acquisition_cost:,.0f})",
-        title_justify="left",
-    )
-    for column in (
-        "period",
-        "active",
-        "lost",
-        "churn",
-        "target",
-        "",
-        "complaints",
-        "saved (95%)",
-        "money saved",
-    ):
-        table.add_column(column, justify="left" if column == "period" else "right")
-    data = report.to_json()
-    for section in ("months", "quarters", "years"):
-        for p in data[section]:
-            table.add_row(
-                p["period"],
-                f"{p['active_at_start']:,}",
-                f"{p['lost']:,}",
-                _pct(p["churn_rate"], 2),
-                _pct(p["target"], 2),
-                _judged(p),
-                f"{p['complaints']:,}",
-                f"{p['customers_saved']:,.1f}"
-                + (f" ({_interval(tuple(p['saved_ci95']))})" if p["saved_ci95"] else ""),
-                f"{p['money_saved']:,.0f}",
-            )
-        table.add_section()
-    return table
-
-
-def _judged(period: dict[str, Any]) -> str:
-    """A period against its target; one the data does not cover whole is not judged."""
-    if not period["complete"]:
-        return "[yellow]incomplete[/]"
-    ok = period["on_target"]
-    return "" if ok is None else ("[green]on target[/]" if ok else "[red]above[/]")
-
-
-def _scaled(pair: tuple[float, float] | None, factor: float) -> tuple[float, float] | None:
-    return None if pair is None else (pair[0] * factor, pair[1] * factor)
-
-
-def _listing(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"

@@ -21,11 +21,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select
 
-from runner.cli.common import run_async
-from runner.cli.progress import progress_bar
 from runner.demo.ground_truth import ground_truth_auc, ground_truth_effect
 from runner.demo.tables import base_table, dialing_table, import_all, metrics_table, top_risks
 from runner.embedded import redis_url
+from runner.loop import run_async
+from runner.progress import progress_bar
 from runner.settings import Settings
 from scoring.churn import score, train
 from scoring.errors import NotEnoughDataError
@@ -208,7 +208,7 @@ def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]
     from campaigns.lifecycle import move
     from campaigns.plan_request import PlanRequest
     from campaigns.planner import plan
-    from runner.cli.campaigns import print_preview
+    from runner.reports.tables import plan_preview
     from simulation.targeting import evaluate
     from store.models import Campaign, CampaignKind, CampaignStatus
 
@@ -258,7 +258,8 @@ def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]
             contacts_per_hour=CONTACTS_PER_HOUR,
             seed=1,
         )
-        print_preview(plan(engine, request).preview, stored=True)
+        for part in plan_preview(plan(engine, request).preview, stored=True):
+            console.print(part)
         names.append(request.name)
     return names
 
@@ -337,8 +338,8 @@ def _outcomes(
     from campaigns.outcomes import MEASURE_DAYS, attribute
     from campaigns.reports import conversion_report, saved_report
     from dialer.kpis import kpis_for
-    from runner.cli.reports import conversions_table, saved_table
     from runner.reports.html import campaign_html
+    from runner.reports.tables import conversions_table, saved_table
     from simulation.outcomes import draw_feed, true_saves
 
     campaigns = {name: get_campaign(engine, name) for name in names}

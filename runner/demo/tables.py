@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from runner.cli.progress import progress_bar
+from runner.progress import progress_bar
 from runner.settings import Settings
 from store.importer import KINDS, import_file
 from store.models import (

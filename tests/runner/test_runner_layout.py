@@ -110,3 +110,16 @@ def test_inner_parts_never_import_the_outer_ones(package: str, never: tuple[str,
         if target.startswith(never)
     }
     assert not reached, f"{package} imports what composes it: {sorted(reached)}"
+
+
+def test_the_demo_imports_nothing_of_the_cli() -> None:
+    """The CLI starts the demo; what both need (the event loop, a progress bar) lives in
+    runner itself, so the two packages do not import each other."""
+    back = sorted(
+        (module, used)
+        for module, uses in GRAPH.items()
+        if module.startswith("runner.demo")
+        for used in uses
+        if used.startswith("runner.cli")
+    )
+    assert back == []

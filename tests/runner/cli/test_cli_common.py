@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 import uvloop
 
-from runner.cli.common import event_loop, freeze_imports, run_async
+from runner.cli.common import freeze_imports
+from runner.loop import event_loop, run_async
 
 
 @pytest.fixture

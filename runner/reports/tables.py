@@ -1,0 +1,290 @@
+"""The retention team's reports as terminal tables (rich), for `telecampaign report` and
+the demo alike; ``runner.reports.csv`` and ``runner.reports.html`` give them as files."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from rich.console import RenderableType
+from rich.table import Table
+
+from campaigns.kpis import SERVICE_SECONDS, CampaignKpis
+from campaigns.monthly import MonthlyReport
+from campaigns.reports import ConversionReport, SavedReport
+
+__all__ = [
+    "agents_table",
+    "conversions_table",
+    "kpis_table",
+    "monthly_table",
+    "plan_preview",
+    "saved_table",
+    "split_table",
+]
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}%}"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _interval(pair: tuple[float, float] | None, digits: int = 1) -> str:
+    return "-" if pair is None else f"{pair[0]:,.{digits}f} to {pair[1]:,.{digits}f}"
+
+
+def saved_table(report: SavedReport) -> Table:
+    e = report.effect
+    table = Table(
+        title=f"Saved customers: {report.campaign} ({report.kind}), launched "
+        f"{report.launched_on}, window to {report.window_end}, as of {report.as_of}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    rows = [
+        ("treated / holdout", f"{e.treated:,} / {e.holdout:,}"),
+        ("lost by the window's end: treated", _pct(e.rate_treated)),
+        ("lost by the window's end: holdout", _pct(e.rate_holdout)),
+        ("incremental saves (95% interval)", f"{_num(e.total)} ({_interval(e.ci95)})"),
+        (
+            "save rate per treated customer (95%)",
+            f"{_pct(e.per_customer)} ({_interval(_scaled(e.per_customer_ci95, 100))} pts)",
+        ),
+        (
+            "reached (spoke with an agent)",
+            f"{report.reached:,} ({_pct(report.reach_rate, 0)})",
+        ),
+        (
+            "effect per reached customer (95%)",
+            f"{_pct(report.among_reached.per_customer)} "
+            f"({_interval(_scaled(report.among_reached.per_customer_ci95, 100))} pts)",
+        ),
+        (
+            "revenue kept (CLV of incremental saves)",
+            f"{_num(report.revenue_kept, 0)} ({_interval(report.revenue_kept_ci95, 0)})",
+        ),
+        (
+            "cost: contacts x cost + offers x cost",
+            f"{report.contacts:,} x {report.costs.contact:.2f} + {report.offers:,} x "
+            f"{report.costs.offer:.2f} = {report.cost:,.2f}",
+        ),
+        ("cost per incremental save", _num(report.cost_per_save, 2)),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    for note in report.notes:
+        table.add_row("note", f"[yellow]{note}[/]")
+    return table
+
+
+def split_table(title: str, splits: list[dict[str, Any]], rate: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("by", "group", "treated", "holdout", "reached", f"{rate} T", f"{rate} H"):
+        table.add_column(column, justify="left" if column in ("by", "group") else "right")
+    table.add_column("effect (95%)", justify="right")
+    for s in splits:
+        table.add_row(
+            s["by"],
+            s["value"],
+            f"{s['treated']:,}",
+            f"{s['holdout']:,}",
+            f"{s['reached']:,}",
+            _pct(s["rate_treated"]),
+            _pct(s["rate_holdout"]),
+            "-"
+            if s["effect"] is None
+            else f"{s['effect']:,.1f} ({_interval(tuple(s['ci95']) if s['ci95'] else None)})",
+        )
+    return table
+
+
+def conversions_table(report: ConversionReport) -> Table:
+    e = report.effect
+    table = Table(
+        title=f"Conversions: {report.campaign} ({report.kind}), {report.attribution_days}-day "
+        f"attribution window, as of {report.as_of}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    for label, value in (
+        ("treated / holdout", f"{e.treated:,} / {e.holdout:,}"),
+        ("took the product up: treated", _pct(e.rate_treated, 2)),
+        ("took the product up: holdout", _pct(e.rate_holdout, 2)),
+        ("incremental conversions (95% interval)", f"{_num(e.total)} ({_interval(e.ci95)})"),
+        ("accepted on a call", f"{report.claimed:,}"),
+        ("  of which the feed confirms", f"{report.confirmed:,}"),
+        ("taken up without an accepted call (treated)", f"{report.added:,}"),
+        ("monthly revenue of incremental conversions", _num(report.monthly_revenue, 0)),
+    ):
+        table.add_row(label, value)
+    for note in report.notes:
+        table.add_row("note", f"[yellow]{note}[/]")
+    return table
+
+
+def kpis_table(kpis: CampaignKpis) -> Table:
+    table = Table(title=f"KPIs: {kpis.campaign}", show_header=False, title_justify="left")
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    for label, value in (
+        ("dials / texts", f"{kpis.dials:,} / {kpis.texts:,}"),
+        (
+            "live answers / connected / machines",
+            f"{kpis.live_answers:,} / {kpis.connects:,} / {kpis.machines:,}",
+        ),
+        (
+            "abandoned (limit)",
+            f"{kpis.abandoned:,}: {_pct(kpis.abandon_rate, 2)} ({_pct(kpis.abandon_limit, 0)})",
+        ),
+        ("right-party contacts", f"{kpis.contacts:,}"),
+        ("conversions (confirmed)", f"{kpis.conversions:,} ({kpis.confirmed:,})"),
+        ("conversion rate", _pct(kpis.conversion_rate)),
+        ("average handle time", f"{_num(kpis.handle_time, 0)} s"),
+        ("occupancy", _pct(kpis.occupancy)),
+        ("contacts per agent hour", _num(kpis.contacts_per_hour, 2)),
+        (f"service level ({SERVICE_SECONDS} s)", _pct(kpis.service_level)),
+        ("refusals by reason", _listing(kpis.refusals_by_reason)),
+        ("refusals by funnel stage", _listing(kpis.refusals_by_stage)),
+    ):
+        table.add_row(label, value)
+    return table
+
+
+def agents_table(kpis: CampaignKpis) -> Table:
+    table = Table(
+        title="Agents (minutes: talk / wrap / preview / wait / pause)", title_justify="left"
+    )
+    table.add_column("agent", no_wrap=True)
+    for column in ("calls", "contacts", "sales new/repeat", "lost/restored", "minutes", "AHT"):
+        table.add_column(column, justify="right")
+    for a in kpis.agents:
+        s = a.seconds
+        table.add_row(
+            a.agent,
+            f"{a.calls:,}",
+            f"{a.contacts:,}",
+            f"{a.new_sales}/{a.repeat_sales}",
+            f"{a.lost}/{a.restored}",
+            " / ".join(f"{s[k] / 60:,.0f}" for k in ("talk", "wrap", "preview", "wait", "pause")),
+            f"{_num(a.handle_time, 0)} s",
+        )
+    return table
+
+
+def monthly_table(report: MonthlyReport) -> Table:
+    table = Table(
+        title=f"Monthly churn report as of {report.as_of} (goal {report.annual_target:.1%} a "
+        f"year; a new customer costs {report.acquisition_cost:,.0f})",
+        title_justify="left",
+    )
+    for column in (
+        "period",
+        "active",
+        "lost",
+        "churn",
+        "target",
+        "",
+        "complaints",
+        "saved (95%)",
+        "money saved",
+    ):
+        table.add_column(column, justify="left" if column == "period" else "right")
+    data = report.to_json()
+    for section in ("months", "quarters", "years"):
+        for p in data[section]:
+            table.add_row(
+                p["period"],
+                f"{p['active_at_start']:,}",
+                f"{p['lost']:,}",
+                _pct(p["churn_rate"], 2),
+                _pct(p["target"], 2),
+                _judged(p),
+                f"{p['complaints']:,}",
+                f"{p['customers_saved']:,.1f}"
+                + (f" ({_interval(tuple(p['saved_ci95']))})" if p["saved_ci95"] else ""),
+                f"{p['money_saved']:,.0f}",
+            )
+        table.add_section()
+    return table
+
+
+def _judged(period: dict[str, Any]) -> str:
+    """A period against its target; one the data does not cover whole is not judged."""
+    if not period["complete"]:
+        return "[yellow]incomplete[/]"
+    ok = period["on_target"]
+    return "" if ok is None else ("[green]on target[/]" if ok else "[red]above[/]")
+
+
+def _scaled(pair: tuple[float, float] | None, factor: float) -> tuple[float, float] | None:
+    return None if pair is None else (pair[0] * factor, pair[1] * factor)
+
+
+def _listing(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
+
+
+def plan_preview(preview: dict[str, Any], *, stored: bool) -> list[RenderableType]:
+    """A plan's preview as the CLI and the demo print it: its figures, what was kept off
+    the list, its splits, and whether it was stored."""
+    parts: list[RenderableType] = []
+    basis = {
+        "uplift": "uplift model x CLV",
+        "risk_value": "risk x CLV (no uplift model yet)",
+        "propensity": "acceptance propensity model x margin",
+        "assumed_acceptance": "margin x an assumed 9% acceptance (no offers recorded yet)",
+        "win_back_rate": "assumed win-back rate x former revenue",
+    }.get(preview["basis"], preview["basis"])
+    parts.append(
+        f"[bold]{preview['name']}[/] ({preview['kind']}), scores of {preview['as_of']}, "
+        f"model {preview['model_version']}; ranked by {basis}"
+    )
+    head = Table(show_header=False, box=None)
+    head.add_column(style="dim")
+    head.add_column(justify="right")
+    expected = preview["expected"]
+    count_key = next(k for k in expected if k != "value")
+    for label, value in (
+        ("to call (treated)", f"{preview['treated']:,}"),
+        (
+            f"holdout ({preview['holdout_fraction']:.0%}, seed {preview['seed']})",
+            f"{preview['holdout']:,}",
+        ),
+        (f"expected {count_key.replace('_', ' ')}", f"{expected[count_key]:,.1f}"),
+        ("expected value", f"{expected['value']:,.0f}"),
+        ("candidates", f"{preview['candidates']:,}"),
+        ("not worth a call", f"{preview['not_worth_calling']:,}"),
+        ("beyond capacity", f"{preview['over_capacity']:,}"),
+        ("taken from lower-priority lists", f"{preview['taken_from_lower_lists']:,}"),
+        ("holdout balance (max decile gap)", f"{preview['holdout_balance_points']:.1f} pts"),
+    ):
+        head.add_row(label, value)
+    parts.append(head)
+    if preview["exclusions"]:
+        table = Table(title="Kept off the list")
+        table.add_column("reason")
+        table.add_column("customers", justify="right")
+        for reason, n in sorted(preview["exclusions"].items(), key=lambda kv: -kv[1]):
+            table.add_row(reason.replace("_", " "), f"{n:,}")
+        parts.append(table)
+    for key, title in (("by_segment", "segment"), ("by_abc", "ABC class")):
+        table = Table(title=f"By {title}")
+        table.add_column(title)
+        table.add_column("treated", justify="right")
+        table.add_column("holdout", justify="right")
+        for label, split in sorted(preview[key].items()):
+            table.add_row(label, f"{split['treated']:,}", f"{split['holdout']:,}")
+        parts.append(table)
+    if stored:
+        launch = f"telecampaign launch {shlex.quote(preview['name'])}"
+        parts.append(f"stored as planned: `{launch}` starts it")
+    else:
+        parts.append("preview only: nothing stored")
+    return parts
