@@ -20,20 +20,17 @@ event loop never waits on the database.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiMapping
 from sqlalchemy import Engine
 
 from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
 from campaigns.lifecycle import move
-from campaigns.monthly import FilterError, Filters, MonthlyReport, monthly_report
+from campaigns.monthly import FilterError, MonthlyReport, monthly_report
 from campaigns.plan_request import PlanRequest, PlanRequestError
 from campaigns.planner import Plan, plan
 from campaigns.reports import conversion_report, saved_report
@@ -49,16 +46,14 @@ from runner.web.desk import (
     live_counts,
 )
 from runner.web.openapi import document
+from runner.web.report_query import monthly_query
 from runner.web.schemas import PlanBody
 
 __all__ = [
-    "MonthlyQuery",
     "add_api_routes",
     "api_error",
     "live_view",
-    "monthly_query",
     "move_campaign",
-    "query_filters",
     "run_plan",
 ]
 
@@ -239,46 +234,6 @@ async def conversions(request: web.Request) -> web.Response:
 
 async def kpis(request: web.Request) -> web.Response:
     return await _report(request, kpis_for, "kpis")
-
-
-@dataclass(frozen=True)
-class MonthlyQuery:
-    """The monthly report's inputs from a query string: shared by the page and the API."""
-
-    months: int = 12
-    as_of: dt.date | None = None
-    filters: Filters = field(default_factory=Filters)
-
-
-def monthly_query(query: MultiMapping[str]) -> MonthlyQuery:
-    """``months``, ``as_of`` and the filters (``campaign``, repeatable, ``segment``,
-    ``offer``, ``agent``); FieldErrors names a badly written one. Whether the store
-    knows a filter's value is for ``monthly_report`` to say (``FilterError``)."""
-    errors = {}
-    months = 12
-    as_of = None
-    if query.get("months"):
-        try:
-            months = int(query["months"])
-            if not 1 <= months <= 60:
-                raise ValueError(months)
-        except ValueError:
-            errors["months"] = "a whole number of months from 1 to 60"
-    if query.get("as_of"):
-        try:
-            as_of = dt.date.fromisoformat(query["as_of"])
-        except ValueError:
-            errors["as_of"] = "a date as YYYY-MM-DD"
-    if errors:
-        raise FieldErrors(errors)
-    return MonthlyQuery(months, as_of, query_filters(query))
-
-
-def query_filters(query: MultiMapping[str]) -> Filters:
-    """The report filters of a query string, as given (blanks dropped)."""
-    return Filters.of(
-        query.getall("campaign", []), query.get("segment"), query.get("offer"), query.get("agent")
-    )
 
 
 async def monthly(request: web.Request) -> web.Response:

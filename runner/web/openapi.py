@@ -26,6 +26,7 @@ from runner.web.console_bodies import (
     PreviewBody,
     PreviewNextBody,
 )
+from runner.web.report_query import MonthlyQuery
 
 __all__ = ["document"]
 
@@ -134,31 +135,27 @@ def _console(summary: str, *, created: bool = False, body: type[BaseModel] | Non
     return Route(summary, "agent", answers, body=body, body_required=False, any_body=True)
 
 
-def _filter(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "description": description, "schema": {"type": "string"}}
+def _query_parameters(model: type[BaseModel]) -> tuple[dict[str, Any], ...]:
+    """A query string's parameters from the model that reads it: each field one parameter,
+    a list repeated (``campaign=a&campaign=b``)."""
+    parameters = []
+    for name, field in model.model_json_schema()["properties"].items():
+        schema = {k: v for k, v in field.items() if k not in ("title", "description")}
+        options = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
+        if len(options) == 1:  # an optional parameter: absent, not null
+            schema = {**options[0], **schema}
+        if schema.get("default", 0) is None:
+            del schema["default"]
+        parameter = {"name": name, "in": "query", "schema": schema}
+        if "description" in field:
+            parameter["description"] = field["description"]
+        if schema.get("type") == "array":
+            parameter.update(style="form", explode=True)
+        parameters.append(parameter)
+    return tuple(parameters)
 
 
-_MONTHLY_QUERY = (
-    {"name": "months", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 60}},
-    {"name": "as_of", "in": "query", "schema": {"type": "string"}},
-    {
-        "name": "campaign",
-        "in": "query",
-        "description": "Count the saves of these launched anti-churn or win-back lists only "
-        "(repeat the parameter for several).",
-        "style": "form",
-        "explode": True,
-        "schema": {"type": "array", "items": {"type": "string"}},
-    },
-    _filter("segment", "A segment code: churn, complaints and saves among its customers."),
-    _filter("offer", "Count the saves of list entries with this offer only."),
-    _filter(
-        "agent",
-        "A username: count the saves among the customers this agent spoke with, against "
-        "the whole holdout.",
-    ),
-    _FORMAT,
-)
+_MONTHLY_QUERY = (*_query_parameters(MonthlyQuery), _FORMAT)
 _VOICE = (
     "With real Twilio (no TWILIO_API_BASE, and TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET "
     "set) an access token with a VoiceGrant for the agent's client identity, the one "

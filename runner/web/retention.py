@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDict
 from sqlalchemy import Engine
 
 from campaigns.errors import CampaignError, CampaignNotFoundError
@@ -32,9 +33,9 @@ from campaigns.reports import saved_report
 from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
 from runner.reports.html import funnel_svg, monthly_svg, refusals_svg, survival_svg
-from runner.web.api import MonthlyQuery, monthly_query, query_filters
 from runner.web.desk import FieldErrors, campaign_rows
 from runner.web.render import render_page
+from runner.web.report_query import monthly_query
 
 __all__ = ["FILTERS", "add_retention_routes", "filter_splits"]
 
@@ -143,10 +144,13 @@ async def retention_monthly(request: web.Request) -> web.Response:
         asked = monthly_query(request.query)
     except FieldErrors as exc:
         errors.update(exc.fields)
-        asked = MonthlyQuery()
+        # the filters still apply, as given, when months or as_of is written badly
+        asked = monthly_query(
+            MultiDict((k, v) for k, v in request.query.items() if k not in exc.fields)
+        )
     gateway = request.app[DIALER].gateway
     choices = await gateway.batch(filter_choices)
-    raw = query_filters(request.query)
+    raw = asked.filters
     filters, problems = _checked(raw, choices)
     errors.update(problems)
 

@@ -300,3 +300,31 @@ def test_api_reports_as_csv_with_the_cli_columns(
         assert _rows(body) != monthly  # the filters apply to the CSV too
 
     run_web(scenario)
+
+
+def test_a_badly_written_period_is_named_with_what_to_write_instead(
+    run_web: RunWeb, engine: Engine
+) -> None:
+    build_two_lists(engine)
+
+    async def scenario(client: Client) -> None:
+        await login_as(client, "retention")
+        # sent as a careless client would, past the document's own limits
+        response = await client.get(
+            "/api/reports/monthly", params=[("months", "0"), ("as_of", "2026-13-40")]
+        )
+        error = await response.json()
+        assert response.status == 400
+        assert error["fields"] == {
+            "months": "a whole number of months from 1 to 60",
+            "as_of": "a date as YYYY-MM-DD",
+        }
+        page = await client.get("/retention/monthly", params=[("months", "many"), *BASE[1:]])
+        html = await page.text()
+        assert page.status == 400
+        assert "a whole number of months from 1 to 60" in html
+        blank = await client.get("/api/reports/monthly", params=[("months", ""), ("as_of", "")])
+        assert blank.status == 200, await blank.text()
+        assert len((await blank.json())["months"]) == 12
+
+    run_web(scenario)
