@@ -18,6 +18,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -136,6 +137,10 @@ class SimulatedAgents:
             except (OperationalError, InterfaceError) as error:
                 # the database dropped the connection (a restart, a failover): again
                 log.warning("agent %s: the store failed (%s)", agent_id, type(error).__name__)
+            except RedisError as error:
+                # Redis restarting for longer than its client's retries: again, as a
+                # console whose request failed asks once more
+                log.warning("agent %s: the board failed (%s)", agent_id, type(error).__name__)
             await asyncio.sleep(_POLL)
 
     async def _step(self, agent_id: int, campaigns: list[int], n: int) -> None:
