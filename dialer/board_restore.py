@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from dialer.agents import AgentBoard, AgentState, AgentStatus
 from dialer.context import Dialer
 from dialer.states import is_final
-from store.models import AgentEvent, Attempt, AttemptStatus
+from store.models import AgentEvent, Attempt, AttemptStatus, Disposition
 
 __all__ = ["RESTORE_WITHIN", "ensure_board", "restore_board"]
 
@@ -61,7 +61,8 @@ async def _restore(dialer: Dialer) -> int:
 
 def last_states(session: Session, since: dt.datetime) -> list[AgentStatus]:
     """Each agent's state by their last recorded move since ``since``; a talk whose call
-    has ended is the wrap-up the call's end would have begun."""
+    has ended is the wrap-up the call's end would have begun, and a call whose outcome is
+    recorded leaves its agent ready."""
     last = (
         select(func.max(AgentEvent.id))
         .where(AgentEvent.at >= since)
@@ -77,13 +78,17 @@ def last_states(session: Session, since: dt.datetime) -> list[AgentStatus]:
             AgentEvent.pause_code,
             AgentEvent.at,
             Attempt.status,
+            Disposition.id,
         )
         .outerjoin(Attempt, Attempt.id == AgentEvent.attempt_id)
+        .outerjoin(Disposition, Disposition.attempt_id == AgentEvent.attempt_id)
         .where(AgentEvent.id.in_(last))
     ).all()
     statuses = []
-    for agent_id, state, campaign_id, attempt_id, pause_code, at, call_status in rows:
+    for agent_id, state, campaign_id, attempt_id, pause_code, at, call_status, said in rows:
         status = _status(state, attempt_id, call_status)
+        if status in (AgentState.TALK, AgentState.WRAP) and said is not None:
+            status = AgentState.READY  # the outcome is in: no wrap-up is left
         if status is None or campaign_id is None:
             continue
         on_call = status in (AgentState.TALK, AgentState.WRAP)

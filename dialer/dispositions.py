@@ -57,6 +57,7 @@ __all__ = [
     "Recorded",
     "Unreached",
     "WrapUp",
+    "end_recorded_wrap",
     "find_call",
     "record_disposition",
     "record_outcome",
@@ -399,6 +400,29 @@ async def record_outcome(
     if row is not None:
         await dialer.after_change(texts, campaign_id)
     return Recorded(row, campaign_id=campaign_id, status=status)
+
+
+async def end_recorded_wrap(
+    dialer: Dialer, agent_id: int, attempt_id: int, campaign_id: int | None
+) -> AgentStatus | None:
+    """Make ready an agent still in wrap-up on a call whose outcome is recorded, with the
+    move in the history; None when the agent is not in that wrap-up. A board put back from
+    the store's history (``dialer.board_restore``) read before the outcome was written can
+    leave one there, and a recorded outcome is never asked for again."""
+    status = await dialer.board.status(agent_id)
+    if status.state is not AgentState.WRAP or status.attempt_id != attempt_id:
+        return None
+    try:
+        status = await dialer.board.finish_wrap(agent_id, attempt_id, dialer.clock.now())
+    except BoardError:
+        return None  # moved on meanwhile
+    at = dialer.clock.utcnow()
+    event = AgentEvent(
+        agent_id=agent_id, campaign_id=campaign_id, attempt_id=attempt_id, state="ready", at=at
+    )
+    await dialer.gateway.write(lambda s: s.add(event))
+    log.warning("agent %s: wrap-up of attempt %s ended, its outcome was in", agent_id, attempt_id)
+    return status
 
 
 async def _finish_wrap(

@@ -29,13 +29,14 @@ from typing import Any
 from sqlalchemy import func, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from dialer.agents import AgentState
+from dialer.agents import AgentState, AgentStatus
 from dialer.change import Change, reached_agent
 from dialer.context import Dialer
+from dialer.dispositions import end_recorded_wrap
 from dialer.outcomes import apply_status
 from dialer.provider import ProviderError
 from dialer.states import FINAL, from_twilio, is_final
-from store.models import AgentEvent, Attempt, AttemptStatus, Channel
+from store.models import AgentEvent, Attempt, AttemptStatus, Channel, Disposition
 
 __all__ = ["LOST_AFTER", "free_held_agents", "reap", "requeue_due"]
 
@@ -279,13 +280,15 @@ async def free_held_agents(dialer: Dialer) -> int:
     allowed on a call. A call ended less than ``HELD_AFTER_END`` ago is left to its own
     callback, which is on its way.
     """
+    statuses = await dialer.board.agents()
+    freed = await _end_recorded_wraps(dialer, statuses)
     held = {
         status.attempt_id: status.agent_id
-        for status in await dialer.board.agents()
+        for status in statuses
         if status.attempt_id is not None and status.state in (AgentState.TALK, AgentState.PREVIEW)
     }
     if not held:
-        return 0
+        return freed
     ended_before = _now(dialer) - dt.timedelta(seconds=HELD_AFTER_END)
 
     def ended(session: Session) -> list[tuple[int, int | None, bool]]:
@@ -303,10 +306,37 @@ async def free_held_agents(dialer: Dialer) -> int:
             for i, campaign, channel, status, agent in rows
         ]
 
-    freed = 0
     for attempt_id, campaign_id, talked in await dialer.gateway.write(ended):
         agent = held[attempt_id]
         await _end_agent(dialer, attempt_id, campaign_id, talked=talked, agent_id=agent)
         log.warning("agent %s: freed from attempt %s, which had ended", agent, attempt_id)
         freed += 1
+    return freed
+
+
+async def _end_recorded_wraps(dialer: Dialer, statuses: list[AgentStatus]) -> int:
+    """Agents in wrap-up on a call whose outcome was recorded a while ago go ready
+    (``end_recorded_wrap``); how many."""
+    wrapping = {s.attempt_id: s.agent_id for s in statuses if s.state is AgentState.WRAP}
+    wrapping.pop(None, None)
+    if not wrapping:
+        return 0
+    recorded_before = _now(dialer) - dt.timedelta(seconds=HELD_AFTER_END)
+
+    def recorded(session: Session) -> list[tuple[int, int | None]]:
+        rows = session.execute(
+            select(Disposition.attempt_id, Attempt.campaign_id)
+            .join(Attempt, Attempt.id == Disposition.attempt_id)
+            .where(
+                Disposition.attempt_id.in_(list(wrapping)),
+                Disposition.created_at < recorded_before,
+            )
+        ).all()
+        return [(int(a), c) for a, c in rows if a is not None]
+
+    freed = 0
+    for attempt_id, campaign_id in await dialer.gateway.write(recorded):
+        agent = wrapping[attempt_id]
+        if agent is not None and await end_recorded_wrap(dialer, agent, attempt_id, campaign_id):
+            freed += 1
     return freed

@@ -232,7 +232,9 @@ def _check_quotes(path: Path, encoding: str, delimiter: str, width: int) -> None
                 return
             except csv.Error as exc:
                 line = reader.line_num
-                at_end = "end of data" in str(exc)  # the quote is still open at the end
+                # the quote is still open at the end: the csv module says so only in its
+                # text ("unexpected end of data"), with no code or subclass to tell it by
+                at_end = "end of data" in str(exc)
                 if line > start or at_end:
                     raise _unclosed_quote(path, start, line, at_end=at_end) from exc
                 continue  # a broken single line: that row is rejected, the rest is read

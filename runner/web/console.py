@@ -53,6 +53,7 @@ from dialer.dispositions import (
     NoConversation,
     Outcome,
     WrapUp,
+    end_recorded_wrap,
     find_call,
     record_outcome,
 )
@@ -211,6 +212,7 @@ async def dispose(request: web.Request) -> web.Response:
     try:
         call = await find_call(dialer, user.id, attempt_id)
         if call.disposition is not None:
+            await end_recorded_wrap(dialer, user.id, attempt_id, call.attempt.campaign_id)
             return web.json_response(
                 {"disposition": _disposition_json(call.disposition), "repeated": True}
             )

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Engine
 
+from dialer.agents import AgentState, AgentStatus
 from dialer.clock import DialerClock
 from dialer.context import Dialer
 from dialer.jobs import place_call
@@ -117,5 +118,50 @@ def test_a_call_whose_job_redis_lost_is_queued_again_once(
             assert await reap({"dialer": dialer}) == 1
             assert await dialer.redis.exists(job)
             assert await reap({"dialer": dialer}) == 0, "one job per attempt"
+
+    asyncio.run(main())
+
+
+def test_an_agent_left_in_wrap_up_on_a_call_whose_outcome_is_in_goes_ready(
+    engine: Engine, db_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """A board put back from a history read just before the outcome was written holds the
+    agent in a wrap-up nobody will end: the reaper ends it, with the move in the history."""
+    from sqlalchemy import select
+
+    from dialer.reaper import HELD_AFTER_END
+    from simulation.agents import ensure_agents
+    from store.models import AgentEvent, Disposition
+
+    async def main() -> None:
+        async with dialing(engine, db_url, redis_url, redis_prefix, _carrier()) as (dialer, a):
+            call = _attempt(engine, a)
+            with transaction(engine) as session:
+                (agent,) = ensure_agents(session, 1)
+                session.add(
+                    Disposition(
+                        attempt_id=a,
+                        customer_id=call.customer_id,
+                        agent_id=agent,
+                        code="refused",
+                        refusal_reason="price",
+                        funnel_stage="offer",
+                        created_at=NOON,
+                    )
+                )
+            board, now = dialer.board, dialer.clock.now()
+            await board.restore(
+                [AgentStatus(agent, AgentState.WRAP, call.campaign_id, a, now, None)]
+            )
+            await reap({"dialer": dialer})
+            assert (await board.status(agent)).state is AgentState.WRAP, "its outcome is new"
+            _at(dialer, HELD_AFTER_END + 1)
+            await reap({"dialer": dialer})
+            assert (await board.status(agent)).state is AgentState.READY
+            with transaction(engine) as session:
+                events = session.scalars(
+                    select(AgentEvent.state).where(AgentEvent.agent_id == agent)
+                ).all()
+            assert events == ["ready"]
 
     asyncio.run(main())

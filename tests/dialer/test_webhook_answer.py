@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from campaigns.policy.check import check_contact
 from campaigns.policy.settings import ContactPolicy
@@ -181,5 +182,53 @@ def test_a_board_redis_lost_is_put_back_from_the_store_before_the_caller_is_give
         assert (await board.status(paused)).pause_code == "lunch"
         assert await board.intact()
         assert now <= (await board.status(ready)).since
+
+    run_hooks(scenario)
+
+
+def test_the_board_put_back_leaves_no_wrap_up_on_a_call_whose_outcome_is_in(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    from dialer.board_restore import last_states
+    from simulation.agents import ensure_agents
+    from store.models import Disposition
+
+    async def scenario(h: Hooks) -> None:
+        talked, paused, talking = h.store(lambda s: ensure_agents(s, 3))
+        done = h.store(lambda s: _attempt(s, h.campaign_id, status=S.COMPLETED))
+        live = h.store(lambda s: _attempt(s, h.campaign_id, status=S.IN_PROGRESS))
+        at = h.dialer.clock.utcnow()
+
+        def history(s: Session) -> None:
+            customer = s.get(Attempt, done).customer_id
+            s.add(
+                Disposition(attempt_id=done, customer_id=customer, code="voicemail", created_at=at)
+            )
+            for agent, state, attempt, code in (
+                (talked, "talk", done, None),  # its wrap-up ended in the history's blind spot
+                (paused, "paused", done, "lunch"),  # paused after that call's outcome
+                (talking, "talk", live, None),
+            ):
+                s.add(
+                    AgentEvent(
+                        agent_id=agent,
+                        campaign_id=h.campaign_id,
+                        attempt_id=attempt,
+                        state=state,
+                        pause_code=code,
+                        at=at,
+                    )
+                )
+
+        h.store(history)
+        states = {
+            status.agent_id: (status.state.value, status.attempt_id, status.pause_code)
+            for status in h.store(lambda s: last_states(s, at - dt.timedelta(hours=1)))
+        }
+        assert states == {
+            talked: ("ready", None, None),
+            paused: ("paused", None, "lunch"),
+            talking: ("talk", live, None),
+        }
 
     run_hooks(scenario)
