@@ -74,8 +74,10 @@ from simulation.carrier.ledger import read_ledger
 from store.db import make_engine
 from store.models import (
     Attempt,
+    AttemptStatus,
     Campaign,
     CampaignStatus,
+    Channel,
     Customer,
     DncEntry,
     Group,
@@ -92,10 +94,13 @@ SETTLE_LIMIT = 300.0  # real seconds the attempts get to settle after the faults
 
 
 def _live_count(engine: Engine) -> dict[str, int]:
+    """Attempts in flight, and calls queued: on a paused list their jobs cancel them, once
+    the reaper has queued again those a flushed Redis lost."""
     with engine.connect() as conn:
         live = conn.execute(
             select(func.count()).where(
-                Attempt.status.in_(("initiated", "ringing", "in-progress", "sent"))
+                Attempt.status.in_(("queued", "initiated", "ringing", "in-progress", "sent")),
+                (Attempt.channel == Channel.CALL) | (Attempt.status != AttemptStatus.QUEUED),
             )
         ).scalar_one()
     return {"live": int(live)}
