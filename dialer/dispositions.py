@@ -81,6 +81,10 @@ _AFTER_WRAP = (AgentState.READY, AgentState.PAUSED, AgentState.OFFLINE)
 # dispositions that end the entry: the customer was spoken to (or must not be again)
 _CLOSING = frozenset({D.ACCEPTED, D.REFUSED, D.WRONG_PERSON, D.DO_NOT_CALL})
 _RETRY_AS = {D.VOICEMAIL: S.MACHINE, D.NO_ANSWER: S.NO_ANSWER}
+# what ``checked`` compares an outcome against, made once rather than per outcome
+_CODES = frozenset(c.value for c in D)
+_CHOOSE_CODE = "choose an outcome: " + ", ".join(c.value for c in D)
+_STAGES = frozenset(value for value, _ in FUNNEL_STAGES)
 
 
 class DispositionError(ValueError):
@@ -284,14 +288,14 @@ async def find_call(dialer: Dialer, agent_id: int, attempt_id: int) -> AgentCall
 def checked(outcome: Outcome) -> Outcome:
     """The outcome as it is recorded; ``InvalidOutcome`` for the first field that cannot
     be used."""
-    if outcome.code not in {c.value for c in D}:
-        raise InvalidOutcome("code", "choose an outcome: " + ", ".join(c.value for c in D))
+    if outcome.code not in _CODES:
+        raise InvalidOutcome("code", _CHOOSE_CODE)
     code = D(outcome.code)
     reason, stage = outcome.refusal_reason, outcome.funnel_stage
     if code is D.REFUSED:
         if reason is None:
             raise InvalidOutcome("refusal_reason", "say why the customer refused")
-        if stage not in {value for value, _ in FUNNEL_STAGES}:
+        if stage not in _STAGES:
             raise InvalidOutcome("funnel_stage", "choose the stage the customer refused at")
     elif code is D.ACCEPTED:
         stage = "closed"  # the funnel report counts a sale at the close

@@ -5,6 +5,7 @@ OpenAPI document describes them; a problem names its field, as the console answe
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -32,6 +33,11 @@ MAX_STAGE = 32
 _AFTER_CALL = (AgentState.READY, AgentState.PAUSED, AgentState.OFFLINE)
 _PAUSE = f"choose a pause reason: {', '.join(PAUSE_CODES)}"
 _ENTRY = "give the list entry's id as a whole number"
+# what the disposition's checks compare against, made once rather than per request
+_OUTCOMES = frozenset(c.value for c in DispositionCode)
+_OUTCOME = "choose an outcome: " + ", ".join(c.value for c in DispositionCode)
+_STAGES = frozenset(value for value, _ in FUNNEL_STAGES)
+_TEXT_LIMITS = {"refusal_reason": MAX_REASON, "funnel_stage": MAX_STAGE, "notes": MAX_NOTES}
 Body = TypeVar("Body", bound=BaseModel)
 
 
@@ -87,8 +93,13 @@ class _Asked(BaseModel):
     def _missing_as_none(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        needed = [name for name, field in cls.model_fields.items() if field.is_required()]
-        return {**dict.fromkeys(needed), **data}
+        return {**_unset_required(cls), **data}
+
+
+@cache
+def _unset_required(model: type[BaseModel]) -> dict[str, None]:
+    """The model's required fields, each None: worked out once per model, not per body."""
+    return dict.fromkeys(name for name, field in model.model_fields.items() if field.is_required())
 
 
 class LoginBody(_Asked):
@@ -160,16 +171,14 @@ class DispositionBody(_Asked):
     @field_validator("code", mode="before")
     @classmethod
     def _an_outcome(cls, value: Any) -> Any:
-        if value not in {c.value for c in DispositionCode}:
-            outcomes = ", ".join(c.value for c in DispositionCode)
-            raise _refused("code", f"choose an outcome: {outcomes}")
+        if value not in _OUTCOMES:
+            raise _refused("code", _OUTCOME)
         return value
 
     @field_validator("refusal_reason", "funnel_stage", "notes", mode="before")
     @classmethod
     def _texts(cls, value: Any, info: Any) -> str | None:
-        limits = {"refusal_reason": MAX_REASON, "funnel_stage": MAX_STAGE, "notes": MAX_NOTES}
-        return _text(value, info.field_name, limits[info.field_name])
+        return _text(value, info.field_name, _TEXT_LIMITS[info.field_name])
 
     @field_validator("callback_at", "callback_local", mode="before")
     @classmethod
@@ -193,7 +202,7 @@ class DispositionBody(_Asked):
         if self.code is DispositionCode.REFUSED:
             if self.refusal_reason is None:
                 raise BodyError("refusal_reason", "say why the customer refused")
-            if self.funnel_stage not in {value for value, _ in FUNNEL_STAGES}:
+            if self.funnel_stage not in _STAGES:
                 raise BodyError("funnel_stage", "choose the stage the customer refused at")
         elif self.code is DispositionCode.ACCEPTED:
             self.funnel_stage = "closed"  # as the simulated agents record it, for the funnel
