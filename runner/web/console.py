@@ -236,8 +236,6 @@ async def dispose(request: web.Request) -> web.Response:
 def _outcome(asked: DispositionBody, zone: ZoneInfo | None) -> tuple[Outcome, WrapUp]:
     """The outcome and the wrap-up a dispose request asks for, its fields parsed."""
     callback_at = _callback_time(asked, zone) if asked.code is D.CALLBACK else None
-    if asked.code is D.CALLBACK and callback_at is None:
-        raise _Invalid("callback_at", "give the time to call back")
     outcome = Outcome(
         code=asked.code.value,
         refusal_reason=asked.refusal_reason,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from pydantic_core import PydanticCustomError
 
 from dialer.agents import AgentState
-from dialer.dispositions import FUNNEL_STAGES, PAUSE_CODES
+from dialer.dispositions import PAUSE_CODES
 from store.models import DispositionCode
 
 __all__ = [
@@ -36,7 +36,6 @@ _ENTRY = "give the list entry's id as a whole number"
 # what the disposition's checks compare against, made once rather than per request
 _OUTCOMES = frozenset(c.value for c in DispositionCode)
 _OUTCOME = "choose an outcome: " + ", ".join(c.value for c in DispositionCode)
-_STAGES = frozenset(value for value, _ in FUNNEL_STAGES)
 _TEXT_LIMITS = {"refusal_reason": MAX_REASON, "funnel_stage": MAX_STAGE, "notes": MAX_NOTES}
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -155,8 +154,11 @@ class PreviewBody(PreviewNextBody):
 
 
 class DispositionBody(_Asked):
-    """The outcome of a call. A refusal says why and at which stage; a call-back says
-    when: ``callback_at`` with its offset, or ``callback_local`` in the customer's zone."""
+    """The outcome of a call, in its shapes: a known code, texts within their limits, a
+    state to go to after the call. A call-back says when: ``callback_at`` with its offset,
+    or ``callback_local`` in the customer's zone. What each outcome needs (a refusal's
+    reason and stage, a call-back's time, a pause's reason) is the recording service's
+    rule (``dialer.dispositions.checked`` and ``after_wrap``), one for every caller."""
 
     code: DispositionCode
     refusal_reason: str | None = None
@@ -196,22 +198,3 @@ class DispositionBody(_Asked):
         if value not in _AFTER_CALL:
             raise _refused("then", "after the call: ready, paused or offline")
         return value
-
-    @model_validator(mode="after")
-    def _as_the_outcome_needs(self) -> DispositionBody:
-        if self.code is DispositionCode.REFUSED:
-            if self.refusal_reason is None:
-                raise BodyError("refusal_reason", "say why the customer refused")
-            if self.funnel_stage not in _STAGES:
-                raise BodyError("funnel_stage", "choose the stage the customer refused at")
-        elif self.code is DispositionCode.ACCEPTED:
-            self.funnel_stage = "closed"  # as the simulated agents record it, for the funnel
-        else:
-            self.refusal_reason = self.funnel_stage = None
-        if self.code is not DispositionCode.CALLBACK:
-            self.callback_shared = False
-        if self.then is not AgentState.PAUSED:
-            self.pause_code = None
-        elif self.pause_code not in PAUSE_CODES:
-            raise BodyError("pause_code", _PAUSE)
-        return self
