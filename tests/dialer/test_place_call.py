@@ -107,6 +107,8 @@ async def dialing(
     )
     dialer = await open_dialer(config, engine=engine)
     dialer.clock = DialerClock.starting(NOON)
+    # a board built afresh: the agent history in the shared store is other tests'
+    await dialer.board.restore([])
     campaign_id, _ = build_running_campaign(engine, 1, name=f"c {uuid.uuid4().hex[:6]}")
     with transaction(engine) as session:
         (attempt_id,) = take_entries(session, campaign_id, 1, now=NOON)

@@ -122,6 +122,8 @@ async def hooks(
     )
     dialer = await open_dialer(config, engine=engine)
     dialer.clock = DialerClock.starting(NOON, scale)
+    # a board built afresh: the agent history in the shared store is other tests'
+    await dialer.board.restore([])
     app = web.Application()
     app[DIALER] = dialer
     add_webhook_routes(app)
