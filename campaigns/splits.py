@@ -81,12 +81,12 @@ class Split:
 def too_small(e: Effect, outcomes: tuple[str, str]) -> str | None:
     """Why a row is too small to show an interval, or None; ``outcomes`` names the
     event and its opposite (e.g. "lost" and "kept")."""
-    if e.ci95 is None:
-        return e.note or "nothing to compare"
     if e.holdout < MIN_GROUP:
         return f"too few held out ({e.holdout}; a row needs at least {MIN_GROUP})"
     if e.treated < MIN_GROUP:
         return f"too few treated ({e.treated}; a row needs at least {MIN_GROUP})"
+    if e.ci95 is None:
+        return e.note or "nothing to compare with the holdout"
     events = e.events_treated + e.events_holdout
     others = e.treated + e.holdout - events
     rarer, count = (outcomes[0], events) if events <= others else (outcomes[1], others)

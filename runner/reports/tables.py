@@ -90,7 +90,7 @@ def split_table(title: str, report: dict[str, Any], rate: str) -> Table:
     has none, and its Holm-adjusted p-value; only a row that survives is highlighted."""
     adjustment = report["split_adjustment"]
     table = Table(
-        title=f"{title} (exploratory: p-values {adjustment['method']}-adjusted across "
+        title=f"{title} (exploratory: p-values {adjustment['method'].capitalize()}-adjusted across "
         f"{adjustment['rows_tested']} rows)",
         title_justify="left",
     )

@@ -90,3 +90,8 @@ def test_rows_too_small_are_left_out_of_the_family() -> None:
     adjusted = adjust_splits([tiny, *rows()], SAVES)
     assert adjusted[0].p_value is None
     assert adjustment_json(adjusted)["rows_tested"] == 6
+
+
+def test_a_row_without_a_holdout_says_so_in_a_few_words() -> None:
+    [row] = adjust_splits([Split("agent", "Anna Agent", effect(3, 40, 0, 0, gain=-1))], SAVES)
+    assert row.why_no_interval == f"too few held out (0; a row needs at least {MIN_GROUP})"

@@ -62,5 +62,5 @@ def test_the_terminal_table_marks_rows_the_same_way(engine: Engine) -> None:
     lines = {v: next(line for line in text.splitlines() if v in line) for v in ("MASS", "Gig")}
     assert "holds after adjustment" in lines["MASS"]
     assert "exploratory" in lines["Gig"]
-    assert "holm-adjusted across 6 rows" in text
+    assert "Holm-adjusted across 6 rows" in text
     assert "too few held out" in text
