@@ -20,7 +20,10 @@ documents say to treat as complaints (1-3 on a 1-5 scale, where 2 is open and 3 
 dissatisfaction; 1-6 on a 1-10 scale, the watch list).
 
 Customers saved are the incremental saves (against the holdout) of the anti-churn and
-win-back lists launched in the period, with their 95% intervals added in quadrature.
+win-back lists launched in the period, each counted by ``campaigns.effects.lost_effect``
+as the saved-customer report counts it, their 95% intervals added as
+``campaigns.effects.sum_intervals`` adds them (a period with one list shows that list's
+own interval).
 Money saved is what acquiring that many new customers would have cost (the
 acquisition cost per customer, a setting) less what the lists cost.
 
@@ -52,9 +55,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, and_, func, or_, select
 
+from campaigns.effects import lost_effect, sum_intervals
 from campaigns.errors import CampaignError
 from campaigns.outcomes import coverage_runs, list_outcomes
-from campaigns.reports import Costs, effect
+from campaigns.reports import Costs
 from store.models import (
     Billing,
     Campaign,
@@ -344,8 +348,10 @@ def monthly_report(
             end = min(period_end, as_of + dt.timedelta(days=1))
             target = 1 - (1 - annual_target) ** (step / 12)
             in_period = saves[(saves["launched"] >= start) & (saves["launched"] < end)]
-            half = np.sqrt((in_period["half_width"] ** 2).sum())
-            total = float(in_period["saved"].sum())
+            summed = sum_intervals(
+                (saved, (low, high))
+                for saved, low, high in in_period[["saved", "low", "high"]].to_numpy(float)
+            )
             out.append(
                 Period(
                     label=label(start),
@@ -354,8 +360,8 @@ def monthly_report(
                     lost=_lost_between(runs, start, end),
                     target=target,
                     complaints=int(((complaints >= start) & (complaints < end)).sum()),
-                    saved=total,
-                    saved_ci95=(total - half, total + half) if len(in_period) else None,
+                    saved=0.0 if summed is None else summed[0],
+                    saved_ci95=None if summed is None else summed[1],
                     campaign_cost=float(in_period["cost"].sum()),
                     complete=span.complete(start, period_end, as_of),
                 )
@@ -521,7 +527,7 @@ def _saves(
     filters: Filters,
     agent: AgentChoice | None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Per list launched since ``since``: its saves, interval half-width and cost.
+    """Per list launched since ``since``: its saves, their interval and cost.
 
     Counted as the saved-customer report counts them (lost = no product at the end of
     the measurement window; cost = contacts and accepted offers of the treated), on the
@@ -551,13 +557,7 @@ def _saves(
         if agent is not None:
             theirs = (treated["agent_id"] == agent.id).fillna(False).astype(bool)
             treated = treated[treated["reached"] & theirs]
-        e = effect(
-            int((~treated["active_end"]).sum()),
-            len(treated),
-            int((~holdout["active_end"]).sum()),
-            len(holdout),
-            gain=-1,
-        )
+        e = lost_effect(treated, holdout)
         if e.total is None or e.ci95 is None:
             notes.append(f"{name}: no saves counted ({e.note})")
             continue
@@ -569,9 +569,10 @@ def _saves(
             {
                 "launched": at.date(),
                 "saved": e.total,
-                "half_width": (e.ci95[1] - e.ci95[0]) / 2,
+                "low": e.ci95[0],
+                "high": e.ci95[1],
                 "cost": cost,
             }
         )
-    frame = pd.DataFrame(rows, columns=["launched", "saved", "half_width", "cost"])
+    frame = pd.DataFrame(rows, columns=["launched", "saved", "low", "high", "cost"])
     return frame, notes

@@ -85,8 +85,9 @@ class ListOutcomes:
     attempt), reached, agent_id (who spoke with the customer), accepted,
     anchor (start of the attribution window), active_start (a customer at launch),
     active_end (a customer at the end of the measurement window, or at ``as_of``
-    while it is open), lost_on (first day without coverage after launch), converted
-    (the offered product started in the attribution window), converted_on, revenue.
+    while it is open), revenue_end (the monthly revenue of what they hold then),
+    lost_on (first day without coverage after launch), converted (the offered
+    product started in the attribution window), converted_on, revenue.
     """
 
     campaign_id: int
@@ -176,6 +177,7 @@ def list_outcomes(
         else:
             for column in ("active_start", "active_end", "converted"):
                 frame[column] = pd.Series(dtype=bool)
+            frame["revenue_end"] = pd.Series(dtype=float)
     return outcome
 
 
@@ -360,6 +362,9 @@ def _coverage(outcome: ListOutcomes, spans: pd.DataFrame) -> None:
     at_end = _active_on(runs, end)
     frame["active_start"] = frame["customer_id"].isin(at_launch)
     frame["active_end"] = frame["customer_id"].isin(at_end)
+    held_at_end = spans[(spans["start"] <= end) & (spans["end"] > end)]
+    revenue_end = held_at_end.groupby("customer_id")["revenue"].sum()
+    frame["revenue_end"] = frame["customer_id"].map(revenue_end).fillna(0.0).astype(float)
     covering = runs[(runs["start"] <= launch) & (runs["end"] > launch) & (runs["end"] <= end)]
     lost = covering.groupby("customer_id")["end"].min()
     frame["lost_on"] = lost.reindex(frame["customer_id"].to_numpy()).to_numpy()

@@ -1,10 +1,8 @@
 """Saved customers and conversions, measured against the holdout.
 
 Every effect is the difference between the treated group and the holdout, the random
-control group the planner kept uncalled, with a 95% confidence interval from
-Newcombe's hybrid score interval for a difference of two proportions (method 10 of
-Newcombe 1998, statsmodels ``confint_proportions_2indep(method="newcomb")``): it keeps
-its coverage with small groups and rates near 0 or 1, where the Wald interval does not.
+control group the planner kept uncalled, with a 95% interval as ``campaigns.effects``
+computes it (Newcombe's hybrid score interval).
 
 Saved customers (anti-churn and win-back lists). A customer is lost when they hold no
 product at the end of the measurement window (default 90 days after the launch).
@@ -14,13 +12,18 @@ treat), so the comparison with the holdout is a fair one:
     incremental saves = (lost share of the holdout - lost share of the treated) x treated
 
 and its interval is the difference's interval times the treated count. The effect
-among the reached is the intention-to-treat effect divided by the share reached (the
-Bloom estimator: a holdout customer is never reached, and a call that never connects
-changes nothing), with the interval scaled the same way. Splits by segment, ABC class
-and offer compare treated and holdout customers of the same split (the holdout is
-random, so each split has its own fair control). A split by agent can only compare the
-customers each agent reached with the whole holdout; agents reach different people, so
-those figures describe, they do not rank.
+among the reached is ``campaigns.effects.among_reached``. Revenue kept is the
+incremental saves times the mean value of a treated customer: their CLV at planning on
+an anti-churn list; on a win-back list, where a lost customer's CLV is 0, the new CLV
+of the treated customers who came back (the monthly revenue of what they hold at the
+window's end x the months the plan assumed a won-back customer stays).
+
+Splits by segment, ABC class and offer compare treated and holdout customers of the
+same split (the holdout is random, so each split has its own fair control). A split by
+agent can only compare the customers each agent reached with the whole holdout; agents
+reach different people, so those figures describe, they do not rank. Every split row is
+read as ``campaigns.splits`` says: too small to show an interval, or exploratory and
+adjusted for the number of rows.
 
 A list without a holdout, or with an empty group, makes no incremental claim and says
 why.
@@ -29,18 +32,26 @@ why.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
-from statsmodels.stats.proportion import (  # type: ignore[import-untyped]
-    confint_proportions_2indep,
-)
 
+from campaigns.effects import (
+    NO_HOLDOUT,
+    Effect,
+    among_reached,
+    difference_ci,
+    effect,
+    lost_effect,
+    round_or_none,
+    round_pair,
+)
 from campaigns.outcomes import ListOutcomes, list_outcomes
-from store.models import Group, User
+from campaigns.splits import Split, adjust_splits, adjustment_json, split_json
+from store.models import CampaignKind, Group, User
 
 __all__ = [
     "NO_HOLDOUT",
@@ -48,21 +59,20 @@ __all__ = [
     "Costs",
     "Effect",
     "SavedReport",
+    "Split",
     "conversion_report",
     "difference_ci",
     "effect",
     "saved_report",
 ]
 
-NO_HOLDOUT = (
-    "the list kept no holdout, so nothing tells what these customers would have done "
-    "without the calls: no incremental result can be claimed (plan with --holdout above 0)"
-)
 UNDECIDED = (
     "the 95% interval runs from a loss to a gain: the groups are too small to tell whether "
     "{what}; a larger list or holdout narrows it"
 )
 _T, _H = Group.TREATMENT.value, Group.HOLDOUT.value
+# how long the planner assumes a won-back customer stays, when the plan does not say
+_WIN_BACK_MONTHS = 12.0
 
 
 @dataclass(frozen=True)
@@ -76,84 +86,6 @@ class Costs:
         for name in ("contact", "offer"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} cost must not be negative")
-
-
-def difference_ci(
-    events_a: int, n_a: int, events_b: int, n_b: int, *, alpha: float = 0.05
-) -> tuple[float, float]:
-    """The (1 - alpha) interval of rate a - rate b (Newcombe's hybrid score)."""
-    low, high = confint_proportions_2indep(
-        events_a, n_a, events_b, n_b, method="newcomb", compare="diff", alpha=alpha
-    )
-    return float(low), float(high)
-
-
-@dataclass(frozen=True)
-class Effect:
-    """The holdout's rate minus the treated rate, per customer and for ``scale`` of them.
-
-    ``rate_*`` is the share with the outcome (lost for saves; for conversions the
-    sign is turned so that more conversions is a positive effect).
-    """
-
-    treated: int
-    holdout: int
-    rate_treated: float | None
-    rate_holdout: float | None
-    per_customer: float | None
-    per_customer_ci95: tuple[float, float] | None
-    total: float | None
-    ci95: tuple[float, float] | None
-    note: str | None = None
-
-
-def effect(
-    events_t: int, n_t: int, events_h: int, n_h: int, *, scale: float | None = None, gain: int = 1
-) -> Effect:
-    """Effect of treatment on a rate, against the holdout; ``gain`` -1 when fewer is better.
-
-    ``gain=-1`` (churn): the effect is holdout rate - treated rate, so customers saved
-    count positive; ``gain=1`` (conversions): treated rate - holdout rate.
-    """
-    rate_t = events_t / n_t if n_t else None
-    rate_h = events_h / n_h if n_h else None
-    note = None
-    if n_h == 0:
-        note = NO_HOLDOUT
-    elif n_t == 0:
-        note = "no treated customers: nothing to compare with the holdout"
-    if note is not None:
-        return Effect(n_t, n_h, rate_t, rate_h, None, None, None, None, note)
-    assert rate_t is not None
-    assert rate_h is not None
-    scale = n_t if scale is None else scale
-    if gain > 0:
-        diff = rate_t - rate_h
-        ci = difference_ci(events_t, n_t, events_h, n_h)
-    else:
-        diff = rate_h - rate_t
-        ci = difference_ci(events_h, n_h, events_t, n_t)
-    return Effect(
-        treated=n_t,
-        holdout=n_h,
-        rate_treated=rate_t,
-        rate_holdout=rate_h,
-        per_customer=diff,
-        per_customer_ci95=ci,
-        total=diff * scale,
-        ci95=(ci[0] * scale, ci[1] * scale),
-    )
-
-
-@dataclass(frozen=True)
-class Split:
-    """One row of a split: the group's name and its effect."""
-
-    by: str
-    value: str
-    effect: Effect
-    reached: int = 0
-    value_kept: float | None = None
 
 
 @dataclass(frozen=True)
@@ -186,34 +118,36 @@ class SavedReport:
         return {
             "treated": e.treated,
             "holdout": e.holdout,
-            "churn_treated": _round(e.rate_treated),
-            "churn_holdout": _round(e.rate_holdout),
-            "incremental_saves": _round(e.total, 2),
-            "ci95": _pair(e.ci95, 2),
-            "revenue_kept": _round(self.revenue_kept, 2),
-            "cost_per_save": _round(self.cost_per_save, 2),
+            "churn_treated": round_or_none(e.rate_treated),
+            "churn_holdout": round_or_none(e.rate_holdout),
+            "incremental_saves": round_or_none(e.total, 2),
+            "ci95": round_pair(e.ci95, 2),
+            "revenue_kept": round_or_none(self.revenue_kept, 2),
+            "cost_per_save": round_or_none(self.cost_per_save, 2),
             "campaign": self.campaign,
             "kind": self.kind,
             "launched_on": self.launched_on.isoformat(),
             "window_end": self.window_end.isoformat(),
             "as_of": self.as_of.isoformat(),
             "window_complete": self.complete,
-            "save_rate": _round(e.per_customer),
-            "save_rate_ci95": _pair(e.per_customer_ci95),
-            "revenue_kept_ci95": _pair(self.revenue_kept_ci95, 2),
-            "mean_clv": _round(self.mean_clv, 2),
+            "save_rate": round_or_none(e.per_customer),
+            "save_rate_ci95": round_pair(e.per_customer_ci95),
+            "revenue_kept_ci95": round_pair(self.revenue_kept_ci95, 2),
+            "mean_clv": round_or_none(self.mean_clv, 2),
             "reached": self.reached,
-            "reach_rate": _round(self.reach_rate),
+            "reach_rate": round_or_none(self.reach_rate),
             "among_reached": {
                 "customers": self.reached,
-                "effect_per_reached": _round(self.among_reached.per_customer),
-                "ci95": _pair(self.among_reached.per_customer_ci95),
+                "effect_per_reached": round_or_none(self.among_reached.per_customer),
+                "ci95": round_pair(self.among_reached.per_customer_ci95),
+                "note": self.among_reached.note,
             },
             "cost": round(self.cost, 2),
             "contacts": self.contacts,
             "offers": self.offers,
             "costs": asdict(self.costs),
-            "splits": [_split_json(s) for s in self.splits],
+            "splits": [split_json(s) for s in self.splits],
+            "split_adjustment": adjustment_json(self.splits),
             "notes": self.notes,
         }
 
@@ -233,32 +167,24 @@ def saved_report(
 
 
 def _saved(outcome: ListOutcomes, costs: Costs, agents: dict[int, str]) -> SavedReport:
-    frame = outcome.frame
-    notes = []
-    if not outcome.kind.is_save:
-        notes.append(
-            f"a {outcome.kind.value} list is not meant to keep customers; the figures show "
-            "whether its calls changed churn all the same"
-        )
-    if not outcome.complete:
-        notes.append(
-            f"the measurement window runs to {outcome.window_end}: these are interim figures "
-            f"as of {outcome.as_of}"
-        )
+    frame = _valued(outcome)
+    notes = _saved_context(outcome)
     treated = frame[frame["group"] == _T]
     holdout = frame[frame["group"] == _H]
-    main = _lost_effect(treated, holdout)
+    main = lost_effect(treated, holdout)
     if main.note:
         notes.append(main.note)
     if _spans_zero(main):
         notes.append(UNDECIDED.format(what="the calls changed churn"))
     reached = treated[treated["reached"]]
     reach_rate = len(reached) / len(treated) if len(treated) else None
-    among = _among_reached(main, reach_rate)
+    among = among_reached(main, len(reached))
+    if among.note and among.note != main.note:
+        notes.append(among.note)
     clv = treated["clv"].dropna()
     mean_clv = float(clv.mean()) if len(clv) else None
     if mean_clv is None and main.total is not None:
-        notes.append("no customer value stored for the list: revenue kept is not known")
+        notes.append(_unknown_value(outcome.kind))
     kept = main.total * mean_clv if main.total is not None and mean_clv is not None else None
     kept_ci = (
         (main.ci95[0] * mean_clv, main.ci95[1] * mean_clv)
@@ -299,35 +225,54 @@ def _saved(outcome: ListOutcomes, costs: Costs, agents: dict[int, str]) -> Saved
         costs=costs,
         cost=cost,
         cost_per_save=per_save,
-        splits=splits,
+        splits=adjust_splits(splits, ("lost", "kept")),
         curves=outcome.curves,
         notes=notes,
     )
 
 
-def _lost_effect(treated: pd.DataFrame, holdout: pd.DataFrame) -> Effect:
-    lost_t = int((~treated["active_end"]).sum())
-    lost_h = int((~holdout["active_end"]).sum())
-    return effect(lost_t, len(treated), lost_h, len(holdout), gain=-1)
+def _saved_context(outcome: ListOutcomes) -> list[str]:
+    """The notes that frame the figures: a list not meant to keep customers, a window
+    still open."""
+    notes = []
+    if not outcome.kind.is_save:
+        notes.append(
+            f"a {outcome.kind.value} list is not meant to keep customers; the figures show "
+            "whether its calls changed churn all the same"
+        )
+    if not outcome.complete:
+        notes.append(
+            f"the measurement window runs to {outcome.window_end}: these are interim figures "
+            f"as of {outcome.as_of}"
+        )
+    return notes
 
 
-def _among_reached(main: Effect, reach_rate: float | None) -> Effect:
-    """The intention-to-treat effect per reached customer (Bloom's estimator)."""
-    if main.per_customer is None or main.per_customer_ci95 is None or not reach_rate:
-        note = main.note or "no treated customer was reached"
-        return Effect(main.treated, main.holdout, None, None, None, None, None, None, note)
-    low, high = main.per_customer_ci95
-    reached = round(main.treated * reach_rate)
-    return Effect(
-        treated=reached,
-        holdout=main.holdout,
-        rate_treated=main.rate_treated,
-        rate_holdout=main.rate_holdout,
-        per_customer=main.per_customer / reach_rate,
-        per_customer_ci95=(low / reach_rate, high / reach_rate),
-        total=main.total,
-        ci95=main.ci95,
-    )
+def _valued(outcome: ListOutcomes) -> pd.DataFrame:
+    """The list's entries with the value a saved customer brings in ``clv``.
+
+    A win-back list's customers had left when it was planned, so their stored CLV is 0;
+    one who came back is worth their new CLV: the monthly revenue of what they hold at
+    the window's end times the months the plan assumed a won-back customer stays. One
+    who did not come back has no value to keep.
+    """
+    frame = outcome.frame
+    if outcome.kind is not CampaignKind.WIN_BACK:
+        return frame
+    months = float(outcome.economics.get("win_back_months") or _WIN_BACK_MONTHS)
+    frame = frame.copy()
+    back = frame["active_end"].to_numpy(bool)
+    frame["clv"] = np.where(back, frame["revenue_end"].to_numpy(float) * months, np.nan)
+    return frame
+
+
+def _unknown_value(kind: CampaignKind) -> str:
+    if kind is CampaignKind.WIN_BACK:
+        return (
+            "no treated customer has come back yet, so there is no new CLV to value the "
+            "win-backs by: revenue kept is not known"
+        )
+    return "no customer value stored for the list: revenue kept is not known"
 
 
 def _splits(treated: pd.DataFrame, holdout: pd.DataFrame, by: str) -> list[Split]:
@@ -335,7 +280,7 @@ def _splits(treated: pd.DataFrame, holdout: pd.DataFrame, by: str) -> list[Split
     for value in sorted(set(treated[by].astype(str)) | set(holdout[by].astype(str))):
         t = treated[treated[by].astype(str) == value]
         h = holdout[holdout[by].astype(str) == value]
-        e = _lost_effect(t, h)
+        e = lost_effect(t, h)
         clv = t["clv"].dropna()
         kept = e.total * float(clv.mean()) if e.total is not None and len(clv) else None
         out.append(Split(by, value, e, reached=int(t["reached"].sum()), value_kept=kept))
@@ -347,7 +292,7 @@ def _agent_splits(
 ) -> list[Split]:
     out = []
     for agent_id, mine in reached.groupby("agent_id"):
-        e = _lost_effect(mine, holdout)
+        e = lost_effect(mine, holdout)
         name = agents.get(int(str(agent_id)), f"agent {agent_id}")
         clv = mine["clv"].dropna()
         kept = e.total * float(clv.mean()) if e.total is not None and len(clv) else None
@@ -375,20 +320,21 @@ class ConversionReport:
         return {
             "treated": e.treated,
             "holdout": e.holdout,
-            "conversion_treated": _round(e.rate_treated),
-            "conversion_holdout": _round(e.rate_holdout),
-            "incremental_conversions": _round(e.total, 2),
-            "ci95": _pair(e.ci95, 2),
+            "conversion_treated": round_or_none(e.rate_treated),
+            "conversion_holdout": round_or_none(e.rate_holdout),
+            "incremental_conversions": round_or_none(e.total, 2),
+            "ci95": round_pair(e.ci95, 2),
             "claimed": self.claimed,
             "confirmed": self.confirmed,
             "added": self.added,
-            "incremental_monthly_revenue": _round(self.monthly_revenue, 2),
+            "incremental_monthly_revenue": round_or_none(self.monthly_revenue, 2),
             "campaign": self.campaign,
             "kind": self.kind,
             "launched_on": self.launched_on.isoformat(),
             "as_of": self.as_of.isoformat(),
             "attribution_days": self.attribution_days,
-            "splits": [_split_json(s) for s in self.splits],
+            "splits": [split_json(s) for s in self.splits],
+            "split_adjustment": adjustment_json(self.splits),
             "notes": self.notes,
         }
 
@@ -443,7 +389,7 @@ def conversion_report(
         confirmed=int((treated["accepted"] & treated["converted"]).sum()),
         added=int((~treated["accepted"] & treated["converted"]).sum()),
         monthly_revenue=monthly,
-        splits=splits,
+        splits=adjust_splits(splits, ("converted", "not converted")),
         notes=notes,
     )
 
@@ -455,31 +401,3 @@ def _spans_zero(e: Effect) -> bool:
 def _agent_names(engine: Engine) -> dict[int, str]:
     with engine.connect() as conn:
         return {int(i): str(n) for i, n in conn.execute(select(User.id, User.full_name))}
-
-
-def _round(value: float | None, digits: int = 4) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return round(float(value), digits)
-
-
-def _pair(pair: tuple[float, float] | None, digits: int = 4) -> list[float] | None:
-    if pair is None:
-        return None
-    return [round(float(pair[0]), digits), round(float(pair[1]), digits)]
-
-
-def _split_json(split: Split) -> dict[str, Any]:
-    e = split.effect
-    return {
-        "by": split.by,
-        "value": split.value,
-        "treated": e.treated,
-        "holdout": e.holdout,
-        "reached": split.reached,
-        "rate_treated": _round(e.rate_treated),
-        "rate_holdout": _round(e.rate_holdout),
-        "effect": _round(e.total, 2),
-        "ci95": _pair(e.ci95, 2),
-        "value_kept": _round(split.value_kept, 2),
-    }

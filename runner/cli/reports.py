@@ -33,6 +33,7 @@ from runner.reports.tables import (
     kpis_table,
     monthly_table,
     saved_table,
+    split_table,
 )
 from store.private_files import open_private, write_private_text
 
@@ -113,6 +114,11 @@ def saved_command(
         print(json.dumps(report.to_json(), indent=2))
         return
     console.print(saved_table(report))
+    console.print(
+        split_table(
+            "Saved customers by segment, ABC class, offer and agent", report.to_json(), "lost"
+        )
+    )
     _written(csv_file, html_file)
 
 
@@ -139,6 +145,7 @@ def conversions_command(
         print(json.dumps(report.to_json(), indent=2))
         return
     console.print(conversions_table(report))
+    console.print(split_table("Conversions by offer and agent", report.to_json(), "took up"))
     _written(csv_file, html_file)
 
 

@@ -59,11 +59,7 @@ def saved_table(report: SavedReport) -> Table:
             "reached (spoke with an agent)",
             f"{report.reached:,} ({_pct(report.reach_rate, 0)})",
         ),
-        (
-            "effect per reached customer (95%)",
-            f"{_pct(report.among_reached.per_customer)} "
-            f"({_interval(_scaled(report.among_reached.per_customer_ci95, 100))} pts)",
-        ),
+        ("effect per reached customer (95%)", _reached_effect(report)),
         (
             "revenue kept (CLV of incremental saves)",
             f"{_num(report.revenue_kept, 0)} ({_interval(report.revenue_kept_ci95, 0)})",
@@ -82,12 +78,28 @@ def saved_table(report: SavedReport) -> Table:
     return table
 
 
-def split_table(title: str, splits: list[dict[str, Any]], rate: str) -> Table:
-    table = Table(title=title, title_justify="left")
+def _reached_effect(report: SavedReport) -> str:
+    among = report.among_reached
+    if among.per_customer is None or among.per_customer_ci95 is None:
+        return "- (not estimated: see the notes)"
+    return f"{_pct(among.per_customer)} ({_interval(_scaled(among.per_customer_ci95, 100))} pts)"
+
+
+def split_table(title: str, report: dict[str, Any], rate: str) -> Table:
+    """A report's split rows (its JSON): each row's effect with its interval, or why it
+    has none, and its Holm-adjusted p-value; only a row that survives is highlighted."""
+    adjustment = report["split_adjustment"]
+    table = Table(
+        title=f"{title} (exploratory: p-values {adjustment['method'].capitalize()}-adjusted across "
+        f"{adjustment['rows_tested']} rows)",
+        title_justify="left",
+    )
     for column in ("by", "group", "treated", "holdout", "reached", f"{rate} T", f"{rate} H"):
         table.add_column(column, justify="left" if column in ("by", "group") else "right")
     table.add_column("effect (95%)", justify="right")
-    for s in splits:
+    table.add_column("p / adjusted", justify="right")
+    table.add_column("reading")
+    for s in report["splits"]:
         table.add_row(
             s["by"],
             s["value"],
@@ -96,11 +108,27 @@ def split_table(title: str, splits: list[dict[str, Any]], rate: str) -> Table:
             f"{s['reached']:,}",
             _pct(s["rate_treated"]),
             _pct(s["rate_holdout"]),
-            "-"
-            if s["effect"] is None
-            else f"{s['effect']:,.1f} ({_interval(tuple(s['ci95']) if s['ci95'] else None)})",
+            _split_effect(s),
+            "-" if s["p_value"] is None else f"{s['p_value']:.3f} / {s['p_adjusted']:.3f}",
+            _split_reading(s),
         )
     return table
+
+
+def _split_effect(split: dict[str, Any]) -> str:
+    if split["effect"] is None:
+        return "-"
+    if not split["interval_shown"]:
+        return f"{split['effect']:,.1f} (no interval)"
+    return f"{split['effect']:,.1f} ({_interval(tuple(split['ci95']))})"
+
+
+def _split_reading(split: dict[str, Any]) -> str:
+    if split["survives"]:
+        return "[bold green]holds after adjustment[/]"
+    if split["why_no_interval"]:
+        return f"[yellow]{split['why_no_interval']}[/]"
+    return "[dim]exploratory[/]"
 
 
 def conversions_table(report: ConversionReport) -> Table:

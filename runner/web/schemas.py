@@ -167,8 +167,31 @@ class Split(BaseModel):
     rate_treated: float | None = None
     rate_holdout: float | None = None
     effect: float | None
-    ci95: Pair
+    ci95: Pair = Field(description="Null when the row is too small to show one.")
+    interval_shown: bool
+    why_no_interval: str | None = Field(
+        default=None, description="Why the row shows no interval, e.g. too few held out."
+    )
+    p_value: float | None = Field(
+        default=None, description="Two-sided score test of the row's difference of rates."
+    )
+    p_adjusted: float | None = Field(
+        default=None, description="The p-value adjusted across the report's tested rows."
+    )
+    survives: bool = Field(description="The adjusted p-value is below `alpha`.")
     value_kept: float | None = None
+
+
+class SplitAdjustment(BaseModel):
+    """How the report's split rows are read: exploratory, adjusted for their number."""
+
+    method: Literal["holm"] = Field(description="statsmodels' multipletests method.")
+    alpha: float
+    rows_tested: int
+    surviving: int
+    min_group: int = Field(description="Customers a row needs in each group for an interval.")
+    min_outcomes: int = Field(description="Customers a row needs with its rarer outcome.")
+    note: str
 
 
 class SavedReport(BaseModel):
@@ -184,6 +207,7 @@ class SavedReport(BaseModel):
     cost_per_save: float | None = None
     window_complete: bool | None = None
     splits: list[Split]
+    split_adjustment: SplitAdjustment
     notes: list[str]
 
 
@@ -198,6 +222,7 @@ class ConversionReport(BaseModel):
     claimed: int | None = None
     confirmed: int | None = None
     splits: list[Split]
+    split_adjustment: SplitAdjustment
     notes: list[str] | None = None
 
 

@@ -78,6 +78,14 @@ def test_saved_json_html_and_csv(env: dict[str, str], engine: Engine, tmp_path: 
     with rows.open(encoding="utf-8") as fh:
         split_rows = list(csv.DictReader(fh))
     assert {r["by"] for r in split_rows} == {"segment", "abc", "offer", "agent"}
+    # 10 held out: every row says why it shows no interval, in the JSON and the CSV
+    new_columns = {"interval_shown", "why_no_interval", "p_value", "p_adjusted", "survives"}
+    assert set(split_rows[0]) >= new_columns
+    assert {r["interval_shown"] for r in split_rows} == {"False"}
+    assert all(r["why_no_interval"].startswith("too few") for r in split_rows)
+    assert all(s["ci95"] is None and s["p_value"] is None for s in data["splits"])
+    assert data["split_adjustment"]["method"] == "holm"
+    assert "too few held out (10; a row needs at least 30)" in page
 
 
 def test_saved_table_and_the_no_holdout_refusal(env: dict[str, str], engine: Engine) -> None:
@@ -86,6 +94,7 @@ def test_saved_table_and_the_no_holdout_refusal(env: dict[str, str], engine: Eng
     assert code == 0
     assert "incremental saves" in out
     assert "no holdout" in " ".join(out.split())
+    assert "Holm-adjusted across 0 rows" in " ".join(out.split())
 
 
 def test_conversions_after_attribution(env: dict[str, str], engine: Engine) -> None:

@@ -148,6 +148,13 @@ def test_reports(run_web: RunWeb, engine: Engine) -> None:
             assert status == 200
             assert (saved["treated"], saved["holdout"]) == (24, 8)
             assert {s["by"] for s in saved["splits"]} >= {"segment", "offer", "agent"}
+            # 8 held out: no row is large enough to show an interval or be tested
+            assert all(s["ci95"] is None and not s["interval_shown"] for s in saved["splits"])
+            assert all(s["why_no_interval"] and not s["survives"] for s in saved["splits"])
+            assert (
+                saved["split_adjustment"]["method"],
+                saved["split_adjustment"]["rows_tested"],
+            ) == ("holm", 0)
             status, conversions = await call(
                 client, "GET", "/api/reports/conversions/spring retention"
             )

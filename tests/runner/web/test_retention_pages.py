@@ -29,6 +29,10 @@ def test_saved_customers_with_charts_and_filters(run_web: RunWeb, engine: Engine
         rows = _split_rows(html)
         assert {by for by, _ in rows} == {"segment", "abc", "offer", "agent"}
         assert ("agent", "Anna Agent") in rows
+        # a holdout of 8 shows no interval on any row, says why, and highlights none
+        assert "too few held out (8; a row needs at least 30)" in html
+        assert 'class="survives"' not in html
+        assert "Holm-adjusted across the 0 rows tested" in html
 
         # the agent filter takes a username, and keeps the row of that agent's full name
         filtered = await client.get(
