@@ -55,7 +55,10 @@ async def _restore(dialer: Dialer) -> int:
     since = dialer.clock.utcnow() - dt.timedelta(seconds=RESTORE_WITHIN)
     statuses = await dialer.gateway.read(lambda s: last_states(s, since))
     restored = await dialer.board.restore(statuses)
-    log.warning("the agent board was lost with Redis: %s agents put back", restored)
+    if restored:
+        log.warning("the agent board was lost with Redis: %s agents put back", restored)
+    else:  # a new Redis, or nobody at work when it was lost
+        log.info("the agent board was built afresh: no agent to put back")
     return restored
 
 
