@@ -74,10 +74,8 @@ from simulation.carrier.ledger import read_ledger
 from store.db import make_engine
 from store.models import (
     Attempt,
-    AttemptStatus,
     Campaign,
     CampaignStatus,
-    Channel,
     Customer,
     DncEntry,
     Group,
@@ -91,19 +89,6 @@ FULL_START = dt.datetime(2026, 10, 31, 10, 0, tzinfo=dt.UTC)
 # starting processes on a busy machine takes a minute or two: hours of clock time
 QUICK_START = dt.datetime(2026, 11, 1, 5, 0, tzinfo=dt.UTC)
 SETTLE_LIMIT = 300.0  # real seconds the attempts get to settle after the faults stop
-
-
-def _live_count(engine: Engine) -> dict[str, int]:
-    """Attempts in flight, and calls queued: on a paused list their jobs cancel them, once
-    the reaper has queued again those a flushed Redis lost."""
-    with engine.connect() as conn:
-        live = conn.execute(
-            select(func.count()).where(
-                Attempt.status.in_(("queued", "initiated", "ringing", "in-progress", "sent")),
-                (Attempt.channel == Channel.CALL) | (Attempt.status != AttemptStatus.QUEUED),
-            )
-        ).scalar_one()
-    return {"live": int(live)}
 
 
 def _sim_live(soak: Soak) -> int:
@@ -126,7 +111,10 @@ def settle(soak: Soak) -> float:
     quiet_since: float | None = None
     while time.monotonic() - started < SETTLE_LIMIT:
         soak.supervisor.watch()
-        live = _live_count(soak.engine)["live"]
+        # in flight, or waiting with no job to take it (one a flushed Redis lost, until
+        # the reaper queues it again); a call waiting with its job (for the window to open)
+        # is settled
+        live, _ = stuck_attempts(soak)
         sim = _sim_live(soak)
         if live == 0 and sim == 0:
             # late callbacks and replays come up to 180 clock seconds after a call ended
