@@ -213,7 +213,7 @@ def test_an_answer_url_that_fails_is_asked_again_at_the_fallback_url() -> None:
         asked = [p for path, p in w.receiver.records if path == "/twilio/voice/answer"]
         return asked, w.receiver.final(sid)
 
-    asked, final = run(scenario, time_scale=100, mean_talk_seconds=600)
+    asked, final = run(scenario, time_scale=10, mean_talk_seconds=600)
     assert len(asked) == 2
     assert "ErrorCode" not in asked[0]
     assert (asked[1]["ErrorCode"], asked[1]["ErrorUrl"].split("?")[1]) == ("11200", "attempt=4")
@@ -248,7 +248,7 @@ def test_a_machine_left_alone_hangs_up_after_its_greeting() -> None:
         await w.state.idle()
         return w.receiver.final(sid)
 
-    final = run(scenario, time_scale=100)
+    final = run(scenario, time_scale=20)
     assert 12 <= int(final["CallDuration"]) <= 20
 
 
