@@ -15,6 +15,7 @@ from campaigns.acceptance import acceptance
 from campaigns.errors import CampaignError
 from campaigns.matrix import ProductState, product_states
 from campaigns.offers import FOLLOW_UP_OFFERS, WIN_BACK_OFFERS, sales_offer
+from campaigns.settings.model import Costs
 from store.models import (
     CampaignKind,
     Customer,
@@ -88,11 +89,18 @@ class Candidates:
     """
 
     def __init__(
-        self, conn: Connection, request: PlanRequest, base: pd.DataFrame, as_of: dt.date
+        self,
+        conn: Connection,
+        request: PlanRequest,
+        base: pd.DataFrame,
+        as_of: dt.date,
+        costs: Costs,
     ) -> None:
         self.conn = conn
         self.request = request
         self.econ = request.economics
+        self.contact_cost = self.econ.contact_cost(costs)
+        self.offer_cost = self.econ.offer_cost(costs)
         self.base = base
         self.as_of = as_of
 
@@ -122,7 +130,7 @@ class Candidates:
             basis = "risk_value"
         clv = live["clv"].fillna(0.0)
         live["gain"] = gain
-        live["value"] = gain * clv - econ.contact_cost - econ.offer_cost
+        live["value"] = gain * clv - self.contact_cost - self.offer_cost
         live["rank_score"] = live["p_churn"]
         live["product_id"] = pd.NA
         live["offer"] = None  # from the top reason, read for the chosen entries only
@@ -167,7 +175,7 @@ class Candidates:
             FOLLOW_UP_OFFERS["new_customer"],
         )
         live["gain"] = live["p_churn"] * econ.save_rate
-        live["value"] = live["gain"] * live["clv"].fillna(0.0) - econ.contact_cost
+        live["value"] = live["gain"] * live["clv"].fillna(0.0) - self.contact_cost
         live["rank_score"] = live["p_churn"]
         live["product_id"] = pd.NA
         live["decile"] = _deciles(live["p_churn"], self.base["p_churn"])
@@ -207,8 +215,8 @@ class Candidates:
         frame["gain"] = econ.win_back_rate
         frame["value"] = (
             econ.win_back_rate * frame["former_arpu"] * econ.win_back_months
-            - econ.contact_cost
-            - econ.offer_cost
+            - self.contact_cost
+            - self.offer_cost
         )
         frame["rank_score"] = frame["value"]
         frame["offer"] = frame["exit_reason"].map(WIN_BACK_OFFERS)
@@ -217,7 +225,6 @@ class Candidates:
         return frame
 
     def _sales(self, kind: CampaignKind) -> tuple[pd.DataFrame, str]:
-        econ = self.econ
         live = self._live()
         products = _frame(
             self.conn,
@@ -243,7 +250,7 @@ class Candidates:
         pairs["value"] = (
             p
             * (pairs["margin_gain"].to_numpy(float) * months - pairs["price_gain"].to_numpy(float))
-            - econ.contact_cost
+            - self.contact_cost
         )
         pairs = pairs.sort_values(["value", "product_id"], ascending=[False, True])
         best = (

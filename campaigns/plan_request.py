@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from campaigns.errors import CampaignError
+from campaigns.settings.model import Costs
 from store.models import CampaignKind
 
 __all__ = ["PLAN_FIELDS", "Economics", "PlanAsked", "PlanRequest", "PlanRequestError"]
@@ -66,10 +67,10 @@ class PlanRequestError(CampaignError):
 class Economics:
     """The money and planning assumptions of a list; stored with the campaign."""
 
-    contact_cost: float = 3.0  # per treated entry: attempts, agent time, SMS
-    # expected cost of the offer per call: its price times the share who take it (a
-    # retention discount of 40 taken by one in eight called), the same for every entry
-    offer_cost: float = 5.0
+    # what an entry costs is the campaign's contact and offer costs (its settings'
+    # ``costs``, as the reports count them) times how many of each it is expected to take:
+    contacts_per_entry: float = 1.5  # calls that ring or texts sent, retries included
+    offer_take_rate: float = 0.125  # one in eight called takes the offer
     save_rate: float = 0.20  # share of the risk a call removes, when no uplift model exists
     min_value_at_risk: float = 50.0  # risk-based lists: p_churn x CLV must reach this
     win_back_rate: float = 0.10  # lost customers who come back after a call
@@ -79,12 +80,20 @@ class Economics:
     complaint_closed_days: int = 30  # the after-complaint call
 
     def __post_init__(self) -> None:
-        for name in ("contact_cost", "offer_cost", "win_back_months", "min_value_at_risk"):
+        for name in ("contacts_per_entry", "win_back_months", "min_value_at_risk"):
             if getattr(self, name) < 0:
                 raise CampaignError(f"{name} must not be negative")
-        for name in ("save_rate", "win_back_rate"):
+        for name in ("save_rate", "win_back_rate", "offer_take_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise CampaignError(f"{name} must be between 0 and 1")
+
+    def contact_cost(self, costs: Costs) -> float:
+        """Expected contact cost of one treated entry."""
+        return self.contacts_per_entry * costs.contact
+
+    def offer_cost(self, costs: Costs) -> float:
+        """Expected offer cost of one treated entry: the offer's cost times its take-up."""
+        return self.offer_take_rate * costs.offer
 
 
 def _capacity_problems(given: set[str]) -> dict[str, str]:
@@ -187,9 +196,11 @@ class PlanRequest(PlanAsked):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
+    # the campaign's own settings (campaigns.settings), its first version
     policy: Mapping[str, Any] = Field(default_factory=dict)
     economics: Economics = Field(default_factory=Economics)
     now: dt.datetime | None = None
+    actor: str = "planner"  # who planned it, for the settings' first version
 
 
 PLAN_FIELDS = tuple(PlanAsked.model_fields)

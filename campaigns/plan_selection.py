@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from campaigns.policy.screen import screen
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.models import (
     Campaign,
     CampaignKind,
@@ -51,7 +51,7 @@ class Selection:
 def select_entries(
     conn: Connection,
     request: PlanRequest,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     cands: pd.DataFrame,
     now: dt.datetime,
     seed: int,

@@ -13,7 +13,6 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from campaigns.offers import SCRIPTS, retention_offer
 from campaigns.plan_selection import Selection
-from campaigns.policy.settings import ContactPolicy
 from store.models import (
     Campaign,
     CampaignKind,
@@ -99,14 +98,13 @@ def _balance(chosen: pd.DataFrame) -> float:
 def store_plan(
     conn: Connection,
     request: PlanRequest,
-    policy: ContactPolicy,
     model_version_id: int,
     seed: int,
     sel: Selection,
     preview: dict[str, Any],
 ) -> int:
     """Store the planned campaign with its entries and exclusions; returns its id."""
-    campaign_id = _insert_campaign(conn, request, policy, model_version_id, seed, preview)
+    campaign_id = _insert_campaign(conn, request, model_version_id, seed, preview)
     chosen = sel.chosen
     if request.kind is CampaignKind.ANTI_CHURN and not chosen.empty:
         tops = _top_reasons(conn, model_version_id, chosen.index.tolist())
@@ -132,7 +130,6 @@ def store_plan(
 def _insert_campaign(
     conn: Connection,
     request: PlanRequest,
-    policy: ContactPolicy,
     model_version_id: int,
     seed: int,
     preview: dict[str, Any],
@@ -145,7 +142,6 @@ def _insert_campaign(
             status=CampaignStatus.PLANNED,
             holdout_fraction=request.holdout,
             seed=seed,
-            policy=policy.as_json(),
             model_version_id=model_version_id,
             plan={
                 "request": {

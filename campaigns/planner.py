@@ -33,13 +33,15 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy.orm import Session
 
 from campaigns.errors import CampaignNameTaken, NothingScoredError
 from campaigns.plan_candidates import Candidates, scored_base
 from campaigns.plan_request import PlanRequest
 from campaigns.plan_selection import select_entries
 from campaigns.plan_storage import plan_preview, store_plan
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.resolve import resolve
+from campaigns.settings.versions import set_campaign_settings, site_values
 from scoring.artifacts import active_version
 from scoring.features import data_end
 from store.dialect import has_advisory_locks
@@ -69,7 +71,6 @@ def plan(engine: Engine, request: PlanRequest, *, dry_run: bool = False) -> Plan
     if mv is None or as_of is None:
         raise NothingScoredError()
     now = request.now or dt.datetime.now(dt.UTC)
-    policy = ContactPolicy.for_kind(request.kind, request.policy)
     seed = request.seed if request.seed is not None else secrets.randbits(31)
     with engine.connect() as conn:
         txn = conn.begin()
@@ -77,16 +78,20 @@ def plan(engine: Engine, request: PlanRequest, *, dry_run: bool = False) -> Plan
             _lock_planning(conn)
             if conn.execute(select(Campaign.id).where(Campaign.name == request.name)).first():
                 raise CampaignNameTaken(request.name)
+            site = site_values(Session(bind=conn))
+            # screened under every profile the site uses; stored under its list's own
+            policy = resolve(request.kind, site, request.policy)
             base = scored_base(conn, mv.id)
             if base.empty:
                 raise NothingScoredError()
-            builder = Candidates(conn, request, base, as_of)
+            builder = Candidates(conn, request, base, as_of, policy.costs)
             cands, basis = builder.build()
             result = select_entries(conn, request, policy, cands, now, seed)
             preview = plan_preview(request, result, basis, as_of, seed, mv.version)
             campaign_id = None
             if not dry_run:
-                campaign_id = store_plan(conn, request, policy, mv.id, seed, result, preview)
+                campaign_id = store_plan(conn, request, mv.id, seed, result, preview)
+                _first_settings(conn, campaign_id, request)
                 txn.commit()
             else:
                 txn.rollback()
@@ -96,6 +101,15 @@ def plan(engine: Engine, request: PlanRequest, *, dry_run: bool = False) -> Plan
             raise
     columns = ["customer_id", "product_id", "value", "decile", "holdout"]
     return Plan(campaign_id, preview, result.chosen[columns].reset_index(drop=True))
+
+
+def _first_settings(conn: Connection, campaign_id: int, request: PlanRequest) -> None:
+    """The campaign's settings, version 1: the plan's own, resolved for its list."""
+    session = Session(bind=conn)
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None
+    set_campaign_settings(session, campaign, request.policy, request.actor)
+    session.flush()
 
 
 def _lock_planning(conn: Connection) -> None:

@@ -8,16 +8,17 @@ the job as done) finds the attempt already started and does nothing.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, Update, bindparam, select, text, update
 from sqlalchemy import func as sqlfunc
 from sqlalchemy.orm import Session
 
 from campaigns.policy.check import check_contact, record_exclusion
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.caller_id import caller_id_for
+from campaigns.settings.model import CampaignSettings
+from campaigns.settings.versions import settings_of
 from dialer.context import Dialer
-from dialer.dialing import DialingSettings
 from dialer.entry_taking import hold
 from dialer.outcomes import apply_status
 from store.dialect import has_advisory_locks
@@ -37,9 +38,18 @@ S = AttemptStatus
 E = EntryStatus
 
 
+class Ready(NamedTuple):
+    """An attempt claimed for dialing: the number, the settings in force, the caller ID
+    (None: the provider's own)."""
+
+    phone: str
+    settings: CampaignSettings
+    from_number: str | None
+
+
 async def claim_attempt(
     dialer: Dialer, attempt_id: int, channel: Channel, customer_id: int | None
-) -> tuple[str, DialingSettings] | str:
+) -> Ready | str:
     """``_ready_to_dial`` under the customer's lock: two workers never both pass the cap."""
     if customer_id is None:
         customer_id = await dialer.gateway.write(lambda s: s.scalar(_customer_of(attempt_id)))
@@ -48,8 +58,12 @@ async def claim_attempt(
     known = customer_id
     now = dialer.clock.utcnow()
 
-    def check(session: Session) -> tuple[str, DialingSettings] | str:
-        return _ready_to_dial(session, attempt_id, channel, now, customer_id=known)
+    shown = dialer.provider.from_number
+
+    def check(session: Session) -> Ready | str:
+        return _ready_to_dial(
+            session, attempt_id, channel, now, customer_id=known, default_from=shown
+        )
 
     return await dialer.gateway.write(check)
 
@@ -91,9 +105,8 @@ _TO_DIAL = (
         _CAMPAIGNS.c.id,
         _CAMPAIGNS.c.status,
         _CAMPAIGNS.c.kind,
-        _CAMPAIGNS.c.pacing,
-        _CAMPAIGNS.c.policy,
-        _CAMPAIGNS.c.dialing,
+        _CAMPAIGNS.c.settings_version,
+        _CAMPAIGNS.c.settings,
     )
     .select_from(_ATTEMPTS.outerjoin(_CAMPAIGNS, _CAMPAIGNS.c.id == _ATTEMPTS.c.campaign_id))
     .where(_ATTEMPTS.c.id == bindparam("attempt_id"))
@@ -115,6 +128,8 @@ def _claim(channel: Channel) -> Update:
             status=S.INITIATED if channel is Channel.CALL else S.QUEUED,
             started_at=now,
             queued_at=sqlfunc.coalesce(c.queued_at, now),
+            settings_version=bindparam("version"),
+            from_number=bindparam("from_number"),
         )
     )
 
@@ -131,7 +146,8 @@ def _ready_to_dial(
     now: dt.datetime,
     *,
     customer_id: int | None = None,
-) -> tuple[str, DialingSettings] | str:
+    default_from: str | None = None,
+) -> Ready | str:
     """Check the attempt once more and mark it started; a word when it must not go.
 
     Given the attempt's ``customer_id``, the customer's lock (``lock_customer``) is taken
@@ -148,8 +164,8 @@ def _ready_to_dial(
         row = session.connection().execute(_TO_DIAL, {"attempt_id": attempt_id}).one_or_none()
     if row is None:
         return "unknown"
-    status, sid, customer_id, entry_id, phone, campaign_id, running, kind, *settings = row
-    pacing, policy, dialing = settings[:3]  # then the lock's empty value, when taken here
+    status, sid, customer_id, entry_id, phone, campaign_id, running, kind, *stored = row
+    version, values = stored[:2]  # then the lock's empty value, when taken here
     if status is not _WAITING[channel] or sid is not None:
         return "already"  # a job that ran before got this far
     if campaign_id is None:
@@ -159,9 +175,10 @@ def _ready_to_dial(
         apply_status(session, attempt_id, S.CANCELED, now=now, error_code="campaign_not_running")
         _reopen(session, entry_id)
         return "not running"
+    settings = settings_of(kind, version, values)
     verdict = check_contact(
         session,
-        ContactPolicy.for_kind(kind, policy or {}),
+        settings,
         customer_id=customer_id,
         channel=channel,
         kind=kind,
@@ -189,10 +206,13 @@ def _ready_to_dial(
                 verdict=verdict,
             )
         return "blocked"
-    moved = session.connection().execute(_CLAIM[channel], {"attempt_id": attempt_id, "now": now})
+    # the caller ID is kept before the dial: a dial whose answer is lost is found by it
+    shown = caller_id_for(settings.caller_id, phone, default_from)
+    claim = {"attempt_id": attempt_id, "now": now, "version": version, "from_number": shown}
+    moved = session.connection().execute(_CLAIM[channel], claim)
     if moved.rowcount != 1:
         return "already"
-    return phone, DialingSettings.of_values(kind, pacing, dialing)
+    return Ready(phone, settings, shown)
 
 
 def _reopen(session: Session, entry_id: int | None) -> None:

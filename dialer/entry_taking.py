@@ -10,7 +10,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.policy.check import Verdict, check_contact, record_exclusion
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
+from campaigns.settings.versions import in_force
 from dialer.settling import new_attempt
 from store.models import (
     Attempt,
@@ -48,7 +49,7 @@ def take_calls(
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         return []
-    policy = ContactPolicy.of(campaign)
+    policy = in_force(campaign)
     attempts: list[tuple[int, int]] = []
     seen: set[int] = set()
     while len(attempts) < lines:
@@ -88,7 +89,7 @@ def take_calls(
 def take_entry(
     session: Session,
     campaign: Campaign,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     entry: ListEntry,
     *,
     now: dt.datetime,
@@ -112,7 +113,7 @@ def take_entry(
 def check_entry(
     session: Session,
     campaign: Campaign,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     entry: ListEntry,
     *,
     now: dt.datetime,

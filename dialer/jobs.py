@@ -15,6 +15,8 @@ from arq import Retry
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from campaigns.settings.model import CampaignSettings
+from campaigns.settings.templates import render
 from dialer.attempt_claim import claim_attempt
 from dialer.context import Dialer, DialerConfig
 from dialer.outcomes import apply_status
@@ -55,13 +57,14 @@ async def place_call(ctx: dict[str, Any], attempt_id: int, customer_id: int | No
         if ready in ("blocked", "not running"):
             await _free_previewer(dialer, attempt_id)
         return ready
-    phone, dialing = ready
+    phone, dialing, shown = ready
     try:
         sid = await dialer.provider.place_call(
             attempt_id=attempt_id,
             to=phone,
-            machine_detection=dialing.machine_detection,
+            machine_detection=dialing.machine_detection.enabled,
             ring_timeout=dialing.ring_timeout,
+            from_number=shown,
         )
     except TransientProviderError as error:
         return await _transient(ctx, dialer, attempt_id, S.INITIATED, error)
@@ -101,10 +104,12 @@ async def send_sms(ctx: dict[str, Any], attempt_id: int) -> str:
     ready = await claim_attempt(dialer, attempt_id, Channel.SMS, None)
     if isinstance(ready, str):
         return ready
-    phone, _ = ready
-    body = await dialer.gateway.write(lambda s: _sms_body(s, attempt_id, dialer.config))
+    phone, texting, shown = ready
+    body = await dialer.gateway.write(lambda s: _sms_body(s, attempt_id, dialer.config, texting))
     try:
-        sid = await dialer.provider.send_sms(attempt_id=attempt_id, to=phone, body=body)
+        sid = await dialer.provider.send_sms(
+            attempt_id=attempt_id, to=phone, body=body, from_number=shown
+        )
     except TransientProviderError as error:
         return await _transient(ctx, dialer, attempt_id, S.QUEUED, error)
     except PermanentProviderError as error:
@@ -139,7 +144,9 @@ _KEEP_SID = (
 )
 
 
-def _sms_body(session: Session, attempt_id: int, config: DialerConfig) -> str:
+def _sms_body(
+    session: Session, attempt_id: int, config: DialerConfig, settings: CampaignSettings
+) -> str:
     attempt = session.get(Attempt, attempt_id)
     assert attempt is not None
     campaign = session.get(Campaign, attempt.campaign_id)
@@ -148,12 +155,21 @@ def _sms_body(session: Session, attempt_id: int, config: DialerConfig) -> str:
     assert campaign is not None
     assert customer is not None
     first_name = customer.name.split()[0] if customer.name.strip() else None
+    offer = entry.offer if entry is not None else None
+    if settings.templates.sms is not None:  # the campaign's own text, checked when set
+        return render(
+            settings.templates.sms,
+            company=config.company,
+            first_name=first_name or "",
+            callback_number=config.callback_number,
+            offer=offer or "",
+        )
     return render_sms(
         campaign.kind.value,
         company=config.company,
         first_name=first_name,
         callback_number=config.callback_number,
-        offer=entry.offer if entry is not None else None,
+        offer=offer,
         opt_out=OPT_OUT_LINE,
     ).text
 

@@ -52,12 +52,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from enum import StrEnum
 from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from campaigns.settings.model import PacingMode
 
 __all__ = [
     "Clock",
@@ -86,12 +87,6 @@ class Clock(Protocol):
     def now(self) -> float:
         """Seconds, on any fixed origin."""
         ...
-
-
-class PacingMode(StrEnum):
-    PREVIEW = "preview"
-    PROGRESSIVE = "progressive"
-    PREDICTIVE = "predictive"
 
 
 @dataclass(frozen=True)

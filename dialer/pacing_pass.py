@@ -22,9 +22,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.figures import measuring_window_counts
+from campaigns.settings.model import CampaignSettings
+from campaigns.settings.versions import in_force
 from dialer.board_restore import ensure_board
 from dialer.context import Dialer
-from dialer.dialing import DialingSettings
+from dialer.dialing import pacing_settings
 from dialer.entry_taking import take_calls
 from dialer.pacing import (
     PacingMode,
@@ -86,7 +88,7 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
     if snapshot is None:
         return 0
     dialing, ringing, unclaimed, stats = snapshot
-    if dialing.mode is PacingMode.PREVIEW:
+    if dialing.pacing is PacingMode.PREVIEW:
         return 0
     # The agents once more, after the store: a call answered between the two reads then
     # counts as ringing and its agent as taken, never as neither, so no line is dialled
@@ -103,7 +105,7 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
         calls_waiting=unclaimed,
         stats=stats,
     )
-    lines = lines_to_dial(state, dialing.pacing())
+    lines = lines_to_dial(state, pacing_settings(dialing))
     if lines <= 0:
         return 0
     at = dialer.clock.at(now)
@@ -115,7 +117,7 @@ async def _pace(dialer: Dialer, campaign_id: int) -> int:
 
 def _snapshot(
     session: Session, campaign_id: int, now: float
-) -> tuple[DialingSettings, tuple[float, ...], int, WindowStats] | None:
+) -> tuple[CampaignSettings, tuple[float, ...], int, WindowStats] | None:
     """The campaign's dialing settings, lines in flight, answered calls no agent has taken
     yet and windowed outcomes, or None.
 
@@ -126,8 +128,8 @@ def _snapshot(
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or campaign.status is not CampaignStatus.RUNNING:
         return None
-    dialing = DialingSettings.of(campaign)
-    pacing = dialing.pacing()
+    dialing = in_force(campaign)
+    pacing = pacing_settings(dialing)
     launched = campaign.launched_at.timestamp() if campaign.launched_at else 0.0
     opened = measuring_window_start(now, launched, pacing.measuring_window_seconds)
     since = dt.datetime.fromtimestamp(now - pacing.window_seconds, dt.UTC)

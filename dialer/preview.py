@@ -24,8 +24,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.policy.check import Verdict
-from campaigns.policy.settings import ContactPolicy
-from dialer.dialing import DialingSettings
+from campaigns.settings.versions import in_force
 from dialer.entry_taking import check_entry, take_entry
 from dialer.outcomes import apply_status
 from dialer.pacing import PacingMode
@@ -72,7 +71,7 @@ def _campaign(session: Session, campaign_id: int) -> Campaign:
 
 
 def is_preview(campaign: Campaign) -> bool:
-    return DialingSettings.of(campaign).mode is PacingMode.PREVIEW
+    return in_force(campaign).pacing is PacingMode.PREVIEW
 
 
 def candidates(
@@ -91,7 +90,7 @@ def candidates(
     (returned, so that the transaction keeps the entry's hold). ``exclude``: entries
     other agents are previewing."""
     campaign = _campaign(session, campaign_id)
-    policy = ContactPolicy.of(campaign)
+    policy = in_force(campaign)
     shared = is_preview(campaign)
     due = or_(ListEntry.due_at.is_(None), ListEntry.due_at <= now)
     # an own call-back the policy held back waits as pending, still the agent's
@@ -163,7 +162,7 @@ def start_call(
     campaign = _campaign(session, entry.campaign_id)
     if entry.status not in _OPEN or entry.assigned_agent_id not in (None, agent_id):
         raise PreviewError(f"entry {entry_id} is no longer waiting for a call")
-    taken = take_entry(session, campaign, ContactPolicy.of(campaign), entry, now=now)
+    taken = take_entry(session, campaign, in_force(campaign), entry, now=now)
     if taken is None:
         raise PreviewError(f"entry {entry_id} is no longer waiting for a call")
     if isinstance(taken, Verdict):

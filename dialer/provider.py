@@ -49,6 +49,8 @@ from twilio.rest import Client  # type: ignore[import-untyped, unused-ignore]
 from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[import-untyped, unused-ignore]
 from twilio.twiml.voice_response import Dial, VoiceResponse  # type: ignore[import-untyped, unused-ignore]
 
+from campaigns.settings.templates import render
+
 __all__ = [
     "CallbackUrls",
     "PermanentProviderError",
@@ -266,6 +268,7 @@ class TwilioProvider:
         to: str,
         machine_detection: bool = True,
         ring_timeout: int | None = None,
+        from_number: str | None = None,
     ) -> str:
         """Dial ``to``; returns the CallSid. The answer and status webhooks carry the attempt.
 
@@ -282,7 +285,7 @@ class TwilioProvider:
         with _provider_errors("placing a call"):
             call = await self._client.calls.create_async(
                 to=to,
-                from_=self.from_number,
+                from_=from_number or self.from_number,
                 url=self.callbacks.voice_answer(attempt_id),
                 method="POST",
                 # the answer is idempotent: asked again, it gives the same agent
@@ -296,12 +299,14 @@ class TwilioProvider:
             )
         return str(call.sid)
 
-    async def send_sms(self, *, attempt_id: int, to: str, body: str) -> str:
+    async def send_sms(
+        self, *, attempt_id: int, to: str, body: str, from_number: str | None = None
+    ) -> str:
         """Text ``body`` to ``to``; returns the MessageSid."""
         with _provider_errors("sending a text"):
             message = await self._client.messages.create_async(
                 to=to,
-                from_=self.from_number,
+                from_=from_number or self.from_number,
                 body=body,
                 status_callback=self.callbacks.sms_status(attempt_id),
             )
@@ -324,25 +329,33 @@ class TwilioProvider:
         duration = int(call.duration) if call.duration not in (None, "") else None
         return str(call.status), duration
 
-    async def calls_to(self, to: str) -> list[tuple[str, str, int | None]]:
+    async def calls_to(
+        self, to: str, from_number: str | None = None
+    ) -> list[tuple[str, str, int | None]]:
         """Our latest calls to ``to`` as the carrier lists them, newest first: (sid, status,
         duration). For a dial whose answer was lost, the carrier's word on what it placed."""
         with _provider_errors("listing calls"):
             calls = await self._client.calls.list_async(
-                to=to, from_=self.from_number, limit=_LISTED
+                to=to, from_=from_number or self.from_number, limit=_LISTED
             )
         return [
             (str(c.sid), str(c.status), int(c.duration) if c.duration not in (None, "") else None)
             for c in calls
         ]
 
-    async def messages_to(self, to: str) -> list[tuple[str, str]]:
+    async def messages_to(self, to: str, from_number: str | None = None) -> list[tuple[str, str]]:
         """Our latest texts to ``to`` as the carrier lists them, newest first: (sid, status)."""
         with _provider_errors("listing messages"):
             messages = await self._client.messages.list_async(
-                to=to, from_=self.from_number, limit=_LISTED
+                to=to, from_=from_number or self.from_number, limit=_LISTED
             )
         return [(str(m.sid), str(m.status)) for m in messages]
+
+    async def owned_numbers(self) -> list[str]:
+        """The account's own numbers (E.164): the only ones a caller ID may be."""
+        with _provider_errors("listing the account's numbers"):
+            numbers = await self._client.incoming_phone_numbers.list_async(limit=1000)
+        return [str(n.phone_number) for n in numbers]
 
     async def message_status(self, sid: str) -> str:
         """The carrier's word for a text now, for one whose status callbacks went missing."""
@@ -404,13 +417,18 @@ def hang_up_twiml() -> str:
     return str(response)
 
 
-def voicemail_twiml(company: str, callback_number: str) -> str:
-    """A short message left after the answering machine's beep."""
+def voicemail_twiml(company: str, callback_number: str, text: str | None = None) -> str:
+    """A short message left after the answering machine's beep: the campaign's ``text``
+    (a template of its settings), else the product's own."""
     response = VoiceResponse()
-    response.say(
-        f"Hello, this is {company}, calling about your account. "
-        f"Please call us back on {spoken_number(callback_number)}. Thank you, goodbye."
-    )
+    spoken = spoken_number(callback_number)
+    if text is not None:
+        response.say(render(text, company=company, callback_number=spoken, first_name="", offer=""))
+    else:
+        response.say(
+            f"Hello, this is {company}, calling about your account. "
+            f"Please call us back on {spoken}. Thank you, goodbye."
+        )
     response.hangup()
     return str(response)
 

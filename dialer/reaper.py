@@ -53,17 +53,17 @@ REQUEUE_AFTER = 120.0  # a waiting attempt this old with no job lost it with Red
 # real seconds: a dial request cut off by its timeout (15 s) may still be acted on by the
 # carrier a little later; until twice that, a line with no SID could yet become a call
 LOST_AFTER_REAL = 30.0
-Quiet = tuple[int, Channel, str | None, dt.datetime, str]
+Quiet = tuple[int, Channel, str | None, dt.datetime, tuple[str, str | None]]
 
 
 async def reap(ctx: dict[str, Any]) -> int:
     """One pass; returns how many attempts were settled or queued again and agents freed."""
     dialer: Dialer = ctx["dialer"]
     settled = 0
-    for attempt_id, channel, sid, started, phone in await dialer.gateway.write(
+    for attempt_id, channel, sid, started, numbers in await dialer.gateway.write(
         partial(_quiet, now=_now(dialer))
     ):
-        settled += await _settle(dialer, attempt_id, channel, sid, started, phone)
+        settled += await _settle(dialer, attempt_id, channel, sid, started, numbers)
     queued = await requeue_due(dialer, older_than=REQUEUE_AFTER)
     return settled + queued + await free_held_agents(dialer)
 
@@ -78,7 +78,12 @@ def _quiet(session: Session, *, now: dt.datetime) -> list[Quiet]:
     call, text = Attempt.channel == Channel.CALL, Attempt.channel == Channel.SMS
     rows = session.execute(
         select(
-            Attempt.id, Attempt.channel, Attempt.provider_sid, Attempt.started_at, Attempt.phone
+            Attempt.id,
+            Attempt.channel,
+            Attempt.provider_sid,
+            Attempt.started_at,
+            Attempt.phone,
+            Attempt.from_number,
         ).where(
             or_(
                 call & Attempt.status.in_((S.INITIATED, S.RINGING)),
@@ -90,8 +95,8 @@ def _quiet(session: Session, *, now: dt.datetime) -> list[Quiet]:
         )
     ).all()
     return [
-        (int(i), channel, sid, started, phone)
-        for i, channel, sid, started, phone in rows
+        (int(i), channel, sid, started, (phone, from_number))
+        for i, channel, sid, started, phone, from_number in rows
         if started
     ]
 
@@ -102,7 +107,7 @@ async def _settle(
     channel: Channel,
     sid: str | None,
     started: dt.datetime,
-    phone: str,
+    numbers: tuple[str, str | None],
 ) -> int:
     """Apply the carrier's final word on one quiet attempt; 1 when something moved."""
     now = _now(dialer)
@@ -110,7 +115,7 @@ async def _settle(
     status, duration = None, None
     if sid is None:
         try:
-            sid = await _lost_sid(dialer, attempt_id, channel, phone)
+            sid = await _lost_sid(dialer, attempt_id, channel, *numbers)
         except ProviderError as error:
             log.warning("attempt %s: the carrier could not list its calls (%s)", attempt_id, error)
             return 0  # it may hold the call: asked again on the next pass
@@ -146,7 +151,9 @@ async def _settle(
     return 1
 
 
-async def _lost_sid(dialer: Dialer, attempt_id: int, channel: Channel, phone: str) -> str | None:
+async def _lost_sid(
+    dialer: Dialer, attempt_id: int, channel: Channel, phone: str, from_number: str | None
+) -> str | None:
     """The SID of the call or text the carrier placed for an attempt whose dial answer was
     lost, kept on the attempt; None when the carrier lists none.
 
@@ -154,9 +161,9 @@ async def _lost_sid(dialer: Dialer, attempt_id: int, channel: Channel, phone: st
     claimed under its customer's lock and the contact policy counts one in flight, so no
     other dial to the number is made meanwhile, and an unheld one is this attempt's."""
     if channel is Channel.CALL:
-        listed = [sid for sid, _, _ in await dialer.provider.calls_to(phone)]
+        listed = [sid for sid, _, _ in await dialer.provider.calls_to(phone, from_number)]
     else:
-        listed = [sid for sid, _ in await dialer.provider.messages_to(phone)]
+        listed = [sid for sid, _ in await dialer.provider.messages_to(phone, from_number)]
     if not listed:
         return None
 

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Select, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings, MachineAction
+from campaigns.settings.versions import in_force, settings_of
 from dialer.change import ATTEMPTS, CAMPAIGNS, ENTRIES, Change, forget, one_of
-from dialer.dialing import DialingSettings
 from store.models import (
     Attempt,
     AttemptStatus,
@@ -58,12 +58,11 @@ def settle_change(session: Session, change: Change, *, now: dt.datetime) -> list
     )
     if row is None:
         return []
-    entry_status, kind, pacing, policy, dialing, unreached, tried = row
+    entry_status, kind, version, values, unreached, tried = row
     if entry_status in (E.DONE, E.EXCLUDED):
         return []
     decision = _decide(
-        DialingSettings.of_values(kind, pacing, dialing),
-        ContactPolicy.for_kind(kind, policy or {}),
+        settings_of(kind, version, values),
         status,
         unreached=int(unreached or 0),
         tried=int(tried or 0),
@@ -95,9 +94,8 @@ def _settling() -> Select[Any]:
         select(
             e.status,
             k.kind,
-            k.pacing,
-            k.policy,
-            k.dialing,
+            k.settings_version,
+            k.settings,
             unreached.scalar_subquery(),
             tried.scalar_subquery(),
         )
@@ -121,8 +119,7 @@ class _Decision:
 
 
 def _decide(
-    dialing: DialingSettings,
-    policy: ContactPolicy,
+    settings: CampaignSettings,
     outcome: AttemptStatus,
     *,
     unreached: int,
@@ -132,12 +129,14 @@ def _decide(
     """What becomes of the entry after ``outcome``, given its calls so far."""
     if outcome is S.ABANDONED:
         # the contact policy keeps the customer out for the abandon cooldown
-        return _Decision(E.PENDING, now + dt.timedelta(hours=policy.abandon_cooldown_hours))
-    after = dialing.sms_after_failed_calls
+        return _Decision(E.PENDING, now + dt.timedelta(hours=settings.cooldowns.abandon_hours))
+    if outcome is S.MACHINE and settings.machine_detection.action is MachineAction.SMS:
+        return _Decision(E.DONE, text=True)  # the text instead of a voicemail, and of more calls
+    after = settings.sms_after_failed_calls
     if after and unreached >= after and outcome in UNREACHED:
         return _Decision(E.DONE, text=True)
-    delay = dialing.retry_delay_minutes(outcome)
-    if delay is None or tried >= policy.max_attempts:
+    delay = settings.retry_delay_minutes(outcome)
+    if delay is None or tried >= settings.max_attempts.total:
         return _Decision(E.DONE)
     return _Decision(E.PENDING, now + dt.timedelta(minutes=delay))
 
@@ -150,8 +149,6 @@ def next_try(
     *,
     now: dt.datetime,
 ) -> list[int]:
-    dialing = DialingSettings.of(campaign)
-    policy = ContactPolicy.of(campaign)
     calls = session.execute(
         select(Attempt.status).where(
             Attempt.list_entry_id == entry.id, Attempt.channel == Channel.CALL
@@ -159,8 +156,7 @@ def next_try(
     ).scalars()
     statuses = list(calls)
     decision = _decide(
-        dialing,
-        policy,
+        in_force(campaign),
         outcome,
         unreached=sum(s in UNREACHED for s in statuses),
         tried=sum(s not in (S.SCHEDULED, S.QUEUED, S.CANCELED) for s in statuses),

@@ -20,11 +20,12 @@ from typing import Literal
 import smsutil
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from campaigns.settings.templates import OPT_OUT_LINE
+
 __all__ = ["OPT_OUT_LINE", "SMS_KINDS", "SmsBody", "measure", "render_sms"]
 
 # Beside the packages both in the repository and in the wheel (force-included there).
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-OPT_OUT_LINE = "Reply STOP to opt out."
 _SUFFIX = ".txt.j2"
 
 SMS_KINDS: tuple[str, ...] = tuple(

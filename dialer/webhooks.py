@@ -36,10 +36,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from campaigns.settings.model import MachineAction
+from campaigns.settings.versions import in_force
 from dialer.board_restore import ensure_board
 from dialer.change import Change
 from dialer.context import Dialer
-from dialer.dialing import DialingSettings
 from dialer.opt_out import apply_keyword
 from dialer.outcomes import apply_status, move_on, unchanged
 from dialer.pacing import PacingSettings
@@ -359,10 +360,12 @@ async def voice_amd(request: web.Request) -> web.Response:
                 s, agent, "ready", at=now, campaign_id=change.campaign_id, attempt_id=attempt_id
             )
         )
-    voicemail = await dialer.gateway.write(lambda s: _leaves_voicemail(s, change.campaign_id))
+    voicemail = await dialer.gateway.write(lambda s: _voicemail_text(s, change.campaign_id))
     try:
-        if voicemail and answered_by is AnsweredBy.MACHINE:
-            twiml = voicemail_twiml(dialer.config.company, dialer.config.callback_number)
+        if voicemail is not None and answered_by is AnsweredBy.MACHINE:
+            twiml = voicemail_twiml(
+                dialer.config.company, dialer.config.callback_number, text=voicemail or None
+            )
             await dialer.provider.update_call(sid, twiml=twiml)
         else:
             await dialer.provider.hang_up(sid)
@@ -377,9 +380,15 @@ async def voice_amd(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _leaves_voicemail(session: Session, campaign_id: int | None) -> bool:
+def _voicemail_text(session: Session, campaign_id: int | None) -> str | None:
+    """The campaign's own voicemail text, "" for the product's, None: leave none."""
     campaign = session.get(Campaign, campaign_id) if campaign_id else None
-    return campaign is not None and DialingSettings.of(campaign).voicemail
+    if campaign is None:
+        return None
+    settings = in_force(campaign)
+    if settings.machine_detection.action is not MachineAction.VOICEMAIL:
+        return None
+    return settings.templates.voicemail or ""
 
 
 # -- texts --------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def write_campaign(engine: Engine, customers: int) -> int:
         customers,
         name="bench-console",
         entry_status=EntryStatus.PENDING,
-        dialing={"mode": "progressive", "sms_after_failed_calls": 0},
+        dialing={"pacing": "progressive", "sms_after_failed_calls": 0},
     )
 
 

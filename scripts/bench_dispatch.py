@@ -50,6 +50,7 @@ from typing import Any
 import redis
 from sqlalchemy import Engine, func, insert, select
 
+from campaigns.settings.model import CampaignSettings
 from dialer.clock import DialerClock
 from dialer.states import FINAL
 from scripts.backends import bench_database, bench_redis, clear_keys, redis_cpu, set_clock
@@ -112,10 +113,11 @@ def write_campaign(
             name=f"{name}-{uuid.uuid4().hex[:8]}",
             kind=CampaignKind.CROSS_SELL,
             status=CampaignStatus.RUNNING,
-            pacing="progressive",
-            policy={},
             # no texts; retries fall due minutes after the run, so the queue is not refilled
-            dialing=dialing or {"sms_after_failed_calls": 0},
+            settings=CampaignSettings.for_kind(
+                CampaignKind.CROSS_SELL, dialing or {"sms_after_failed_calls": 0}
+            ).as_json(),
+            settings_version=1,
             plan={},
             launched_at=CLOCK_START - dt.timedelta(days=1),
         )

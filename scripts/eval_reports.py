@@ -50,7 +50,7 @@ def evaluate_seed(
     from campaigns.plan_request import PlanRequest
     from campaigns.planner import plan
     from campaigns.reports import saved_report
-    from dialer.dialing import DialingSettings
+    from campaigns.settings.versions import set_campaign_settings
     from runner.demo.dialing_run import work_lists
     from runner.embedded import redis_url
     from runner.settings import Settings
@@ -74,8 +74,7 @@ def evaluate_seed(
     start = launch_time(DEFAULT_AS_OF)
     with transaction(engine) as session:
         campaign = session.query(Campaign).filter_by(name=name).one()
-        dialing = DialingSettings.for_kind(campaign.kind, {"mode": "predictive"})
-        campaign.dialing, campaign.pacing = dialing.as_json(), dialing.mode.value
+        set_campaign_settings(session, campaign, {"pacing": "predictive"}, "eval_reports")
         campaign_id = campaign.id
     move(engine, name, "launch", now=start)
     settings = Settings.model_validate(

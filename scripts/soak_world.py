@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from campaigns.settings.model import CampaignSettings
 from store.db import transaction
 from store.models import (
     Campaign,
@@ -80,9 +81,10 @@ def write_base(engine: Engine, customers: int, seed: int, launched: dt.datetime)
                 name=f"{name}-{tag}",
                 kind=kind,
                 status=CampaignStatus.RUNNING,
-                pacing=pacing,
-                policy={},
-                dialing={"abandon_target": target, "sms_after_failed_calls": 2},
+                settings=CampaignSettings.for_kind(
+                    kind, {"pacing": pacing, "abandon_target": target, "sms_after_failed_calls": 2}
+                ).as_json(),
+                settings_version=1,
                 plan={},
                 launched_at=launched,
             )

@@ -34,7 +34,7 @@ from sqlalchemy import Engine, select
 from campaigns.plan_request import PlanRequest
 from campaigns.planner import plan
 from campaigns.policy.screen import screen
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from scoring.artifacts import active_version
 from store.models import (
     CampaignKind,
@@ -125,7 +125,7 @@ def _callable_pool(engine: Engine, truth: pd.DataFrame) -> pd.DataFrame:
             .set_index("customer_id", drop=False)
             .rename_axis(None)
         )
-        policy = ContactPolicy.for_kind(CampaignKind.ANTI_CHURN)
+        policy = CampaignSettings.for_kind(CampaignKind.ANTI_CHURN)
         blocked = screen(
             conn,
             policy,

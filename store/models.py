@@ -215,6 +215,8 @@ class ExclusionReason(enum.StrEnum):
     REFUSAL_COOLDOWN = "refusal_cooldown"
     ABANDON_COOLDOWN = "abandon_cooldown"
     MAX_ATTEMPTS = "max_attempts"
+    MAX_ATTEMPTS_TODAY = "max_attempts_today"
+    OPT_OUT_COOLDOWN = "opt_out_cooldown"
     OPEN_COMPLAINT = "open_complaint"
     ON_ACTIVE_LIST = "on_active_list"
     HIGHER_PRIORITY_LIST = "higher_priority_list"
@@ -410,22 +412,42 @@ class Campaign(Base):
     status: Mapped[CampaignStatus] = mapped_column(
         StrEnumType(CampaignStatus, 16), default=CampaignStatus.PLANNED, index=True
     )
-    pacing: Mapped[str] = mapped_column(String(16), default="progressive")
     holdout_fraction: Mapped[float] = mapped_column(Float, default=0.10)
     seed: Mapped[int | None] = mapped_column(Integer)
-    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the campaign's own settings in force (campaigns.settings), over the site's, and
+    # the number of their version; the history is in settings_versions
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attribution_days: Mapped[int] = mapped_column(Integer, default=30)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # the scores the list was built from, and the planning inputs and preview figures
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # how the dialer works the list: pacing target, retries, SMS fallback (dialer.settings)
-    dialing: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     launched_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
 
     entries: Mapped[list[ListEntry]] = relationship(back_populates="campaign")
+
+
+class SettingsVersion(Base):
+    """One change of a campaign's settings, or of the site-wide ones (no campaign): the
+    values it set, who set them and when. Rows are only added."""
+
+    __tablename__ = "settings_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "site", or "campaign:ID": one key for both, since NULL campaign ids are not unique
+    scope: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    # the changes as given, over what the scope had: a later default change still reaches
+    # every key they leave out
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    changed_by: Mapped[str] = mapped_column(String(120))
+    changed_at: Mapped[dt.datetime] = mapped_column(default=_now)
+
+    __table_args__ = (UniqueConstraint("scope", "version"),)
 
 
 class ListEntry(Base):
@@ -505,6 +527,9 @@ class Attempt(Base):
     ended_at: Mapped[dt.datetime | None]
     duration_s: Mapped[int | None] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(32))
+    # the caller ID shown, and the version of the campaign's settings it was made under
+    from_number: Mapped[str | None] = mapped_column(String(16))
+    settings_version: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_attempts_campaign_status", "campaign_id", "status"),

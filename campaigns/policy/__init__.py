@@ -1,6 +1,6 @@
 """The contact policy: whom a campaign may call or text, when, and how often.
 
-One ``ContactPolicy`` (``settings``) per campaign, kept as JSON on the campaign. It is
+One ``CampaignSettings`` (``settings``) per campaign, kept as JSON on the campaign. It is
 applied twice: ``screen.screen`` in bulk when a list is built, and ``check.check_contact``
 by the dialer right before each call or SMS. Both name the first rule that fails, in one
 fixed order (``rules.RULES``):

@@ -13,7 +13,7 @@ import holidays
 import phonenumbers
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 
 __all__ = [
     "as_utc",
@@ -22,6 +22,7 @@ __all__ = [
     "is_holiday",
     "known_zone",
     "next_allowed",
+    "window_problem",
 ]
 
 # first look a week ahead, then far enough for a year of holidays and DST changes
@@ -64,16 +65,32 @@ def _number_zones(phone: str) -> tuple[ZoneInfo, ...]:
     return tuple(zone for zone in zones if zone is not None)
 
 
-def in_window(policy: ContactPolicy, zones: Sequence[ZoneInfo], now: dt.datetime) -> bool:
+def in_window(policy: CampaignSettings, zones: Sequence[ZoneInfo], now: dt.datetime) -> bool:
     """Whether ``now`` is inside the calling window in every zone (none known: no)."""
     now = as_utc(now)
-    return bool(zones) and all(
-        policy.window_start <= now.astimezone(zone).time() < policy.window_end for zone in zones
-    )
+    return bool(zones) and all(_open_at(policy, now.astimezone(zone)) for zone in zones)
+
+
+def window_problem(
+    policy: CampaignSettings, zones: Sequence[ZoneInfo], now: dt.datetime
+) -> str | None:
+    """Why ``now`` is outside the calling window in one of the zones; None: inside."""
+    for zone in zones:
+        local = as_utc(now).astimezone(zone)
+        if not _open_at(policy, local):
+            window = policy.calling_window.on(local.date())
+            said = f"outside {window}" if window else f"no calls on {local:%A}s"
+            return f"{said} local time in {zone.key}"
+    return None
+
+
+def _open_at(policy: CampaignSettings, local: dt.datetime) -> bool:
+    window = policy.calling_window.on(local.date())
+    return window is not None and window.contains(local.time())
 
 
 def is_holiday(
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     country: str,
     region: str | None,
     zones: Sequence[ZoneInfo],
@@ -86,7 +103,7 @@ def is_holiday(
 
 
 def next_allowed(
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     zones: Sequence[ZoneInfo],
     country: str,
     region: str | None,
@@ -121,10 +138,10 @@ def as_utc(now: dt.datetime) -> dt.datetime:
 
 
 def _blocked_dates(
-    policy: ContactPolicy, country: str, region: str | None
+    policy: CampaignSettings, country: str, region: str | None
 ) -> Callable[[dt.date], bool]:
-    extra = frozenset(policy.extra_holidays)
-    calendar = _public_holidays(country, region) if policy.skip_public_holidays else None
+    extra = frozenset(policy.holidays.extra)
+    calendar = _public_holidays(country, region) if policy.holidays.public else None
     if calendar is None:
         return extra.__contains__
     return lambda day: day in extra or day in calendar
@@ -149,7 +166,7 @@ def _public_holidays(country: str, region: str | None) -> holidays.HolidayBase |
 
 
 def _open_spans(
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     zone: ZoneInfo,
     start: dt.datetime,
     stop: dt.datetime,
@@ -164,9 +181,10 @@ def _open_spans(
     for lo, hi, offset in _constant_offsets(zone, start, stop):
         day, last = (lo + offset).date(), (hi + offset).date()
         while day <= last:
-            if not blocked(day):
-                a = max(lo, dt.datetime.combine(day, policy.window_start, dt.UTC) - offset)
-                b = min(hi, dt.datetime.combine(day, policy.window_end, dt.UTC) - offset)
+            window = policy.calling_window.on(day)
+            if window is not None and not blocked(day):
+                a = max(lo, dt.datetime.combine(day, window.start, dt.UTC) - offset)
+                b = min(hi, dt.datetime.combine(day, window.end, dt.UTC) - offset)
                 if a < b:
                     spans.append((a, b))
             day += _DAY

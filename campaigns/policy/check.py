@@ -23,7 +23,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from campaigns.policy.calendar import as_utc, customer_zones, in_window, is_holiday, next_allowed
+from campaigns.policy.calendar import (
+    as_utc,
+    customer_zones,
+    is_holiday,
+    next_allowed,
+    window_problem,
+)
 from campaigns.policy.rules import (
     DNC_REASON,
     LASTING_REASONS,
@@ -37,9 +43,10 @@ from campaigns.policy.rules import (
     number_blocked,
     one_of,
     open_complaint,
+    recent_opt_out,
     refusal_of,
 )
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.models import (
     Attempt,
     Campaign,
@@ -81,7 +88,7 @@ class Verdict:
 
 def check_contact(
     session: Session,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     *,
     customer_id: int,
     channel: Channel,
@@ -114,17 +121,15 @@ def check_contact(
     if lasting is not None:
         return Verdict(allowed=False, reason=lasting[0], detail=lasting[1])
     blocks = _cooldowns(policy, facts)
-    if facts.contacts >= policy.max_contacts:
+    if facts.contacts >= policy.contact_cap.contacts:
         blocks = _cap(session, policy, customer_id, now, exclude_attempt_id) + blocks
+    if list_entry_id is not None and facts.tried >= policy.max_attempts.per_day:
+        today = _tried_today(session, policy, list_entry_id, zones, now, exclude_attempt_id)
+        blocks = today + blocks
     if not blocks:
-        if not in_window(policy, zones, now):
-            where = next(
-                z.key
-                for z in zones
-                if not policy.window_start <= now.astimezone(z).time() < policy.window_end
-            )
-            window = f"{policy.window_start:%H:%M}-{policy.window_end:%H:%M}"
-            blocks.append((R.OUTSIDE_WINDOW, f"outside {window} local time in {where}", now))
+        outside = window_problem(policy, zones, now)
+        if outside is not None:
+            blocks.append((R.OUTSIDE_WINDOW, outside, now))
         elif is_holiday(policy, country, region, zones, now):
             blocks.append((R.HOLIDAY, "a holiday where the customer is", now))
     if not blocks:
@@ -157,11 +162,12 @@ class _Facts:
     contacts: int
     abandoned_at: dt.datetime | None
     refused_at: dt.datetime | None
+    opted_out_at: dt.datetime | None  # on any channel, within the opt-out cooldown
 
 
 def _facts(
     session: Session,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     *,
     customer_id: int,
     channel: Channel,
@@ -191,7 +197,8 @@ def _facts(
             "cap_since": cap_since,
             "abandon_since": abandon_since,
             "history_since": min(cap_since, abandon_since),
-            "refusal_since": now - dt.timedelta(days=policy.refusal_cooldown_days),
+            "refusal_since": now - dt.timedelta(days=policy.cooldowns.refusal_days),
+            "opt_out_since": now - dt.timedelta(days=policy.cooldowns.opt_out_days),
             "kind": kind,
         },
     ).one_or_none()
@@ -212,6 +219,7 @@ def _facts(
         contacts=int(row.contacts or 0),
         abandoned_at=row.abandoned_at,
         refused_at=row.refused_at,
+        opted_out_at=row.opted_out_at,
     )
 
 
@@ -241,6 +249,7 @@ def _facts_statement(
         tried.label("tried"),
         *_history_columns(channel, not_this),
         _last_refusal(offer).label("refused_at"),
+        recent_opt_out(bindparam("opt_out_since", type_=_Instant)).label("opted_out_at"),
     ).where(Customer.id == bindparam("customer_id"))
 
 
@@ -322,7 +331,7 @@ def _last_refusal(offer: Any) -> Any:
 
 
 def _lasting_block(
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     facts: _Facts,
     zones: tuple[ZoneInfo, ...],
     channel: Channel,
@@ -341,36 +350,76 @@ def _lasting_block(
         return R.NO_TIMEZONE, "no time zone on record and none from the number"
     if facts.open_complaint:
         return R.OPEN_COMPLAINT, f"an open complaint, and this is a {kind.value} campaign"
-    if facts.tried >= policy.max_attempts:
-        return R.MAX_ATTEMPTS, f"{facts.tried} attempts made, at most {policy.max_attempts}"
+    if facts.tried >= policy.max_attempts.total:
+        return R.MAX_ATTEMPTS, f"{facts.tried} attempts made, at most {policy.max_attempts.total}"
     return None
 
 
-def _cooldowns(policy: ContactPolicy, facts: _Facts) -> list[Block]:
+def _cooldowns(policy: CampaignSettings, facts: _Facts) -> list[Block]:
     """The cooldowns in force, each with the instant it lifts."""
     blocks = []
     if facts.abandoned_at is not None:
         blocks.append(
             (
                 R.ABANDON_COOLDOWN,
-                f"a call abandoned in the last {policy.abandon_cooldown_hours} hours",
-                facts.abandoned_at + dt.timedelta(hours=policy.abandon_cooldown_hours),
+                f"a call abandoned in the last {policy.cooldowns.abandon_hours} hours",
+                facts.abandoned_at + dt.timedelta(hours=policy.cooldowns.abandon_hours),
+            )
+        )
+    if facts.opted_out_at is not None:
+        blocks.append(
+            (
+                R.OPT_OUT_COOLDOWN,
+                f"opted out of a channel in the last {policy.cooldowns.opt_out_days} days",
+                facts.opted_out_at + dt.timedelta(days=policy.cooldowns.opt_out_days),
             )
         )
     if facts.refused_at is not None:
         blocks.append(
             (
                 R.REFUSAL_COOLDOWN,
-                f"refused this offer in the last {policy.refusal_cooldown_days} days",
-                facts.refused_at + dt.timedelta(days=policy.refusal_cooldown_days),
+                f"refused this offer in the last {policy.cooldowns.refusal_days} days",
+                facts.refused_at + dt.timedelta(days=policy.cooldowns.refusal_days),
             )
         )
     return blocks
 
 
+def _tried_today(
+    session: Session,
+    policy: CampaignSettings,
+    entry_id: int,
+    zones: tuple[ZoneInfo, ...],
+    now: dt.datetime,
+    exclude_attempt_id: int | None,
+) -> list[Block]:
+    """The per-day limit, reached: tries of the entry since the customer's local midnight
+    (the earliest, over several zones), lifting at the next one (the latest)."""
+    starts = [_local_midnight(now, zone, 0) for zone in zones] or [_local_midnight(now, dt.UTC, 0)]
+    ends = [_local_midnight(now, zone, 1) for zone in zones] or [_local_midnight(now, dt.UTC, 1)]
+    query = select(func.count()).where(
+        Attempt.list_entry_id == entry_id,
+        one_of(Attempt.status, TRIED),
+        happened_at() >= min(starts),
+    )
+    if exclude_attempt_id is not None:
+        query = query.where(Attempt.id != exclude_attempt_id)
+    today = int(session.scalar(query) or 0)
+    if today < policy.max_attempts.per_day:
+        return []
+    limit = policy.max_attempts.per_day
+    return [(R.MAX_ATTEMPTS_TODAY, f"{today} tries today, at most {limit} a day", max(ends))]
+
+
+def _local_midnight(now: dt.datetime, zone: dt.tzinfo, days: int) -> dt.datetime:
+    """The UTC instant the local day ``days`` after today's begins in ``zone``."""
+    day = now.astimezone(zone).date() + dt.timedelta(days=days)
+    return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
+
+
 def _cap(
     session: Session,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     customer_id: int,
     now: dt.datetime,
     exclude_attempt_id: int | None,
@@ -386,15 +435,15 @@ def _cap(
         )
     ).all()
     contacts = sorted(at for at, counts in recent if counts)
-    if len(contacts) < policy.max_contacts:
+    if len(contacts) < policy.contact_cap.contacts:
         return []
-    oldest = contacts[len(contacts) - policy.max_contacts]
+    oldest = contacts[len(contacts) - policy.contact_cap.contacts]
     return [
         (
             R.CONTACT_CAP,
-            f"{len(contacts)} contacts in the last {policy.contact_period_days} days, "
-            f"at most {policy.max_contacts}",
-            oldest + dt.timedelta(days=policy.contact_period_days),
+            f"{len(contacts)} contacts in the last {policy.contact_cap.days} days, "
+            f"at most {policy.contact_cap.contacts}",
+            oldest + dt.timedelta(days=policy.contact_cap.days),
         )
     ]
 

@@ -17,7 +17,7 @@ from phonenumbers.tzdata import TIMEZONE_DATA
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.models import (
     Attempt,
     AttemptStatus,
@@ -53,6 +53,7 @@ __all__ = [
     "number_blocked",
     "one_of",
     "open_complaint",
+    "recent_opt_out",
     "recent_refusals",
     "refusal_of",
     "zoned_number",
@@ -82,8 +83,10 @@ RULES: tuple[Rule, ...] = (
     Rule(R.NO_TIMEZONE, screened=True, lasting=True),
     Rule(R.OPEN_COMPLAINT, screened=True, lasting=True),
     Rule(R.MAX_ATTEMPTS, screened=False, lasting=True),
+    Rule(R.MAX_ATTEMPTS_TODAY, screened=False, lasting=False),
     Rule(R.CONTACT_CAP, screened=True, lasting=False),
     Rule(R.ABANDON_COOLDOWN, screened=True, lasting=False),
+    Rule(R.OPT_OUT_COOLDOWN, screened=True, lasting=False),
     Rule(R.REFUSAL_COOLDOWN, screened=True, lasting=False),
     Rule(R.OUTSIDE_WINDOW, screened=False, lasting=False),
     Rule(R.HOLIDAY, screened=False, lasting=False),
@@ -124,11 +127,11 @@ def happened_at() -> ColumnElement[dt.datetime]:
     return func.coalesce(Attempt.started_at, Attempt.created_at)
 
 
-def history_since(policy: ContactPolicy, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+def history_since(policy: CampaignSettings, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """Attempts after these instants count for the cap and the abandon cooldown."""
     return (
-        now - dt.timedelta(days=policy.contact_period_days),
-        now - dt.timedelta(hours=policy.abandon_cooldown_hours),
+        now - dt.timedelta(days=policy.contact_cap.days),
+        now - dt.timedelta(hours=policy.cooldowns.abandon_hours),
     )
 
 
@@ -151,6 +154,20 @@ _DNC_CHANNELS = {
     Channel.SMS: (DncChannel.SMS, DncChannel.ALL),
 }
 DNC_REASON = {Channel.CALL: R.DO_NOT_CALL, Channel.SMS: R.OPTED_OUT}
+
+
+def recent_opt_out(since: Any) -> Any:
+    """The last opt-out in force for the customer's number, on any channel, after
+    ``since``: the other channels wait out the opt-out cooldown too."""
+    return (
+        select(func.max(DncEntry.created_at))
+        .where(
+            DncEntry.phone == Customer.phone,
+            DncEntry.revoked_at.is_(None),
+            DncEntry.created_at > since,
+        )
+        .scalar_subquery()
+    )
 
 
 def number_blocked(channel: Channel) -> ColumnElement[bool]:
@@ -219,12 +236,12 @@ def refusal_of(kind: CampaignKind | ColumnElement[str], since: Instant) -> Colum
 
 
 def recent_refusals(
-    policy: ContactPolicy, kind: CampaignKind, now: dt.datetime
+    policy: CampaignSettings, kind: CampaignKind, now: dt.datetime
 ) -> Select[int, int | None, dt.datetime]:
     """Recent refusals and the product refused; None: a product-less offer of ``kind``."""
     return (
         select(Disposition.customer_id, ListEntry.product_id, Disposition.created_at)
         .join(ListEntry, ListEntry.id == Disposition.list_entry_id)
         .join(Campaign, Campaign.id == ListEntry.campaign_id)
-        .where(refusal_of(kind, now - dt.timedelta(days=policy.refusal_cooldown_days)))
+        .where(refusal_of(kind, now - dt.timedelta(days=policy.cooldowns.refusal_days)))
     )

@@ -42,7 +42,7 @@ from campaigns.policy.rules import (
     recent_refusals,
     zoned_number,
 )
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.dialect import unindexed
 from store.models import (
     Attempt,
@@ -68,7 +68,7 @@ Among = Callable[[InstrumentedAttribute[int]], ColumnElement[bool]]
 
 def screen(
     conn: Connection,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     candidates: pd.DataFrame,
     *,
     kind: CampaignKind,
@@ -170,7 +170,7 @@ def _mark(
 
 def _mark_people(
     conn: Connection,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     channel: Channel,
     among: Among,
     part: npt.NDArray[np.int64],
@@ -213,7 +213,7 @@ def _mark_people(
 
 def _mark_history(
     conn: Connection,
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     kind: CampaignKind,
     channel: Channel,
     now: dt.datetime,
@@ -239,6 +239,19 @@ def _mark_history(
         )
     ).all()
     _mark(ranks, unique, listed, DNC_REASON[channel])
+    opted = select(DncEntry.phone).where(
+        DncEntry.revoked_at.is_(None),
+        DncEntry.created_at > now - dt.timedelta(days=policy.cooldowns.opt_out_days),
+    )
+    cooling = conn.scalars(
+        select(Customer.id).where(
+            among(Customer.id),
+            Customer.phone.in_(opted.scalar_subquery())
+            if one_pass
+            else opted.where(DncEntry.phone == Customer.phone).exists(),
+        )
+    ).all()
+    _mark(ranks, unique, cooling, R.OPT_OUT_COOLDOWN)
     # the status is counted, not filtered on: a filter on it sends SQLite down its index
     cap_since, abandon_since = history_since(policy, now)
     happened = happened_at()
@@ -246,10 +259,10 @@ def _mark_history(
     abandoned = func.max(case((abandoned_call(channel, abandon_since), 1), else_=0))
     who = _unindexed(conn, Attempt.customer_id)
     history = conn.execute(
-        select(who, contacts >= policy.max_contacts, abandoned == 1)
+        select(who, contacts >= policy.contact_cap.contacts, abandoned == 1)
         .where(among(Attempt.customer_id), happened > min(cap_since, abandon_since))
         .group_by(who)
-        .having(or_(contacts >= policy.max_contacts, abandoned == 1))
+        .having(or_(contacts >= policy.contact_cap.contacts, abandoned == 1))
     ).all()
     _mark(ranks, unique, [c for c, capped, _ in history if capped], R.CONTACT_CAP)
     _mark(ranks, unique, [c for c, _, cooling in history if cooling], R.ABANDON_COOLDOWN)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.export import export_list
 from campaigns.lifecycle import move
-from runner.cli.common import console, fail, migrated_store, settings_of
+from runner.cli.common import cli_actor, console, fail, migrated_store, settings_of
 from runner.reports.tables import plan_preview
 from store.models import Campaign, CampaignKind, Group, ListEntry
 
@@ -45,6 +45,12 @@ def plan_command(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the holdout draw (stored; random if not given).")
     ] = None,
+    settings_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings", help="The campaign's own settings, a YAML file (README).", dir_okay=False
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Preview only: store nothing.")
     ] = False,
@@ -53,6 +59,8 @@ def plan_command(
     """Build a call list from the latest scores: preview it and store it as planned."""
     from campaigns.plan_request import PlanRequest, PlanRequestError
     from campaigns.planner import plan
+    from campaigns.settings.resolve import SettingsError
+    from runner.cli.settings_cmd import read_settings_file
 
     try:
         request = PlanRequest(
@@ -64,12 +72,17 @@ def plan_command(
             contacts_per_hour=contacts_per_hour,
             holdout=holdout,
             seed=seed,
+            policy=read_settings_file(settings_file) if settings_file else {},
+            actor=cli_actor(),
         )
     except PlanRequestError as exc:
         problems = exc.described(option)
         raise fail("; ".join(f"{option(k)}: {v}" for k, v in problems.items())) from None
     with migrated_store(settings_of(ctx)) as engine:
-        result = plan(engine, request, dry_run=dry_run)
+        try:
+            result = plan(engine, request, dry_run=dry_run)
+        except SettingsError as exc:
+            raise fail(f"--settings {settings_file}: {exc}; nothing planned") from None
     if as_json:
         print(json.dumps(result.preview, indent=2))
         return

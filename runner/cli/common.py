@@ -47,6 +47,13 @@ def settings_of(ctx: typer.Context) -> Settings:
     return settings
 
 
+def cli_actor() -> str:
+    """Who made a change from the command line, for its version and the audit trail."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 def fail(message: str) -> typer.Exit:
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)

@@ -17,14 +17,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from runner.cli.common import console, fail, freeze_imports, migrated_store, settings_of
+from runner.cli.common import (
+    cli_actor,
+    console,
+    fail,
+    freeze_imports,
+    migrated_store,
+    settings_of,
+)
 from runner.loop import event_loop, run_async
 
 if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.abc import AbstractAccessLogger
 
-    from dialer.dialing import DialingSettings
+    from campaigns.settings.model import CampaignSettings
     from runner.settings import Settings
     from store.models import Campaign
 
@@ -239,7 +246,7 @@ def dialing_command(
 
     changes: dict[str, Any] = {}
     if pacing is not None:
-        changes["mode"] = pacing
+        changes["pacing"] = pacing
     if abandon_target is not None:
         changes["abandon_target"] = abandon_target
     if sms_after is not None:
@@ -261,14 +268,15 @@ def dialing_command(
     _print_dialing(settings, campaign, updated, kind, offer, as_json=as_json)
 
 
-def _changed_dialing(row: Campaign, changes: dict[str, Any], retry: list[str]) -> DialingSettings:
-    """The campaign's dialing settings with ``changes`` and the ``--retry`` delays, stored
-    on ``row`` when anything changed; a plain error when they cannot be used."""
-    from pydantic import ValidationError
+def _changed_dialing(row: Campaign, changes: dict[str, Any], retry: list[str]) -> CampaignSettings:
+    """The campaign's settings with ``changes`` and the ``--retry`` delays, as a new
+    version when anything changed; a plain error when they cannot be used."""
+    from sqlalchemy.orm import object_session
 
-    from dialer.dialing import DialingSettings
+    from campaigns.settings.resolve import SettingsError
+    from campaigns.settings.versions import in_force, set_campaign_settings
 
-    current = DialingSettings.of(row)
+    current = in_force(row)
     if retry:
         delays = dict(current.retry_minutes)
         for item in retry:
@@ -277,23 +285,20 @@ def _changed_dialing(row: Campaign, changes: dict[str, Any], retry: list[str]) -
                 raise fail(f"--retry {item!r}: write OUTCOME=MINUTES, e.g. busy=20")
             delays[outcome.strip()] = int(minutes)
         changes["retry_minutes"] = delays
+    if not changes:
+        return current
+    session = object_session(row)
+    assert session is not None
     try:
-        updated = DialingSettings.for_kind(row.kind, {**(row.dialing or {}), **changes})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise fail(f"dialing settings of {row.name!r} not changed: {problems}") from None
-    if changes:
-        row.dialing = updated.as_json()
-        row.pacing = updated.mode.value
-    return updated
+        return set_campaign_settings(session, row, changes, cli_actor())
+    except SettingsError as exc:
+        raise fail(f"dialing settings of {row.name!r} not changed: {exc}") from None
 
 
 def _print_dialing(
     settings: Settings,
     campaign: str,
-    updated: DialingSettings,
+    updated: CampaignSettings,
     kind: str,
     offer: str | None,
     *,

@@ -19,6 +19,7 @@ from runner.cli.dialer import register as register_dialer_commands
 from runner.cli.matrix import matrix_app
 from runner.cli.models import model_app, propensity_app, uplift_app
 from runner.cli.reports import register as register_report_commands
+from runner.cli.settings_cmd import register as register_settings_commands
 from runner.cli.users import user_app
 from runner.progress import progress_bar
 from scoring.errors import ScoringError
@@ -43,6 +44,7 @@ app.add_typer(user_app, name="user")
 register_campaign_commands(app)
 register_dialer_commands(app)
 register_report_commands(app)
+register_settings_commands(app)
 
 _settings = settings_of
 

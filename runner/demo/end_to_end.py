@@ -268,7 +268,7 @@ def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]
 # (9:00 in Los Angeles, 17:00 in London) on the first working day after the data's date.
 DIAL_AGENTS, DIAL_SCALE, DIAL_MAX_HOURS = 12, 120.0, 3.0
 DEMO_DIALING = {
-    "mode": "predictive",
+    "pacing": "predictive",
     "retry_minutes": {"busy": 10, "no-answer": 30, "machine": 60, "failed": 30, "canceled": 30},
     "sms_after_failed_calls": 2,
 }
@@ -281,7 +281,7 @@ def _dial(
     import holidays
 
     from campaigns.lifecycle import get_campaign, move
-    from dialer.dialing import DialingSettings
+    from campaigns.settings.versions import set_campaign_settings
     from runner.demo.dialing_run import work_lists
     from simulation.carrier.config import SimulatorConfig
     from store.db import transaction
@@ -298,8 +298,7 @@ def _dial(
         with transaction(engine) as session:
             row = session.get(Campaign, campaign.id)
             assert row is not None
-            dialing = DialingSettings.for_kind(row.kind, DEMO_DIALING)
-            row.dialing, row.pacing = dialing.as_json(), dialing.mode.value
+            set_campaign_settings(session, row, DEMO_DIALING, "demo")
         move(engine, name, "launch", now=start)
         ids.append(campaign.id)
     console.print(

@@ -26,7 +26,7 @@ __all__ = ["base_table", "dialing_table", "import_all", "metrics_table", "top_ri
 
 
 def dialing_table(worked: list[Any], engine: Engine) -> Table:
-    from dialer.dialing import DialingSettings
+    from campaigns.settings.versions import in_force
     from store.db import transaction
     from store.models import Campaign
 
@@ -38,7 +38,7 @@ def dialing_table(worked: list[Any], engine: Engine) -> Table:
         with transaction(engine) as session:
             campaign = session.get(Campaign, f.campaign_id)
             assert campaign is not None
-            target = DialingSettings.of(campaign).abandon_target
+            target = in_force(campaign).abandon_target
         table.add_row(
             f.kind,
             f"{f.dials:,}",

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.settings.versions import in_force
 from dialer.agents import AgentState, AgentStatus
 from dialer.context import Dialer
 from dialer.webhooks import DIALER
@@ -121,13 +122,11 @@ def _status_json(request: web.Request, status: AgentStatus) -> dict[str, Any]:
 
 def _running_campaigns(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(Campaign.id, Campaign.name, Campaign.kind, Campaign.pacing)
-        .where(Campaign.status == CampaignStatus.RUNNING)
-        .order_by(Campaign.name)
-    ).all()
+        select(Campaign).where(Campaign.status == CampaignStatus.RUNNING).order_by(Campaign.name)
+    ).scalars()
     return [
-        {"id": cid, "name": name, "kind": kind.value, "pacing": pacing}
-        for cid, name, kind, pacing in rows
+        {"id": c.id, "name": c.name, "kind": c.kind.value, "pacing": in_force(c).pacing.value}
+        for c in rows
     ]
 
 

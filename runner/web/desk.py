@@ -26,8 +26,8 @@ from campaigns.kpis import SERVICE_SECONDS
 from campaigns.lifecycle import MOVES
 from campaigns.matrix import Matrix, customers_by_segment, load_matrix
 from campaigns.outcomes import REACHED
+from campaigns.settings.versions import in_force
 from dialer.agents import AgentState, AgentStatus
-from dialer.dialing import DialingSettings
 from store.models import (
     AgentEvent,
     Attempt,
@@ -132,7 +132,7 @@ def live_counts(session: Session, name: str, now: dt.datetime) -> LiveCounts:
     """Dials, connects, right-party contacts, conversions, abandons and service level."""
     campaign = _campaign(session, name)
     (fig,) = campaign_figures(session, [campaign.id])
-    limit = DialingSettings.of(campaign).abandon_target
+    limit = in_force(campaign).abandon_target
     contacts = session.scalar(
         select(func.count())
         .select_from(Disposition)
@@ -152,7 +152,7 @@ def live_counts(session: Session, name: str, now: dt.datetime) -> LiveCounts:
             "campaign": campaign.name,
             "kind": campaign.kind.value,
             "status": campaign.status.value,
-            "pacing": campaign.pacing,
+            "pacing": in_force(campaign).pacing.value,
             "actions": actions_for(campaign.status.value),
             "dials": fig.dials,
             "human_answers": fig.human_answers,

@@ -51,6 +51,17 @@ class SimulatorConfig:
     inbound_sms_url: str | None = None
     faults: FaultRates = field(default_factory=FaultRates)
     ledger_path: Path | None = None  # where the carrier's ledger is appended (see ledger.py)
+    # the account's numbers, the only caller IDs a campaign may show: the default one and
+    # a local number in each market the demo base covers
+    owned_numbers: tuple[str, ...] = (
+        "+15005550006",
+        "+12125550100",
+        "+13125550100",
+        "+14155550100",
+        "+442079460000",
+        "+48221234567",
+        "+37052000000",
+    )
 
     def __post_init__(self) -> None:
         if set(self.rates) != set(Outcome):

@@ -201,6 +201,23 @@ async def list_messages(request: web.Request) -> web.Response:
     return web.json_response(_page(request, "messages", body))
 
 
+async def list_numbers(request: web.Request) -> web.Response:
+    """The account's own numbers, as Twilio lists its IncomingPhoneNumbers; one page."""
+    config = request.app[SIMULATOR_STATE].config
+    numbers = [
+        {
+            "sid": f"PN{index:032x}",
+            "account_sid": config.account_sid,
+            "phone_number": number,
+            "friendly_name": number,
+            "capabilities": {"voice": True, "sms": True, "mms": False, "fax": False},
+            "status": "in-use",
+        }
+        for index, number in enumerate(config.owned_numbers, start=1)
+    ]
+    return web.json_response(_page(request, "incoming_phone_numbers", numbers))
+
+
 def _listed(request: web.Request, resources: list[_Listed]) -> list[_Listed]:
     to, from_ = request.query.get("To"), request.query.get("From")
     try:

@@ -56,6 +56,8 @@ def create_simulator_app(config: SimulatorConfig) -> web.Application:
     app.router.add_post(f"{account}/Messages.json", rest.create_message, name="messages")
     app.router.add_get(f"{account}/Messages.json", rest.list_messages, name="messages_list")
     app.router.add_get(f"{account}/Messages/{{Sid}}.json", rest.fetch_message, name="message")
+    numbers = f"{account}/IncomingPhoneNumbers.json"
+    app.router.add_get(numbers, rest.list_numbers, name="numbers_list")
     app.router.add_post("/simulator/sms/inbound", rest.inbound_sms, name="sms_inbound")
     app.router.add_get("/simulator/stats", rest.stats, name="stats")
     app.router.add_get("/simulator/ledger", rest.ledger, name="ledger")

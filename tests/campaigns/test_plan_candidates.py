@@ -12,6 +12,8 @@ from sqlalchemy import Engine, select, update
 from campaigns.offers import SCRIPTS
 from campaigns.plan_request import PlanRequest
 from campaigns.planner import plan
+from campaigns.settings.model import CampaignSettings
+from campaigns.settings.versions import history
 from store.db import transaction
 from store.models import (
     Campaign,
@@ -41,10 +43,11 @@ def test_anti_churn_takes_the_best_expected_values(engine: Engine, scored_base: 
     with engine.connect() as conn:
         scores = conn.execute(select(Score.customer_id, Score.p_churn, Score.clv)).all()
     econ = PlanRequest(kind=CampaignKind.ANTI_CHURN, name="x").economics
+    costs = CampaignSettings().costs  # the campaign's costs, as the reports count them
 
     def value(p: float, clv: float) -> float:
         gain = p * econ.save_rate if p * clv >= econ.min_value_at_risk else 0.0
-        return gain * clv - econ.contact_cost - econ.offer_cost
+        return gain * clv - econ.contact_cost(costs) - econ.offer_cost(costs)
 
     left_out = [value(p, c) for cid, p, c in scores if cid not in chosen]
     assert max(left_out) <= min(values) + 0.01
@@ -60,7 +63,10 @@ def test_anti_churn_takes_the_best_expected_values(engine: Engine, scored_base: 
         assert campaign.status is CampaignStatus.PLANNED
         assert campaign.seed == 1
         assert campaign.plan["preview"]["treated"] == 50
-        assert campaign.policy["window_start"].startswith("08:00")
+        # its settings, version 1, by who planned it, resolved for its list's countries
+        assert campaign.settings_version == 1
+        assert campaign.settings["calling_window"] == {"mon-sun": "08:00-21:00"}
+        assert [v.changed_by for v in history(session, campaign)] == ["planner"]
 
 
 def test_only_customers_with_value_at_risk(engine: Engine, scored_base: ScoredBase) -> None:

@@ -213,13 +213,13 @@ def test_no_planned_entry_breaks_the_policy(
     engine: Engine, facts: list[dict[str, object]], kind: CampaignKind
 ) -> None:
     from campaigns.policy.check import check_contact
-    from campaigns.policy.settings import ContactPolicy
+    from campaigns.settings.model import CampaignSettings
 
     _reset(engine)
     ids = build_scored_base(engine, len(facts), p_churn=[0.4] * len(facts))
     _write_facts(engine, ids, facts)
     result = plan(engine, _request(kind, holdout=0.0))
-    policy = ContactPolicy.for_kind(kind)
+    policy = CampaignSettings.for_kind(kind)
     with transaction(engine) as session:
         for entry in session.scalars(
             select(ListEntry).where(ListEntry.campaign_id == result.campaign_id)

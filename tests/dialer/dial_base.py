@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from campaigns.settings.model import CampaignSettings
 from store.db import transaction
 from store.models import (
     Campaign,
@@ -51,8 +52,7 @@ def build_running_campaign(
     zones: Sequence[str] = ("America/New_York",),
     kind: CampaignKind = CampaignKind.CROSS_SELL,
     pacing: str = "progressive",
-    dialing: dict[str, Any] | None = None,
-    policy: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
     holdout: int = 0,
     name: str = "test campaign",
     first: int = 0,
@@ -64,9 +64,10 @@ def build_running_campaign(
             name=name,
             kind=kind,
             status=CampaignStatus.RUNNING,
-            pacing=pacing,
-            policy=policy or {},
-            dialing=dialing or {},
+            settings=CampaignSettings.for_kind(
+                kind, {"pacing": pacing, **(settings or {})}
+            ).as_json(),
+            settings_version=1,
             plan={},
             launched_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
         )

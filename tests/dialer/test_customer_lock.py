@@ -21,7 +21,9 @@ NOON = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)
 
 def two_attempts_for_one_customer(engine: Engine) -> tuple[int, int, int]:
     """A campaign whose policy allows one contact; two queued calls to its one customer."""
-    campaign_id, (customer_id,) = build_running_campaign(engine, 1, policy={"max_contacts": 1})
+    campaign_id, (customer_id,) = build_running_campaign(
+        engine, 1, settings={"contact_cap": {"contacts": 1}}
+    )
     with transaction(engine) as session:
         (first,) = take_entries(session, campaign_id, 1, now=NOON)
         model = session.get(Attempt, first)

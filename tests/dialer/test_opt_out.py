@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from campaigns.policy.check import check_contact
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from dialer.opt_out import Keyword, apply_keyword, keyword_of
 from store.db import transaction
 from store.models import (
@@ -73,7 +73,7 @@ def _sms_verdict(engine: Engine, customer_id: int) -> ExclusionReason | None:
     with transaction(engine) as session:
         verdict = check_contact(
             session,
-            ContactPolicy.for_kind(CampaignKind.ANTI_CHURN),
+            CampaignSettings.for_kind(CampaignKind.ANTI_CHURN),
             customer_id=customer_id,
             channel=Channel.SMS,
             kind=CampaignKind.ANTI_CHURN,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from dialer.dialing import DialingSettings
+from campaigns.settings.model import CampaignSettings
 from dialer.dispositions import DispositionError, NoConversation, record_disposition
 from dialer.entry_taking import take_entries
 from dialer.outcomes import apply_status, move_on, unchanged
@@ -52,7 +52,7 @@ def _entry(engine: Engine, campaign_id: int) -> ListEntry:
 def test_each_outcome_waits_its_campaign_delay_then_texts_after_three_unreached(
     engine: Engine,
 ) -> None:
-    campaign_id, _ = build_running_campaign(engine, 1, dialing=DIALING)
+    campaign_id, _ = build_running_campaign(engine, 1, settings=DIALING)
     at = AT
     for outcome, minutes in ((S.BUSY, 15), (S.NO_ANSWER, 90)):
         attempt_id = _dial(engine, campaign_id, at)
@@ -85,8 +85,11 @@ def test_max_attempts_ends_the_entry(engine: Engine) -> None:
     campaign_id, _ = build_running_campaign(
         engine,
         1,
-        dialing={"sms_after_failed_calls": 0, "retry_minutes": {"busy": 1}},
-        policy={"max_attempts": 2},
+        settings={
+            "sms_after_failed_calls": 0,
+            "retry_minutes": {"busy": 1},
+            "max_attempts": {"total": 2},
+        },
     )
     at = AT
     for _ in range(2):
@@ -170,7 +173,7 @@ def test_dispositions_close_call_back_or_retry_and_are_recorded_once(engine: Eng
         assert status[callback].due_at == back  # type: ignore[union-attr]
         assert status[dnc].status is EntryStatus.DONE  # type: ignore[union-attr]
         assert status[voicemail].status is EntryStatus.PENDING  # type: ignore[union-attr]
-        minutes = DialingSettings().retry_minutes["machine"]
+        minutes = CampaignSettings().retry_minutes["machine"]
         assert status[voicemail].due_at == later + dt.timedelta(minutes=minutes)  # type: ignore[union-attr]
         phone = session.get(Attempt, dnc).phone  # type: ignore[union-attr]
         listed = session.scalars(select(DncEntry).where(DncEntry.phone == phone)).one()
@@ -186,7 +189,7 @@ def test_dispositions_close_call_back_or_retry_and_are_recorded_once(engine: Eng
 def test_a_final_status_keeps_the_first_facts_and_refreshes_the_loaded_attempt(
     engine: Engine,
 ) -> None:
-    campaign_id, _ = build_running_campaign(engine, 1, dialing=DIALING)
+    campaign_id, _ = build_running_campaign(engine, 1, settings=DIALING)
     attempt_id = _dial(engine, campaign_id, AT)
     later = AT + dt.timedelta(seconds=30)
     with transaction(engine) as session:

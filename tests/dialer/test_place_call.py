@@ -88,7 +88,12 @@ BAD_NUMBER = {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 4
 
 @asynccontextmanager
 async def dialing(
-    engine: Engine, db_url: str, redis_url: str, prefix: str, carrier: web.Application
+    engine: Engine,
+    db_url: str,
+    redis_url: str,
+    prefix: str,
+    carrier: web.Application,
+    settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[tuple[Dialer, int]]:
     server = TestServer(carrier)
     await server.start_server()
@@ -109,7 +114,9 @@ async def dialing(
     dialer.clock = DialerClock.starting(NOON)
     # a board built afresh: the agent history in the shared store is other tests'
     await dialer.board.restore([])
-    campaign_id, _ = build_running_campaign(engine, 1, name=f"c {uuid.uuid4().hex[:6]}")
+    campaign_id, _ = build_running_campaign(
+        engine, 1, name=f"c {uuid.uuid4().hex[:6]}", settings=settings
+    )
     with transaction(engine) as session:
         (attempt_id,) = take_entries(session, campaign_id, 1, now=NOON)
     try:
@@ -198,6 +205,28 @@ def test_a_call_placed_though_its_answer_said_otherwise_is_found_in_the_carriers
             attempt = _attempt(engine, a)
             assert (attempt.provider_sid, attempt.status) == (made["sid"], S.NO_ANSWER)
             assert len(carrier[CALLS]) == 1, "never dialled twice"
+
+    asyncio.run(main())
+
+
+def test_the_caller_id_and_settings_version_are_kept_on_the_attempt_before_the_dial(
+    engine: Engine, db_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    pool = {"caller_id": {"numbers": ["+13125550100", "+12125550100"], "local_presence": True}}
+
+    async def main() -> None:
+        carrier = _carrier([(500, BUSY_CARRIER)], made_on_error=True)
+        async with dialing(engine, db_url, redis_url, redis_prefix, carrier, pool) as (dialer, a):
+            assert await place_call({"dialer": dialer, "job_try": 1}, a) == "unknown"
+            (made,) = carrier[MADE]
+            attempt = _attempt(engine, a)
+            # a New York customer (212) sees the New York number of the pool
+            assert made["from"] == attempt.from_number == "+12125550100"
+            assert attempt.settings_version == 1
+            # the lost dial is found in the carrier's list under the number it was made from
+            dialer.clock = DialerClock.starting(NOON + dt.timedelta(seconds=QUIET_AFTER + 1))
+            assert await reap({"dialer": dialer}) == 1
+            assert _attempt(engine, a).provider_sid == made["sid"]
 
     asyncio.run(main())
 

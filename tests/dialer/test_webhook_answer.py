@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from campaigns.policy.check import check_contact
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.models import AgentEvent, Attempt, CampaignKind, Channel, EntryStatus, ListEntry
 from tests.dialer.webhook_client import NOON, Hooks, S, Scenario, _attempt, _ready_agent, hooks
 
@@ -74,7 +74,7 @@ def test_with_no_agent_free_within_the_grace_the_caller_hears_the_abandon_messag
             entry.due_at is not None and entry.due_at > NOON + dt.timedelta(hours=71)
         )
         # and the contact policy keeps the customer out for the abandon cooldown
-        policy = ContactPolicy.for_kind(CampaignKind.ANTI_CHURN)
+        policy = CampaignSettings.for_kind(CampaignKind.ANTI_CHURN)
         verdict = h.store(
             lambda s: check_contact(
                 s,

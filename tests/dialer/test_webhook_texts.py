@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.policy.check import check_contact
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.models import (
     Attempt,
     CampaignKind,
@@ -90,7 +90,7 @@ def test_stop_opts_out_of_texts_at_once_start_opts_back_in_help_answers(
             verdict = h.store(
                 lambda s: check_contact(
                     s,
-                    ContactPolicy.for_kind(CampaignKind.ANTI_CHURN),
+                    CampaignSettings.for_kind(CampaignKind.ANTI_CHURN),
                     customer_id=customer,
                     channel=Channel.SMS,
                     kind=CampaignKind.ANTI_CHURN,

@@ -45,7 +45,7 @@ DIALING: dict[str, Any] = {
     "retry_minutes": {"busy": 1, "no-answer": 1, "failed": 1, "machine": 1, "canceled": 1},
     "sms_after_failed_calls": 0,
 }
-POLICY = {"max_attempts": 2}
+SETTINGS = {"max_attempts": {"total": 2}}
 WORKED = 240.0  # real seconds a campaign may take to finish once its workers run (a busy machine)
 
 
@@ -93,7 +93,7 @@ def deployment(
     engine: Engine, db_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> Iterator[Deployment]:
     campaign_id, _ = build_running_campaign(
-        engine, CUSTOMERS, pacing="progressive", dialing=DIALING, policy=POLICY
+        engine, CUSTOMERS, pacing="progressive", settings={**DIALING, **SETTINGS}
     )
     carrier = Carrier(
         db_url=db_url,

@@ -37,6 +37,7 @@ from playwright.async_api import Page, async_playwright, expect
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from campaigns.settings.model import CampaignSettings
 from dialer.clock import DialerClock, save_clock
 from dialer.context import DialerConfig, open_dialer
 from dialer.worker import make_worker
@@ -119,9 +120,10 @@ def _store(engine: Engine, pacing: str = "progressive") -> Store:
             name=CAMPAIGN,
             kind=CampaignKind.CROSS_SELL,
             status=CampaignStatus.RUNNING,
-            pacing=pacing,
-            policy={},
-            dialing={},
+            settings=CampaignSettings.for_kind(
+                CampaignKind.CROSS_SELL, {"pacing": pacing}
+            ).as_json(),
+            settings_version=1,
             plan={},
             launched_at=START - dt.timedelta(days=1),
         )

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from campaigns.policy.check import Verdict, check_contact
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.models import (
     Billing,
     CampaignKind,
@@ -164,7 +164,7 @@ def verdict(engine: Engine, external_id: str, channel: Channel) -> Verdict:
         customer_id = stored(engine, Customer.id, Customer.external_id == external_id)
         return check_contact(
             session,
-            ContactPolicy.for_kind(kind),
+            CampaignSettings.for_kind(kind),
             customer_id=customer_id,
             channel=channel,
             kind=kind,

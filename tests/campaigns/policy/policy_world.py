@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from campaigns.policy.check import Verdict, check_contact
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.models import (
     Attempt,
     AttemptStatus,
@@ -153,8 +153,22 @@ class World:
             )
         )
 
-    def dnc(self, phone: str, channel: DncChannel, revoked_at: dt.datetime | None = None) -> None:
-        self.add(DncEntry(phone=phone, channel=channel, source="test", revoked_at=revoked_at))
+    def dnc(
+        self,
+        phone: str,
+        channel: DncChannel,
+        revoked_at: dt.datetime | None = None,
+        created_at: dt.datetime = NOW - dt.timedelta(days=365),
+    ) -> None:
+        """A do-not-call entry, by default old enough that its opt-out cooldown is over."""
+        entry = DncEntry(
+            phone=phone,
+            channel=channel,
+            source="test",
+            revoked_at=revoked_at,
+            created_at=created_at,
+        )
+        self.add(entry)
 
     def interaction(
         self,
@@ -176,7 +190,7 @@ def check(
     world: World,
     customer_id: int,
     *,
-    policy: ContactPolicy | None = None,
+    policy: CampaignSettings | None = None,
     channel: Channel = Channel.CALL,
     kind: CampaignKind = CampaignKind.CROSS_SELL,
     now: dt.datetime = NOW,
@@ -184,7 +198,7 @@ def check(
 ) -> Verdict:
     return check_contact(
         world.session,
-        policy or ContactPolicy.for_kind(kind),
+        policy or CampaignSettings.for_kind(kind),
         customer_id=customer_id,
         channel=channel,
         kind=kind,

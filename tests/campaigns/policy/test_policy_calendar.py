@@ -20,8 +20,20 @@ from policy_world import (
     zones,
 )
 
-from campaigns.policy.calendar import customer_zones, in_window, is_holiday, next_allowed
-from campaigns.policy.settings import ContactPolicy
+from campaigns.policy.calendar import (
+    customer_zones,
+    in_window,
+    is_holiday,
+    next_allowed,
+    window_problem,
+)
+from campaigns.settings.model import CampaignSettings, Holidays
+from campaigns.settings.windows import DailyWindow, WeeklyWindow
+
+
+def daily(start: dt.time, end: dt.time) -> CampaignSettings:
+    return CampaignSettings(calling_window=WeeklyWindow.every_day(start, end))
+
 
 # -- time zones and the calling window ---------------------------------------------------
 
@@ -81,7 +93,7 @@ def test_a_mobile_number_can_tell_several_zones() -> None:
     ],
 )
 def test_window_edges_in_local_time(zone: str, instant: dt.datetime, inside: bool) -> None:
-    assert in_window(ContactPolicy(), zones(zone), instant) is inside
+    assert in_window(CampaignSettings(), zones(zone), instant) is inside
 
 
 @pytest.mark.parametrize(
@@ -100,7 +112,7 @@ def test_window_edges_in_local_time(zone: str, instant: dt.datetime, inside: boo
     ],
 )
 def test_window_follows_daylight_saving(zone: str, instant: dt.datetime, inside: bool) -> None:
-    assert in_window(ContactPolicy(), zones(zone), instant) is inside
+    assert in_window(CampaignSettings(), zones(zone), instant) is inside
 
 
 @pytest.mark.parametrize(
@@ -118,16 +130,16 @@ def test_window_follows_daylight_saving(zone: str, instant: dt.datetime, inside:
 def test_a_number_in_several_zones_is_inside_the_window_in_all(
     instant: dt.datetime, inside: bool
 ) -> None:
-    policy = ContactPolicy()
+    policy = CampaignSettings()
     assert in_window(policy, customer_zones(AU_MOBILE, None), instant) is inside
     # 12:00 in Sydney: fine for a Sydney landline
     assert in_window(policy, customer_zones("+61291234567", None), utc(2025, 1, 15, 1, 0))
 
 
 def test_no_zone_is_never_inside_the_window() -> None:
-    assert not in_window(ContactPolicy(), (), NOW)
+    assert not in_window(CampaignSettings(), (), NOW)
     with pytest.raises(ValueError, match="naive"):
-        in_window(ContactPolicy(), zones("Europe/London"), dt.datetime(2025, 3, 12, 12))
+        in_window(CampaignSettings(), zones("Europe/London"), dt.datetime(2025, 3, 12, 12))
 
 
 # -- holidays ------------------------------------------------------------------------------
@@ -163,23 +175,23 @@ def test_no_zone_is_never_inside_the_window() -> None:
 def test_public_holidays_on_the_local_date(
     country: str, region: str | None, zone: str, instant: dt.datetime, holiday: bool
 ) -> None:
-    assert is_holiday(ContactPolicy(), country, region, zones(zone), instant) is holiday
+    assert is_holiday(CampaignSettings(), country, region, zones(zone), instant) is holiday
 
 
 def test_extra_dates_and_public_holidays_switched_off() -> None:
-    extra = ContactPolicy(extra_holidays=(dt.date(2025, 7, 3),))
+    extra = CampaignSettings(holidays=Holidays(extra=(dt.date(2025, 7, 3),)))
     ny = zones("America/New_York")
     assert is_holiday(extra, "US", "NY", ny, utc(2025, 7, 3, 15))
     assert is_holiday(extra, "ZZ", None, ny, utc(2025, 7, 3, 15))
     assert not is_holiday(extra, "US", "NY", ny, utc(2025, 7, 2, 15))
-    off = ContactPolicy(skip_public_holidays=False, extra_holidays=(dt.date(2025, 7, 3),))
+    off = CampaignSettings(holidays=Holidays(public=False, extra=(dt.date(2025, 7, 3),)))
     assert not is_holiday(off, "US", "NY", ny, utc(2025, 12, 25, 15))
     assert is_holiday(off, "US", "NY", ny, utc(2025, 7, 3, 15))
 
 
 def test_a_holiday_in_any_of_the_zones_counts() -> None:
     # 2025-12-25 14:00 UTC: 22:00 on the 25th in Perth, 01:00 on the 26th in Sydney
-    extra = ContactPolicy(skip_public_holidays=False, extra_holidays=(dt.date(2025, 12, 25),))
+    extra = CampaignSettings(holidays=Holidays(public=False, extra=(dt.date(2025, 12, 25),)))
     at = utc(2025, 12, 25, 14)
     assert not is_holiday(extra, "AU", None, zones("Australia/Sydney"), at)
     assert is_holiday(extra, "AU", None, zones("Australia/Perth"), at)
@@ -192,14 +204,14 @@ def test_a_holiday_in_any_of_the_zones_counts() -> None:
 @pytest.mark.parametrize(
     ("policy", "zone", "now", "expected"),
     [
-        (ContactPolicy(), "America/New_York", NOW, NOW),
+        (CampaignSettings(), "America/New_York", NOW, NOW),
         # before 08:00: that morning
-        (ContactPolicy(), "America/New_York", utc(2025, 3, 12, 11, 59), utc(2025, 3, 12, 12)),
+        (CampaignSettings(), "America/New_York", utc(2025, 3, 12, 11, 59), utc(2025, 3, 12, 12)),
         # Christmas Eve evening: past Christmas Day to 08:00 EST on the 26th
-        (ContactPolicy(), "America/New_York", utc(2025, 12, 25, 3), utc(2025, 12, 26, 13)),
+        (CampaignSettings(), "America/New_York", utc(2025, 12, 25, 3), utc(2025, 12, 26, 13)),
         # a window that opens at 02:30 on the night the clocks skip 02:00-03:00: 03:00 EDT
         (
-            ContactPolicy(window_start=dt.time(2, 30)),
+            daily(dt.time(2, 30), dt.time(21)),
             "America/New_York",
             utc(2025, 3, 9, 6),
             utc(2025, 3, 9, 7),
@@ -207,26 +219,26 @@ def test_a_holiday_in_any_of_the_zones_counts() -> None:
         # a window that closes at 01:30 on the night 01:00-02:00 repeats: open again at
         # 01:00 EST, when the clocks go back
         (
-            ContactPolicy(window_start=dt.time(0), window_end=dt.time(1, 30)),
+            daily(dt.time(0), dt.time(1, 30)),
             "America/New_York",
             utc(2025, 11, 2, 5, 30),
             utc(2025, 11, 2, 6),
         ),
         # Friday night in London: Saturday 08:00
-        (ContactPolicy(), "Europe/London", utc(2025, 3, 14, 21), utc(2025, 3, 15, 8)),
+        (CampaignSettings(), "Europe/London", utc(2025, 3, 14, 21), utc(2025, 3, 15, 8)),
         # Kolkata keeps half hours
-        (ContactPolicy(), "Asia/Kolkata", utc(2025, 3, 12, 16), utc(2025, 3, 13, 2, 30)),
+        (CampaignSettings(), "Asia/Kolkata", utc(2025, 3, 12, 16), utc(2025, 3, 13, 2, 30)),
     ],
 )
 def test_next_allowed(
-    policy: ContactPolicy, zone: str, now: dt.datetime, expected: dt.datetime
+    policy: CampaignSettings, zone: str, now: dt.datetime, expected: dt.datetime
 ) -> None:
     country = {"America": "US", "Europe": "GB", "Asia": "IN"}[zone.split("/")[0]]
     assert next_allowed(policy, zones(zone), country, None, now) == expected
 
 
 def test_next_allowed_over_several_zones_or_none() -> None:
-    policy = ContactPolicy()
+    policy = CampaignSettings()
     ru = customer_zones(RU_MOBILE, None)
     found = next_allowed(policy, ru, "RU", None, NOW)
     assert found is not None
@@ -235,11 +247,11 @@ def test_next_allowed_over_several_zones_or_none() -> None:
     assert not is_holiday(policy, "RU", None, ru, found)
     assert next_allowed(policy, (), "US", None, NOW) is None
     # 09:00-17:00 everywhere from Kaliningrad's neighbours to Kamchatka: never
-    narrow = ContactPolicy(window_start=dt.time(9), window_end=dt.time(17))
+    narrow = daily(dt.time(9), dt.time(17))
     assert next_allowed(narrow, ru, "RU", None, NOW) is None
     # a year of extra dates blocks every day the search looks at
     every_day = tuple(dt.date(2025, 3, 12) + dt.timedelta(days=d) for d in range(401))
-    closed = ContactPolicy(extra_holidays=every_day)
+    closed = CampaignSettings(holidays=Holidays(extra=every_day))
     assert next_allowed(closed, zones("Europe/London"), "GB", None, NOW) is None
 
 
@@ -263,16 +275,25 @@ ZONE_NAMES = [
 
 
 @st.composite
-def policies(draw: st.DrawFn) -> ContactPolicy:
+def policies(draw: st.DrawFn) -> CampaignSettings:
+    days = draw(st.lists(day_windows(), min_size=7, max_size=7))
+    if all(day is None for day in days):
+        days[draw(st.integers(0, 6))] = draw(day_windows(closed=False))
+    extra = draw(st.lists(st.dates(dt.date(2024, 12, 20), dt.date(2025, 1, 20)), max_size=10))
+    return CampaignSettings(
+        calling_window=WeeklyWindow(days=tuple(days)),
+        holidays=Holidays(extra=tuple(extra), public=draw(st.booleans())),
+    )
+
+
+@st.composite
+def day_windows(draw: st.DrawFn, closed: bool = True) -> DailyWindow | None:
+    """One weekday's window, or (some of the time) no calls that day."""
+    if closed and draw(st.integers(0, 4)) == 0:
+        return None
     start = draw(st.times(max_value=dt.time(22, 59)))
     end = draw(st.times(min_value=dt.time(start.hour + 1), max_value=dt.time(23, 59, 59)))
-    extra = draw(st.lists(st.dates(dt.date(2024, 12, 20), dt.date(2025, 1, 20)), max_size=10))
-    return ContactPolicy(
-        window_start=start,
-        window_end=end,
-        extra_holidays=tuple(extra),
-        skip_public_holidays=draw(st.booleans()),
-    )
+    return DailyWindow(start=start, end=end)
 
 
 @settings(max_examples=60, deadline=None)
@@ -283,7 +304,7 @@ def policies(draw: st.DrawFn) -> ContactPolicy:
     now=st.datetimes(dt.datetime(2024, 12, 1), dt.datetime(2026, 1, 31), timezones=st.just(UTC)),
 )
 def test_next_allowed_is_the_first_allowed_instant(
-    policy: ContactPolicy, names: list[str], country: str, now: dt.datetime
+    policy: CampaignSettings, names: list[str], country: str, now: dt.datetime
 ) -> None:
     zs = zones(*names)
 
@@ -298,3 +319,26 @@ def test_next_allowed_is_the_first_allowed_instant(
     assert allowed(found)
     # nothing just before it was allowed, unless it is now itself
     assert found == now or not allowed(found - dt.timedelta(microseconds=1))
+
+
+def test_each_weekday_keeps_its_own_window_across_a_dst_change() -> None:
+    # London's clocks go forward on Sunday 30 March 2025; Sunday has no calls
+    policy = CampaignSettings(
+        calling_window=WeeklyWindow.model_validate(
+            {"mon-fri": "09:30-19:45", "sat": "10:00-13:00", "sun": None}
+        )
+    )
+    london = zones("Europe/London")
+    saturday_late = utc(2025, 3, 29, 13)  # 13:00 GMT: Saturday's window just closed
+    assert not in_window(policy, london, saturday_late)
+    assert in_window(policy, london, saturday_late - dt.timedelta(seconds=1))
+    # Monday 09:30 BST is 08:30 UTC, an hour earlier than it was the Monday before
+    assert next_allowed(policy, london, "GB", None, saturday_late) == utc(2025, 3, 31, 8, 30)
+    assert next_allowed(policy, london, "GB", None, utc(2025, 3, 22, 13)) == utc(2025, 3, 24, 9, 30)
+    assert window_problem(policy, london, utc(2025, 3, 30, 12)) == (
+        "no calls on Sundays local time in Europe/London"
+    )
+    assert window_problem(policy, london, utc(2025, 3, 31, 19)) == (
+        "outside 09:30-19:45 local time in Europe/London"
+    )
+    assert window_problem(policy, london, utc(2025, 3, 31, 18, 44)) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.policy.check import Verdict, check_contact, record_exclusion
 from campaigns.policy.screen import screen
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.importer import import_file
 from store.models import (
     AttemptStatus,
@@ -82,6 +83,26 @@ def test_do_not_call_and_opt_outs_by_channel(
     assert "+44" not in (verdict.detail or "")
 
 
+@pytest.mark.parametrize(
+    ("listed", "channel"), [(DncChannel.SMS, Channel.CALL), (DncChannel.CALL, Channel.SMS)]
+)
+def test_an_opt_out_keeps_the_other_channel_quiet_for_its_cooldown(
+    world: World, listed: DncChannel, channel: Channel
+) -> None:
+    customer = world.customer(LONDON, country="GB", region="ENG")
+    opted = NOW - dt.timedelta(days=29, hours=23)
+    world.dnc(LONDON, listed, created_at=opted)
+    verdict = check(world, customer, channel=channel)
+    assert verdict.reason == R.OPT_OUT_COOLDOWN
+    assert verdict.retry_at is not None
+    assert verdict.retry_at >= opted + dt.timedelta(days=30)
+    later = check(world, customer, channel=channel, now=opted + dt.timedelta(days=30, minutes=1))
+    assert later.allowed, later
+    # a shorter cooldown lifts sooner
+    short = CampaignSettings.for_kind(CampaignKind.CROSS_SELL, {"cooldowns": {"opt_out_days": 7}})
+    assert check(world, customer, channel=channel, policy=short).allowed
+
+
 def test_a_revoked_do_not_call_entry_no_longer_blocks(world: World) -> None:
     customer = world.customer()
     world.dnc(NEW_YORK, DncChannel.ALL, revoked_at=NOW - dt.timedelta(days=1))
@@ -111,7 +132,7 @@ def test_cap_counts_every_campaign_and_channel(world: World) -> None:
         assert verdict.reason == R.CONTACT_CAP
         assert verdict.retry_at == oldest + dt.timedelta(days=30)
         assert check(world, customer, channel=channel, now=oldest + dt.timedelta(days=30)).allowed
-    assert check(world, customer, policy=ContactPolicy(max_contacts=4)).allowed
+    assert check(world, customer, policy=own({"contact_cap": {"contacts": 4}})).allowed
 
 
 def test_cap_leaves_out_old_and_unplaced_attempts(world: World) -> None:
@@ -184,7 +205,7 @@ def test_abandoned_call_cooldown_holds_back_calls_for_72_hours(world: World) -> 
 
 
 def test_max_attempts_per_list_entry(world: World) -> None:
-    policy = ContactPolicy(max_attempts=3, max_contacts=100)
+    policy = own({"max_attempts": {"total": 3, "per_day": 10}, "contact_cap": {"contacts": 100}})
     customer = world.customer()
     entry = world.entry(customer)
     world.attempt(customer, NOW - dt.timedelta(days=40), entry=entry)
@@ -205,6 +226,33 @@ def test_max_attempts_per_list_entry(world: World) -> None:
     )
     with pytest.raises(LookupError):
         check(world, customer, list_entry_id=10_000)
+
+
+def test_tries_a_day_count_from_the_customers_local_midnight(world: World) -> None:
+    policy = own({"max_attempts": {"per_day": 2}, "contact_cap": {"contacts": 100}})
+    customer = world.customer()  # New York: NOW is 13:00 EDT
+    entry = world.entry(customer)
+    world.attempt(customer, utc(2025, 3, 12, 3, 59), AttemptStatus.NO_ANSWER, entry=entry)
+    world.attempt(customer, utc(2025, 3, 12, 4, 30), AttemptStatus.NO_ANSWER, entry=entry)
+    assert check(world, customer, policy=policy, list_entry_id=entry).allowed  # 23:59 was yesterday
+    world.attempt(customer, utc(2025, 3, 12, 12), AttemptStatus.BUSY, entry=entry)  # 08:00 EDT
+    verdict = check(world, customer, policy=policy, list_entry_id=entry)
+    assert verdict.reason == R.MAX_ATTEMPTS_TODAY
+    # lifts at local midnight, then waits for the window: 08:00 EDT tomorrow
+    assert verdict.retry_at == utc(2025, 3, 13, 12)
+    args = {"policy": policy, "list_entry_id": entry}
+    assert check(world, customer, **args, now=utc(2025, 3, 13, 4)).reason == R.OUTSIDE_WINDOW
+    assert check(world, customer, **args, now=utc(2025, 3, 13, 12)).allowed
+    # the attempt being placed does not count against itself
+    placing = world.attempt(customer, NOW, AttemptStatus.QUEUED, entry=entry)
+    roomy = own({"max_attempts": {"per_day": 3}, "contact_cap": {"contacts": 100}})
+    assert check(
+        world, customer, policy=roomy, list_entry_id=entry, exclude_attempt_id=placing
+    ).allowed
+
+
+def own(values: dict[str, Any]) -> CampaignSettings:
+    return CampaignSettings.for_kind(CampaignKind.CROSS_SELL, values)
 
 
 def test_window_and_holidays_in_the_customers_local_time(world: World) -> None:
@@ -282,7 +330,7 @@ def test_a_customer_imported_with_an_unusable_phone_is_neither_called_nor_texted
         candidates["product_id"] = candidates["product_id"].astype("Int64")
         for channel in Channel:
             for kind in (CampaignKind.ANTI_CHURN, CampaignKind.CROSS_SELL):
-                policy = ContactPolicy.for_kind(kind)
+                policy = CampaignSettings.for_kind(kind)
                 screened = screen(
                     session.connection(), policy, candidates, kind=kind, channel=channel, now=NOW
                 )

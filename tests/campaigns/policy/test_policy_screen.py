@@ -28,7 +28,7 @@ from campaigns.policy import screen as screen_module
 from campaigns.policy.calendar import customer_zones
 from campaigns.policy.check import check_contact
 from campaigns.policy.screen import screen
-from campaigns.policy.settings import ContactPolicy
+from campaigns.settings.model import CampaignSettings
 from store.models import (
     AttemptStatus,
     CampaignKind,
@@ -97,7 +97,7 @@ def mixed_population(world: World) -> list[tuple[int, int | None]]:
 def check_all(
     world: World,
     pairs: list[tuple[int, int | None]],
-    policy: ContactPolicy,
+    policy: CampaignSettings,
     kind: CampaignKind,
     channel: Channel,
     now: dt.datetime = NOW,
@@ -126,7 +126,7 @@ def test_screen_agrees_with_check_contact(
     world: World, kind: CampaignKind, channel: Channel
 ) -> None:
     pairs = mixed_population(world)
-    policy = ContactPolicy.for_kind(kind)
+    policy = CampaignSettings.for_kind(kind)
     candidates = pd.DataFrame(pairs, columns=["customer_id", "product_id"])
     candidates["product_id"] = candidates["product_id"].astype("Int64")
     candidates.index = pd.Index(range(100, 100 + len(pairs)))
@@ -147,7 +147,7 @@ def test_screen_reads_in_chunks_sparse_or_dense(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pairs = mixed_population(world)
-    policy = ContactPolicy.for_kind(CampaignKind.CROSS_SELL)
+    policy = CampaignSettings.for_kind(CampaignKind.CROSS_SELL)
     frame = pd.DataFrame(pairs, columns=["customer_id", "product_id"])
     conn = world.session.connection()
     whole = screen(conn, policy, frame, kind=CampaignKind.CROSS_SELL, channel=Channel.CALL, now=NOW)
@@ -188,7 +188,7 @@ def test_screen_knows_the_zones_of_every_countrys_numbers(world: World) -> None:
     ids = [world.customer(number) for number in sorted(numbers)]
     got = screen(
         world.session.connection(),
-        ContactPolicy.for_kind(CampaignKind.ANTI_CHURN),
+        CampaignSettings.for_kind(CampaignKind.ANTI_CHURN),
         pd.DataFrame({"customer_id": ids, "product_id": None}),
         kind=CampaignKind.ANTI_CHURN,
         channel=Channel.CALL,
@@ -221,7 +221,10 @@ def histories(draw: st.DrawFn) -> dict[str, Any]:
         "dnc": draw(
             st.lists(
                 st.tuples(
-                    st.sampled_from(PHONES[1:]), st.sampled_from(list(DncChannel)), st.booleans()
+                    st.sampled_from(PHONES[1:]),
+                    st.sampled_from(list(DncChannel)),
+                    st.booleans(),
+                    st.integers(0, 60),  # days ago
                 ),
                 max_size=3,
                 unique_by=lambda t: (t[0], t[1]),
@@ -250,12 +253,19 @@ def histories(draw: st.DrawFn) -> dict[str, Any]:
             )
         ),
         "complaints": draw(st.lists(st.tuples(who, st.booleans()), max_size=3)),
-        "policy": ContactPolicy(
-            max_contacts=draw(st.integers(1, 4)),
-            contact_period_days=draw(st.integers(1, 40)),
-            refusal_cooldown_days=draw(st.integers(1, 120)),
-            abandon_cooldown_hours=draw(st.integers(1, 100)),
-            exclude_open_complaints=draw(st.booleans()),
+        "policy": CampaignSettings.model_validate(
+            {
+                "contact_cap": {
+                    "contacts": draw(st.integers(1, 4)),
+                    "days": draw(st.integers(1, 40)),
+                },
+                "cooldowns": {
+                    "refusal_days": draw(st.integers(1, 120)),
+                    "abandon_hours": draw(st.integers(1, 100)),
+                    "opt_out_days": draw(st.integers(1, 45)),
+                },
+                "exclude_open_complaints": draw(st.booleans()),
+            }
         ),
         "kind": draw(st.sampled_from(list(CampaignKind))),
         "channel": draw(st.sampled_from(list(Channel))),
@@ -280,8 +290,9 @@ def test_screen_and_check_contact_agree_on_random_histories(
             w.customer(p["phone"], timezone=p["timezone"], call=p["call"], sms=p["sms"])
             for p in history["people"]
         ]
-        for phone, channel, revoked in history["dnc"]:
-            w.dnc(phone, channel, NOW - dt.timedelta(days=1) if revoked else None)
+        for phone, channel, revoked, days_ago in history["dnc"]:
+            opted = NOW - dt.timedelta(days=days_ago, hours=1)
+            w.dnc(phone, channel, NOW - dt.timedelta(hours=1) if revoked else None, opted)
         for who, status, channel, hours in history["attempts"]:
             w.attempt(ids[who], NOW - dt.timedelta(hours=hours), status, channel)
         for who, kind, product, days in history["refusals"]:

@@ -179,6 +179,18 @@ def test_the_lists_of_our_calls_and_texts_to_a_number_follow_the_spec(openapi: O
     assert [sid for sid, _ in found["texts"]] == text_sids
 
 
+def test_the_accounts_numbers_follow_the_spec(openapi: OpenAPI) -> None:
+    found: list[str] = []
+
+    async def scenario(provider: TwilioProvider) -> None:
+        found.extend(await provider.owned_numbers())
+
+    (listed,) = _exchanges(scenario)
+    assert listed.response.status_code == 200
+    _check(openapi, listed)
+    assert found == list(SimulatorConfig().owned_numbers)
+
+
 def test_an_error_answer_has_twilios_error_shape(openapi: OpenAPI) -> None:
     async def scenario(provider: TwilioProvider) -> None:
         with pytest.raises(PermanentProviderError) as raised:
