@@ -34,10 +34,10 @@ __all__ = ["READINGS", "WatchList", "at_risk_by_survey", "watch_list"]
 
 # what each reading of a survey means, said for the retention team
 READINGS = {
-    "watch": "at risk (6 or less of 10)",
-    "open_dissatisfaction": "open dissatisfaction (1-2 of 5)",
-    "hidden_dissatisfaction": "hidden dissatisfaction (3 of 5)",
-    "promoter": "promoter (9-10 of 10, 5 of 5)",
+    "watch": "6 or less of 10, at risk",
+    "open_dissatisfaction": "1-2 of 5, open dissatisfaction",
+    "hidden_dissatisfaction": "3 of 5, hidden dissatisfaction",
+    "promoter": "9-10 of 10 or 5 of 5, a promoter",
 }
 
 
@@ -71,6 +71,13 @@ class WatchList:
             "promoters": rows_json(self.promoters.iloc[offset:end]),
             "notes": self.notes(),
         }
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        """Both lists in one table, each row saying its list: at_risk or promoter."""
+        return [
+            *({"list": "at_risk", **row} for row in rows_json(self.at_risk)),
+            *({"list": "promoter", **row} for row in rows_json(self.promoters)),
+        ]
 
     def notes(self) -> list[str]:
         notes = []
