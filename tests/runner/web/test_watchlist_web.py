@@ -97,9 +97,7 @@ def test_the_api_route_in_json_and_csv(run_web: RunWeb, engine: Engine) -> None:
     run_web(scenario)
 
 
-def test_plans_from_the_watch_list_on_the_form_and_the_api(
-    run_web: RunWeb, engine: Engine
-) -> None:
+def test_plans_from_the_watch_list_on_the_form_and_the_api(run_web: RunWeb, engine: Engine) -> None:
     _surveyed(engine)
     plan = {"kind": "follow-up", "name": "after the survey", "candidates": "watchlist"}
 
