@@ -34,10 +34,10 @@ __all__ = ["READINGS", "WatchList", "at_risk_by_survey", "watch_list"]
 
 # what each reading of a survey means, said for the retention team
 READINGS = {
-    "watch": "6 or less of 10, at risk",
-    "open_dissatisfaction": "1-2 of 5, open dissatisfaction",
-    "hidden_dissatisfaction": "3 of 5, hidden dissatisfaction",
-    "promoter": "9-10 of 10 or 5 of 5, a promoter",
+    "watch": "at risk: 6 or less of 10",
+    "open_dissatisfaction": "open dissatisfaction: 1-2 of 5",
+    "hidden_dissatisfaction": "hidden dissatisfaction: 3 of 5",
+    "promoter": "promoter: 9-10 of 10 or 5 of 5",
 }
 
 

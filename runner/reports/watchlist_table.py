@@ -97,6 +97,6 @@ def _promoter_table(watch: WatchList, limit: int) -> Table:
 
 def watch_list_tables(watch: WatchList, limit: int) -> list[RenderableType]:
     """Both tables, ``limit`` rows each, with what the readings mean and the notes."""
-    legend = "readings: " + "; ".join(f"{_SHORT[k]} = {v}" for k, v in READINGS.items())
+    legend = "readings: " + "; ".join(READINGS.values())
     notes = [f"[dim]note: {note}[/]" for note in watch.notes()]
     return [_at_risk_table(watch, limit), _promoter_table(watch, limit), legend, *notes]
