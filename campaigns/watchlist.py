@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine
 from campaigns.watchlist_reads import surveyed_customers
 from scoring.value import DISSATISFIED, PROMOTER
 
-__all__ = ["READINGS", "WatchList", "at_risk_by_survey", "watch_list"]
+__all__ = ["READINGS", "WatchList", "at_risk_by_survey", "rows_json", "watch_list"]
 
 # what each reading of a survey means, said for the retention team
 READINGS = {
