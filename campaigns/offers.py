@@ -43,6 +43,8 @@ WIN_BACK_OFFERS: dict[str, str] = {
 FOLLOW_UP_OFFERS = {
     "new_customer": "Three-month service check: is everything working?",
     "complaint_closed": "After-complaint check: was it solved to your satisfaction?",
+    # the watch list's (campaigns.plan_follow_up.WATCH_LIST_FOLLOW_UP)
+    "dissatisfied_survey": "Satisfaction follow-up: what would put things right for you?",
 }
 
 

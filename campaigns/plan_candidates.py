@@ -15,7 +15,10 @@ from campaigns.acceptance import acceptance
 from campaigns.errors import CampaignError
 from campaigns.matrix import ProductState, product_states
 from campaigns.offers import FOLLOW_UP_OFFERS, WIN_BACK_OFFERS, sales_offer
+from campaigns.plan_follow_up import WATCH_LIST_FOLLOW_UP, follow_up_reasons
+from campaigns.plan_request import CandidateSource
 from campaigns.settings.model import Costs
+from campaigns.watchlist import at_risk_by_survey
 from store.models import (
     CampaignKind,
     Customer,
@@ -103,6 +106,22 @@ class Candidates:
         self.offer_cost = self.econ.offer_cost(costs)
         self.base = base
         self.as_of = as_of
+        # the watch list's customers nobody spoke with since their survey, and how many
+        # it has that somebody did (already followed up), when the list draws from it
+        self.watch_list: pd.Index | None = None
+        self.spoken_since_survey = 0
+        if request.candidates is CandidateSource.WATCHLIST:
+            self.watch_list, self.spoken_since_survey = at_risk_by_survey(conn)
+
+    def source(self) -> dict[str, Any]:
+        """Whom the list chose from, for its preview."""
+        out: dict[str, Any] = {"candidates_from": self.request.candidates.value}
+        if self.watch_list is not None:
+            out["watch_list"] = {
+                "not_spoken_with_since_survey": len(self.watch_list),
+                "spoken_with_since_survey": self.spoken_since_survey,
+            }
+        return out
 
     def build(self) -> tuple[pd.DataFrame, str]:
         kind = self.request.kind
@@ -115,7 +134,11 @@ class Candidates:
         return self._sales(kind)
 
     def _live(self) -> pd.DataFrame:
-        return self.base[self.base["p_churn"].notna()].copy()
+        """Customers who hold a product; from the watch list only, when it is the source."""
+        live = self.base[self.base["p_churn"].notna()]
+        if self.watch_list is not None:
+            live = live[live.index.isin(self.watch_list)]
+        return live.copy()
 
     def _anti_churn(self) -> tuple[pd.DataFrame, str]:
         econ = self.econ
@@ -140,46 +163,18 @@ class Candidates:
     def _follow_up(self) -> pd.DataFrame:
         econ = self.econ
         live = self._live()
-        first, last = econ.follow_up_after_days
-        starts = _frame(
-            self.conn,
-            select(Holding.customer_id, func.min(Holding.start_date).label("start"))
-            .group_by(Holding.customer_id)
-            .having(
-                func.min(Holding.start_date).between(
-                    self.as_of - dt.timedelta(days=last), self.as_of - dt.timedelta(days=first)
-                )
-            ),
-        )
-        since = dt.datetime.combine(
-            self.as_of - dt.timedelta(days=econ.complaint_closed_days), dt.time(), dt.UTC
-        )
-        until = dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
-        closed = _frame(
-            self.conn,
-            select(Interaction.customer_id)
-            .where(
-                Interaction.kind == InteractionKind.COMPLAINT,
-                Interaction.closed_at >= since,
-                Interaction.closed_at < until,
-            )
-            .distinct(),
-        )
-        new_ids = set(starts["customer_id"].tolist())
-        complaint_ids = set(closed["customer_id"].tolist())
-        live = live[live.index.isin(new_ids | complaint_ids)].copy()
-        after_complaint = live.index.isin(complaint_ids)
-        live["offer"] = np.where(
-            after_complaint,
-            FOLLOW_UP_OFFERS["complaint_closed"],
-            FOLLOW_UP_OFFERS["new_customer"],
-        )
+        if self.watch_list is not None:
+            reasons = pd.Series(WATCH_LIST_FOLLOW_UP, index=live.index, dtype=object)
+        else:
+            reasons = follow_up_reasons(self.conn, econ, self.as_of)
+        live = live[live.index.isin(reasons.index)].copy()
+        live["follow_up"] = reasons.reindex(live.index).to_numpy()
+        live["offer"] = live["follow_up"].map(FOLLOW_UP_OFFERS)
         live["gain"] = live["p_churn"] * econ.save_rate
         live["value"] = live["gain"] * live["clv"].fillna(0.0) - self.contact_cost
         live["rank_score"] = live["p_churn"]
         live["product_id"] = pd.NA
         live["decile"] = _deciles(live["p_churn"], self.base["p_churn"])
-        live["follow_up"] = np.where(after_complaint, "complaint_closed", "new_customer")
         return live
 
     def _win_back(self) -> pd.DataFrame:

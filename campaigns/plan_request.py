@@ -9,6 +9,7 @@ problem (the CLI as its option, ``--size``), so a person reads what they typed.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,14 @@ from campaigns.errors import CampaignError
 from campaigns.settings.model import Costs
 from store.models import CampaignKind
 
-__all__ = ["PLAN_FIELDS", "Economics", "PlanAsked", "PlanRequest", "PlanRequestError"]
+__all__ = [
+    "PLAN_FIELDS",
+    "CandidateSource",
+    "Economics",
+    "PlanAsked",
+    "PlanRequest",
+    "PlanRequestError",
+]
 
 NAME_LENGTH = 120
 SEED_LIMIT = 2**31
@@ -46,6 +54,24 @@ _OUT_OF_BOUNDS = {
 _BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 _EITHER = "give either {size} or {agents}, {hours} and {contacts_per_hour}"
 _ALL_OF = "capacity needs all of {agents}, {hours} and {contacts_per_hour}"
+
+
+class CandidateSource(enum.StrEnum):
+    """Whom a list chooses from: everyone its kind takes, or the satisfaction watch list
+    (``campaigns.watchlist``), screened by the contact policy like any list."""
+
+    ALL = "all"
+    WATCHLIST = "watchlist"
+
+    @property
+    def kinds(self) -> tuple[CampaignKind, ...]:
+        """The kinds of list that may choose from it."""
+        if self is CandidateSource.WATCHLIST:
+            return (CampaignKind.ANTI_CHURN, CampaignKind.FOLLOW_UP)
+        return tuple(CampaignKind)
+
+
+_SOURCES = ", ".join(s.value for s in CandidateSource)
 
 
 class PlanRequestError(CampaignError):
@@ -114,6 +140,8 @@ def _problem(error: ErrorDetails) -> tuple[str, str]:
     if name == "kind":
         chosen = kind != "missing" and error["input"]
         return name, f"choose one of {_KINDS}" if chosen else f"choose the kind: {_KINDS}"
+    if name == "candidates":
+        return name, f"choose one of {_SOURCES}"
     if name == "name":
         too_long = kind == "string_too_long"
         return name, f"at most {NAME_LENGTH} characters" if too_long else "give the campaign a name"
@@ -137,6 +165,7 @@ class PlanAsked(BaseModel):
     contacts_per_hour: float | None = Field(default=None, gt=0)
     holdout: float = Field(default=0.10, ge=0, lt=1)
     seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
+    candidates: CandidateSource = CandidateSource.ALL
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -158,7 +187,7 @@ class PlanAsked(BaseModel):
         if not isinstance(data, Mapping):
             return data
         kept = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
-        for name in _NUMBERS:
+        for name in (*_NUMBERS, "candidates"):
             if not _given(kept.get(name)):
                 kept.pop(name, None)
         return kept
@@ -174,6 +203,9 @@ class PlanAsked(BaseModel):
     def _size_or_capacity(self) -> PlanAsked:
         given = {n for n in ("size", *_CAPACITY) if getattr(self, n) is not None}
         problems = _capacity_problems(given)
+        if self.kind not in self.candidates.kinds:
+            feeds = " or ".join(k.value for k in self.candidates.kinds)
+            problems["candidates"] = f"{self.candidates.value} feeds {feeds} lists only"
         if problems:
             raise PlanRequestError(problems)
         return self

@@ -149,6 +149,7 @@ def _insert_campaign(
                     "agents": request.agents,
                     "hours": request.hours,
                     "contacts_per_hour": request.contacts_per_hour,
+                    "candidates": request.candidates.value,
                 },
                 "economics": _economics_json(request.economics),
                 "preview": preview,

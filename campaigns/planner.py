@@ -14,6 +14,10 @@ A plan reads the scores of the churn model in force and builds one list of one k
 - **follow-up** is the service call three months after a customer's start and after a
   complaint is closed, ranked by the value at risk.
 
+Anti-churn and follow-up lists may instead choose from the satisfaction watch list
+(``campaigns.watchlist``): the customers at risk by their latest survey whom nobody has
+spoken with since (``PlanRequest.candidates``).
+
 Every candidate passes the campaign's contact policy; a customer is on at most one
 active list, and a list of a higher priority (anti-churn > follow-up > win-back >
 up-sell > cross-sell) takes over an untouched treated entry of a lower one. A random
@@ -88,6 +92,7 @@ def plan(engine: Engine, request: PlanRequest, *, dry_run: bool = False) -> Plan
             cands, basis = builder.build()
             result = select_entries(conn, request, policy, cands, now, seed)
             preview = plan_preview(request, result, basis, as_of, seed, mv.version)
+            preview.update(builder.source())
             campaign_id = None
             if not dry_run:
                 campaign_id = store_plan(conn, request, mv.id, seed, result, preview)

@@ -78,25 +78,34 @@ def lifecycle_state(
     return out
 
 
+# (scale, lowest score, highest score, category): the playbook's reading of a survey,
+# stated once; the numpy reading below and the watch list's SQL both come from it
+SATISFACTION_BANDS: tuple[tuple[int, int, int, str], ...] = (
+    (10, 1, 6, "watch"),
+    (10, 7, 8, "passive"),
+    (10, 9, 10, "promoter"),
+    (5, 1, 2, "open_dissatisfaction"),
+    (5, 3, 3, "hidden_dissatisfaction"),
+    (5, 4, 4, "passive"),
+    (5, 5, 5, "promoter"),
+)
+DISSATISFIED = ("watch", "open_dissatisfaction", "hidden_dissatisfaction")
+PROMOTER = "promoter"
+
+
 def satisfaction_category(score: npt.ArrayLike, scale: npt.ArrayLike) -> Labels:
     s = np.asarray(score, dtype=np.float64)
     k = np.asarray(scale, dtype=np.float64)
     out = np.full(s.shape, None, dtype=object)
-    ten, five = k == 10, k == 5
-    out[ten & (s <= 6)] = "watch"
-    out[ten & (s >= 7) & (s <= 8)] = "passive"
-    out[ten & (s >= 9)] = "promoter"
-    out[five & (s <= 2)] = "open_dissatisfaction"
-    out[five & (s == 3)] = "hidden_dissatisfaction"
-    out[five & (s == 4)] = "passive"
-    out[five & (s == 5)] = "promoter"
+    for band_scale, lowest, highest, category in SATISFACTION_BANDS:
+        out[(k == band_scale) & (s >= lowest) & (s <= highest)] = category
     return out
 
 
 def is_dissatisfied(score: npt.ArrayLike, scale: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     """Scores the playbook treats as a complaint (or a watch-list entry on 1-10)."""
     category = satisfaction_category(score, scale)
-    return np.isin(category, ["watch", "open_dissatisfaction", "hidden_dissatisfaction"])
+    return np.isin(category, DISSATISFIED)
 
 
 def monthly_hazard(p_churn_90d: npt.ArrayLike) -> F64:

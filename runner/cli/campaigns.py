@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.export import export_list
 from campaigns.lifecycle import move
+from campaigns.plan_request import CandidateSource
 from runner.cli.common import cli_actor, console, fail, migrated_store, settings_of
 from runner.reports.tables import plan_preview
 from store.models import Campaign, CampaignKind, Group, ListEntry
@@ -45,6 +46,13 @@ def plan_command(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the holdout draw (stored; random if not given).")
     ] = None,
+    candidates: Annotated[
+        CandidateSource,
+        typer.Option(
+            help="Whom to choose from: all (whom the kind takes) or watchlist (customers at "
+            "risk by their latest survey; anti-churn and follow-up lists)."
+        ),
+    ] = CandidateSource.ALL,
     settings_file: Annotated[
         Path | None,
         typer.Option(
@@ -72,6 +80,7 @@ def plan_command(
             contacts_per_hour=contacts_per_hour,
             holdout=holdout,
             seed=seed,
+            candidates=candidates,
             policy=read_settings_file(settings_file) if settings_file else {},
             actor=cli_actor(),
         )

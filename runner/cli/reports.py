@@ -1,4 +1,4 @@
-"""`telecampaign report saved|conversions|kpis|monthly` and `telecampaign attribute`.
+"""`telecampaign report saved|conversions|kpis|monthly|watchlist` and `telecampaign attribute`.
 
 The retention team's numbers: every effect against the holdout with its 95% interval,
 as a table, as JSON (``--json``), as CSV (``--csv FILE``) and as a self-contained HTML
@@ -24,6 +24,7 @@ from campaigns.monthly import (
 )
 from campaigns.outcomes import MEASURE_DAYS, attribute
 from campaigns.reports import Costs, conversion_report, saved_report
+from campaigns.watchlist import watch_list
 from dialer.kpis import kpis_for
 from runner.cli.common import console, fail, migrated_store, settings_of
 from runner.reports.csv import Report, csv_text
@@ -35,12 +36,13 @@ from runner.reports.tables import (
     saved_table,
     split_table,
 )
+from runner.reports.watchlist_table import watch_list_tables
 from store.private_files import open_private, write_private_text
 
 __all__ = ["register", "report_app"]
 
 report_app = typer.Typer(
-    help="Saved customers, conversions, KPIs and the monthly churn report.",
+    help="Saved customers, conversions, KPIs, the monthly churn report and the watch list.",
     no_args_is_help=True,
 )
 
@@ -242,6 +244,29 @@ def monthly_command(
     for note in report.notes:
         console.print(f"[dim]note: {note}[/]")
     _written(csv_file, html_file)
+
+
+@report_app.command("watchlist")
+def watchlist_command(
+    ctx: typer.Context,
+    limit: Annotated[
+        int, typer.Option(min=1, help="Rows of each table to print (JSON and CSV hold all).")
+    ] = 50,
+    as_json: JsonOption = False,
+    csv_file: CsvOption = None,
+) -> None:
+    """Customers at risk by their latest survey, with churn risk, value, open complaints
+    and contacts since; promoters apart."""
+    with migrated_store(settings_of(ctx)) as engine:
+        watch = watch_list(engine)
+    if csv_file is not None:
+        _write_csv(csv_file, watch)
+    if as_json:
+        print(json.dumps(watch.to_json(), indent=2))
+        return
+    for part in watch_list_tables(watch, limit):
+        console.print(part)
+    _written(csv_file, None)
 
 
 def attribute_command(

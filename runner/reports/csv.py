@@ -7,21 +7,25 @@ from typing import Any
 from campaigns.kpis import CampaignKpis
 from campaigns.monthly import MonthlyReport
 from campaigns.reports import ConversionReport, SavedReport
+from campaigns.watchlist import WatchList
 from store.csv_out import csv_text as table_csv_text
 
 __all__ = ["Report", "csv_rows", "csv_text"]
 
-Report = SavedReport | ConversionReport | CampaignKpis | MonthlyReport
+Report = SavedReport | ConversionReport | CampaignKpis | MonthlyReport | WatchList
 
 
 def csv_rows(report: Report) -> list[dict[str, Any]]:
     """The rows a report's CSV holds: the splits of the saved-customer and conversion
-    reports, the agents of the KPIs, every period of the monthly report."""
+    reports, the agents of the KPIs, every period of the monthly report, the customers
+    of the watch list and the promoters."""
     if isinstance(report, SavedReport | ConversionReport):
         splits: list[dict[str, Any]] = report.to_json()["splits"]
         return splits
     if isinstance(report, CampaignKpis):
         return [a.to_json() for a in report.agents]
+    if isinstance(report, WatchList):
+        return report.csv_rows()
     data = report.to_json()
     return [*data["months"], *data["quarters"], *data["years"]]
 

@@ -259,6 +259,17 @@ def _listing(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
 
 
+def _candidates(preview: dict[str, Any]) -> str:
+    """The candidates, and where they came from when not from everyone."""
+    watch = preview.get("watch_list")
+    if watch is None:
+        return f"{preview['candidates']:,}"
+    return (
+        f"{preview['candidates']:,} from the watch list "
+        f"({watch['spoken_with_since_survey']:,} spoken with since their survey left out)"
+    )
+
+
 def plan_preview(preview: dict[str, Any], *, stored: bool) -> list[RenderableType]:
     """A plan's preview as the CLI and the demo print it: its figures, what was kept off
     the list, its splits, and whether it was stored."""
@@ -287,7 +298,7 @@ def plan_preview(preview: dict[str, Any], *, stored: bool) -> list[RenderableTyp
         ),
         (f"expected {count_key.replace('_', ' ')}", f"{expected[count_key]:,.1f}"),
         ("expected value", f"{expected['value']:,.0f}"),
-        ("candidates", f"{preview['candidates']:,}"),
+        ("candidates", _candidates(preview)),
         ("not worth a call", f"{preview['not_worth_calling']:,}"),
         ("beyond capacity", f"{preview['over_capacity']:,}"),
         ("taken from lower-priority lists", f"{preview['taken_from_lower_lists']:,}"),

@@ -85,6 +85,7 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     # the retention reports (runner.web.retention): the manager reads them too
     "retention-home": _REPORTS,
     "retention-monthly": _REPORTS,
+    "retention-watchlist": _REPORTS,
     # the JSON API (runner.web.api): campaigns are the manager's, reports are shared
     "api-openapi": ALL_ROLES,
     "api-campaigns": _REPORTS,
@@ -95,6 +96,7 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "api-report-conversions": _REPORTS,
     "api-report-kpis": _REPORTS,
     "api-report-monthly": _REPORTS,
+    "api-report-watchlist": _REPORTS,
 }
 
 # Public routes the middleware hands on without reading the session, so also without a

@@ -34,6 +34,7 @@ from campaigns.monthly import FilterError, MonthlyReport, monthly_report
 from campaigns.plan_request import PlanRequest, PlanRequestError
 from campaigns.planner import Plan, plan
 from campaigns.reports import conversion_report, saved_report
+from campaigns.watchlist import watch_list
 from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
 from runner.reports.csv import Report, csv_text
@@ -46,7 +47,7 @@ from runner.web.desk import (
     live_counts,
 )
 from runner.web.openapi import document
-from runner.web.report_query import monthly_query
+from runner.web.report_query import monthly_query, watch_list_query
 from runner.web.schemas import PlanBody
 
 __all__ = [
@@ -253,6 +254,19 @@ async def monthly(request: web.Request) -> web.Response:
     return report_response(report, csv, _filename("monthly", report.as_of.isoformat()))
 
 
+async def watchlist(request: web.Request) -> web.Response:
+    """A page of the watch list and the promoters as JSON; as CSV, both lists whole."""
+    try:
+        csv = wants_csv(request)
+        asked = watch_list_query(request.query)
+    except FieldErrors as exc:
+        return api_error(400, "invalid", "the watch list cannot be read as asked", exc.fields)
+    watch = await request.app[DIALER].gateway.batch(watch_list)
+    if csv:
+        return report_response(watch, csv, "watchlist")
+    return web.json_response(watch.to_json(offset=asked.offset, limit=asked.limit))
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document(request.app.router))
 
@@ -268,3 +282,4 @@ def add_api_routes(app: web.Application) -> None:
     add.add_get("/api/reports/conversions/{name}", conversions, name="api-report-conversions")
     add.add_get("/api/reports/kpis/{name}", kpis, name="api-report-kpis")
     add.add_get("/api/reports/monthly", monthly, name="api-report-monthly")
+    add.add_get("/api/reports/watchlist", watchlist, name="api-report-watchlist")

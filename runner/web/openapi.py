@@ -26,7 +26,7 @@ from runner.web.console_bodies import (
     PreviewBody,
     PreviewNextBody,
 )
-from runner.web.report_query import MonthlyQuery
+from runner.web.report_query import MonthlyQuery, WatchListQuery
 
 __all__ = ["document"]
 
@@ -156,6 +156,7 @@ def _query_parameters(model: type[BaseModel]) -> tuple[dict[str, Any], ...]:
 
 
 _MONTHLY_QUERY = (*_query_parameters(MonthlyQuery), _FORMAT)
+_WATCH_LIST_QUERY = (*_query_parameters(WatchListQuery), _FORMAT)
 _VOICE = (
     "With real Twilio (no TWILIO_API_BASE, and TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET "
     "set) an access token with a VoiceGrant for the agent's client identity, the one "
@@ -214,6 +215,22 @@ ROUTES: Final[dict[str, Route]] = {
         description="Filters narrow the report; `scope` in the answer says what each figure "
         "covers. A value the store does not know is a 400 naming the filter in `field`.",
         query=_MONTHLY_QUERY,
+    ),
+    "api-report-watchlist": Route(
+        "The satisfaction watch list: customers at risk by their latest survey; promoters",
+        "reports",
+        {
+            "200": Answer(
+                "A page of each list.",
+                schemas.WatchListReport,
+                csv_rows="both lists whole, one row per customer, `list` naming its list",
+            )
+        },
+        errors=("400",),
+        description="At risk: 6 or less of 10, or 1-2 (open) and 3 (hidden dissatisfaction) "
+        "of 5, on the latest survey; with churn risk, CLV, open complaints and the contacts "
+        "since the survey. Promoters (9-10 of 10, 5 of 5) apart.",
+        query=_WATCH_LIST_QUERY,
     ),
     "agent-state": _console("The agent's state and campaign"),
     "agent-login": _console("Log in to a campaign: ready for calls", body=LoginBody),

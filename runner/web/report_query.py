@@ -1,6 +1,7 @@
-"""The monthly report's query string, as a pydantic model: the retention page and the API
-read it with ``monthly_query`` and the OpenAPI document describes it from the model, so
-the three never disagree on a parameter."""
+"""The query strings of the monthly report and the watch list, as pydantic models: the
+retention pages and the API read them with ``monthly_query`` and ``watch_list_query``, and
+the OpenAPI document describes them from the models, so the three never disagree on a
+parameter."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from campaigns.monthly import Filters
 from runner.web.desk import FieldErrors
 
-__all__ = ["MonthlyQuery", "monthly_query"]
+__all__ = ["MonthlyQuery", "WatchListQuery", "monthly_query", "watch_list_query"]
 
 # what to write instead, per parameter: pydantic's own wording speaks of types
 _HELP = {
     "months": "a whole number of months from 1 to 60",
     "as_of": "a date as YYYY-MM-DD",
+    "offset": "a whole number of rows to skip, 0 or more",
+    "limit": "a whole number of rows from 1 to 500",
 }
 
 
@@ -65,8 +68,35 @@ def monthly_query(query: MultiMapping[str]) -> MonthlyQuery:
     try:
         return MonthlyQuery.model_validate(given)
     except ValidationError as exc:
-        problems: dict[str, str] = {}
-        for error in exc.errors():
-            name = str(error["loc"][0]) if error["loc"] else "query"
-            problems.setdefault(name, _HELP.get(name, error["msg"]))
-        raise FieldErrors(problems) from None
+        raise FieldErrors(_problems(exc)) from None
+
+
+class WatchListQuery(BaseModel):
+    """Which rows of the watch list (and of the promoters) a page or an answer holds."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    offset: int = Field(0, ge=0, description="Rows of each list to skip.")
+    limit: int = Field(100, ge=1, le=500, description="Rows of each list to give at most.")
+
+
+def watch_list_query(query: MultiMapping[str], limit: int | None = None) -> WatchListQuery:
+    """The query string as a ``WatchListQuery`` (``limit`` fixed by a page, when given);
+    ``FieldErrors`` names each parameter written badly."""
+    given: dict[str, Any] = {
+        n: query[n] for n in WatchListQuery.model_fields if query.get(n, "").strip()
+    }
+    if limit is not None:
+        given["limit"] = limit
+    try:
+        return WatchListQuery.model_validate(given)
+    except ValidationError as exc:
+        raise FieldErrors(_problems(exc)) from None
+
+
+def _problems(exc: ValidationError) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "query"
+        problems.setdefault(name, _HELP.get(name, error["msg"]))
+    return problems

@@ -1,4 +1,5 @@
-"""The retention pages: the saved-customer report of a campaign and the monthly churn report.
+"""The retention pages: the saved-customer report of a campaign, the monthly churn report
+and the satisfaction watch list (``campaigns.watchlist``), paged ``PAGE_ROWS`` at a time.
 
 The charts are the same inline SVG the mailed HTML reports carry (``runner.reports.html``).
 Both pages take the same filters as query parameters, their choices read from the store
@@ -30,12 +31,13 @@ from sqlalchemy import Engine
 from campaigns.errors import CampaignError, CampaignNotFoundError
 from campaigns.monthly import FilterChoices, Filters, filter_choices, monthly_report
 from campaigns.reports import saved_report
+from campaigns.watchlist import READINGS, watch_list
 from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
 from runner.reports.html import funnel_svg, monthly_svg, refusals_svg, survival_svg
 from runner.web.desk import FieldErrors, campaign_rows
 from runner.web.render import render_page
-from runner.web.report_query import monthly_query
+from runner.web.report_query import WatchListQuery, monthly_query, watch_list_query
 
 __all__ = ["FILTERS", "add_retention_routes", "filter_splits"]
 
@@ -47,6 +49,7 @@ CHART_POLICY = (
 )
 
 FILTERS = ("segment", "offer", "agent")  # query names; each is also the split's name
+PAGE_ROWS = 50  # of the watch list and of the promoters, per page
 
 
 def _campaign_report(engine: Engine, name: str) -> dict[str, Any]:
@@ -181,6 +184,32 @@ async def retention_monthly(request: web.Request) -> web.Response:
     return response
 
 
+async def retention_watchlist(request: web.Request) -> web.Response:
+    """The watch list and the promoters, a page of each; ``offset`` moves both."""
+    errors: dict[str, str] = {}
+    try:
+        asked = watch_list_query(request.query, limit=PAGE_ROWS)
+    except FieldErrors as exc:
+        errors.update(exc.fields)
+        asked = WatchListQuery(limit=PAGE_ROWS)
+    watch = await request.app[DIALER].gateway.batch(watch_list)
+    data = watch.to_json(offset=asked.offset, limit=asked.limit)
+    counts = data["counts"]
+    end = asked.offset + asked.limit
+    context = {
+        "watch": data,
+        "readings": READINGS,
+        "errors": errors,
+        "first": asked.offset + 1,
+        "previous": max(asked.offset - asked.limit, 0) if asked.offset else None,
+        "next": end if end < max(counts["at_risk"], counts["promoters"]) else None,
+    }
+    return render_page(
+        request, "retention_watchlist.html.j2", context, status=400 if errors else 200
+    )
+
+
 def add_retention_routes(app: web.Application) -> None:
     app.router.add_get("/retention", retention_home, name="retention-home")
     app.router.add_get("/retention/monthly", retention_monthly, name="retention-monthly")
+    app.router.add_get("/retention/watchlist", retention_watchlist, name="retention-watchlist")

@@ -29,6 +29,7 @@ __all__ = [
     "SavedReport",
     "VoiceSimulated",
     "VoiceToken",
+    "WatchListReport",
 ]
 
 Action = Literal["launch", "pause", "resume", "stop"]
@@ -106,6 +107,12 @@ class Preview(BaseModel):
     exclusions: dict[str, int] = Field(description="Customers kept off the list, by reason.")
     taken_from_lower_lists: int | None = None
     holdout_balance_points: float | None = None
+    candidates_from: Literal["all", "watchlist"] | None = None
+    watch_list: dict[str, int] | None = Field(
+        default=None,
+        description="From the watch list: its customers nobody has spoken with since their "
+        "survey (the candidates) and those somebody has (left out).",
+    )
 
 
 class PlanResult(BaseModel):
@@ -279,6 +286,48 @@ class MonthlyReport(BaseModel):
     months: list[Period]
     quarters: list[Period]
     years: list[Period]
+    notes: list[str]
+
+
+class WatchRow(BaseModel):
+    """A customer on the watch list or a promoter, by their latest survey."""
+
+    customer: str = Field(description="The customer's external id.")
+    name: str
+    segment: str | None
+    survey_at: str
+    score: int
+    scale: Literal[5, 10]
+    reading: Literal["watch", "open_dissatisfaction", "hidden_dissatisfaction", "promoter"]
+    churn_risk: float | None = Field(description="Of the latest churn score; null: not scored.")
+    clv: float | None
+    value_at_risk: float | None = Field(description="churn_risk x clv: the order at risk.")
+    open_complaints: int
+    contacts_since_survey: int = Field(description="Calls and texts that reached the carrier.")
+    last_contact_at: str | None
+    last_contact_campaign: str | None
+    last_contact_channel: Literal["call", "sms"] | None
+    last_contact_outcome: str | None
+    spoken_since_survey: bool = Field(description="An agent spoke with the customer since.")
+
+
+class WatchListCounts(BaseModel):
+    at_risk: int
+    watch: int
+    open_dissatisfaction: int
+    hidden_dissatisfaction: int
+    not_contacted_since_survey: int
+    with_open_complaints: int
+    promoters: int
+    left: int = Field(description="Dissatisfied, but holding nothing any more: left out.")
+
+
+class WatchListReport(BaseModel):
+    counts: WatchListCounts
+    offset: int
+    limit: int | None
+    at_risk: list[WatchRow] = Field(description="By value at risk, the largest first.")
+    promoters: list[WatchRow] = Field(description="By CLV, the largest first.")
     notes: list[str]
 
 

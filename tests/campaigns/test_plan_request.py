@@ -60,3 +60,17 @@ def test_each_front_end_names_the_fields_its_own_way() -> None:
     flags = caught.value.described(lambda name: "--" + name.replace("_", "-"))
     assert flags == {"agents": "give either --size or --agents, --hours and --contacts-per-hour"}
     assert str(caught.value) == "agents: give either size or agents, hours and contacts per hour"
+
+
+def test_the_candidates_source() -> None:
+    assert PlanRequest(kind="follow-up", name="x", candidates="").candidates == "all"
+    watched = PlanRequest(kind="anti-churn", name="x", candidates=" watchlist ")
+    assert watched.candidates == "watchlist"
+    with pytest.raises(PlanRequestError) as caught:
+        PlanRequest(kind="anti-churn", name="x", candidates="survey")
+    assert caught.value.fields == {"candidates": "choose one of all, watchlist"}
+    with pytest.raises(PlanRequestError) as caught:
+        PlanRequest(kind="up-sell", name="x", candidates="watchlist")
+    assert caught.value.fields == {
+        "candidates": "watchlist feeds anti-churn or follow-up lists only"
+    }

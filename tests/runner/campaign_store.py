@@ -17,10 +17,18 @@ if _CAMPAIGN_TESTS not in sys.path:
 from planner_base import build_scored_base  # noqa: E402
 from report_base import Member, agent_waiting, build_list  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
+from watchlist_base import contact, survey  # noqa: E402
 
 from store.models import Group  # noqa: E402
 
-__all__ = ["Member", "build_scored_base", "launched_list", "waiting_list"]
+__all__ = [
+    "Member",
+    "build_scored_base",
+    "contact",
+    "launched_list",
+    "survey",
+    "waiting_list",
+]
 
 
 def launched_list(engine: Engine, name: str = "spring retention") -> dict[str, object]:
