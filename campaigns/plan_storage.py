@@ -153,6 +153,7 @@ def _insert_campaign(
                     "agents": request.agents,
                     "hours": request.hours,
                     "contacts_per_hour": request.contacts_per_hour,
+                    "expected_effect": request.expected_effect,
                 },
                 "economics": _economics_json(request.economics),
                 "preview": preview,

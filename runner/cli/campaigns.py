@@ -45,6 +45,13 @@ def plan_command(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the holdout draw (stored; random if not given).")
     ] = None,
+    expected_effect: Annotated[
+        float | None,
+        typer.Option(
+            help="The change per customer called you expect, e.g. 0.02 for churn 2 points "
+            "lower; the preview's power figures use it instead of the planner's estimate."
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Preview only: store nothing.")
     ] = False,
@@ -64,6 +71,7 @@ def plan_command(
             contacts_per_hour=contacts_per_hour,
             holdout=holdout,
             seed=seed,
+            expected_effect=expected_effect,
         )
     except PlanRequestError as exc:
         problems = exc.described(option)
