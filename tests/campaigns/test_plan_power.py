@@ -1,0 +1,63 @@
+"""The preview's power block: figures read from the list the planner drew, the manager's
+expected effect, and a warning that names a fix the planner then makes good on."""
+
+from __future__ import annotations
+
+import pytest
+from planner_base import ScoredBase, _request
+from sqlalchemy import Engine
+
+from campaigns.errors import CampaignError
+from campaigns.planner import plan
+from campaigns.power import minimum_detectable_effect
+
+
+def test_the_preview_carries_the_lists_power(engine: Engine, scored_base: ScoredBase) -> None:
+    scored_base(300, p_churn=[0.3] * 300)
+    preview = plan(engine, _request(size=100, holdout=0.1), dry_run=True).preview
+    power = preview["power"]
+    assert power["baseline"] == pytest.approx(0.3)
+    assert power["baseline_source"] == "churn model"
+    # no uplift model: a call is assumed to remove a fifth of the risk
+    assert power["expected_effect"] == pytest.approx(0.06)
+    assert "20% of the churn risk" in power["effect_source"]
+    mde = minimum_detectable_effect(0.7, preview["treated"], preview["holdout"])
+    assert mde is not None
+    assert power["mde"] == pytest.approx(mde, abs=1e-4)
+    assert power["power"] < 0.8
+    assert power["holdout_needed"] is None  # 100 called can never show 6 points
+    assert "underpowered" in power["warning"]
+    assert f"about {power['treated_needed']:,} customers to call" in power["warning"]
+    assert "more than the 300 worth a call" in power["warning"]
+
+
+def test_the_holdout_share_it_names_is_enough(engine: Engine, scored_base: ScoredBase) -> None:
+    scored_base(2000, p_churn=[0.3] * 2000)
+    asked = {"size": 400, "expected_effect": 0.15}
+    first = plan(engine, _request(holdout=0.05, **asked), dry_run=True).preview["power"]
+    assert first["effect_source"] == "set by the manager"
+    assert first["expected_effect"] == 0.15
+    needed = first["holdout_needed"]
+    assert needed is not None
+    assert needed > 0.05
+    assert f"holding out {needed:.0%} of the list would detect it" in first["warning"]
+    again = plan(engine, _request(holdout=needed, **asked), dry_run=True).preview
+    assert again["treated"] == 400
+    assert again["power"]["power"] >= 0.8
+    assert again["power"]["warning"] is None
+    assert again["power"]["mde"] <= 0.15
+
+
+def test_no_holdout_is_said_plainly(engine: Engine, scored_base: ScoredBase) -> None:
+    scored_base(200, p_churn=[0.3] * 200)
+    power = plan(engine, _request(size=50, holdout=0.0), dry_run=True).preview["power"]
+    assert power["mde"] is None
+    assert power["warning"].startswith("no holdout")
+
+
+def test_an_expected_effect_out_of_bounds_is_refused(
+    engine: Engine, scored_base: ScoredBase
+) -> None:
+    scored_base(5)
+    with pytest.raises(CampaignError, match="expected_effect: a change per customer called"):
+        plan(engine, _request(expected_effect=1.5))
