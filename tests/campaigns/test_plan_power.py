@@ -61,3 +61,51 @@ def test_an_expected_effect_out_of_bounds_is_refused(
     scored_base(5)
     with pytest.raises(CampaignError, match="expected_effect: a change per customer called"):
         plan(engine, _request(expected_effect=1.5))
+
+
+def test_a_list_with_nobody_on_it_expects_nothing(engine: Engine, scored_base: ScoredBase) -> None:
+    from store.models import CampaignKind
+
+    scored_base(20)
+    preview = plan(engine, _request(CampaignKind.WIN_BACK), dry_run=True).preview
+    assert preview["size"] == 0
+    power = preview["power"]
+    assert power["expected_effect"] is None
+    assert power["outcome"] == "still gone after 90 days"
+    assert power["warning"] == "no effect is expected from this list, so no holdout can show one"
+
+
+def test_a_sales_lists_baseline_is_the_recent_organic_take_up(
+    engine: Engine, scored_base: ScoredBase
+) -> None:
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from scoring.features import data_end
+    from store.db import transaction
+    from store.models import CampaignKind, Holding, Product
+
+    ids = scored_base(100)
+    as_of = data_end(engine)
+    assert as_of is not None
+    with transaction(engine) as session:
+        fiber = session.scalars(select(Product.id).where(Product.code == "BB_1")).one()
+        # one customer in a hundred started a product of their own accord in the window;
+        # another only renewed the one they had
+        session.add(
+            Holding(customer_id=ids[0], product_id=fiber, start_date=as_of, monthly_revenue=35)
+        )
+        session.add(
+            Holding(
+                customer_id=ids[1],
+                product_id=session.scalars(select(Product.id).where(Product.code == "MOB_S")).one(),
+                start_date=as_of - dt.timedelta(days=3),
+                monthly_revenue=30,
+            )
+        )
+    power = plan(engine, _request(CampaignKind.CROSS_SELL), dry_run=True).preview["power"]
+    assert power["outcome"] == "take-up within 30 days"
+    assert power["baseline"] == pytest.approx(0.01)
+    assert power["effect_source"] == "assumed: 9% of those called take the offer up"
+    assert power["expected_effect"] == pytest.approx(0.09)
