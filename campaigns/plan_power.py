@@ -174,6 +174,12 @@ def _warning(
     effect, mde, needed = figures["expected_effect"], figures["mde"], figures["holdout_needed"]
     if effect is None or effect <= 0:
         return "no effect is expected from this list, so no holdout can show one"
+    if effect > 1.0 - good + 1e-9:
+        return (
+            f"the expected effect of {_points(effect)} is more than the outcome can change "
+            f"from its baseline of {figures['baseline']:.1%} (at most {_points(1.0 - good)}): "
+            "check the expected effect"
+        )
     if figures["power"] >= 0.8:
         return None
     can = (

@@ -109,3 +109,14 @@ def test_a_sales_lists_baseline_is_the_recent_organic_take_up(
     assert power["baseline"] == pytest.approx(0.01)
     assert power["effect_source"] == "assumed: 9% of those called take the offer up"
     assert power["expected_effect"] == pytest.approx(0.09)
+
+
+def test_an_effect_beyond_what_the_outcome_allows_is_questioned(
+    engine: Engine, scored_base: ScoredBase
+) -> None:
+    scored_base(100, p_churn=[0.1] * 100)
+    power = plan(engine, _request(size=50, expected_effect=0.2), dry_run=True).preview["power"]
+    assert power["warning"] == (
+        "the expected effect of 20.0 points is more than the outcome can change from its "
+        "baseline of 10.0% (at most 10.0 points): check the expected effect"
+    )
