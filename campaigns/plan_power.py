@@ -28,6 +28,8 @@ import pandas as pd
 from sqlalchemy import Connection, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
+from campaigns.acceptance import ASSUMED_ACCEPTANCE
+from campaigns.outcomes import REACHED
 from campaigns.plan_selection import Selection, list_counts
 from campaigns.power import (
     SHARES,
@@ -36,7 +38,15 @@ from campaigns.power import (
     power_against,
     treated_needed,
 )
-from store.models import CampaignKind, Holding
+from store.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Disposition,
+    Group,
+    Holding,
+    ListEntry,
+)
 
 if TYPE_CHECKING:
     # the request's types only: the planner imports this module to run it
@@ -45,6 +55,11 @@ if TYPE_CHECKING:
 __all__ = ["list_power"]
 
 TAKE_UP_DAYS = 30  # the attribution window's default (``campaigns.outcomes``)
+# Until our own ended lists have called this many, half of those called are taken as
+# reached: the demo's simulated day reaches 50-57% of its lists, and a site's own lists
+# replace the figure as soon as they have run.
+MIN_REACH_ENTRIES = 200
+ASSUMED_REACH = 0.5
 _OUTCOMES = {
     CampaignKind.ANTI_CHURN: "lost within 90 days",
     CampaignKind.FOLLOW_UP: "lost within 90 days",
@@ -67,7 +82,7 @@ def list_power(
     chosen = sel.chosen
     treated, holdout = int((~chosen["holdout"]).sum()), int(chosen["holdout"].sum())
     baseline, baseline_source = _baseline(conn, kind, chosen, base, as_of)
-    effect, effect_source = _expected_effect(request, chosen, basis)
+    effect, effect_source = _expected_effect(conn, request, chosen, basis)
     # the statistics work on the rate a call raises: staying, coming back, taking up
     good = 1.0 - baseline if kind.is_save or kind is CampaignKind.FOLLOW_UP else baseline
     eligible = len(chosen) + sel.over_capacity
@@ -98,23 +113,67 @@ def list_power(
 
 
 def _expected_effect(
-    request: PlanRequest, chosen: pd.DataFrame, basis: str
+    conn: Connection, request: PlanRequest, chosen: pd.DataFrame, basis: str
 ) -> tuple[float | None, str]:
-    """The change per treated customer the list expects, and where the figure comes from."""
+    """The change per treated customer the list expects, and where the figure comes from.
+
+    The report compares every treated customer with the holdout, reached or not. The
+    uplift model and the planner's save and win-back rates are already per customer on
+    the list; an acceptance is per offer made, so it is scaled by the share reached.
+    """
     if request.expected_effect is not None:
         return request.expected_effect, "set by the manager"
     econ = request.economics
-    source = {
-        "uplift": "uplift model",
-        "risk_value": f"assumed: a call removes {econ.save_rate:.0%} of the churn risk",
-        "propensity": "acceptance propensity model",
-        "assumed_acceptance": "assumed: 9% of those called take the offer up",
-        "win_back_rate": f"assumed: {econ.win_back_rate:.0%} of those called come back",
-    }.get(basis, basis)
+    scale, source = (
+        1.0,
+        {
+            "uplift": "uplift model",
+            "risk_value": f"assumed: a call removes {econ.save_rate:.0%} of the churn risk",
+            "win_back_rate": f"assumed: {econ.win_back_rate:.0%} of those called come back",
+        }.get(basis, basis),
+    )
+    if basis in ("propensity", "assumed_acceptance"):
+        scale, reach_source = _reach_share(conn)
+        accepted = (
+            "acceptance propensity model"
+            if basis == "propensity"
+            else f"assumed: {ASSUMED_ACCEPTANCE:.0%} of those reached take the offer up"
+        )
+        source = f"{accepted}, x {scale:.0%} reached ({reach_source})"
     treated = chosen.loc[~chosen["holdout"], "gain"]
     if treated.empty:
         return None, source
-    return float(treated.astype(float).mean()), source
+    return float(treated.astype(float).mean()) * scale, source
+
+
+def _reach_share(conn: Connection) -> tuple[float, str]:
+    """The share of treated customers an agent spoke with on our ended lists, or an
+    assumption while too few have ended."""
+    ended = (
+        select(Campaign.id)
+        .where(
+            Campaign.status.in_((CampaignStatus.STOPPED, CampaignStatus.COMPLETED)),
+            Campaign.launched_at.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    treated = conn.execute(
+        select(func.count()).where(
+            ListEntry.campaign_id.in_(ended), ListEntry.group == Group.TREATMENT
+        )
+    ).scalar_one()
+    if treated < MIN_REACH_ENTRIES:
+        return ASSUMED_REACH, "assumed until our lists have called more"
+    reached = conn.execute(
+        select(func.count(func.distinct(ListEntry.id)))
+        .join(Disposition, Disposition.list_entry_id == ListEntry.id)
+        .where(
+            ListEntry.campaign_id.in_(ended),
+            ListEntry.group == Group.TREATMENT,
+            Disposition.code.in_(REACHED),
+        )
+    ).scalar_one()
+    return reached / treated, f"on our ended lists, {treated:,} called"
 
 
 def _baseline(

@@ -107,8 +107,44 @@ def test_a_sales_lists_baseline_is_the_recent_organic_take_up(
     power = plan(engine, _request(CampaignKind.CROSS_SELL), dry_run=True).preview["power"]
     assert power["outcome"] == "take-up within 30 days"
     assert power["baseline"] == pytest.approx(0.01)
-    assert power["effect_source"] == "assumed: 9% of those called take the offer up"
-    assert power["expected_effect"] == pytest.approx(0.09)
+    # an acceptance is per offer made: until our own lists have ended, half are reached
+    assert power["effect_source"] == (
+        "assumed: 9% of those reached take the offer up, x 50% reached "
+        "(assumed until our lists have called more)"
+    )
+    assert power["expected_effect"] == pytest.approx(0.045)
+
+
+def test_the_share_reached_comes_from_our_ended_lists(
+    engine: Engine, scored_base: ScoredBase
+) -> None:
+    import datetime as dt
+
+    from planner_base import _disposed
+
+    from store.db import transaction
+    from store.models import Campaign, CampaignKind, CampaignStatus, Group, ListEntry
+
+    ids = scored_base(200)
+    when = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    with transaction(engine) as session:
+        old = Campaign(
+            name="spring",
+            kind=CampaignKind.CROSS_SELL,
+            status=CampaignStatus.STOPPED,
+            launched_at=when,
+        )
+        session.add(old)
+        session.flush()
+        for customer_id in ids[:150]:  # spoken with
+            _disposed(session, old.id, customer_id, None, "refused", when)
+        for customer_id in ids[150:]:  # never reached
+            session.add(
+                ListEntry(campaign_id=old.id, customer_id=customer_id, group=Group.TREATMENT)
+            )
+    power = plan(engine, _request(CampaignKind.CROSS_SELL), dry_run=True).preview["power"]
+    assert power["effect_source"].endswith("x 75% reached (on our ended lists, 200 called)")
+    assert power["expected_effect"] == pytest.approx(0.09 * 0.75)
 
 
 def test_an_effect_beyond_what_the_outcome_allows_is_questioned(
