@@ -30,13 +30,8 @@ def holdout_for(power: dict[str, Any]) -> tuple[float, str]:
     needed = power["holdout_needed"]
     if power["warning"] is None:
         return DEFAULT_HOLDOUT, f"{DEFAULT_HOLDOUT:.0%} held out shows the expected effect"
-    if needed is not None and needed <= EQUAL_GROUPS:
-        return needed, f"the preview at {DEFAULT_HOLDOUT:.0%} asked for {needed:.0%}"
     if needed is not None:
-        return EQUAL_GROUPS, (
-            f"the preview asks for {needed:.0%}; equal groups keep most of the best "
-            "candidates called, and the preview says what they can show"
-        )
+        return needed, f"the preview at {DEFAULT_HOLDOUT:.0%} asked for {needed:.0%}"
     return EQUAL_GROUPS, (
         f"no holdout share lets these calls show the expected effect: equal groups "
         f"({EQUAL_GROUPS:.0%} held out) give nearly the narrowest interval these calls can have"
