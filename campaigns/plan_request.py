@@ -41,7 +41,7 @@ NAME_LENGTH = 120
 SEED_LIMIT = 2**31
 _KINDS = ", ".join(k.value for k in CampaignKind)
 _CAPACITY = ("agents", "hours", "contacts_per_hour")
-_NUMBERS = ("size", *_CAPACITY, "holdout", "seed")
+_NUMBERS = ("size", *_CAPACITY, "holdout", "seed", "expected_effect")
 # what is wrong with a field whose value is there but out of bounds
 _OUT_OF_BOUNDS = {
     "size": "at least 1",
@@ -50,6 +50,7 @@ _OUT_OF_BOUNDS = {
     "contacts_per_hour": "must be above 0",
     "holdout": "a share from 0 up to (not including) 1, e.g. 0.10",
     "seed": f"a whole number from 0 to {SEED_LIMIT - 1}",
+    "expected_effect": "a change per customer called above 0 and below 1, e.g. 0.02 for 2 points",
 }
 _BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 _EITHER = "give either {size} or {agents}, {hours} and {contacts_per_hour}"
@@ -166,6 +167,9 @@ class PlanAsked(BaseModel):
     holdout: float = Field(default=0.10, ge=0, lt=1)
     seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
     candidates: CandidateSource = CandidateSource.ALL
+    # the change per customer called the manager expects (0.02: churn 2 points lower,
+    # or take-up 2 points higher); without it the planner's own expectation is used
+    expected_effect: float | None = Field(default=None, gt=0, lt=1)
 
     def __init__(self, **data: Any) -> None:
         try:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     # the request's types only: the planner imports this module to run it
     from campaigns.plan_request import PlanRequest
 
-__all__ = ["ACTIVE_STATUSES", "Selection", "select_entries", "split_holdout"]
+__all__ = ["ACTIVE_STATUSES", "Selection", "list_counts", "select_entries", "split_holdout"]
 
 ACTIVE_STATUSES = (CampaignStatus.PLANNED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 _OPEN_ENTRY = (EntryStatus.PENDING, EntryStatus.IN_PROGRESS, EntryStatus.CALLBACK)
@@ -102,12 +102,7 @@ def select_entries(
     eligible = free[~free.index.isin(stuck["customer_id"])]
     eligible = eligible.sort_values(["value", "customer_id"], ascending=[False, True])
     target = request.treated_target()
-    total, holdout = len(eligible), round(len(eligible) * request.holdout)
-    if target is not None:
-        # the agents call ``target`` customers; the holdout comes on top of them
-        extra = round(target * request.holdout / (1 - request.holdout))
-        if target + extra <= total:
-            total, holdout = target + extra, extra
+    total, holdout = list_counts(len(eligible), target, request.holdout)
     chosen = eligible.iloc[:total].copy()
     rng = np.random.default_rng(seed)
     chosen["holdout"] = split_holdout(
@@ -123,6 +118,21 @@ def select_entries(
         takeovers=takeovers,
         target=target,
     )
+
+
+def list_counts(eligible: int, target: int | None, share: float) -> tuple[int, int]:
+    """How many of ``eligible`` customers a list takes, and how many of them it holds out.
+
+    With a ``target`` the agents call that many and the holdout comes on top of them,
+    as long as the eligible customers suffice; otherwise the list takes everyone eligible
+    and holds out ``share`` of them.
+    """
+    total, holdout = eligible, round(eligible * share)
+    if target is not None:
+        extra = round(target * share / (1 - share))
+        if target + extra <= total:
+            total, holdout = target + extra, extra
+    return total, holdout
 
 
 def _active_entries(conn: Connection, customer_ids: list[int]) -> pd.DataFrame:

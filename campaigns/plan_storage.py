@@ -150,6 +150,7 @@ def _insert_campaign(
                     "hours": request.hours,
                     "contacts_per_hour": request.contacts_per_hour,
                     "candidates": request.candidates.value,
+                    "expected_effect": request.expected_effect,
                 },
                 "economics": _economics_json(request.economics),
                 "preview": preview,

@@ -22,7 +22,9 @@ Every candidate passes the campaign's contact policy; a customer is on at most o
 active list, and a list of a higher priority (anti-churn > follow-up > win-back >
 up-sell > cross-sell) takes over an untouched treated entry of a lower one. A random
 holdout, stratified by score decile and drawn from a stored seed, stays uncalled so
-that what the list achieves can be measured. Figures behind each entry are kept with it.
+that what the list achieves can be measured, and the preview says whether it can: the
+effect expected against the smallest the holdout can detect (``plan_power``). Figures
+behind each entry are kept with it.
 
 The candidates are read in ``plan_candidates``, chosen in ``plan_selection`` and the
 plan kept in ``plan_storage``; this module holds the request and runs the steps.
@@ -41,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.errors import CampaignNameTaken, NothingScoredError
 from campaigns.plan_candidates import Candidates, scored_base
+from campaigns.plan_power import list_power
 from campaigns.plan_request import PlanRequest
 from campaigns.plan_selection import select_entries
 from campaigns.plan_storage import plan_preview, store_plan
@@ -93,6 +96,7 @@ def plan(engine: Engine, request: PlanRequest, *, dry_run: bool = False) -> Plan
             result = select_entries(conn, request, policy, cands, now, seed)
             preview = plan_preview(request, result, basis, as_of, seed, mv.version)
             preview.update(builder.source())
+            preview["power"] = list_power(conn, request, result, basis, base, as_of)
             campaign_id = None
             if not dry_run:
                 campaign_id = store_plan(conn, request, mv.id, seed, result, preview)

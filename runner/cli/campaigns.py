@@ -59,6 +59,13 @@ def plan_command(
             "--settings", help="The campaign's own settings, a YAML file (README).", dir_okay=False
         ),
     ] = None,
+    expected_effect: Annotated[
+        float | None,
+        typer.Option(
+            help="The change per customer called you expect, e.g. 0.02 for churn 2 points "
+            "lower; the preview's power figures use it instead of the planner's estimate."
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Preview only: store nothing.")
     ] = False,
@@ -83,6 +90,7 @@ def plan_command(
             candidates=candidates,
             policy=read_settings_file(settings_file) if settings_file else {},
             actor=cli_actor(),
+            expected_effect=expected_effect,
         )
     except PlanRequestError as exc:
         problems = exc.described(option)

@@ -3,7 +3,8 @@
 It generates a demo customer base with a known ground truth, migrates the database,
 imports every file the way a campaign manager would, checks the embedded Redis,
 trains the churn, uplift and offer-propensity models, scores every customer, plans an
-anti-churn and a cross-sell list, works them with simulated agents against the carrier
+anti-churn and a cross-sell list (each with the holdout its preview's power asks
+for, or saying why none would do), works them with simulated agents against the carrier
 simulator, then draws the next 90 days from the ground truth (who stayed, who took the
 offered product up), imports them as a holdings feed and prints the saved-customer and
 conversion reports, checked against the truth.
@@ -18,9 +19,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
+from runner.demo.call_lists import call_lists
 from runner.demo.ground_truth import ground_truth_auc, ground_truth_effect
 from runner.demo.tables import base_table, dialing_table, import_all, metrics_table, top_risks
 from runner.embedded import redis_url
@@ -91,7 +92,7 @@ def run(settings: Settings, console: Console, *, customers: int, seed: int) -> N
         _prepare(engine, settings, console, out)
         if _models(engine, settings, console, out, summary.churn_rate_90d):
             console.rule("10. call lists")
-            names = _call_lists(engine, console, out / "ground_truth.csv")
+            names = call_lists(engine, console, out / "ground_truth.csv")
             console.rule("11. dialing")
             start = _dial(engine, settings, console, names, summary.as_of)
             console.rule("12. saved customers and conversions")
@@ -183,10 +184,6 @@ def _scores(engine: Engine, console: Console, out: Path, true_churn: float) -> N
     console.print(top_risks(engine))
 
 
-# One working day of a small team: 4 agents, 6 hours on the phone, 8 contacts an hour.
-AGENTS, HOURS, CONTACTS_PER_HOUR = 4, 6.0, 8.0
-
-
 def _propensity(engine: Engine, settings: Settings, console: Console) -> None:
     from scoring.propensity_training import train_propensity
 
@@ -202,66 +199,6 @@ def _propensity(engine: Engine, settings: Settings, console: Console) -> None:
         f"{model['top_decile_lift']:.1f} (baseline {base['roc_auc']:.3f}, "
         f"{base['top_decile_lift']:.1f})"
     )
-
-
-def _call_lists(engine: Engine, console: Console, truth_file: Path) -> list[str]:
-    from campaigns.lifecycle import move
-    from campaigns.plan_request import PlanRequest
-    from campaigns.planner import plan
-    from runner.reports.tables import plan_preview
-    from simulation.targeting import evaluate
-    from store.models import Campaign, CampaignKind, CampaignStatus
-
-    size = int(AGENTS * HOURS * CONTACTS_PER_HOUR)
-    checked = evaluate(engine, truth_file, size)
-    table = Table(title=f"Anti-churn lists of {size} customers, judged by the ground truth")
-    for column in ("built by", "true saves", "true value kept", "of the oracle"):
-        table.add_column(column, justify="left" if column == "built by" else "right")
-    best = checked["oracle"]["incremental_value"]
-    for rule, label in (
-        ("planner", f"planner ({checked['basis'].replace('_', ' x ')})"),
-        ("risk_only", "highest risk only"),
-        ("risk_value", "risk x value"),
-        ("random", "at random"),
-        ("feature_ceiling", "a model fitted on the true effects"),
-        ("oracle", "oracle (true effects)"),
-    ):
-        row = checked[rule]
-        table.add_row(
-            label,
-            f"{row['incremental_saves']:,.1f}",
-            f"{row['incremental_value']:,.0f}",
-            f"{row['incremental_value'] / best:.0%}" if best > 0 else "-",
-        )
-    console.print(table)
-    # a demo run starts over: lists an earlier run planned give their customers back
-    with engine.connect() as conn:
-        earlier = (
-            conn.execute(
-                select(Campaign.name).where(
-                    Campaign.name.like("demo %"), Campaign.status == CampaignStatus.PLANNED
-                )
-            )
-            .scalars()
-            .all()
-        )
-    for name in earlier:
-        move(engine, name, "stop")
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    names = []
-    for kind in (CampaignKind.ANTI_CHURN, CampaignKind.CROSS_SELL):
-        request = PlanRequest(
-            kind=kind,
-            name=f"demo {kind.value} {stamp}",
-            agents=AGENTS,
-            hours=HOURS,
-            contacts_per_hour=CONTACTS_PER_HOUR,
-            seed=1,
-        )
-        for part in plan_preview(plan(engine, request).preview, stored=True):
-            console.print(part)
-        names.append(request.name)
-    return names
 
 
 # The dialing run: simulated agents on a clock 120x real time, from noon in New York
@@ -373,10 +310,12 @@ def _outcomes(
                 "expected saves among the treated (the sum of the reached customers' true "
                 "drop in churn probability)"
             )
+            console.print(_foretold(campaign.plan))
             html = campaign_html(saved, None, kpis)
         else:
             conversions = conversion_report(engine, name, as_of=as_of)
             console.print(conversions_table(conversions))
+            console.print(_foretold(campaign.plan))
             html = campaign_html(None, conversions, kpis)
         path = reports / f"{_slug(name)}.html"
         write_private_text(path, html)
@@ -385,6 +324,17 @@ def _outcomes(
             f"{done.added} without a call; HTML report: {path}",
             soft_wrap=True,
         )
+
+
+def _foretold(plan: dict[str, Any] | None) -> str:
+    """What the preview said before the launch about the list's power, to read the report
+    against: an interval spanning zero on a list it called underpowered is no surprise."""
+    power = ((plan or {}).get("preview") or {}).get("power")
+    if not power:
+        return "the plan kept no power figures"
+    from runner.reports.tables import power_line
+
+    return "before the launch, the preview said: " + power_line(power)
 
 
 def _slug(name: str) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "kpis_table",
     "monthly_table",
     "plan_preview",
+    "power_line",
     "saved_table",
     "split_table",
 ]
@@ -306,6 +307,8 @@ def plan_preview(preview: dict[str, Any], *, stored: bool) -> list[RenderableTyp
     ):
         head.add_row(label, value)
     parts.append(head)
+    if preview.get("power"):
+        parts.append(power_line(preview["power"]))
     if preview["exclusions"]:
         table = Table(title="Kept off the list")
         table.add_column("reason")
@@ -327,3 +330,23 @@ def plan_preview(preview: dict[str, Any], *, stored: bool) -> list[RenderableTyp
     else:
         parts.append("preview only: nothing stored")
     return parts
+
+
+def _pts(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f} pts"
+
+
+def power_line(power: dict[str, Any]) -> str:
+    """A list's power before the launch in a line or two: the expected effect against the
+    smallest the holdout can detect, and the warning with its fix when underpowered."""
+    needed = power["holdout_needed"]
+    line = (
+        f"power: expected effect {_pts(power['expected_effect'])} ({power['effect_source']}); "
+        f"baseline {power['outcome']} {_pct(power['baseline'])} ({power['baseline_source']}); "
+        f"detectable at 80% power, 5% two-sided: {_pts(power['mde'])} "
+        f"(power {power['power']:.0%}); holdout share needed: "
+        + ("-" if needed is None else f"{needed:.0%}")
+    )
+    if power["warning"]:
+        return f"{line}\n[yellow]{power['warning']}[/]"
+    return f"{line}\n[green]the holdout can show the expected effect[/]"

@@ -88,6 +88,31 @@ class Expected(BaseModel):
     value: float
 
 
+class Power(BaseModel):
+    """Whether the holdout comparison can show the list's effect; rates as fractions."""
+
+    outcome: str = Field(description="What the report measures, within its window.")
+    baseline: float = Field(description="The outcome's rate without a call.")
+    baseline_source: str
+    expected_effect: float | None = Field(
+        description="The change per customer called the list expects (None: nobody to call)."
+    )
+    effect_source: str = Field(description="Where the expected effect comes from.")
+    mde: float | None = Field(
+        description="The smallest change detected with 80% power at 5% two-sided, for the "
+        "list's treated and holdout counts (None: no change could be)."
+    )
+    power: float = Field(description="The chance of detecting the expected effect.")
+    holdout_needed: float | None = Field(
+        description="The smallest holdout share that detects the expected effect (None: none)."
+    )
+    treated_needed: int | None = Field(
+        description="Customers to call for the expected effect at the list's holdout share."
+    )
+    eligible: int = Field(description="Customers worth a call that the policy allows.")
+    warning: str | None = Field(description="Why the list is underpowered and what would fix it.")
+
+
 class Preview(BaseModel):
     name: str
     kind: CampaignKind
@@ -113,6 +138,7 @@ class Preview(BaseModel):
         description="From the watch list: its customers nobody has spoken with since their "
         "survey (the candidates) and those somebody has (left out).",
     )
+    power: Power | None = None
 
 
 class PlanResult(BaseModel):

@@ -46,6 +46,25 @@ def test_plan_prints_the_preview_as_json(env: dict[str, str]) -> None:
     assert preview["basis"] == "risk_value"
     assert set(preview["expected"]) == {"saves", "value"}
     assert {"exclusions", "by_segment", "by_abc", "not_worth_calling"} <= set(preview)
+    power = preview["power"]
+    assert {"expected_effect", "mde", "holdout_needed", "baseline", "warning"} <= set(power)
+    assert power["baseline"] == pytest.approx(0.3)
+
+
+def test_plan_says_whether_the_list_can_show_its_effect(env: dict[str, str]) -> None:
+    args = ("plan", "--kind", "anti-churn", "--name", "Q4", "--size", "30", "--dry-run")
+    code, out, _ = invoke(env, *args, "--expected-effect", "0.05")
+    assert code == 0
+    said = " ".join(out.split())
+    assert "power: expected effect 5.0 pts (set by the manager)" in said
+    assert "baseline lost within 90 days 30.0% (churn model)" in said
+    assert "underpowered: with 10% held out" in said
+    assert "no holdout share is enough" in said
+    code, _, err = invoke(env, *args, "--expected-effect", "2")
+    assert code == 1
+    assert "--expected-effect: a change per customer called above 0 and below 1" in " ".join(
+        err.split()
+    )
 
 
 def test_plan_table_then_launch_export_and_list(env: dict[str, str], tmp_path: Path) -> None:

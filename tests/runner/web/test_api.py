@@ -44,6 +44,20 @@ def test_plan_launch_pause_resume_stop(run_web: RunWeb, engine: Engine) -> None:
         assert preview["holdout"] == 10
         assert "value" in preview["expected"]
         assert isinstance(preview["exclusions"], dict)
+        power = preview["power"]
+        assert power["mde"] is not None
+        assert power["effect_source"] == "assumed: a call removes 20% of the churn risk"
+        assert power["warning"].startswith("underpowered: with 20% held out")
+        status, body = await call(
+            client,
+            "POST",
+            "/api/campaigns/plan",
+            body={**PLAN, "dry_run": True, "expected_effect": 0.5},
+            token=token,
+        )
+        assert status == 200, body
+        assert body["preview"]["power"]["effect_source"] == "set by the manager"
+        assert body["preview"]["power"]["expected_effect"] == 0.5
         status, listed = await call(client, "GET", "/api/campaigns")
         assert (status, listed["campaigns"]) == (200, [])  # a dry run stores nothing
 

@@ -51,6 +51,10 @@ def test_plan_preview_store_launch_and_move(run_web: RunWeb, engine: Engine) -> 
         assert "Nothing is stored yet" in html
         assert "Kept off the list" in html
         assert 'name="seed" value="3"' in html
+        # 27 called against 3 held out cannot show the effect a fifth of the risk brings
+        assert "Can the holdout show the effect?" in html
+        assert "underpowered: with 10% held out" in html
+        assert "Smallest detectable effect (80% power, 5% two-sided)" in html
 
         stored = await client.post(
             "/manager/plan/store",
@@ -103,7 +107,14 @@ def test_a_bad_plan_form_shows_each_error_beside_its_field(run_web: RunWeb, engi
     async def scenario(client: Client) -> None:
         await login_as(client, "manager")
         token = form_token(await (await client.get("/manager")).text())
-        bad = {"kind": "", "name": "", "size": "lots", "holdout": "2", "csrf_token": token}
+        bad = {
+            "kind": "",
+            "name": "",
+            "size": "lots",
+            "holdout": "2",
+            "expected_effect": "-0.1",
+            "csrf_token": token,
+        }
         response = await client.post("/manager/plan", data=bad)
         html = await response.text()
         assert response.status == 400
@@ -112,6 +123,7 @@ def test_a_bad_plan_form_shows_each_error_beside_its_field(run_web: RunWeb, engi
             ("name", "give the campaign a name"),
             ("size", "give a whole number"),
             ("holdout", "a share from 0"),
+            ("expected_effect", "a change per customer called above 0"),
         ):
             block = _field(html, name)
             assert "has-error" in block, name
