@@ -55,8 +55,9 @@ def test_the_second_check_waits_for_the_first_claim_and_sees_it(db_url: str) -> 
                 )
 
         with Session(engine) as session, session.begin():
-            phone, _ = _ready_to_dial(session, first, Channel.CALL, NOON, customer_id=customer_id)
-            assert phone
+            ready = _ready_to_dial(session, first, Channel.CALL, NOON, customer_id=customer_id)
+            assert not isinstance(ready, str)
+            assert ready.phone
             racer = threading.Thread(target=other_worker)
             racer.start()
             racer.join(timeout=1.0)
