@@ -66,8 +66,8 @@ def validated(values: Mapping[str, Any]) -> CampaignSettings:
 
 def site_profiles(site: Mapping[str, Any]) -> dict[str, str]:
     """Country (ISO 3166 alpha-2) -> profile name, as the site chose."""
-    chosen = site.get(SITE_ONLY)
-    return dict(DEFAULT_PROFILES if chosen is None else chosen)
+    # a site names the countries it maps otherwise; the others keep their regulator's
+    return {**DEFAULT_PROFILES, **(site.get(SITE_ONLY) or {})}
 
 
 def profiles_for(site: Mapping[str, Any], countries: Collection[str]) -> list[RegulatoryProfile]:
