@@ -1,7 +1,7 @@
 """The contact policy: whom a campaign may call or text, when, and how often.
 
-One ``CampaignSettings`` (``settings``) per campaign, kept as JSON on the campaign. It is
-applied twice: ``screen.screen`` in bulk when a list is built, and ``check.check_contact``
+It reads the campaign's settings in force (``campaigns.settings``: the window per
+weekday, holidays, cap, tries, cooldowns), one object per campaign. It is applied twice: ``screen.screen`` in bulk when a list is built, and ``check.check_contact``
 by the dialer right before each call or SMS. Both name the first rule that fails, in one
 fixed order (``rules.RULES``):
 
@@ -12,16 +12,18 @@ fixed order (``rules.RULES``):
     no_timezone         no zone on record and none the number tells
     open_complaint      an unresolved complaint, for kinds that exclude them
     max_attempts        the list entry was tried enough (check_contact only)
+    max_attempts_today  tried enough today, from the customer's local midnight (check only)
     contact_cap         enough contacts in the rolling period, all campaigns, both channels
     abandon_cooldown    a call of ours was abandoned lately (calls only)
+    opt_out_cooldown    an opt-out lately on any channel: every channel waits
     refusal_cooldown    the customer refused this offer lately
     outside_window      not inside the calling window in every zone (check_contact only)
     holiday             a public holiday or an extra date there (check_contact only)
 
 From no_phone to no_timezone, and max_attempts, the blocks are permanent for the dialer
 (no retry time); an open complaint lifts when it is closed, at a time nobody knows. For
-the others a verdict says when to try again: the first instant inside the window, on a
-working day, after every temporary block seen has lifted (``calendar``).
+the others a verdict says when to try again: the first instant inside that weekday's
+window, on a working day, after every temporary block seen has lifted (``calendar``).
 
 Choices, each for a reason:
 
