@@ -46,6 +46,7 @@ from runner.web.desk import (
     campaign_rows,
     live_counts,
 )
+from runner.web.keys import USER
 from runner.web.openapi import document
 from runner.web.report_query import monthly_query, watch_list_query
 from runner.web.schemas import PlanBody
@@ -93,8 +94,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def run_plan(request: web.Request, plan_request: PlanRequest, *, dry_run: bool) -> Plan:
-    """Run a plan; raises CampaignError for the caller to show."""
-    return await request.app[DIALER].gateway.batch(plan, plan_request, dry_run=dry_run)
+    """Run a plan, its settings' first version by the user who asked; raises CampaignError
+    for the caller to show."""
+    asked = plan_request.model_copy(update={"actor": f"web:{request[USER].username}"})
+    return await request.app[DIALER].gateway.batch(plan, asked, dry_run=dry_run)
 
 
 async def move_campaign(request: web.Request, name: str, action: str) -> str:
