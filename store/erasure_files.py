@@ -15,9 +15,13 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from store.csv_out import csv_file, unguard
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-__all__ = ["scrub_files"]
+from store.csv_out import csv_file, unguard
+from store.models import ImportRun
+
+__all__ = ["scrub_files", "stored_files"]
 
 _NOT_DIGITS = re.compile(r"\D")
 # fewer digits than this are no phone number: a row number or an amount must not match
@@ -65,3 +69,13 @@ def _holds(row: list[str], exact: set[str], digits: set[str]) -> bool:
 
 def _digits(text: str) -> str:
     return _NOT_DIGITS.sub("", text)
+
+
+def stored_files(session: Session, folders: Iterable[Path]) -> list[Path]:
+    """The CSV files on disk that may hold customers: every import run's reject file,
+    wherever it was written, and the CSV files in ``folders`` (rejects, exports)."""
+    paths = [Path(str(p)) for p in session.scalars(select(ImportRun.rejects_file)) if p]
+    for folder in folders:
+        if folder.is_dir():
+            paths += sorted(p for p in folder.glob("*.csv") if p.is_file() and not p.is_symlink())
+    return [p for p in dict.fromkeys(paths) if p.is_file()]
