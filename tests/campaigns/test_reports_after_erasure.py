@@ -12,20 +12,28 @@ from store.db import transaction
 from store.erasure import erase_customers
 from store.models import CampaignKind, Customer, Group, ListEntry
 from store.suppression import SuppressionKey
+from tests.store.erasure_base import every_text_value
 
 T, H = Group.TREATMENT, Group.HOLDOUT
 KEY = SuppressionKey(b"s" * 32)
 
 
 def _erase_everyone_on(engine: Engine, name: str) -> int:
+    """Erase the list's customers; then no table holds their names, ids or numbers."""
+    stmt = (
+        select(Customer.external_id, Customer.name, Customer.phone)
+        .join(ListEntry, ListEntry.customer_id == Customer.id)
+        .order_by(Customer.id)
+    )
     with transaction(engine) as session:
-        ids = list(
-            session.scalars(
-                select(Customer.external_id).join(ListEntry, ListEntry.customer_id == Customer.id)
-            )
-        )
+        people = session.execute(stmt).all()
+        ids = [p.external_id for p in people]
         result = erase_customers(session, ids, key=KEY)
     assert result.erased == ids
+    erased = {v for p in people for v in p if v}
+    assert {p.phone for p in people} - {None}  # the base's customers have numbers
+    for table, column, value in every_text_value(engine):
+        assert value not in erased, f"{table}.{column} still holds {value!r}"
     return len(ids)
 
 

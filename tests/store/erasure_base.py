@@ -4,9 +4,10 @@ hold them, for the erasure, export and retention tests."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import JSON, Engine, MetaData, String, Text, select
 
 from store.db import transaction
 from store.models import (
@@ -130,3 +131,19 @@ def leave_traces(engine: Engine, folder: Path) -> Path:
             ]
         )
     return rejects
+
+
+def every_text_value(engine: Engine) -> list[tuple[str, str, str]]:
+    """(table, column, value) for every text and JSON cell of every table in the
+    database itself, reflected, so a table or column added later is searched too."""
+    reflected = MetaData()
+    reflected.reflect(engine)
+    found = []
+    with engine.connect() as conn:
+        for table in reflected.sorted_tables:
+            columns = [c for c in table.c if isinstance(c.type, String | Text | JSON)]
+            for column in columns:
+                for value in conn.scalars(select(column).where(column.is_not(None))):
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    found.append((table.name, column.name, text))
+    return found

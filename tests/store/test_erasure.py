@@ -3,11 +3,10 @@ keeps them from coming back through an import."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import JSON, Engine, MetaData, String, Text, select
+from sqlalchemy import Engine, select
 
 from store.db import transaction
 from store.erasure import erase_customers
@@ -35,27 +34,12 @@ from tests.store.erasure_base import (
     SMS_BODY,
     TICKET_ID,
     customer_id,
+    every_text_value,
     leave_traces,
 )
 from tests.store.import_files import CUSTOMER_HEADER, rejects_of, run
 
 ERASED_TEXTS = (ANN_NAME, ANN_PHONE, OLD_PHONE, NOTE, SMS_BODY, TICKET_ID, "Thanks Ann")
-
-
-def _every_text_value(engine: Engine) -> list[tuple[str, str, str]]:
-    """(table, column, value) for every text and JSON cell of every table in the
-    database itself, reflected, so a table or column added later is searched too."""
-    reflected = MetaData()
-    reflected.reflect(engine)
-    found = []
-    with engine.connect() as conn:
-        for table in reflected.sorted_tables:
-            columns = [c for c in table.c if isinstance(c.type, String | Text | JSON)]
-            for column in columns:
-                for value in conn.scalars(select(column).where(column.is_not(None))):
-                    text = value if isinstance(value, str) else json.dumps(value)
-                    found.append((table.name, column.name, text))
-    return found
 
 
 def _erase(engine: Engine, ids: list[str], files: tuple[Path, ...] = ()) -> dict[str, object]:
@@ -65,13 +49,13 @@ def _erase(engine: Engine, ids: list[str], files: tuple[Path, ...] = ()) -> dict
 
 def test_no_table_holds_an_erased_value_afterwards(base: Engine, tmp_path: Path) -> None:
     leave_traces(base, tmp_path)
-    before = _every_text_value(base)
+    before = every_text_value(base)
     assert any(v == ANN_NAME for _, _, v in before)  # the search finds what is there
     assert any(v == NOTE for _, _, v in before)
 
     _erase(base, [ANN_ID])
 
-    for table, column, value in _every_text_value(base):
+    for table, column, value in every_text_value(base):
         for erased in ERASED_TEXTS:
             assert erased not in value, f"{table}.{column} still holds {erased!r}"
         assert value != ANN_ID, f"{table}.{column} still holds the customer id"
