@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from runner.cli.common import console, fail, migrated_store, settings_of
-from runner.privacy import erase_on_request, purge_now
+from runner.privacy import erase_in_store, purge_now
 from runner.site_secrets import SecretKeyError
 from store.csv_out import unguard
 from store.db import transaction
@@ -68,9 +68,9 @@ def erase(
     if not wanted:
         raise fail("no customer ids given: name them, or pass --file IDS.csv")
     settings = settings_of(ctx)
-    with migrated_store(settings) as engine, transaction(engine) as session:
+    with migrated_store(settings) as engine:
         try:
-            result = erase_on_request(session, settings, wanted)
+            result = erase_in_store(engine, settings, wanted)
         except SecretKeyError as exc:
             raise fail(str(exc)) from None
     if as_json:

@@ -37,7 +37,7 @@ from campaigns.planner import Plan, plan
 from campaigns.reports import conversion_report, saved_report
 from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
-from runner.privacy import erase_on_request
+from runner.privacy import erase_in_store
 from runner.reports.csv import Report, csv_text
 from runner.web.desk import (
     ACTIONS,
@@ -266,9 +266,9 @@ async def erase_customers(request: web.Request) -> web.Response:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "body"
         return api_error(400, "invalid", "send the ids to erase", {field: first["msg"]})
-    settings = request.app[SETTINGS]
-    result = await request.app[DIALER].gateway.write(
-        lambda s: erase_on_request(s, settings, body.ids)
+    # a thread and transaction apart: a long request must not hold the dialer's writes
+    result = await request.app[DIALER].gateway.batch(
+        erase_in_store, request.app[SETTINGS], body.ids
     )
     return web.json_response(result.as_json())
 
