@@ -27,21 +27,21 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import Engine, exists, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, update
 
 from store.csvsource import CsvSource, open_csv
 from store.db import transaction
 from store.errors import ImportFileError, SchemaNotReadyError
 from store.import_checks import Outcome, RowCheck, RowChecker, batched, check_in_worker, init_worker
 from store.import_kinds import KINDS, SPECS
+from store.import_suppression import has_erasures, screen_erased
 from store.import_writer import TableWriter
 from store.mapping import load_mapping_file
 from store.matrix_import import YAML_SUFFIXES, MatrixImporter
 from store.migrate import current_revision, head_revision
-from store.models import ImportRun, Suppression
+from store.models import ImportRun
 from store.results import ImportResult, Reject, RejectWriter
-from store.suppression import CUSTOMER_ID, PHONE, SuppressionKey, suppressed
+from store.suppression import SuppressionKey
 
 Progress = Callable[[int, int], None]
 
@@ -75,10 +75,9 @@ def import_file(
 ) -> ImportResult:
     """Import one file of one kind; see the module docstring for the guarantees.
 
-    Customers erased on request come back neither by their id nor by a number of
-    theirs: such a row is rejected, its reason in the reject file. ``suppression`` is
-    the site key their hashes were made with; without it, customers are not imported
-    into a store that has erased anyone.
+    Customers erased on request do not come back (``store.import_suppression``):
+    ``suppression`` is the site key their hashes were made with; without it, customers
+    are not imported into a store that has erased anyone.
 
     With ``workers`` > 0, that many processes validate rows while this one stores
     them, in file order; None picks one per spare core for files large enough to pay
@@ -88,7 +87,7 @@ def import_file(
     if kind not in KINDS:
         raise ImportFileError(f"unknown import kind {kind!r}: use one of {', '.join(KINDS)}")
     ensure_schema(engine)
-    if kind == "customers" and suppression is None and _has_erasures(engine):
+    if kind == "customers" and suppression is None and has_erasures(engine):
         raise ImportFileError(
             "this store has customers erased on request, and no suppression key was given to "
             "check the file against them: import through `telecampaign import`, which has it"
@@ -116,7 +115,7 @@ def import_file(
                 parallel = _worker_count(workers, source, engine)
                 for outcomes in _checked(checker, check, source, batch_size, parallel):
                     if kind == "customers" and suppression is not None:
-                        outcomes = _refuse_erased(engine, suppression, outcomes)
+                        outcomes = screen_erased(engine, suppression, outcomes)
                     table.write(outcomes, result, rejects)
                     if progress is not None:
                         progress(result.read, source.approx_rows)
@@ -159,41 +158,6 @@ def _checked(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-ERASED_REASON = (
-    "erased on request (GDPR art. 17): this {what} belonged to a customer whose data was "
-    "erased; they may not be stored or called again, so leave the row out of the file"
-)
-
-
-def _has_erasures(engine: Engine) -> bool:
-    with Session(engine) as session:
-        return bool(session.scalar(select(exists().where(Suppression.id.is_not(None)))))
-
-
-def _refuse_erased(engine: Engine, key: SuppressionKey, outcomes: list[Outcome]) -> list[Outcome]:
-    """The customer rows whose id or number was erased, rejected; the value is not
-    written to the reject file, which must not bring the erased data back either."""
-    rows = [o.record for o in outcomes if o.record is not None]
-    with Session(engine) as session:
-        ids = suppressed(session, key, CUSTOMER_ID, [r["external_id"] for r in rows])
-        phones = suppressed(session, key, PHONE, [r["phone"] for r in rows if r.get("phone")])
-    if not ids and not phones:
-        return outcomes
-    screened = []
-    for outcome in outcomes:
-        record = outcome.record
-        if record is not None and record["external_id"] in ids:
-            field, what = "customer_id", "customer id"
-        elif record is not None and record.get("phone") in phones:
-            field, what = "phone", "number"
-        else:
-            screened.append(outcome)
-            continue
-        reject = Reject(outcome.line, field, "", ERASED_REASON.format(what=what))
-        screened.append(Outcome(outcome.line, None, None, [reject]))
-    return screened
 
 
 def _url_of(engine: Engine) -> str:

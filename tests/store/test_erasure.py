@@ -153,22 +153,34 @@ def test_an_import_brings_neither_the_id_nor_a_number_back(base: Engine, tmp_pat
     _erase(base, [ANN_ID])
     again = CUSTOMER_HEADER + (
         "C1,Ann Lee,+1 415 555 0199,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
-        "C9,Ann L.,(415) 555-0134,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
+        "C9,Dan Roe,(415) 555-0134,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
         "C10,Cat Poe,(415) 555-0111,US,CA,,en,B2C,B2C_YOUNG,yes,no,2020-01-05,\n"
     )
     result = run(base, tmp_path, "customers", again, suppression=KEY)
-    assert (result.imported, result.rejected) == (1, 2)
+    # the erased id is refused; the line Ann had goes to nobody: Dan is stored without it
+    assert (result.imported, result.rejected, result.warnings) == (2, 1, 1)
     rejects = rejects_of(result)
-    assert [(r["row"], r["field"], r["value"]) for r in rejects] == [
-        ("2", "customer_id", ""),
-        ("3", "phone", ""),
+    assert [(r["row"], r["field"], r["value"], r["outcome"]) for r in rejects] == [
+        ("2", "customer_id", "", "row rejected"),
+        ("3", "phone", "", "row imported, this field left empty"),
     ]
     assert all("erased on request" in r["reason"] for r in rejects)
     with transaction(base) as session:
-        ids = set(session.scalars(select(Customer.external_id)))
-    assert "C10" in ids
-    assert "C1" not in ids
-    assert "C9" not in ids
+        phones = dict(session.execute(select(Customer.external_id, Customer.phone)))
+    assert "C1" not in phones
+    assert (phones["C9"], phones["C10"]) == (None, "+14155550111")
+
+
+def test_a_stored_customer_given_an_erased_number_loses_it(base: Engine, tmp_path: Path) -> None:
+    _erase(base, [ANN_ID])
+    moved = CUSTOMER_HEADER + (
+        "C2,Bob Ray,(415) 555-0134,,London,Europe/London,en,b2c,B2C_FAMILY,yes,yes,2021-03-01,\n"
+    )
+    result = run(base, tmp_path, "customers", moved, suppression=KEY)
+    assert (result.updated, result.rejected, result.warnings) == (1, 0, 1)
+    with transaction(base) as session:
+        bob = session.scalars(select(Customer).where(Customer.external_id == "C2")).one()
+    assert (bob.name, bob.phone) == ("Bob Ray", None)
 
 
 def test_an_import_without_the_key_is_refused_once_anyone_was_erased(
