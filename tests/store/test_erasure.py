@@ -166,7 +166,7 @@ def test_an_import_brings_neither_the_id_nor_a_number_back(base: Engine, tmp_pat
     ]
     assert all("erased on request" in r["reason"] for r in rejects)
     with transaction(base) as session:
-        phones = dict(session.execute(select(Customer.external_id, Customer.phone)))
+        phones = dict(session.execute(select(Customer.external_id, Customer.phone)).all())
     assert "C1" not in phones
     assert (phones["C9"], phones["C10"]) == (None, "+14155550111")
 
