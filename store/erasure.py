@@ -54,6 +54,7 @@ ERASED_PREFIX = "erased-"
 ERASURE_SOURCE = "erasure"
 _NOT_YET_PLACED = (AttemptStatus.SCHEDULED, AttemptStatus.QUEUED)
 _WAITING = (EntryStatus.PENDING, EntryStatus.CALLBACK)
+_CHUNK = 500  # ids per query: SQLite's limit on bound values is lower than a request's ids
 
 
 @dataclass
@@ -96,16 +97,17 @@ def erase_customers(
     now = now or dt.datetime.now(dt.UTC)
     result = ErasureResult()
     wanted = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
-    found = {
-        c.external_id: c
-        for c in session.scalars(select(Customer).where(Customer.external_id.in_(wanted)))
-    }
+    found: dict[str, Customer] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        stmt = select(Customer).where(Customer.external_id.in_(wanted[start : start + _CHUNK]))
+        found.update((c.external_id, c) for c in session.scalars(stmt))
     gone = suppressed(session, key, CUSTOMER_ID, [i for i in wanted if i not in found])
     erased_values: set[str] = set()
     for external_id in wanted:
         customer = found.get(external_id)
-        if customer is None:
-            (result.already_erased if external_id in gone else result.unknown).append(external_id)
+        if customer is None or customer.erased_at is not None:
+            known = external_id in gone or customer is not None  # "erased-12" names one
+            (result.already_erased if known else result.unknown).append(external_id)
             continue
         erased_values |= _erase_one(session, customer, key, now, result)
         result.erased.append(external_id)

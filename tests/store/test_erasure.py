@@ -106,10 +106,13 @@ def test_other_customers_are_left_as_they_were(base: Engine, tmp_path: Path) -> 
 
 
 def test_unknown_and_already_erased_ids_are_listed_not_fatal(base: Engine) -> None:
+    ann = customer_id(base, ANN_ID)
     first = _erase(base, [ANN_ID, "NOPE", ANN_ID])
     assert (first["erased"], first["unknown"], first["already_erased"]) == ([ANN_ID], ["NOPE"], [])
-    again = _erase(base, [ANN_ID, "C2"])
-    assert (again["erased"], again["unknown"], again["already_erased"]) == (["C2"], [], [ANN_ID])
+    # by the id erased, or by the id the erased row has now
+    again = _erase(base, [ANN_ID, "C2", f"erased-{ann}"])
+    assert (again["erased"], again["unknown"]) == (["C2"], [])
+    assert again["already_erased"] == [ANN_ID, f"erased-{ann}"]
 
 
 def test_only_keyed_hashes_of_the_id_and_numbers_stay(base: Engine, tmp_path: Path) -> None:
