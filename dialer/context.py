@@ -24,6 +24,7 @@ from dialer.agents import AgentBoard
 from dialer.clock import DialerClock, load_clock
 from dialer.gateway import StoreGateway, dialer_engine
 from dialer.provider import CallbackUrls, TwilioProvider
+from store.retention import RetentionPeriods
 
 __all__ = ["DEFAULT_QUEUE", "Dialer", "DialerConfig", "open_dialer"]
 
@@ -48,6 +49,10 @@ class DialerConfig:
     prefix: str = "tc"
     queue_name: str = DEFAULT_QUEUE
     fallback_base_url: str | None = None
+    # how long contact data is kept, and the folders of files the purge empties
+    retention: RetentionPeriods = field(default_factory=RetentionPeriods)
+    reject_dirs: tuple[str, ...] = ()
+    export_dirs: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Any, redis_url: str, **overrides: Any) -> DialerConfig:
@@ -64,6 +69,9 @@ class DialerConfig:
             "prefix": settings.redis_prefix,
             "queue_name": settings.queue_name,
             "fallback_base_url": settings.fallback_base_url,
+            "retention": settings.retention,
+            "reject_dirs": (str(settings.rejects_dir),),
+            "export_dirs": (str(settings.exports_dir),),
         }
         return cls(**{**values, **overrides})
 

@@ -8,6 +8,8 @@ Cron passes:
     reap                every 15 s (dialer.reaper): quiet lines settled from the carrier,
                         jobs lost with Redis queued again, held agents freed
     attribute           hourly (dialer.attribution)
+    retention           daily at 03:41 (dialer.retention_pass): contact data past its
+                        period removed, the counts recorded
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dialer.context import DialerConfig, open_dialer, redis_settings
 from dialer.jobs import MAX_TRIES, place_call, send_sms
 from dialer.pacing_pass import pace, pace_campaign
 from dialer.reaper import reap, requeue_due
+from dialer.retention_pass import purge_retention
 
 __all__ = ["FUNCTIONS", "worker_options"]
 
@@ -72,6 +75,15 @@ def worker_options(config: DialerConfig, **overrides: Any) -> dict[str, Any]:
                 attribute_campaigns,
                 name=f"{config.prefix}:attribute",
                 minute=7,
+                second=0,
+                unique=True,
+                timeout=1800,
+            ),
+            cron(
+                purge_retention,
+                name=f"{config.prefix}:retention",
+                hour=3,
+                minute=41,
                 second=0,
                 unique=True,
                 timeout=1800,

@@ -20,6 +20,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from store.private_files import private_folder
+from store.retention import RetentionPeriods
 
 # the carrier simulator's auth token, the default: public, printed in this repository
 SIMULATOR_AUTH_TOKEN: Final = "simulator-token"  # noqa: S105
@@ -124,6 +125,46 @@ class Settings(BaseSettings):
         ),
     )
 
+    erasure_salt: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TELECAMPAIGN_ERASURE_SALT"),
+        description=(
+            "Key of the hashes kept of erased customers' ids and numbers (32+ characters, "
+            "the same on every process and for good). Unset: generated once into "
+            "$TELECAMPAIGN_HOME/erasure.key."
+        ),
+    )
+    retain_attempt_phones_days: int = Field(
+        default=365,
+        ge=1,
+        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_ATTEMPT_PHONES_DAYS"),
+        description="Days the number on a call or text is kept after it was made.",
+    )
+    retain_notes_days: int = Field(
+        default=365,
+        ge=1,
+        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_NOTES_DAYS"),
+        description="Days agents' notes on a call's outcome are kept.",
+    )
+    retain_message_bodies_days: int = Field(
+        default=90,
+        ge=1,
+        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_MESSAGE_BODIES_DAYS"),
+        description="Days the text of customers' messages, our replies and their numbers are kept.",
+    )
+    retain_reject_files_days: int = Field(
+        default=30,
+        ge=1,
+        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_REJECT_FILES_DAYS"),
+        description="Days an import's reject file is kept.",
+    )
+    retain_exports_days: int = Field(
+        default=30,
+        ge=1,
+        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_EXPORTS_DAYS"),
+        description="Days a file in $TELECAMPAIGN_HOME/exports is kept.",
+    )
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxy_networks(cls, value: Any) -> tuple[str, ...]:
@@ -146,6 +187,26 @@ class Settings(BaseSettings):
         if self.database_url_env:
             return self.database_url_env
         return f"sqlite:///{(self.home / 'telecampaign.db').resolve()}"
+
+    @property
+    def retention(self) -> RetentionPeriods:
+        return RetentionPeriods(
+            attempt_phones=self.retain_attempt_phones_days,
+            notes=self.retain_notes_days,
+            message_bodies=self.retain_message_bodies_days,
+            reject_files=self.retain_reject_files_days,
+            exports=self.retain_exports_days,
+        )
+
+    @property
+    def rejects_dir(self) -> Path:
+        """Where the CLI writes import reject files unless told otherwise."""
+        return self.home / "rejects"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where exports the site keeps go; the retention purge empties it of old files."""
+        return self.home / "exports"
 
     @property
     def redis_socket(self) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.private_files import private_database_file
@@ -47,3 +47,9 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work commits together or not at all."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and return how many rows it changed."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return result.rowcount or 0

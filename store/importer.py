@@ -34,12 +34,14 @@ from store.db import transaction
 from store.errors import ImportFileError, SchemaNotReadyError
 from store.import_checks import Outcome, RowCheck, RowChecker, batched, check_in_worker, init_worker
 from store.import_kinds import KINDS, SPECS
+from store.import_suppression import has_erasures, screen_erased
 from store.import_writer import TableWriter
 from store.mapping import load_mapping_file
 from store.matrix_import import YAML_SUFFIXES, MatrixImporter
 from store.migrate import current_revision, head_revision
 from store.models import ImportRun
 from store.results import ImportResult, Reject, RejectWriter
+from store.suppression import SuppressionKey
 
 Progress = Callable[[int, int], None]
 
@@ -69,8 +71,13 @@ def import_file(
     batch_size: int = 5000,
     workers: int | None = 0,
     progress: Progress | None = None,
+    suppression: SuppressionKey | None = None,
 ) -> ImportResult:
     """Import one file of one kind; see the module docstring for the guarantees.
+
+    Customers erased on request do not come back (``store.import_suppression``):
+    ``suppression`` is the site key their hashes were made with; without it, customers
+    are not imported into a store that has erased anyone.
 
     With ``workers`` > 0, that many processes validate rows while this one stores
     them, in file order; None picks one per spare core for files large enough to pay
@@ -80,6 +87,11 @@ def import_file(
     if kind not in KINDS:
         raise ImportFileError(f"unknown import kind {kind!r}: use one of {', '.join(KINDS)}")
     ensure_schema(engine)
+    if kind == "customers" and suppression is None and has_erasures(engine):
+        raise ImportFileError(
+            "this store has customers erased on request, and no suppression key was given to "
+            "check the file against them: import through `telecampaign import`, which has it"
+        )
     yaml_matrix = kind == "matrix" and path.suffix.lower() in YAML_SUFFIXES
     source = open_csv(path, encoding, check_quotes=not yaml_matrix)
     entries = load_mapping_file(mapping_file) if mapping_file else None
@@ -102,6 +114,8 @@ def import_file(
             else:
                 parallel = _worker_count(workers, source, engine)
                 for outcomes in _checked(checker, check, source, batch_size, parallel):
+                    if kind == "customers" and suppression is not None:
+                        outcomes = screen_erased(engine, suppression, outcomes)
                     table.write(outcomes, result, rejects)
                     if progress is not None:
                         progress(result.read, source.approx_rows)

@@ -303,6 +303,9 @@ class Customer(Base):
     churned_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=_now)
+    # set when the person's identifying data was erased on request (store.erasure); the
+    # row stays, anonymous, for the counts, outcomes and money the reports add up
+    erased_at: Mapped[dt.datetime | None]
 
     segment: Mapped[Segment | None] = relationship(back_populates="customers")
     holdings: Mapped[list[Holding]] = relationship(back_populates="customer")
@@ -386,6 +389,35 @@ class DncEntry(Base):
     revoked_at: Mapped[dt.datetime | None]
 
     __table_args__ = (UniqueConstraint("phone", "channel"),)
+
+
+class Suppression(Base):
+    """A customer id or number erased on request, kept only as a keyed hash (HMAC-SHA256).
+
+    The key is a site secret (``store.suppression``), so the table alone does not give the
+    numbers back; an import or a list checks new rows against it and refuses them.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "phone" or "customer_id": what was hashed
+    kind: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+
+    __table_args__ = (UniqueConstraint("kind", "digest"),)
+
+
+class RetentionRun(Base):
+    """One pass of the retention purge: when, and how many of each thing it removed."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ran_at: Mapped[dt.datetime] = mapped_column(default=_now, index=True)
+    # counts only, by what was removed ("attempt_phones": 12, ...): never the data itself
+    removed: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class User(Base):
@@ -696,8 +728,10 @@ __all__ = [
     "ModelKind",
     "ModelVersion",
     "Product",
+    "RetentionRun",
     "Role",
     "Score",
     "Segment",
+    "Suppression",
     "User",
 ]

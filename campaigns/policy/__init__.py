@@ -1,8 +1,9 @@
 """The contact policy: whom a campaign may call or text, when, and how often.
 
 It reads the campaign's settings in force (``campaigns.settings``: the window per
-weekday, holidays, cap, tries, cooldowns), one object per campaign. It is applied twice: ``screen.screen`` in bulk when a list is built, and ``check.check_contact``
-by the dialer right before each call or SMS. Both name the first rule that fails, in one
+weekday, holidays, cap, tries, cooldowns), one object per campaign. It is applied twice:
+``screen.screen`` in bulk when a list is built, and ``check.check_contact`` by the dialer
+right before each call or SMS. Both name the first rule that fails, in one
 fixed order (``rules.RULES``):
 
     no_phone            no number on record

@@ -18,10 +18,12 @@ from runner.cli.common import console, fail, migrated_store, settings_of
 from runner.cli.dialer import register as register_dialer_commands
 from runner.cli.matrix import matrix_app
 from runner.cli.models import model_app, propensity_app, uplift_app
+from runner.cli.privacy import customer_app, retention_app
 from runner.cli.reports import register as register_report_commands
 from runner.cli.settings_cmd import register as register_settings_commands
 from runner.cli.users import user_app
 from runner.progress import progress_bar
+from runner.site_secrets import SecretKeyError, suppression_key
 from scoring.errors import ScoringError
 from store.db import make_engine
 from store.errors import StoreError
@@ -41,6 +43,8 @@ app.add_typer(uplift_app, name="uplift")
 app.add_typer(propensity_app, name="propensity")
 app.add_typer(matrix_app, name="matrix")
 app.add_typer(user_app, name="user")
+app.add_typer(customer_app, name="customer")
+app.add_typer(retention_app, name="retention")
 register_campaign_commands(app)
 register_dialer_commands(app)
 register_report_commands(app)
@@ -106,13 +110,14 @@ def import_(
                 file,
                 mapping_file=mapping,
                 rejects_path=rejects,
-                rejects_dir=settings.home / "rejects",
+                rejects_dir=settings.rejects_dir,
+                suppression=suppression_key(settings),
                 default_region=region or settings.default_region,
                 encoding=encoding,
                 workers=None,
                 progress=advance,
             )
-    except StoreError as exc:
+    except (StoreError, SecretKeyError) as exc:
         raise fail(str(exc)) from None
     finally:
         engine.dispose()

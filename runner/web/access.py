@@ -97,6 +97,8 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "api-report-kpis": _REPORTS,
     "api-report-monthly": _REPORTS,
     "api-report-watchlist": _REPORTS,
+    # erasing a person on request (GDPR art. 17) is the manager's alone
+    "api-customer-erase": _MANAGER,
 }
 
 # Public routes the middleware hands on without reading the session, so also without a

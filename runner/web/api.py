@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from campaigns.errors import CampaignError, CampaignNameTaken, CampaignNotFoundError
@@ -37,6 +38,7 @@ from campaigns.reports import conversion_report, saved_report
 from campaigns.watchlist import watch_list
 from dialer.kpis import kpis_for
 from dialer.webhooks import DIALER
+from runner.privacy import erase_in_store
 from runner.reports.csv import Report, csv_text
 from runner.web.desk import (
     ACTIONS,
@@ -46,10 +48,10 @@ from runner.web.desk import (
     campaign_rows,
     live_counts,
 )
-from runner.web.keys import USER
+from runner.web.keys import SETTINGS, USER
 from runner.web.openapi import document
 from runner.web.report_query import monthly_query, watch_list_query
-from runner.web.schemas import PlanBody
+from runner.web.schemas import ErasureBody, PlanBody
 
 __all__ = [
     "add_api_routes",
@@ -270,6 +272,23 @@ async def watchlist(request: web.Request) -> web.Response:
     return web.json_response(watch.to_json(offset=asked.offset, limit=asked.limit))
 
 
+async def erase_customers(request: web.Request) -> web.Response:
+    """Erase customers on request; unknown ids are listed in the answer, not refused."""
+    try:
+        body = ErasureBody.model_validate(await _json_body(request))
+    except FieldErrors as exc:
+        return api_error(400, "invalid", "send the ids to erase", exc.fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "body"
+        return api_error(400, "invalid", "send the ids to erase", {field: first["msg"]})
+    # a thread and transaction apart: a long request must not hold the dialer's writes
+    result = await request.app[DIALER].gateway.batch(
+        erase_in_store, request.app[SETTINGS], body.ids
+    )
+    return web.json_response(result.as_json())
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document(request.app.router))
 
@@ -286,3 +305,4 @@ def add_api_routes(app: web.Application) -> None:
     add.add_get("/api/reports/kpis/{name}", kpis, name="api-report-kpis")
     add.add_get("/api/reports/monthly", monthly, name="api-report-monthly")
     add.add_get("/api/reports/watchlist", watchlist, name="api-report-watchlist")
+    add.add_post("/api/customers/erase", erase_customers, name="api-customer-erase")

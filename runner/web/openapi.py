@@ -232,6 +232,17 @@ ROUTES: Final[dict[str, Route]] = {
         "since the survey. Promoters (9-10 of 10, 5 of 5) apart.",
         query=_WATCH_LIST_QUERY,
     ),
+    "api-customer-erase": Route(
+        "Erase customers on request (GDPR art. 17)",
+        "customers",
+        {"200": Answer("What was erased; unknown ids listed.", schemas.ErasureResult)},
+        errors=("400",),
+        body=schemas.ErasureBody,
+        description="Removes or replaces for good each customer's name, number, ids, notes "
+        "and message bodies everywhere they are stored, and the reject-file lines that hold "
+        "them; keeps keyed hashes of the id and numbers so no import or list brings them "
+        "back, and the anonymous facts the reports count. All the ids in one transaction.",
+    ),
     "agent-state": _console("The agent's state and campaign"),
     "agent-login": _console("Log in to a campaign: ready for calls", body=LoginBody),
     "agent-ready": _console("Ready again after a pause or wrap-up"),
@@ -351,7 +362,12 @@ def document(router: web.UrlDispatcher) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": dict(_INFO),
         "servers": [{"url": "/"}],
-        "tags": [{"name": "campaigns"}, {"name": "reports"}, {"name": "agent"}],
+        "tags": [
+            {"name": "campaigns"},
+            {"name": "reports"},
+            {"name": "customers"},
+            {"name": "agent"},
+        ],
         "paths": _paths(router),
         "components": {"schemas": _components(), "securitySchemes": _SECURITY_SCHEMES},
     }

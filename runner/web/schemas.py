@@ -19,6 +19,8 @@ from store.models import CampaignKind, CampaignStatus
 __all__ = [
     "Campaigns",
     "ConversionReport",
+    "ErasureBody",
+    "ErasureResult",
     "Error",
     "Kpis",
     "Live",
@@ -368,3 +370,31 @@ class VoiceToken(BaseModel):
 
 class VoiceSimulated(BaseModel):
     mode: Literal["simulated"]
+
+
+MAX_ERASE_IDS = 10_000
+
+
+class ErasureBody(BaseModel):
+    """Customers to erase on request, by the ids the import files had."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] = Field(min_length=1, max_length=MAX_ERASE_IDS)
+
+    @field_validator("ids")
+    @classmethod
+    def _plain_ids(cls, value: list[str]) -> list[str]:
+        ids = [i.strip() for i in value]
+        if any(not i or len(i) > 64 for i in ids):
+            raise PydanticCustomError("ids", "each id is 1 to 64 characters of text")
+        return ids
+
+
+class ErasureResult(BaseModel):
+    erased: list[str]
+    already_erased: list[str] = Field(description="Erased before: nothing more was done.")
+    unknown: list[str] = Field(description="No customer has this id: nothing was done.")
+    removed: dict[str, int] = Field(
+        description="How many of each thing were removed or replaced; counts only."
+    )

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
-import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -15,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from runner.settings import Settings
+from runner.site_secrets import MIN_SECRET_LENGTH, SecretKeyError, generated_secret
 
 __all__ = [
     "KEY_FILE",
@@ -27,11 +26,6 @@ __all__ = [
 log = logging.getLogger("telecampaign.auth")
 
 KEY_FILE = "secret.key"
-MIN_SECRET_LENGTH = 32
-
-
-class SecretKeyError(ValueError):
-    """TELECAMPAIGN_SECRET_KEY or the generated key file cannot be used."""
 
 
 # --- the session key ---------------------------------------------------------------
@@ -50,31 +44,8 @@ def derive_session_key(secret: str) -> bytes:
 
 
 def _generated_secret(home: Path) -> str:
-    """The secret in ``home/secret.key``, written once (mode 0600) when missing.
-
-    Written to a private temporary file and linked into place, so two processes starting
-    together end up with the same key and nobody reads a half-written one.
-    """
-    path = home / KEY_FILE
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        tmp = home / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(secrets.token_urlsafe(48) + "\n")
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    secret = path.read_text(encoding="utf-8").strip()
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise SecretKeyError(
-            f"{path} holds no usable key: delete it to have a new one made, "
-            "or set TELECAMPAIGN_SECRET_KEY"
-        )
-    return secret
+    """The secret in ``home/secret.key``, written once (mode 0600) when missing."""
+    return generated_secret(home, KEY_FILE, "TELECAMPAIGN_SECRET_KEY")
 
 
 def session_fernet(settings: Settings) -> Fernet:
