@@ -125,6 +125,7 @@ class Adjusted:
     plain: Estimate | None
     adjusted: Estimate | None
     note: str | None = None
+    basis: str | None = None  # what is measured over which period, for the reader
 
     @property
     def narrower(self) -> float | None:
@@ -140,11 +141,12 @@ def compare(
     adjusted: Estimate | None,
     *,
     note: str | None = None,
+    basis: str | None = None,
 ) -> Adjusted:
     """The pair as the reports show it; a missing adjusted figure without a note gets one."""
     if adjusted is None and note is None and plain is not None:
         note = "too few customers in a group to fit the adjustment: only the plain difference"
-    return Adjusted(outcome, covariates, plain, adjusted, note)
+    return Adjusted(outcome, covariates, plain, adjusted, note, basis)
 
 
 def adjusted_json(item: Adjusted, digits: int = 2) -> dict[str, Any]:
@@ -161,5 +163,6 @@ def adjusted_json(item: Adjusted, digits: int = 2) -> dict[str, Any]:
         "unadjusted": one(item.plain),
         "adjusted": one(item.adjusted),
         "narrower": round_or_none(item.narrower, 4),
+        "basis": item.basis,
         "note": item.note,
     }

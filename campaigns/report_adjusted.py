@@ -17,6 +17,8 @@ Two outcomes per report, each as the treated group's total effect, plain and adj
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
@@ -95,6 +97,10 @@ def revenue_adjusted(engine: Engine, outcome: ListOutcomes, frame: pd.DataFrame)
     treated = _treated(frame)
     count = int(treated.sum())
     plain = lin_estimate(window, treated)
+    basis = (
+        f"billed {_months(bills.months_window)}, against {_months(bills.months_before)} "
+        "before the launch"
+    )
     held = frame["revenue_start"].to_numpy(float)
     fit = lin_estimate(window, treated, pd.DataFrame({"before": before, "held": held}))
     return compare(
@@ -103,4 +109,10 @@ def revenue_adjusted(engine: Engine, outcome: ListOutcomes, frame: pd.DataFrame)
         None if plain is None else plain.scaled(count),
         None if fit is None else fit.scaled(count),
         note=None if plain is not None else "too few customers in a group to compare revenue",
+        basis=basis,
     )
+
+
+def _months(months: list[dt.date]) -> str:
+    first, last = months[0].strftime("%b %Y"), months[-1].strftime("%b %Y")
+    return first if first == last else f"{first} to {last}"

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import RenderableType
 from rich.table import Table
 
+from campaigns.adjusted import Adjusted, Estimate
 from campaigns.kpis import SERVICE_SECONDS, CampaignKpis
 from campaigns.monthly import MonthlyReport
 from campaigns.reports import ConversionReport, SavedReport
@@ -70,12 +71,45 @@ def saved_table(report: SavedReport) -> Table:
             f"{report.costs.offer:.2f} = {report.cost:,.2f}",
         ),
         ("cost per incremental save", _num(report.cost_per_save, 2)),
+        *adjusted_rows(report.adjusted),
     ]
     for label, value in rows:
         table.add_row(label, value)
     for note in report.notes:
         table.add_row("note", f"[yellow]{note}[/]")
     return table
+
+
+_ADJUSTED_LABELS = {
+    "saves": "incremental saves",
+    "conversions": "incremental conversions",
+    "revenue": "revenue billed in the window",
+}
+
+
+def adjusted_rows(items: list[Adjusted]) -> list[tuple[str, str]]:
+    """Each outcome's plain and covariate-adjusted effect, side by side, and how much
+    narrower the adjusted interval is; or why there is none."""
+    rows = []
+    for item in items:
+        label = _ADJUSTED_LABELS.get(item.outcome, item.outcome)
+        digits = 0 if item.outcome == "revenue" else 1
+        if item.basis:
+            rows.append((f"{label}: what is compared", item.basis))
+        rows.append((f"{label}: plain difference (95%)", _estimate(item.plain, digits)))
+        adjusted = _estimate(item.adjusted, digits)
+        if item.narrower is not None:
+            change = "narrower" if item.narrower >= 0 else "wider"
+            adjusted += f", interval {abs(item.narrower):.0%} {change}"
+        rows.append((f"{label}: adjusted (95%)", adjusted))
+        rows.append((f"{label}: adjusted on", ", ".join(item.covariates)))
+        if item.note:
+            rows.append((f"{label}: note", f"[yellow]{item.note}[/]"))
+    return rows
+
+
+def _estimate(e: Estimate | None, digits: int) -> str:
+    return "-" if e is None else f"{_num(e.effect, digits)} ({_interval(e.ci95, digits)})"
 
 
 def _reached_effect(report: SavedReport) -> str:
@@ -150,6 +184,7 @@ def conversions_table(report: ConversionReport) -> Table:
         ("  of which the feed confirms", f"{report.confirmed:,}"),
         ("taken up without an accepted call (treated)", f"{report.added:,}"),
         ("monthly revenue of incremental conversions", _num(report.monthly_revenue, 0)),
+        *adjusted_rows(report.adjusted),
     ):
         table.add_row(label, value)
     for note in report.notes:
