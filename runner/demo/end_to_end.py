@@ -339,7 +339,7 @@ def _outcomes(
     from campaigns.reports import conversion_report, saved_report
     from dialer.kpis import kpis_for
     from runner.reports.html import campaign_html
-    from runner.reports.tables import conversions_table, saved_table
+    from runner.reports.tables import adjusted_table, conversions_table, saved_table
     from simulation.outcomes import draw_feed, true_saves
 
     campaigns = {name: get_campaign(engine, name) for name in names}
@@ -368,6 +368,7 @@ def _outcomes(
         if campaign.kind.is_save:
             saved = saved_report(engine, name, as_of=as_of)
             console.print(saved_table(saved))
+            console.print(adjusted_table(saved.adjusted))
             truth = true_saves(engine, truth_file, campaign.id)
             console.print(
                 f"ground truth: the calls were worth {truth:.1f} "
@@ -378,6 +379,7 @@ def _outcomes(
         else:
             conversions = conversion_report(engine, name, as_of=as_of)
             console.print(conversions_table(conversions))
+            console.print(adjusted_table(conversions.adjusted))
             html = campaign_html(None, conversions, kpis)
         path = reports / f"{_slug(name)}.html"
         write_private_text(path, html)

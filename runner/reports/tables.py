@@ -15,6 +15,7 @@ from campaigns.monthly import MonthlyReport
 from campaigns.reports import ConversionReport, SavedReport
 
 __all__ = [
+    "adjusted_table",
     "agents_table",
     "conversions_table",
     "kpis_table",
@@ -71,7 +72,6 @@ def saved_table(report: SavedReport) -> Table:
             f"{report.costs.offer:.2f} = {report.cost:,.2f}",
         ),
         ("cost per incremental save", _num(report.cost_per_save, 2)),
-        *adjusted_rows(report.adjusted),
     ]
     for label, value in rows:
         table.add_row(label, value)
@@ -83,29 +83,45 @@ def saved_table(report: SavedReport) -> Table:
 _ADJUSTED_LABELS = {
     "saves": "incremental saves",
     "conversions": "incremental conversions",
-    "revenue": "revenue billed in the window",
+    "revenue": "revenue billed",
 }
 
 
-def adjusted_rows(items: list[Adjusted]) -> list[tuple[str, str]]:
-    """Each outcome's plain and covariate-adjusted effect, side by side, and how much
-    narrower the adjusted interval is; or why there is none."""
-    rows = []
+def adjusted_table(items: list[Adjusted]) -> Table:
+    """Each outcome's plain and covariate-adjusted effect side by side and how much
+    narrower the adjusted interval is; below, what each is adjusted on, or why a figure
+    is missing."""
+    caption = []
+    table = Table(
+        title="Adjusted for what was known before the launch (Lin 2013, robust intervals)",
+        title_justify="left",
+        caption_justify="left",
+    )
+    table.add_column("outcome")
+    table.add_column("plain (95%)", justify="right")
+    table.add_column("adjusted (95%)", justify="right")
+    table.add_column("narrower", justify="right")
     for item in items:
         label = _ADJUSTED_LABELS.get(item.outcome, item.outcome)
         digits = 0 if item.outcome == "revenue" else 1
-        if item.basis:
-            rows.append((f"{label}: what is compared", item.basis))
-        rows.append((f"{label}: plain difference (95%)", _estimate(item.plain, digits)))
-        adjusted = _estimate(item.adjusted, digits)
-        if item.narrower is not None:
-            change = "narrower" if item.narrower >= 0 else "wider"
-            adjusted += f", interval {abs(item.narrower):.0%} {change}"
-        rows.append((f"{label}: adjusted (95%)", adjusted))
-        rows.append((f"{label}: adjusted on", ", ".join(item.covariates)))
+        table.add_row(
+            label,
+            _estimate(item.plain, digits),
+            _estimate(item.adjusted, digits),
+            _narrower(item.narrower),
+        )
+        basis = f" ({item.basis})" if item.basis else ""
+        caption.append(f"{label}{basis}: adjusted on {', '.join(item.covariates)}")
         if item.note:
-            rows.append((f"{label}: note", f"[yellow]{item.note}[/]"))
-    return rows
+            caption.append(f"[yellow]{label}: {item.note}[/]")
+    table.caption = "\n".join(caption)
+    return table
+
+
+def _narrower(share: float | None) -> str:
+    if share is None or share >= 0:
+        return _pct(share, 0)
+    return f"{-share:.0%} wider"
 
 
 def _estimate(e: Estimate | None, digits: int) -> str:
@@ -184,7 +200,6 @@ def conversions_table(report: ConversionReport) -> Table:
         ("  of which the feed confirms", f"{report.confirmed:,}"),
         ("taken up without an accepted call (treated)", f"{report.added:,}"),
         ("monthly revenue of incremental conversions", _num(report.monthly_revenue, 0)),
-        *adjusted_rows(report.adjusted),
     ):
         table.add_row(label, value)
     for note in report.notes:
