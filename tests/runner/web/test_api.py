@@ -155,6 +155,11 @@ def test_reports(run_web: RunWeb, engine: Engine) -> None:
                 saved["split_adjustment"]["method"],
                 saved["split_adjustment"]["rows_tested"],
             ) == ("holm", 0)
+            adjusted = saved["adjusted"]
+            assert adjusted["saves"]["unadjusted"]["ci95"] == saved["ci95"]
+            assert adjusted["saves"]["adjusted"]["ci95"] is not None
+            assert adjusted["revenue"]["adjusted"]["estimate"] is None  # no bill yet
+            assert "not in the store yet" in adjusted["revenue"]["note"]
             status, conversions = await call(
                 client, "GET", "/api/reports/conversions/spring retention"
             )
