@@ -37,6 +37,9 @@ __all__ = ["Adjusted", "Estimate", "adjusted_json", "compare", "lin_estimate", "
 # a stratum needs this many customers in each group for a column of its own: fewer and
 # its interaction is fitted by one or two points, whose robust variance is undefined
 _MIN_STRATUM = 3
+# customers of the smaller group per covariate: with fewer, the fit follows the noise of
+# a small group and the robust interval comes out too narrow or wider than the plain one
+PER_COVARIATE = 10
 
 
 @dataclass(frozen=True)
@@ -61,19 +64,21 @@ def lin_estimate(
 ) -> Estimate | None:
     """Lin's regression-adjusted average effect of ``treated`` on ``outcome``, HC2 interval.
 
-    ``covariates`` (one column per covariate, rows as ``outcome``) may be None or empty:
-    the plain difference in means with its Neyman interval. Constant columns are left out.
-    None when either group has fewer than two customers.
+    ``covariates`` (one column per covariate, rows as ``outcome``, the most telling
+    first) may be None or empty: the plain difference in means with its Neyman interval.
+    Constant columns are left out, and the columns past one per ``PER_COVARIATE``
+    customers of the smaller group. None when either group has fewer than two customers.
     """
     y = np.asarray(outcome, dtype=float)
     t = np.asarray(treated, dtype=float)
-    if min(int(t.sum()), int((1 - t).sum())) < 2:
+    smaller = min(int(t.sum()), int((1 - t).sum()))
+    if smaller < 2:
         return None
     columns = [np.ones_like(t), t]
     if covariates is not None and not covariates.empty:
         x = covariates.astype(float)
         x = x.fillna(x.mean()).fillna(0.0)
-        x = x.loc[:, x.std(ddof=0) > 0]
+        x = x.loc[:, x.std(ddof=0) > 0].iloc[:, : smaller // PER_COVARIATE]
         centred = (x - x.mean()).to_numpy()
         for j in range(centred.shape[1]):
             columns += [centred[:, j], t * centred[:, j]]

@@ -27,6 +27,7 @@ from campaigns.adjusted import Adjusted, Estimate, compare, lin_estimate, strata
 from campaigns.billed import billed
 from campaigns.effects import Effect
 from campaigns.outcomes import ListOutcomes
+from campaigns.splits import MIN_GROUP, MIN_OUTCOMES
 from store.models import Group
 
 __all__ = ["PLANNING_COVARIATES", "REVENUE_COVARIATES", "binary_adjusted", "revenue_adjusted"]
@@ -73,9 +74,31 @@ def binary_adjusted(
     if headline is None:
         return compare(name, PLANNING_COVARIATES, None, None, note=plain.note)
     treated = _treated(frame)
+    too_few = _too_few(outcome.astype(bool), treated)
+    if too_few:
+        return compare(name, PLANNING_COVARIATES, headline, None, note=too_few)
     fit = lin_estimate(outcome.astype(float), treated, planning_covariates(frame))
     scaled = None if fit is None else fit.scaled(gain * int(treated.sum()))
     return compare(name, PLANNING_COVARIATES, headline, scaled)
+
+
+def _too_few(outcome: np.ndarray, treated: np.ndarray) -> str | None:
+    """Why a yes/no outcome's adjusted interval cannot be trusted here, or None.
+
+    The robust interval is a normal approximation: with a small group, or a group with
+    only a handful of one outcome (none at all makes its variance 0), it comes out far
+    too narrow, which is why the plain figure uses Newcombe's interval. The limits are
+    the split rows' (``campaigns.splits``).
+    """
+    for label, members in (("held out", ~treated), ("treated", treated)):
+        count, events = int(members.sum()), int(outcome[members].sum())
+        rarer = min(events, count - events)
+        if count < MIN_GROUP or rarer < MIN_OUTCOMES:
+            return (
+                f"not adjusted: {count} {label} with {rarer} of the rarer outcome (it needs "
+                f"{MIN_GROUP} and {MIN_OUTCOMES}); the plain difference and its interval stand"
+            )
+    return None
 
 
 def revenue_adjusted(engine: Engine, outcome: ListOutcomes, frame: pd.DataFrame) -> Adjusted:
@@ -92,15 +115,21 @@ def revenue_adjusted(engine: Engine, outcome: ListOutcomes, frame: pd.DataFrame)
         return compare(name, REVENUE_COVARIATES, None, None, note=note)
     if bills.note:
         return compare(name, REVENUE_COVARIATES, None, None, note=bills.note)
-    window = frame["customer_id"].map(bills.frame["window"]).to_numpy(float)
-    before = frame["customer_id"].map(bills.frame["before"]).to_numpy(float)
-    treated = _treated(frame)
-    count = int(treated.sum())
-    plain = lin_estimate(window, treated)
     basis = (
         f"billed {_months(bills.months_window)}, against {_months(bills.months_before)} "
         "before the launch"
     )
+    treated = _treated(frame)
+    count = int(treated.sum())
+    if min(count, int((~treated).sum())) < MIN_GROUP:
+        note = (
+            f"not measured: a group has fewer than {MIN_GROUP} customers, too few for the "
+            "interval of a difference in bills"
+        )
+        return compare(name, REVENUE_COVARIATES, None, None, note=note, basis=basis)
+    window = frame["customer_id"].map(bills.frame["window"]).to_numpy(float)
+    before = frame["customer_id"].map(bills.frame["before"]).to_numpy(float)
+    plain = lin_estimate(window, treated)
     held = frame["revenue_start"].to_numpy(float)
     fit = lin_estimate(window, treated, pd.DataFrame({"before": before, "held": held}))
     return compare(

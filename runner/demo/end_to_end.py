@@ -343,6 +343,7 @@ def _outcomes(
     from simulation.outcomes import draw_feed, true_saves
 
     campaigns = {name: get_campaign(engine, name) for name in names}
+    revenue_truth = _revenue_truths(engine, campaigns, truth_file, start.date())
     feed = draw_feed(
         engine,
         truth_file,
@@ -360,6 +361,7 @@ def _outcomes(
         f"left and {feed.started:,} offered products started; imported as a holdings feed "
         f"({result.imported:,} new, {result.updated:,} changed rows, {result.rejected} rejected)"
     )
+    _bill_window(engine, settings, [c.id for c in campaigns.values()], start.date())
     as_of = feed.until
     reports = settings.home / "reports"
     for name, campaign in campaigns.items():
@@ -373,7 +375,8 @@ def _outcomes(
             console.print(
                 f"ground truth: the calls were worth {truth:.1f} "
                 "expected saves among the treated (the sum of the reached customers' true "
-                "drop in churn probability)"
+                "drop in churn probability); they changed the treated customers' bills in the "
+                f"window by {revenue_truth[name]:,.0f}"
             )
             html = campaign_html(saved, None, kpis)
         else:
@@ -388,6 +391,35 @@ def _outcomes(
             f"{done.added} without a call; HTML report: {path}",
             soft_wrap=True,
         )
+
+
+def _revenue_truths(
+    engine: Engine, campaigns: dict[str, Any], truth_file: Path, start: dt.date
+) -> dict[str, float]:
+    """Per list, the expected change the calls made to the window's bills, from the ground
+    truth; read before the drawn feed ends the holdings it ends."""
+    from campaigns.billed import window_months
+    from campaigns.outcomes import MEASURE_DAYS
+    from simulation.bills import true_revenue
+
+    months = window_months(start, start + dt.timedelta(days=MEASURE_DAYS))
+    return {
+        name: true_revenue(engine, truth_file, c.id, start, months, days=MEASURE_DAYS)
+        for name, c in campaigns.items()
+    }
+
+
+def _bill_window(engine: Engine, settings: Settings, ids: list[int], start: dt.date) -> None:
+    """The bills of the window's months, drawn from the holdings feed and imported, so the
+    reports can measure the revenue billed in the window."""
+    from campaigns.billed import window_months
+    from campaigns.outcomes import MEASURE_DAYS
+    from simulation.bills import draw_bills
+
+    months = window_months(start, start + dt.timedelta(days=MEASURE_DAYS))
+    path = settings.home / "feeds" / f"billing-after-{start:%Y%m%d}.csv"
+    draw_bills(engine, ids, months, path)
+    import_file(engine, "billing", path, rejects_dir=settings.home / "rejects", workers=0)
 
 
 def _slug(name: str) -> str:

@@ -25,10 +25,10 @@ WINDOW = [dt.date(2026, 3, 1), dt.date(2026, 4, 1), dt.date(2026, 5, 1)]  # laun
 
 def _members() -> list[Member]:
     return (
-        [Member(T, tries=1, disposition="accepted") for _ in range(20)]
-        + [Member(T, tries=1, ends_on=30) for _ in range(4)]
-        + [Member(H, ends_on=40) for _ in range(8)]
-        + [Member(H) for _ in range(16)]
+        [Member(T, tries=1, disposition="accepted") for _ in range(30)]
+        + [Member(T, tries=1, ends_on=30) for _ in range(10)]
+        + [Member(H, ends_on=40) for _ in range(15)]
+        + [Member(H) for _ in range(25)]
     )
 
 
@@ -75,11 +75,11 @@ def test_revenue_waits_for_the_window_s_bills_then_is_adjusted_on_those_before(
     assert revenue.plain is not None
     assert revenue.adjusted is not None
     # plain: the treated are the first half of the ranks, so they bill less on their own
-    ranks = [20.0 + r for r in range(48)]
-    plain = (sum(3 * (r + 5) for r in ranks[:24]) - sum(3 * r for r in ranks[24:])) / 24
-    assert revenue.plain.effect == pytest.approx(plain * 24)
-    # adjusted on the bills before, the effect is exactly 3 months x 5 for 24 treated
-    assert revenue.adjusted.effect == pytest.approx(15.0 * 24)
+    ranks = [20.0 + r for r in range(80)]
+    plain = (sum(3 * (r + 5) for r in ranks[:40]) - sum(3 * r for r in ranks[40:])) / 40
+    assert revenue.plain.effect == pytest.approx(plain * 40)
+    # adjusted on the bills before, the effect is exactly 3 months x 5 for 40 treated
+    assert revenue.adjusted.effect == pytest.approx(15.0 * 40)
     assert revenue.adjusted.width < 0.01 * revenue.plain.width
     assert (
         revenue.basis
@@ -99,6 +99,23 @@ def test_saves_sit_beside_the_headline(engine: Engine) -> None:
     data = report.to_json()["adjusted"]
     assert set(data) == {"saves", "revenue"}
     assert data["saves"]["covariates"][0] == "churn score at planning"
+
+
+def test_small_groups_keep_the_plain_figure_and_say_why(engine: Engine) -> None:
+    # 8 held out, none of them lost: a robust interval would claim a certainty it has not
+    members = [Member(T, tries=1, ends_on=30 if i < 6 else None) for i in range(40)]
+    built = build_list(engine, members + [Member(H) for _ in range(8)])
+    _bill(engine, built, BEFORE, 0.0)
+    _bill(engine, built, WINDOW, 5.0)
+    report = saved_report(engine, str(built["name"]), as_of=day(120))
+    pairs = {a.outcome: a for a in report.adjusted}
+    assert pairs["saves"].plain is not None
+    assert pairs["saves"].adjusted is None
+    assert pairs["saves"].note is not None
+    assert pairs["saves"].note.startswith("not adjusted: 8 held out with 0 of the rarer outcome")
+    assert pairs["revenue"].plain is None
+    assert pairs["revenue"].note is not None
+    assert "fewer than 30 customers" in pairs["revenue"].note
 
 
 def test_conversions_and_revenue_in_the_conversion_report(engine: Engine) -> None:
@@ -126,12 +143,12 @@ def test_the_cli_prints_both_figures(tmp_path: Path, db_url: str, engine: Engine
     text = " ".join(table.stdout.split())
     assert "Adjusted for what was known before the launch" in text
     revenue = next(line for line in table.stdout.splitlines() if "│ revenue billed" in line)
-    assert "-1,368 (-1,656 to -1,080)" in revenue
-    assert "360 (360 to 360)" in revenue
+    assert "-4,200 (-4,815 to" in revenue
+    assert "600 (600 to 600)" in revenue
     assert "100%" in revenue
     page = html.read_text(encoding="utf-8")
     assert "Adjusted for what was known before the launch" in page
     assert "revenue billed in the window" in page
     data = json.loads(CliRunner().invoke(app, [*args, "--json"], env=env).stdout)
-    assert data["adjusted"]["revenue"]["adjusted"]["estimate"] == 360.0
+    assert data["adjusted"]["revenue"]["adjusted"]["estimate"] == 600.0
     assert data["adjusted"]["revenue"]["narrower"] > 0.99
