@@ -81,11 +81,13 @@ class ListOutcomes:
     """One campaign's list, one row per entry, as of ``as_of``.
 
     ``frame`` columns: entry_id (index), customer_id, group, offer, product_id,
-    segment, abc, clv, contacts (calls placed and texts sent), tried (any contact
+    segment, abc, clv, p_churn (the churn score at planning), stratum (the score
+    decile the holdout was drawn within), contacts (calls placed and texts sent), tried (any contact
     attempt), reached, agent_id (who spoke with the customer), accepted,
     anchor (start of the attribution window), active_start (a customer at launch),
     active_end (a customer at the end of the measurement window, or at ``as_of``
     while it is open), revenue_end (the monthly revenue of what they hold then),
+    revenue_start (the same the day before the launch),
     lost_on (first day without coverage after launch), converted (the offered
     product started in the attribution window), converted_on, revenue.
     """
@@ -178,6 +180,7 @@ def list_outcomes(
             for column in ("active_start", "active_end", "converted"):
                 frame[column] = pd.Series(dtype=bool)
             frame["revenue_end"] = pd.Series(dtype=float)
+            frame["revenue_start"] = pd.Series(dtype=float)
     return outcome
 
 
@@ -190,6 +193,7 @@ def _entries(conn: Connection, campaign_id: int, version_id: int | None) -> pd.D
             ListEntry.offer,
             ListEntry.product_id,
             ListEntry.details,
+            ListEntry.score_decile,
             Segment.code.label("segment"),
         )
         .join(Customer, Customer.id == ListEntry.customer_id)
@@ -200,13 +204,24 @@ def _entries(conn: Connection, campaign_id: int, version_id: int | None) -> pd.D
     rows = conn.execute(query).all()
     frame = pd.DataFrame(
         [tuple(r) for r in rows],
-        columns=["entry_id", "customer_id", "group", "offer", "product_id", "details", "segment"],
+        columns=[
+            "entry_id",
+            "customer_id",
+            "group",
+            "offer",
+            "product_id",
+            "details",
+            "stratum",
+            "segment",
+        ],
     ).set_index("entry_id")
     frame["group"] = frame["group"].map(lambda g: Group(g).value)
     frame["offer"] = frame["offer"].fillna("(none)")
     frame["segment"] = frame["segment"].fillna("(none)")
     clv = [float((d or {}).get("clv") or np.nan) for d in frame["details"]]
     frame["clv"] = np.asarray(clv, dtype=float)
+    p_churn = [float((d or {}).get("p_churn", np.nan)) for d in frame["details"]]
+    frame["p_churn"] = np.asarray(p_churn, dtype=float)
     frame = frame.drop(columns="details")
     frame["abc"] = "(none)"
     if version_id is not None and not frame.empty:
@@ -362,9 +377,8 @@ def _coverage(outcome: ListOutcomes, spans: pd.DataFrame) -> None:
     at_end = _active_on(runs, end)
     frame["active_start"] = frame["customer_id"].isin(at_launch)
     frame["active_end"] = frame["customer_id"].isin(at_end)
-    held_at_end = spans[(spans["start"] <= end) & (spans["end"] > end)]
-    revenue_end = held_at_end.groupby("customer_id")["revenue"].sum()
-    frame["revenue_end"] = frame["customer_id"].map(revenue_end).fillna(0.0).astype(float)
+    frame["revenue_end"] = _revenue_held(frame, spans, end)
+    frame["revenue_start"] = _revenue_held(frame, spans, launch - _DAY)
     covering = runs[(runs["start"] <= launch) & (runs["end"] > launch) & (runs["end"] <= end)]
     lost = covering.groupby("customer_id")["end"].min()
     frame["lost_on"] = lost.reindex(frame["customer_id"].to_numpy()).to_numpy()
@@ -379,6 +393,13 @@ def _coverage(outcome: ListOutcomes, spans: pd.DataFrame) -> None:
         np.add.at(steps, stop[keep], -1.0)
         held = np.cumsum(steps)[:days]
         outcome.curves[str(group)] = [round(float(v), 6) for v in held / members.nunique()]
+
+
+def _revenue_held(frame: pd.DataFrame, spans: pd.DataFrame, day: np.datetime64) -> pd.Series:
+    """Each entry's monthly revenue of the products held on ``day``."""
+    held = spans[(spans["start"] <= day) & (spans["end"] > day)]
+    revenue = held.groupby("customer_id")["revenue"].sum()
+    return frame["customer_id"].map(revenue).fillna(0.0).astype(float)
 
 
 def _conversions(outcome: ListOutcomes, spans: pd.DataFrame) -> None:

@@ -32,13 +32,14 @@ why.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from campaigns.adjusted import Adjusted, adjusted_json
 from campaigns.effects import (
     NO_HOLDOUT,
     Effect,
@@ -50,6 +51,7 @@ from campaigns.effects import (
     round_pair,
 )
 from campaigns.outcomes import ListOutcomes, list_outcomes
+from campaigns.report_adjusted import binary_adjusted, revenue_adjusted
 from campaigns.splits import Split, adjust_splits, adjustment_json, split_json
 from store.models import CampaignKind, Group, User
 
@@ -110,6 +112,8 @@ class SavedReport:
     cost_per_save: float | None
     splits: list[Split]
     curves: dict[str, list[float]]
+    # saves and revenue billed in the window, plain and covariate-adjusted
+    adjusted: list[Adjusted] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +152,7 @@ class SavedReport:
             "costs": asdict(self.costs),
             "splits": [split_json(s) for s in self.splits],
             "split_adjustment": adjustment_json(self.splits),
+            "adjusted": {a.outcome: adjusted_json(a) for a in self.adjusted},
             "notes": self.notes,
         }
 
@@ -163,7 +168,9 @@ def saved_report(
     """Who the calls kept, against the holdout, for anti-churn or win-back list ``name``."""
     outcome = list_outcomes(engine, name, as_of=as_of, measure_days=measure_days)
     costs = costs or Costs()
-    return _saved(outcome, costs, _agent_names(engine))
+    report = _saved(outcome, costs, _agent_names(engine))
+    revenue = revenue_adjusted(engine, outcome, outcome.frame)
+    return replace(report, adjusted=[*report.adjusted, revenue])
 
 
 def _saved(outcome: ListOutcomes, costs: Costs, agents: dict[int, str]) -> SavedReport:
@@ -227,6 +234,12 @@ def _saved(outcome: ListOutcomes, costs: Costs, agents: dict[int, str]) -> Saved
         cost_per_save=per_save,
         splits=adjust_splits(splits, ("lost", "kept")),
         curves=outcome.curves,
+        # on the frame as planned: a win-back's valued CLV is read after the launch
+        adjusted=[
+            binary_adjusted(
+                "saves", outcome.frame, ~outcome.frame["active_end"].to_numpy(bool), main, gain=-1
+            )
+        ],
         notes=notes,
     )
 
@@ -313,6 +326,8 @@ class ConversionReport:
     added: int  # treated conversions the feed shows without an accepted call
     monthly_revenue: float | None  # of the incremental conversions
     splits: list[Split]
+    # conversions and revenue billed in the window, plain and covariate-adjusted
+    adjusted: list[Adjusted] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -335,6 +350,7 @@ class ConversionReport:
             "attribution_days": self.attribution_days,
             "splits": [split_json(s) for s in self.splits],
             "split_adjustment": adjustment_json(self.splits),
+            "adjusted": {a.outcome: adjusted_json(a) for a in self.adjusted},
             "notes": self.notes,
         }
 
@@ -390,6 +406,12 @@ def conversion_report(
         added=int((~treated["accepted"] & treated["converted"]).sum()),
         monthly_revenue=monthly,
         splits=adjust_splits(splits, ("converted", "not converted")),
+        adjusted=[
+            binary_adjusted(
+                "conversions", offered, offered["converted"].to_numpy(bool), main, gain=1
+            ),
+            revenue_adjusted(engine, outcome, offered),
+        ],
         notes=notes,
     )
 

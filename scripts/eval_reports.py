@@ -7,11 +7,19 @@ holdings feed (``simulation.outcomes``), then compute the saved-customer report 
 compare its interval with the true expected incremental saves: the sum, over the
 treated customers an agent reached, of their true drop in churn probability.
 
+The revenue billed in the window is judged the same way: the bills of the window's
+months are drawn from the feed (``simulation.bills``) and imported, and the report's
+revenue figure is compared with the expected change the calls made to those bills
+(``simulation.bills.true_revenue``). Both outcomes are judged twice, on the plain
+difference and on the covariate-adjusted estimate (``campaigns.adjusted``).
+
     uv run python scripts/eval_reports.py --seeds 20 --json
 
-prints ``{"seeds": 20, "covered": k, "mean_estimate": .., "mean_truth": ..}`` (and,
-besides, each seed's figures under ``"runs"``). The interval should hold the truth in
-about 19 of 20 seeds; at least 18 is the bar.
+prints ``{"seeds": 20, "covered": k, "mean_estimate": .., "mean_truth": ..,
+"saves": {"unadjusted": {"covered", "seeds", "mean_width"}, "adjusted": {..},
+"narrower": ..}, "revenue": {..}}`` (and, besides, each seed's figures under
+``"runs"``). Each interval should hold the truth in about 19 of 20 seeds; at least 18
+is the bar. ``narrower`` is the mean over seeds of 1 - adjusted width / plain width.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ def evaluate_seed(
     log: Any = print,
 ) -> dict[str, Any]:
     """One seed end to end; returns the report's estimate and interval and the truth."""
+    from campaigns.billed import window_months
     from campaigns.lifecycle import move
     from campaigns.outcomes import MEASURE_DAYS
     from campaigns.plan_request import PlanRequest
@@ -56,6 +65,7 @@ def evaluate_seed(
     from runner.settings import Settings
     from scripts.prepared_store import prepare
     from simulation.base.generator import DEFAULT_AS_OF, generate
+    from simulation.bills import draw_bills, true_revenue
     from simulation.carrier.config import SimulatorConfig
     from simulation.outcomes import draw_feed, true_saves
     from store.db import transaction
@@ -103,17 +113,79 @@ def evaluate_seed(
         days=MEASURE_DAYS,
         seed=seed,
     )
+    months = window_months(start.date(), feed.until)
+    # the current revenue is that of the holdings open before the drawn feed ends some
+    revenue_truth = true_revenue(
+        engine, data / "ground_truth.csv", campaign_id, start.date(), months, days=MEASURE_DAYS
+    )
     import_file(engine, "holdings", feed.path, rejects_dir=work / "rejects", workers=0)
+    bills = draw_bills(engine, [campaign_id], months, work / "bills.csv")
+    import_file(engine, "billing", bills, rejects_dir=work / "rejects", workers=0)
     report = saved_report(engine, name, as_of=feed.until)
     truth = true_saves(engine, data / "ground_truth.csv", campaign_id)
     engine.dispose()
     row = seed_row(seed, report, truth, started)
+    row["saves"] = judged(report, "saves", truth)
+    row["revenue"] = judged(report, "revenue", revenue_truth)
     log(
         f"seed {seed}: estimate {row['estimate']:+.1f} ({row['ci95'][0]:+.1f} to "
         f"{row['ci95'][1]:+.1f}), truth {row['truth']:+.1f}, "
-        f"{'covered' if row['covered'] else 'MISSED'} ({row['seconds']} s)"
+        f"{'covered' if row['covered'] else 'MISSED'} ({row['seconds']} s); "
+        + "; ".join(_line(what, row[what]) for what in ("saves", "revenue"))
     )
     return row
+
+
+def judged(report: SavedReport, outcome: str, truth: float) -> dict[str, Any]:
+    """One outcome's plain and adjusted figures against the truth."""
+    pair = next(a for a in report.adjusted if a.outcome == outcome)
+    out: dict[str, Any] = {"truth": round(truth, 2), "note": pair.note}
+    for label, e in (("unadjusted", pair.plain), ("adjusted", pair.adjusted)):
+        out[label] = None
+        if e is not None:
+            out[label] = {
+                "estimate": round(e.effect, 2),
+                "ci95": [round(e.ci95[0], 2), round(e.ci95[1], 2)],
+                "width": round(e.width, 2),
+                "covered": bool(e.ci95[0] <= truth <= e.ci95[1]),
+            }
+    return out
+
+
+def _line(outcome: str, figures: dict[str, Any]) -> str:
+    parts = []
+    for label in ("unadjusted", "adjusted"):
+        e = figures[label]
+        if e is None:
+            parts.append(f"{label} -")
+            continue
+        mark = "" if e["covered"] else " MISSED"
+        parts.append(f"{label} {e['ci95'][0]:+,.1f} to {e['ci95'][1]:+,.1f}{mark}")
+    return f"{outcome} truth {figures['truth']:+,.1f}: " + ", ".join(parts)
+
+
+def summary(runs: list[dict[str, Any]], outcome: str) -> dict[str, Any]:
+    """Coverage and mean width of one outcome's plain and adjusted intervals over the seeds."""
+    out: dict[str, Any] = {}
+    for label in ("unadjusted", "adjusted"):
+        figures = [r[outcome][label] for r in runs if r[outcome][label] is not None]
+        out[label] = {
+            "covered": sum(f["covered"] for f in figures),
+            "seeds": len(figures),
+            "mean_width": round(sum(f["width"] for f in figures) / len(figures), 2)
+            if figures
+            else None,
+        }
+    pairs = [
+        (r[outcome]["unadjusted"]["width"], r[outcome]["adjusted"]["width"])
+        for r in runs
+        if r[outcome]["unadjusted"] is not None and r[outcome]["adjusted"] is not None
+    ]
+    narrower = [1.0 - adj / plain for plain, adj in pairs if plain > 0]
+    out["narrower"] = round(sum(narrower) / len(narrower), 4) if narrower else None
+    out["narrower_min"] = round(min(narrower), 4) if narrower else None
+    out["wider_seeds"] = sum(adj > plain for plain, adj in pairs)
+    return out
 
 
 def launch_time(as_of: dt.date) -> dt.datetime:
@@ -182,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "covered": sum(r["covered"] for r in runs),
         "mean_estimate": round(sum(r["estimate"] for r in runs) / len(runs), 2),
         "mean_truth": round(sum(r["truth"] for r in runs) / len(runs), 2),
+        "saves": summary(runs, "saves"),
+        "revenue": summary(runs, "revenue"),
         "runs": runs,
     }
     if args.json:
@@ -191,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"the 95% interval held the truth in {result['covered']} of {result['seeds']} seeds; "
             f"mean estimate {result['mean_estimate']}, mean truth {result['mean_truth']}"
         )
+        for outcome in ("saves", "revenue"):
+            print(f"{outcome}: {json.dumps(result[outcome])}")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,15 @@ from store.models import (
     Product,
 )
 
-__all__ = ["FOLLOW_THROUGH", "ORGANIC", "FeedDrawn", "draw_feed", "true_saves"]
+__all__ = [
+    "FOLLOW_THROUGH",
+    "ORGANIC",
+    "FeedDrawn",
+    "draw_feed",
+    "list_customers",
+    "product_prices",
+    "true_saves",
+]
 
 FOLLOW_THROUGH = 0.9  # accepted on the call and the product then started
 ORGANIC = 0.15  # share of the acceptance probability taken up without a call
@@ -57,7 +65,7 @@ class FeedDrawn:
     until: dt.date
 
 
-def _list_customers(engine: Engine, campaign_ids: list[int]) -> pd.DataFrame:
+def list_customers(engine: Engine, campaign_ids: list[int]) -> pd.DataFrame:
     """Entries of the lists: customer, external id, group, offered product, reached."""
     with engine.connect() as conn:
         rows = conn.execute(
@@ -94,7 +102,7 @@ def _list_customers(engine: Engine, campaign_ids: list[int]) -> pd.DataFrame:
 
 def true_saves(engine: Engine, truth_file: Path, campaign_id: int) -> float:
     """Expected incremental saves of the list's treated group, from the ground truth."""
-    entries = _list_customers(engine, [campaign_id])
+    entries = list_customers(engine, [campaign_id])
     truth = pd.read_csv(truth_file, usecols=[0, 1, 2]).set_index("customer_id")
     mine = entries[(entries["group"] == Group.TREATMENT.value) & entries["reached"]]
     gap = truth["p_churn_no_call"] - truth["p_churn_if_called"]
@@ -114,7 +122,7 @@ def draw_feed(
     """Write ``out``: the holdings rows that change from ``start`` over ``days`` days."""
     rng = np.random.default_rng(seed)
     truth = pd.read_csv(truth_file).set_index("customer_id")
-    entries = _list_customers(engine, campaign_ids)
+    entries = list_customers(engine, campaign_ids)
     reached = set(entries.loc[entries["reached"] & (entries["group"] == "treatment"), "customer"])
     p = np.where(
         truth.index.isin(list(reached)), truth["p_churn_if_called"], truth["p_churn_no_call"]
@@ -128,7 +136,7 @@ def draw_feed(
     held = _open_holdings(engine)
     ended = held[held["customer"].isin(set(churn_on))].copy()
     ended["end_date"] = ended["customer"].map(churn_on)
-    started = _take_up(entries, truth, churn_on, _prices(engine), start, rng)
+    started = _take_up(entries, truth, churn_on, product_prices(engine), start, rng)
     feed = pd.concat([ended, started], ignore_index=True)
     columns = feed[["customer", "product", "start_date", "end_date", "monthly_revenue"]]
     with csv_file(out) as writer:
@@ -152,7 +160,7 @@ def _day(value: Any) -> str | None:
     return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()
 
 
-def _prices(engine: Engine) -> dict[str, float]:
+def product_prices(engine: Engine) -> dict[str, float]:
     with engine.connect() as conn:
         return {
             str(code): float(price)

@@ -29,6 +29,7 @@ from dialer.kpis import kpis_for
 from runner.cli.common import console, fail, migrated_store, settings_of
 from runner.reports.csv import Report, csv_text
 from runner.reports.tables import (
+    adjusted_table,
     agents_table,
     conversions_table,
     kpis_table,
@@ -116,6 +117,7 @@ def saved_command(
         print(json.dumps(report.to_json(), indent=2))
         return
     console.print(saved_table(report))
+    console.print(adjusted_table(report.adjusted))
     console.print(
         split_table(
             "Saved customers by segment, ABC class, offer and agent", report.to_json(), "lost"
@@ -147,6 +149,7 @@ def conversions_command(
         print(json.dumps(report.to_json(), indent=2))
         return
     console.print(conversions_table(report))
+    console.print(adjusted_table(report.adjusted))
     console.print(split_table("Conversions by offer and agent", report.to_json(), "took up"))
     _written(csv_file, html_file)
 

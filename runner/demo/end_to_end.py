@@ -275,10 +275,11 @@ def _outcomes(
     from campaigns.reports import conversion_report, saved_report
     from dialer.kpis import kpis_for
     from runner.reports.html import campaign_html
-    from runner.reports.tables import conversions_table, saved_table
+    from runner.reports.tables import adjusted_table, conversions_table, saved_table
     from simulation.outcomes import draw_feed, true_saves
 
     campaigns = {name: get_campaign(engine, name) for name in names}
+    revenue_truth = _revenue_truths(engine, campaigns, truth_file, start.date())
     feed = draw_feed(
         engine,
         truth_file,
@@ -296,6 +297,7 @@ def _outcomes(
         f"left and {feed.started:,} offered products started; imported as a holdings feed "
         f"({result.imported:,} new, {result.updated:,} changed rows, {result.rejected} rejected)"
     )
+    _bill_window(engine, settings, [c.id for c in campaigns.values()], start.date())
     as_of = feed.until
     reports = settings.home / "reports"
     for name, campaign in campaigns.items():
@@ -304,17 +306,20 @@ def _outcomes(
         if campaign.kind.is_save:
             saved = saved_report(engine, name, as_of=as_of)
             console.print(saved_table(saved))
+            console.print(adjusted_table(saved.adjusted))
             truth = true_saves(engine, truth_file, campaign.id)
             console.print(
                 f"ground truth: the calls were worth {truth:.1f} "
                 "expected saves among the treated (the sum of the reached customers' true "
-                "drop in churn probability)"
+                "drop in churn probability); they changed the treated customers' bills in the "
+                f"window by {revenue_truth[name]:,.0f}"
             )
             console.print(_foretold(campaign.plan))
             html = campaign_html(saved, None, kpis)
         else:
             conversions = conversion_report(engine, name, as_of=as_of)
             console.print(conversions_table(conversions))
+            console.print(adjusted_table(conversions.adjusted))
             console.print(_foretold(campaign.plan))
             html = campaign_html(None, conversions, kpis)
         path = reports / f"{_slug(name)}.html"
@@ -335,6 +340,35 @@ def _foretold(plan: dict[str, Any] | None) -> str:
     from runner.reports.tables import power_line
 
     return "before the launch, the preview said: " + power_line(power)
+
+
+def _revenue_truths(
+    engine: Engine, campaigns: dict[str, Any], truth_file: Path, start: dt.date
+) -> dict[str, float]:
+    """Per list, the expected change the calls made to the window's bills, from the ground
+    truth; read before the drawn feed ends the holdings it ends."""
+    from campaigns.billed import window_months
+    from campaigns.outcomes import MEASURE_DAYS
+    from simulation.bills import true_revenue
+
+    months = window_months(start, start + dt.timedelta(days=MEASURE_DAYS))
+    return {
+        name: true_revenue(engine, truth_file, c.id, start, months, days=MEASURE_DAYS)
+        for name, c in campaigns.items()
+    }
+
+
+def _bill_window(engine: Engine, settings: Settings, ids: list[int], start: dt.date) -> None:
+    """The bills of the window's months, drawn from the holdings feed and imported, so the
+    reports can measure the revenue billed in the window."""
+    from campaigns.billed import window_months
+    from campaigns.outcomes import MEASURE_DAYS
+    from simulation.bills import draw_bills
+
+    months = window_months(start, start + dt.timedelta(days=MEASURE_DAYS))
+    path = settings.home / "feeds" / f"billing-after-{start:%Y%m%d}.csv"
+    draw_bills(engine, ids, months, path)
+    import_file(engine, "billing", path, rejects_dir=settings.home / "rejects", workers=0)
 
 
 def _slug(name: str) -> str:

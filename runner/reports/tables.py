@@ -9,11 +9,13 @@ from typing import Any
 from rich.console import RenderableType
 from rich.table import Table
 
+from campaigns.adjusted import Adjusted, Estimate
 from campaigns.kpis import SERVICE_SECONDS, CampaignKpis
 from campaigns.monthly import MonthlyReport
 from campaigns.reports import ConversionReport, SavedReport
 
 __all__ = [
+    "adjusted_table",
     "agents_table",
     "conversions_table",
     "kpis_table",
@@ -77,6 +79,54 @@ def saved_table(report: SavedReport) -> Table:
     for note in report.notes:
         table.add_row("note", f"[yellow]{note}[/]")
     return table
+
+
+_ADJUSTED_LABELS = {
+    "saves": "incremental saves",
+    "conversions": "incremental conversions",
+    "revenue": "revenue billed",
+}
+
+
+def adjusted_table(items: list[Adjusted]) -> Table:
+    """Each outcome's plain and covariate-adjusted effect side by side and how much
+    narrower the adjusted interval is; below, what each is adjusted on, or why a figure
+    is missing."""
+    caption = []
+    table = Table(
+        title="Adjusted for what was known before the launch (Lin 2013, robust intervals)",
+        title_justify="left",
+        caption_justify="left",
+    )
+    table.add_column("outcome")
+    table.add_column("plain (95%)", justify="right")
+    table.add_column("adjusted (95%)", justify="right")
+    table.add_column("narrower", justify="right")
+    for item in items:
+        label = _ADJUSTED_LABELS.get(item.outcome, item.outcome)
+        digits = 0 if item.outcome == "revenue" else 1
+        table.add_row(
+            label,
+            _estimate(item.plain, digits),
+            _estimate(item.adjusted, digits),
+            _narrower(item.narrower),
+        )
+        basis = f" ({item.basis})" if item.basis else ""
+        caption.append(f"{label}{basis}: adjusted on {', '.join(item.covariates)}")
+        if item.note:
+            caption.append(f"[yellow]{label}: {item.note}[/]")
+    table.caption = "\n".join(caption)
+    return table
+
+
+def _narrower(share: float | None) -> str:
+    if share is None or share >= 0:
+        return _pct(share, 0)
+    return f"{-share:.0%} wider"
+
+
+def _estimate(e: Estimate | None, digits: int) -> str:
+    return "-" if e is None else f"{_num(e.effect, digits)} ({_interval(e.ci95, digits)})"
 
 
 def _reached_effect(report: SavedReport) -> str:

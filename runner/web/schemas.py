@@ -229,6 +229,25 @@ class SplitAdjustment(BaseModel):
     note: str
 
 
+class Estimated(BaseModel):
+    estimate: float | None
+    ci95: Pair
+
+
+class AdjustedEffect(BaseModel):
+    """One outcome's effect for the treated group: the plain difference with the holdout and
+    the covariate-adjusted one (Lin 2013, HC2 interval), side by side."""
+
+    covariates: list[str] = Field(description="The pre-launch figures it is adjusted on.")
+    unadjusted: Estimated
+    adjusted: Estimated
+    narrower: float | None = Field(
+        description="1 - adjusted interval width / plain width (0.3: 30% narrower)."
+    )
+    basis: str | None = Field(default=None, description="What is compared, over which months.")
+    note: str | None = Field(description="Why a figure is missing.")
+
+
 class SavedReport(BaseModel):
     campaign: str
     kind: CampaignKind | None = None
@@ -243,6 +262,7 @@ class SavedReport(BaseModel):
     window_complete: bool | None = None
     splits: list[Split]
     split_adjustment: SplitAdjustment
+    adjusted: dict[Literal["saves", "revenue"], AdjustedEffect]
     notes: list[str]
 
 
@@ -258,6 +278,7 @@ class ConversionReport(BaseModel):
     confirmed: int | None = None
     splits: list[Split]
     split_adjustment: SplitAdjustment
+    adjusted: dict[Literal["conversions", "revenue"], AdjustedEffect]
     notes: list[str] | None = None
 
 

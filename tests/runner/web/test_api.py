@@ -169,6 +169,13 @@ def test_reports(run_web: RunWeb, engine: Engine) -> None:
                 saved["split_adjustment"]["method"],
                 saved["split_adjustment"]["rows_tested"],
             ) == ("holm", 0)
+            adjusted = saved["adjusted"]
+            assert adjusted["saves"]["unadjusted"]["ci95"] == saved["ci95"]
+            # 8 held out: too few to trust a robust interval, the plain one stands
+            assert adjusted["saves"]["adjusted"]["ci95"] is None
+            assert adjusted["saves"]["note"].startswith("not adjusted: 8 held out")
+            assert adjusted["revenue"]["adjusted"]["estimate"] is None  # no bill yet
+            assert "not in the store yet" in adjusted["revenue"]["note"]
             status, conversions = await call(
                 client, "GET", "/api/reports/conversions/spring retention"
             )

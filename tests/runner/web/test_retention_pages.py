@@ -33,6 +33,10 @@ def test_saved_customers_with_charts_and_filters(run_web: RunWeb, engine: Engine
         assert "too few held out (8; a row needs at least 30)" in html
         assert 'class="survives"' not in html
         assert "Holm-adjusted across the 0 rows tested" in html
+        # the adjusted figures beside the plain ones; no bill of the window yet
+        assert "Adjusted for what was known before the launch" in html
+        assert "churn score at planning, score decile, value (CLV) at planning" in html
+        assert "are not in the store yet" in html
 
         # the agent filter takes a username, and keeps the row of that agent's full name
         filtered = await client.get(
