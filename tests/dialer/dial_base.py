@@ -67,7 +67,6 @@ def build_running_campaign(
             settings=CampaignSettings.for_kind(
                 kind, {"pacing": pacing, **(settings or {})}
             ).as_json(),
-            settings_version=1,
             plan={},
             launched_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
         )

@@ -11,12 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, update
 
+from campaigns.settings.versions import set_campaign_settings
 from dialer.attempt_claim import _ready_to_dial
 from dialer.entry_taking import take_entries
 from store.db import transaction
 from store.models import (
     Attempt,
     AttemptStatus,
+    Campaign,
     Channel,
     Customer,
     DncChannel,
@@ -147,3 +149,30 @@ def test_an_opt_out_between_queueing_and_dialling_stops_the_call(engine: Engine)
         assert _ready_to_dial(session, attempt_id, Channel.CALL, at) == "blocked"
         entry = session.scalars(select(ListEntry).where(ListEntry.campaign_id == campaign_id)).one()
         assert entry.status is EntryStatus.EXCLUDED
+
+
+def test_a_settings_change_holds_from_the_next_decision_and_leaves_done_attempts_alone(
+    engine: Engine,
+) -> None:
+    campaign_id, _ = build_running_campaign(engine, 2, zones=("America/New_York",))
+    at = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)  # Wednesday, 12:00 in New York
+    with transaction(engine) as session:
+        first, second = take_entries(session, campaign_id, 2, now=at)
+        assert not isinstance(_ready_to_dial(session, first, Channel.CALL, at), str)
+    with transaction(engine) as session:
+        campaign = session.get_one(Campaign, campaign_id)
+        # the manager moves Wednesday's calls to the afternoon, after the first was claimed
+        set_campaign_settings(
+            session, campaign, {"calling_window": {"mon-fri": "13:00-20:00"}}, "web:ana"
+        )
+    with transaction(engine) as session:
+        assert _ready_to_dial(session, second, Channel.CALL, at) == "blocked"
+        done = session.get_one(Attempt, first)
+        # the attempt claimed before keeps the version it was made under, and its status
+        assert (done.status, done.settings_version) == (S.INITIATED, 0)
+        assert session.get_one(Campaign, campaign_id).settings_version == 1
+        entry = session.get_one(Attempt, second).list_entry_id
+        # the held entry waits for 13:00 in New York
+        assert session.get_one(ListEntry, entry).due_at == dt.datetime(
+            2026, 11, 25, 18, 0, tzinfo=dt.UTC
+        )
