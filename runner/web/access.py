@@ -16,6 +16,7 @@ from store.models import Role
 
 __all__ = [
     "ALL_ROLES",
+    "BEARER_ROUTES",
     "PUBLIC",
     "ROLE_HOMES",
     "ROUTE_ROLES",
@@ -96,6 +97,24 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "api-report-kpis": _REPORTS,
     "api-report-monthly": _REPORTS,
 }
+
+# Routes an API key (``Authorization: Bearer``, runner.web.bearer) may use, by the same
+# roles as above: the JSON API of campaigns and reports. The agent console and the pages
+# are for a person at a browser, whose board state and CSRF-guarded session they need.
+BEARER_ROUTES: Final = frozenset(
+    {
+        "api-me",
+        "api-openapi",
+        "api-campaigns",
+        "api-campaign-plan",
+        "api-campaign-move",
+        "api-campaign-live",
+        "api-report-saved",
+        "api-report-conversions",
+        "api-report-kpis",
+        "api-report-monthly",
+    }
+)
 
 # Public routes the middleware hands on without reading the session, so also without a
 # CSRF check: Twilio's signature already proves where a webhook came from, the probe and
