@@ -48,6 +48,8 @@ from runner.web.desk import (
 from runner.web.openapi import document
 from runner.web.report_query import monthly_query
 from runner.web.schemas import PlanBody
+from runner.web.trail import audit
+from store.audit import AuditAction
 
 __all__ = [
     "add_api_routes",
@@ -92,15 +94,23 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def run_plan(request: web.Request, plan_request: PlanRequest, *, dry_run: bool) -> Plan:
-    """Run a plan; raises CampaignError for the caller to show."""
-    return await request.app[DIALER].gateway.batch(plan, plan_request, dry_run=dry_run)
+    """Run a plan, on the audit trail as the requester's; raises CampaignError for the
+    caller to show."""
+    result = await request.app[DIALER].gateway.batch(plan, plan_request, dry_run=dry_run)
+    target = ("campaign", result.campaign_id) if result.campaign_id is not None else None
+    detail = {"name": plan_request.name, "kind": str(plan_request.kind), "dry_run": dry_run}
+    await audit(request, AuditAction.PLAN, target=target, detail=detail)
+    return result
 
 
 async def move_campaign(request: web.Request, name: str, action: str) -> str:
-    """Apply ``action``; returns the new status. Launch and resume wake the pacer at once
-    instead of at its next round."""
+    """Apply ``action`` and record it on the audit trail; returns the new status. Launch
+    and resume wake the pacer at once instead of at its next round."""
     dialer = request.app[DIALER]
     campaign = await dialer.gateway.batch(move, name, action)
+    await audit(
+        request, AuditAction(action), target=("campaign", campaign.id), detail={"name": name}
+    )
     if action in ("launch", "resume"):
         await dialer.nudge(campaign.id)
     return campaign.status.value
