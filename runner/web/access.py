@@ -83,6 +83,10 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "manager-model": _MANAGER,
     "manager-model-calibration": _MANAGER,
     "manager-matrix": _MANAGER,
+    "manager-audit": _MANAGER,  # runner.web.audit_page: the audit trail
+    "manager-api-keys": _MANAGER,  # runner.web.api_key_pages: keys for machine clients
+    "manager-api-key-add": _MANAGER,
+    "manager-api-key-revoke": _MANAGER,
     # the retention reports (runner.web.retention): the manager reads them too
     "retention-home": _REPORTS,
     "retention-monthly": _REPORTS,
