@@ -54,7 +54,7 @@ async def audit_page(request: web.Request) -> web.Response:
         "pages": pages,
         "previous_url": page_url(page - 1) if page > 1 else None,
         "next_url": page_url(page + 1) if page < pages else None,
-        "user": user,
+        "who": user,  # not "user": every page has the logged-in user under that name
         "action": action,
         "actions": [a.value for a in AuditAction],
         "errors": errors,

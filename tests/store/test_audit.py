@@ -51,9 +51,13 @@ def test_a_recorded_event_keeps_who_when_where_what(engine: Engine) -> None:
 
 
 def test_an_event_commits_with_the_work_or_not_at_all(engine: Engine) -> None:
-    with pytest.raises(RuntimeError), transaction(engine) as session:
-        record(session, MAX, AuditAction.PLAN)
-        raise RuntimeError("the work failed")
+    def failing_work() -> None:
+        with transaction(engine) as session:
+            record(session, MAX, AuditAction.PLAN)
+            raise RuntimeError("the work failed")
+
+    with pytest.raises(RuntimeError):
+        failing_work()
     with Session(engine) as session:
         assert count_events(session, AuditFilter()) == 0
 

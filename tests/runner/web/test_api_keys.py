@@ -45,7 +45,8 @@ def _planned(engine: Engine, name: str) -> int:
 def test_only_the_hash_is_stored_and_a_key_is_found_by_it(engine: Engine) -> None:
     key, token = add_api_key(engine, " CRM-Sync ", "manager", CLI)
     assert (key.name, key.role, key.active) == ("crm-sync", Role.MANAGER, True)
-    assert token.startswith(key.prefix + "_") and len(token) > 50
+    assert token.startswith(key.prefix + "_")
+    assert len(token) > 50
     with Session(engine) as session:
         stored = session.scalars(select(ApiKey)).one()
         assert token not in (stored.token_hash, stored.prefix)

@@ -30,7 +30,7 @@ def test_every_api_route_is_described_at_its_routed_path() -> None:
 def test_both_security_schemes_are_declared_and_each_route_says_which_it_takes() -> None:
     built = document(app_router())
     schemes = built["components"]["securitySchemes"]
-    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
     assert schemes["session"] == {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE}
     paths = built["paths"]
     # reports and campaigns take a key; a GET needs no CSRF token either way
