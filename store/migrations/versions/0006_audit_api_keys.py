@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import store.types
+from store.dialect import is_postgresql
 
 revision: str = "0006_audit_api_keys"
 down_revision: str | None = "0004"
@@ -79,14 +80,13 @@ def upgrade() -> None:
     )
     for column in ("at", "actor_name", "action"):
         op.create_index(op.f(f"ix_audit_events_{column}"), "audit_events", [column])
-    bind = op.get_bind()
-    statements = _POSTGRESQL_TRIGGER if bind.dialect.name == "postgresql" else _SQLITE_TRIGGERS
+    statements = _POSTGRESQL_TRIGGER if is_postgresql(op.get_bind()) else _SQLITE_TRIGGERS
     for statement in statements:
         op.execute(statement)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if is_postgresql(op.get_bind()):
         op.execute("DROP TRIGGER audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION audit_events_append_only()")
     op.drop_table("audit_events")  # its SQLite triggers go with it
