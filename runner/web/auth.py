@@ -10,7 +10,7 @@ One middleware decides every request, in this order:
     unknown path or method      aiohttp's own 404/405
     route not in ROUTE_ROLES    403 for everybody (deny by default)
     sessionless route           handed on: Twilio's signed webhooks, the probe, static
-    Authorization header        an API key: ``runner.web.bearer`` decides, without CSRF
+    Authorization: Bearer       an API key: ``runner.web.bearer`` decides, without CSRF
     not logged in               302 to /login?next=... (pages), 401 JSON (/api/)
     role not allowed            403 page or JSON
     unsafe method, bad token    403: the CSRF token (form field or X-CSRF-Token) is
@@ -41,7 +41,7 @@ from sqlalchemy import bindparam, select
 from dialer.webhooks import DIALER
 from runner.settings import Settings
 from runner.web.access import PUBLIC, ROUTE_ROLES, SESSIONLESS
-from runner.web.bearer import AUTHORIZATION, bearer_request
+from runner.web.bearer import bearer_request, sends_bearer
 from runner.web.cookies import SessionCookies
 from runner.web.keys import API_KEY, SESSION, USER
 from runner.web.render import CSRF_FIELD, csrf_token, render_page
@@ -129,7 +129,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     access = ROUTE_ROLES.get(name) if name else None
     if name in SESSIONLESS and access is PUBLIC:
         return await handler(request)
-    if AUTHORIZATION in request.headers:  # an API key: runner.web.bearer decides
+    if sends_bearer(request):  # an API key: runner.web.bearer decides
         return await bearer_request(request, handler, name, access, SESSION_COOKIE)
     request[SESSION] = session = await get_session(request)
     user = await _session_user(request, session)

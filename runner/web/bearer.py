@@ -1,10 +1,10 @@
 """Requests made with an API key: ``Authorization: Bearer tck_...``, for machine clients.
 
-``runner.web.auth``'s middleware hands every request with an ``Authorization`` header here.
-In this order:
+``runner.web.auth``'s middleware hands every request with ``Authorization: Bearer`` here
+(another scheme, a proxy's Basic say, is not ours and is left alone). In this order:
 
     a session cookie as well    400: one request, one identity (see below)
-    not ``Bearer <key>``        401
+    ``Bearer`` and no key       401
     no such key                 401 (logged with the key's public prefix only)
     a revoked key               401, at once: the key is read from the store every time
     route not open to keys      403: only ``runner.web.access.BEARER_ROUTES`` take one
@@ -36,13 +36,21 @@ from runner.web.login_throttle import client_address
 from runner.web.trail import audit
 from store.audit import Actor, ActorKind, AuditAction
 
-__all__ = ["AUTHORIZATION", "bearer_request"]
+__all__ = ["AUTHORIZATION", "bearer_request", "sends_bearer"]
 
 log = logging.getLogger("telecampaign.auth")
 
 AUTHORIZATION = "Authorization"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="telecampaign"'}
 _BAD_KEY = {"WWW-Authenticate": 'Bearer realm="telecampaign", error="invalid_token"'}
+
+
+def sends_bearer(request: web.Request) -> bool:
+    """Whether the request carries ``Authorization: Bearer ...``. Other schemes are left
+    alone: a reverse proxy that asks people for a password of its own (Basic) may pass its
+    header on with every page a browser requests."""
+    scheme, _, _ = request.headers.get(AUTHORIZATION, "").partition(" ")
+    return scheme.lower() == "bearer"
 
 
 def _refuse(
@@ -74,8 +82,8 @@ async def bearer_request(
             "ambiguous_credentials",
             "Send either an API key (Authorization: Bearer) or a session cookie, not both.",
         )
-    scheme, _, token = request.headers[AUTHORIZATION].partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    _, _, token = request.headers[AUTHORIZATION].partition(" ")
+    if not token.strip():
         return _refuse(
             401, "unauthorized", "Send the API key as 'Authorization: Bearer tck_...'.", _CHALLENGE
         )

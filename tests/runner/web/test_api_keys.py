@@ -140,9 +140,18 @@ def test_a_wrong_or_revoked_key_gets_401_at_once(run_web: RunWeb, engine: Engine
         assert "invalid_token" in revoked.headers["WWW-Authenticate"]
         wrong = await client.get("/api/campaigns", headers=_bearer(token[:-6] + "abcdef"))
         assert wrong.status == 401
-        for header in ("Basic Y3JtOnNlY3JldA==", "Bearer", "Bearer  "):
+        for header in ("Bearer", "Bearer  ", "bearer tck_nothing"):
             bad = await client.get("/api/campaigns", headers={"Authorization": header})
             assert bad.status == 401, header
+        # another scheme (a proxy's own password) is not a key: the session decides
+        basic = {"Authorization": "Basic Y3JtOnNlY3JldA=="}
+        anonymous = await client.get("/api/campaigns", headers=basic)
+        assert (anonymous.status, (await anonymous.json())["message"]) == (
+            401,
+            "Log in first, at /login.",
+        )
+        await login_as(client, "retention")
+        assert (await client.get("/api/campaigns", headers=basic)).status == 200
 
     run_web(scenario)
     # the revoked key's attempt is on the trail; an unknown key names nobody to record
