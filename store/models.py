@@ -435,6 +435,50 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
+class ApiKey(Base):
+    """A machine client's key (a CRM, a BI tool): a role like a user's, no password.
+
+    Only the key's SHA-256 is kept; ``prefix`` is the key's public part, which finds the
+    row before the hash is compared. A name stays taken after its key is revoked, so the
+    audit trail's names never point at two keys.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(StrEnumType(Role, 16))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+    created_by: Mapped[str] = mapped_column(String(120))
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class AuditEvent(Base):
+    """Who did what, when and from where: one row per audited action, never changed.
+
+    Append-only: no code updates or deletes a row, and a trigger in the database refuses
+    it (migration 0006). Actors are named as they were at the time (a user's username, a
+    key's name, ``cli:OSUSER``); user and key ids carry no foreign key, so the trail
+    never stands in the way of anything and outlives what it names.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=_now, index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str] = mapped_column(String(120), index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
 
@@ -699,8 +743,10 @@ class ImportRun(Base):
 
 __all__ = [
     "AnsweredBy",
+    "ApiKey",
     "Attempt",
     "AttemptStatus",
+    "AuditEvent",
     "Base",
     "Billing",
     "Campaign",

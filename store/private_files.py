@@ -79,13 +79,18 @@ def private_database_file(path: Path) -> None:
     """
     if not path.parent.is_dir():
         return
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    # An existing database is never opened here: closing any descriptor of a file drops
+    # every POSIX lock this process holds on it, SQLite's included (fcntl semantics), so a
+    # second engine made in a process whose first one is connected (the web app's reader)
+    # would let another process take the database for its own, check its write-ahead log
+    # in and delete it under this one, whose later writes then overwrite the other's.
     try:
-        info = os.fstat(fd)
-        if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
-            os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
+        info = os.stat(path)
+    except FileNotFoundError:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+        return
+    if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
+        os.chmod(path, FILE_MODE)
 
 
 class _NewFile(io.FileIO):

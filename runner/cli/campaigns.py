@@ -20,6 +20,7 @@ from campaigns.lifecycle import move
 from campaigns.plan_request import CandidateSource
 from runner.cli.common import cli_actor, console, fail, migrated_store, settings_of
 from runner.reports.tables import plan_preview
+from store.audit import Actor, AuditAction, record_apart
 from store.models import Campaign, CampaignKind, Group, ListEntry
 
 __all__ = ["register"]
@@ -100,6 +101,9 @@ def plan_command(
             result = plan(engine, request, dry_run=dry_run)
         except SettingsError as exc:
             raise fail(f"--settings {settings_file}: {exc}; nothing planned") from None
+        target = ("campaign", result.campaign_id) if result.campaign_id is not None else None
+        detail = {"name": request.name, "kind": str(request.kind), "dry_run": dry_run}
+        record_apart(engine, Actor.cli(), AuditAction.PLAN, target=target, detail=detail)
     if as_json:
         print(json.dumps(result.preview, indent=2))
         return
@@ -116,6 +120,8 @@ def _mover(action: str, doc: str) -> Any:
     def command(ctx: typer.Context, name: CampaignArgument) -> None:
         with migrated_store(settings_of(ctx)) as engine:
             campaign = move(engine, name, action)
+            target, detail = ("campaign", campaign.id), {"name": name}
+            record_apart(engine, Actor.cli(), AuditAction(action), target=target, detail=detail)
         console.print(f"{campaign.name}: {campaign.status.value}")
 
     command.__doc__ = doc
@@ -130,6 +136,8 @@ def export_command(
     """Write a campaign's list, holdout rows marked, to a CSV file."""
     with migrated_store(settings_of(ctx)) as engine:
         rows = export_list(engine, name, file)
+        detail = {"name": name, "rows": rows}
+        record_apart(engine, Actor.cli(), AuditAction.EXPORT, detail=detail)
     console.print(f"wrote {rows:,} entries to {file}")
 
 

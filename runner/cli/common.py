@@ -48,10 +48,10 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def cli_actor() -> str:
-    """Who made a change from the command line, for its version and the audit trail."""
-    import getpass
+    """Who made a change from the command line, as the audit trail names them."""
+    from store.audit import Actor
 
-    return f"cli:{getpass.getuser()}"
+    return Actor.cli().label
 
 
 def fail(message: str) -> typer.Exit:

@@ -29,6 +29,7 @@ from runner.web.users import (
     set_active,
     set_password,
 )
+from store.audit import Actor
 from store.models import Role
 
 __all__ = ["user_app"]
@@ -77,7 +78,7 @@ def add(
             check_username_free(engine, username)
             password = _read_password(password_stdin)
             check_password(password)
-            user = add_user(engine, username, name, role, password)
+            user = add_user(engine, username, name, role, password, actor=Actor.cli())
         except UserError as exc:
             raise fail(str(exc)) from None
     console.print(
@@ -101,7 +102,7 @@ def password_(
         try:
             check_user_exists(engine, username)  # before the password is typed twice
             password = _read_password(password_stdin)
-            user = set_password(engine, username, password)
+            user = set_password(engine, username, password, actor=Actor.cli())
         except UserError as exc:
             raise fail(str(exc)) from None
     console.print(
@@ -112,7 +113,7 @@ def password_(
 def _set_active(ctx: typer.Context, username: str, active: bool) -> None:
     with migrated_store(settings_of(ctx)) as engine:
         try:
-            user = set_active(engine, username, active)
+            user = set_active(engine, username, active, actor=Actor.cli())
         except UserError as exc:
             raise fail(str(exc)) from None
     done = "may log in again" if active else "may no longer log in; their sessions have ended"

@@ -16,6 +16,7 @@ from store.models import Role
 
 __all__ = [
     "ALL_ROLES",
+    "BEARER_ROUTES",
     "PUBLIC",
     "ROLE_HOMES",
     "ROUTE_ROLES",
@@ -82,6 +83,10 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "manager-model": _MANAGER,
     "manager-model-calibration": _MANAGER,
     "manager-matrix": _MANAGER,
+    "manager-audit": _MANAGER,  # runner.web.audit_page: the audit trail
+    "manager-api-keys": _MANAGER,  # runner.web.api_key_pages: keys for machine clients
+    "manager-api-key-add": _MANAGER,
+    "manager-api-key-revoke": _MANAGER,
     # the retention reports (runner.web.retention): the manager reads them too
     "retention-home": _REPORTS,
     "retention-monthly": _REPORTS,
@@ -100,6 +105,24 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     # erasing a person on request (GDPR art. 17) is the manager's alone
     "api-customer-erase": _MANAGER,
 }
+
+# Routes an API key (``Authorization: Bearer``, runner.web.bearer) may use, by the same
+# roles as above: the JSON API of campaigns and reports. The agent console and the pages
+# are for a person at a browser, whose board state and CSRF-guarded session they need.
+BEARER_ROUTES: Final = frozenset(
+    {
+        "api-me",
+        "api-openapi",
+        "api-campaigns",
+        "api-campaign-plan",
+        "api-campaign-move",
+        "api-campaign-live",
+        "api-report-saved",
+        "api-report-conversions",
+        "api-report-kpis",
+        "api-report-monthly",
+    }
+)
 
 # Public routes the middleware hands on without reading the session, so also without a
 # CSRF check: Twilio's signature already proves where a webhook came from, the probe and

@@ -48,10 +48,12 @@ from runner.web.desk import (
     campaign_rows,
     live_counts,
 )
-from runner.web.keys import SETTINGS, USER
+from runner.web.keys import SETTINGS
 from runner.web.openapi import document
 from runner.web.report_query import monthly_query, watch_list_query
 from runner.web.schemas import ErasureBody, PlanBody
+from runner.web.trail import actor_of, audit
+from store.audit import AuditAction
 
 __all__ = [
     "add_api_routes",
@@ -96,17 +98,24 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def run_plan(request: web.Request, plan_request: PlanRequest, *, dry_run: bool) -> Plan:
-    """Run a plan, its settings' first version by the user who asked; raises CampaignError
-    for the caller to show."""
-    asked = plan_request.model_copy(update={"actor": f"web:{request[USER].username}"})
-    return await request.app[DIALER].gateway.batch(plan, asked, dry_run=dry_run)
+    """Run a plan, its settings' first version and the audit trail the requester's;
+    raises CampaignError for the caller to show."""
+    asked = plan_request.model_copy(update={"actor": actor_of(request).label})
+    result = await request.app[DIALER].gateway.batch(plan, asked, dry_run=dry_run)
+    target = ("campaign", result.campaign_id) if result.campaign_id is not None else None
+    detail = {"name": plan_request.name, "kind": str(plan_request.kind), "dry_run": dry_run}
+    await audit(request, AuditAction.PLAN, target=target, detail=detail)
+    return result
 
 
 async def move_campaign(request: web.Request, name: str, action: str) -> str:
-    """Apply ``action``; returns the new status. Launch and resume wake the pacer at once
-    instead of at its next round."""
+    """Apply ``action`` and record it on the audit trail; returns the new status. Launch
+    and resume wake the pacer at once instead of at its next round."""
     dialer = request.app[DIALER]
     campaign = await dialer.gateway.batch(move, name, action)
+    await audit(
+        request, AuditAction(action), target=("campaign", campaign.id), detail={"name": name}
+    )
     if action in ("launch", "resume"):
         await dialer.nudge(campaign.id)
     return campaign.status.value

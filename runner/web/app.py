@@ -20,6 +20,8 @@ from dialer.context import DialerConfig, open_dialer
 from dialer.webhooks import DIALER, add_webhook_routes
 from runner.settings import Settings
 from runner.web.api import add_api_routes
+from runner.web.api_key_pages import add_api_key_routes
+from runner.web.audit_page import add_audit_routes
 from runner.web.auth import setup_auth
 from runner.web.console import add_console_routes
 from runner.web.keys import SETTINGS
@@ -56,6 +58,8 @@ def create_app(
     add_console_routes(app)
     add_voice_routes(app)
     add_manager_routes(app)
+    add_audit_routes(app)
+    add_api_key_routes(app)
     add_retention_routes(app)
     add_api_routes(app)
     add_webhook_routes(app)

@@ -10,6 +10,7 @@ One middleware decides every request, in this order:
     unknown path or method      aiohttp's own 404/405
     route not in ROUTE_ROLES    403 for everybody (deny by default)
     sessionless route           handed on: Twilio's signed webhooks, the probe, static
+    Authorization: Bearer       an API key: ``runner.web.bearer`` decides, without CSRF
     not logged in               302 to /login?next=... (pages), 401 JSON (/api/)
     role not allowed            403 page or JSON
     unsafe method, bad token    403: the CSRF token (form field or X-CSRF-Token) is
@@ -40,8 +41,9 @@ from sqlalchemy import bindparam, select
 from dialer.webhooks import DIALER
 from runner.settings import Settings
 from runner.web.access import PUBLIC, ROUTE_ROLES, SESSIONLESS
+from runner.web.bearer import bearer_request, sends_bearer
 from runner.web.cookies import SessionCookies
-from runner.web.keys import SESSION, USER
+from runner.web.keys import API_KEY, SESSION, USER
 from runner.web.render import CSRF_FIELD, csrf_token, render_page
 from runner.web.session_key import session_fernet
 from runner.web.users import (
@@ -127,6 +129,8 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     access = ROUTE_ROLES.get(name) if name else None
     if name in SESSIONLESS and access is PUBLIC:
         return await handler(request)
+    if sends_bearer(request):  # an API key: runner.web.bearer decides
+        return await bearer_request(request, handler, name, access, SESSION_COOKIE)
     request[SESSION] = session = await get_session(request)
     user = await _session_user(request, session)
     if user is not None:
@@ -179,7 +183,9 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
             "Content-Security-Policy",
             "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
-    if USER in request:  # pages with someone's data: not kept by a shared tablet's cache
+    if (
+        USER in request or API_KEY in request
+    ):  # pages with someone's data: not kept by a shared tablet's cache
         response.headers.setdefault("Cache-Control", "no-store")
 
 

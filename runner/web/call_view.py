@@ -1,5 +1,9 @@
 """The call as the agent console polls it, and the customer being previewed: the
 attempt's status and outcome every time, the card, offer and call script once per call.
+
+A card shown outside a live call with its customer (previewed before the dial, or opened
+once the call has ended) is recorded on the audit trail each time it is read; the card
+of a call in progress is part of the call and is not.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from runner.web.console_common import (
 )
 from runner.web.keys import SETTINGS, USER
 from runner.web.live import call_state
+from runner.web.trail import audit
+from store.audit import AuditAction
 from store.models import (
     Attempt,
     Customer,
@@ -114,6 +120,8 @@ async def agent_call(request: web.Request) -> web.Response:
             )
         except CardError:
             return web.json_response({"state": state, "call": None, "preview": None})
+        if call["call_state"] == "ended":  # opened after the call: no live call with them
+            await _card_viewed(request, customer_id, campaign_id, "after the call", attempt_id)
         _with_script(request, call)
         cached = views[attempt_id] = {key: call[key] for key in ("card", "offer", "script_html")}
     call.update(cached)
@@ -138,23 +146,36 @@ async def preview_view(request: web.Request, status: AgentStatus) -> dict[str, A
     entry_id = status.entry_id
     today = _dialer(request).clock.utcnow().date()
 
-    def read(session: Session) -> dict[str, Any] | None:
+    def read(session: Session) -> tuple[dict[str, Any], int, int] | None:
         entry = session.get(ListEntry, entry_id)
         if entry is None:
             return None
         phone = session.scalar(select(Customer.phone).where(Customer.id == entry.customer_id))
-        return {
+        view = {
             "entry_id": entry.id,
             "phone": phone,
             "personal": entry.assigned_agent_id == status.agent_id,
             "callback_at": iso(entry.due_at) if entry.status is EntryStatus.CALLBACK else None,
             "card": customer_card(session, entry.customer_id, entry.campaign_id, today=today),
         }
+        return view, entry.customer_id, entry.campaign_id
 
     try:
-        view = await _read(request, read)
+        found = await _read(request, read)
     except CardError:
         return None
-    if view is not None:
-        _with_script(request, view)
+    if found is None:
+        return None
+    view, customer_id, campaign_id = found
+    await _card_viewed(request, customer_id, campaign_id, "preview", None)
+    _with_script(request, view)
     return view
+
+
+async def _card_viewed(
+    request: web.Request, customer_id: int, campaign_id: int, when: str, attempt_id: int | None
+) -> None:
+    """A card seen outside a live call with the customer goes on the audit trail: the
+    customer by id only, with the campaign and when (previewed, or after the call)."""
+    detail = {"campaign_id": campaign_id, "when": when, "attempt_id": attempt_id}
+    await audit(request, AuditAction.CARD_VIEW, target=("customer", customer_id), detail=detail)

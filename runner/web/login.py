@@ -31,6 +31,7 @@ from runner.web.login_throttle import (
     throttle_of,
 )
 from runner.web.render import csrf_token, render_page
+from runner.web.trail import audit
 from runner.web.users import (
     UserInfo,
     end_sessions,
@@ -39,6 +40,7 @@ from runner.web.users import (
     normalize_username,
     verify_password,
 )
+from store.audit import Actor, ActorKind, AuditAction, record
 from store.models import Role, User
 
 __all__ = ["add_login_routes", "authenticate", "home_url", "safe_next"]
@@ -113,6 +115,20 @@ def _login_page(
     return render_page(request, "login.html.j2", context, status=status)
 
 
+async def _audit_failure(request: web.Request, username: str, address: str) -> None:
+    """A failed login on the trail, under the username when it is a user's; a name nobody
+    has is kept as a hash (it may be a password typed in the wrong field)."""
+
+    def write(session: StoreSession) -> None:
+        user_id = session.scalar(select(User.id).where(User.username == username))
+        name = username if user_id is not None else f"unknown:{digest(username)}"
+        actor = Actor(ActorKind.ANONYMOUS, name, user_id=user_id, address=address)
+        target = ("user", user_id) if user_id is not None else None
+        record(session, actor, AuditAction.LOGIN_FAILED, target=target)
+
+    await _in_store(request, write)
+
+
 async def login_form(request: web.Request) -> web.Response:
     next_url = safe_next(request.query.get("next"))
     user = request.get(USER)
@@ -161,6 +177,7 @@ async def login_submit(request: web.Request) -> web.Response:
         # one message for unknown names, wrong passwords and inactive users alike; the
         # attempt stays counted, as a failure
         log.info("a login was refused (user %s)", digest(username))
+        await _audit_failure(request, username, address)
         for which in attempt.locks:
             log.warning(
                 "%d failed logins in %d minutes: %s locked (user %s)",
@@ -181,6 +198,8 @@ async def login_submit(request: web.Request) -> web.Response:
     request[SESSION] = session
     csrf_token(request)
     log.info("user %d logged in", user.id)
+    actor = Actor(ActorKind.USER, user.username, user_id=user.id, address=address)
+    await audit(request, AuditAction.LOGIN, target=("user", user.id), actor=actor)
     raise web.HTTPSeeOther(next_url or home_url(request, user.role))
 
 
@@ -190,6 +209,7 @@ async def logout(request: web.Request) -> web.Response:
     user_id = request[USER].id  # the route is for logged-in users only
     await _in_store(request, lambda s: end_sessions(s, user_id))
     log.info("user %d logged out", user_id)
+    await audit(request, AuditAction.LOGOUT, target=("user", user_id))
     request[SESSION].invalidate()
     raise web.HTTPSeeOther(request.app.router["login"].url_for())
 

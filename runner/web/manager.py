@@ -34,6 +34,8 @@ from runner.web.desk import (
 )
 from runner.web.login import safe_next
 from runner.web.render import render_page
+from runner.web.trail import audit
+from store.audit import AuditAction
 from store.models import CampaignKind
 
 __all__ = ["add_manager_routes"]
@@ -162,16 +164,17 @@ async def campaign_export(request: web.Request) -> web.Response:
     """The list as CSV, holdout rows marked; it holds names and numbers, so no cache."""
     name = request.match_info["name"]
 
-    def write(engine: Engine) -> bytes:
+    def write(engine: Engine) -> tuple[bytes, int]:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "list.csv"
-            export_list(engine, name, path)
-            return path.read_bytes()
+            rows = export_list(engine, name, path)
+            return path.read_bytes(), rows
 
     try:
-        body = await request.app[DIALER].gateway.batch(write)
+        body, rows = await request.app[DIALER].gateway.batch(write)
     except CampaignNotFoundError:
         raise web.HTTPNotFound() from None
+    await audit(request, AuditAction.EXPORT, detail={"name": name, "rows": rows})
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name) or "campaign"
     return web.Response(
         body=body,

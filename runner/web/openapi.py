@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from runner.web import schemas
+from runner.web.access import BEARER_ROUTES
 from runner.web.console_bodies import (
     DispositionBody,
     LoginBody,
@@ -51,9 +52,11 @@ def _json(schema: Mapping[str, Any], description: str) -> dict[str, Any]:
 
 _ERROR = _json(_ref(schemas.Error), "An error; `fields` names what to correct.")
 _DENIED = {
-    "401": _json(_ref(schemas.Error), "Not logged in."),
+    "401": _json(_ref(schemas.Error), "Not logged in, or a wrong or revoked API key."),
     "403": _json(
-        _ref(schemas.Error), "The user's role may not use this, or the CSRF token is wrong."
+        _ref(schemas.Error),
+        "The user's (or key's) role may not use this, an API key on a route for people, "
+        "or the CSRF token is wrong.",
     ),
 }
 _ANY_OBJECT = {"type": "object"}
@@ -279,18 +282,31 @@ ROUTES: Final[dict[str, Route]] = {
 }
 # under /api/ but not part of the document: who is logged in, and the document itself
 UNDOCUMENTED: Final = frozenset({"api-me", "api-openapi"})
+# each route's ways in: a person's session (with the CSRF token on a POST), and for the
+# routes of runner.web.access.BEARER_ROUTES an API key instead
 _READ: list[dict[str, list[str]]] = [{"session": []}]
 _WRITE: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _INFO = {
     "title": "telecampaign API",
     "version": "1.0.0",
-    "description": "Plan, launch and watch calling campaigns; read their reports. Log in at "
-    "/login first: the API uses the page session (a cookie), and every POST sends the "
-    "session's CSRF token (from GET /api/me) in X-CSRF-Token.",
+    "description": "Plan, launch and watch calling campaigns; read their reports. Two ways "
+    "in. A person logs in at /login: the API uses the page session (a cookie), and every "
+    "POST sends the session's CSRF token (from GET /api/me) in X-CSRF-Token. A machine "
+    "client sends an API key (`telecampaign apikey add`) as `Authorization: Bearer <key>`, "
+    "with no cookie (a request with both is refused with 400) and no CSRF token, on the "
+    "routes whose security lists `bearer`; the key's role decides like a user's (403), a "
+    "wrong or revoked key gets 401, and every request made with a key is audited.",
 }
 _SECURITY_SCHEMES = {
     "session": {"type": "apiKey", "in": "cookie", "name": "telecampaign_session"},
     "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "tck_<12 hex>_<43 characters>",
+        "description": "An API key made by a manager; never together with the cookie.",
+    },
 }
 
 
@@ -308,12 +324,12 @@ def _components() -> dict[str, Any]:
     return dict(sorted(top["$defs"].items()))
 
 
-def _operation(method: str, path_names: list[str], route: Route) -> dict[str, Any]:
+def _operation(method: str, path_names: list[str], route: Route, *, bearer: bool) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": route.summary}
     if route.description:
         operation["description"] = route.description
     operation["tags"] = [route.tag]
-    operation["security"] = _WRITE if method == "post" else _READ
+    operation["security"] = (_WRITE if method == "post" else _READ) + (_BEARER if bearer else [])
     parameters = [
         {"name": name, "in": "path", "required": True, **_PATH_PARAMETERS[name]}
         for name in path_names
@@ -330,6 +346,8 @@ def _operation(method: str, path_names: list[str], route: Route) -> dict[str, An
     responses = {status: answer.content() for status, answer in route.answers.items()}
     responses.update(dict.fromkeys(route.errors, _ERROR))
     responses.update(_DENIED)  # every route here is behind a login
+    if bearer:  # a key and a session cookie on one request
+        responses.setdefault("400", _ERROR)
     operation["responses"] = responses
     return operation
 
@@ -346,7 +364,9 @@ def _paths(router: web.UrlDispatcher) -> dict[str, Any]:
         if name in ROUTES:
             method = resource_route.method.lower()
             names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
-            paths.setdefault(path, {})[method] = _operation(method, names, ROUTES[name])
+            paths.setdefault(path, {})[method] = _operation(
+                method, names, ROUTES[name], bearer=name in BEARER_ROUTES
+            )
             found.add(name)
         elif path.startswith("/api/") and name not in UNDOCUMENTED:
             raise LookupError(f"{resource_route.method} {path} ({name}) is not described")

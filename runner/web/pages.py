@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from runner.web.access import ROLE_HOMES
-from runner.web.keys import USER
+from runner.web.keys import API_KEY, USER
 from runner.web.render import csrf_token
 
 __all__ = ["STATIC", "add_page_routes"]
@@ -29,7 +29,11 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def api_me(request: web.Request) -> web.Response:
-    """Who is logged in, and the CSRF token their unsafe API calls must send."""
+    """Who is logged in, and the CSRF token their unsafe API calls must send; for an API
+    key, its name and role (a key sends no CSRF token)."""
+    key = request.get(API_KEY)
+    if key is not None:
+        return web.json_response({"api_key": key.name, "role": key.role.value})
     user = request[USER]
     return web.json_response(
         {

@@ -3,7 +3,8 @@
 ``add_user`` is the one way a user is created (the CLI and the tests use it); it checks
 every field and raises ``UserError`` naming the field at fault. ``set_password`` and
 ``set_active`` are the ways one changes: each also ends the user's sessions
-(``end_sessions``), so a cookie copied before the change opens nothing after it.
+(``end_sessions``), so a cookie copied before the change opens nothing after it. Each
+takes the ``actor`` who made the change, recorded on the audit trail with it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from store.audit import Actor, AuditAction, record
 from store.db import transaction
 from store.models import Role, User
 
@@ -144,9 +146,16 @@ def _unknown(username: str) -> UserError:
 
 
 def add_user(
-    engine: Engine, username: str, full_name: str, role: Role | str, password: str
+    engine: Engine,
+    username: str,
+    full_name: str,
+    role: Role | str,
+    password: str,
+    *,
+    actor: Actor,
 ) -> UserInfo:
-    """Create an active user; ``UserError`` names the field that is wrong or taken."""
+    """Create an active user, on the audit trail as ``actor``'s doing; ``UserError`` names
+    the field that is wrong or taken."""
     username = normalize_username(username)
     checked = check_fields(username, full_name, role)
     check_password(password)
@@ -162,6 +171,8 @@ def add_user(
         with transaction(engine) as session:
             session.add(user)
             session.flush()
+            detail = {"username": user.username, "role": checked.value}
+            record(session, actor, AuditAction.USER_ADD, target=("user", user.id), detail=detail)
             return UserInfo.of(user)
     except IntegrityError:  # created by someone else since the check above
         raise _taken(username) from None
@@ -183,8 +194,11 @@ def end_sessions(session: Session, user_id: int) -> None:
     )
 
 
-def _change(engine: Engine, username: str, **values: object) -> UserInfo:
-    """Set ``values`` on the user named ``username`` and end their sessions."""
+def _change(
+    engine: Engine, username: str, actor: Actor, action: AuditAction, **values: object
+) -> UserInfo:
+    """Set ``values`` on the user named ``username``, end their sessions, and record
+    ``action`` by ``actor`` on the audit trail in the same transaction."""
     with transaction(engine) as session:
         user = session.scalars(
             select(User).where(User.username == normalize_username(username))
@@ -194,16 +208,20 @@ def _change(engine: Engine, username: str, **values: object) -> UserInfo:
         for name, value in values.items():
             setattr(user, name, value)
         end_sessions(session, user.id)
+        detail = {"username": user.username}
+        record(session, actor, action, target=("user", user.id), detail=detail)
         return UserInfo.of(user)
 
 
-def set_password(engine: Engine, username: str, password: str) -> UserInfo:
+def set_password(engine: Engine, username: str, password: str, *, actor: Actor) -> UserInfo:
     """A new password; whoever was logged in as the user (with the old one) is no longer."""
     check_password(password)
-    return _change(engine, username, password_hash=hash_password(password))
+    hashed = hash_password(password)
+    return _change(engine, username, actor, AuditAction.USER_PASSWORD, password_hash=hashed)
 
 
-def set_active(engine: Engine, username: str, active: bool) -> UserInfo:
+def set_active(engine: Engine, username: str, active: bool, *, actor: Actor) -> UserInfo:
     """Let the user log in, or not; either way their sessions end (a user let in again
     does not get back the sessions they had before)."""
-    return _change(engine, username, active=active)
+    action = AuditAction.USER_ENABLE if active else AuditAction.USER_DISABLE
+    return _change(engine, username, actor, action, active=active)

@@ -47,6 +47,7 @@ from runner.web.app import create_app
 from runner.web.users import add_user
 from simulation.carrier.config import Outcome, SimulatorConfig
 from simulation.carrier.server import create_simulator_app
+from store.audit import Actor
 from store.db import transaction
 from store.models import (
     Attempt,
@@ -143,8 +144,8 @@ def _store(engine: Engine, pacing: str = "progressive") -> Store:
             for i, customer_id in enumerate(customers)
         )
         campaign_id = campaign.id
-    agent = add_user(engine, "ann", "Ann Agent", "agent", PASSWORD)
-    add_user(engine, "max", "Max Manager", "manager", PASSWORD)
+    agent = add_user(engine, "ann", "Ann Agent", "agent", PASSWORD, actor=Actor.cli())
+    add_user(engine, "max", "Max Manager", "manager", PASSWORD, actor=Actor.cli())
     return Store(campaign_id=campaign_id, agent_id=agent.id)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 RUNNER = Path(__file__).resolve().parents[2] / "runner"
-# all the CLI needs of the web app: the app to serve and the users to manage
-CLI_USES_OF_WEB = frozenset({"runner.web.app", "runner.web.users"})
+# all the CLI needs of the web app: the app to serve, the users and API keys to manage
+CLI_USES_OF_WEB = frozenset({"runner.web.app", "runner.web.users", "runner.web.api_keys"})
 
 
 def _module_name(path: Path) -> str:

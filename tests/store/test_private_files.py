@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import gc
 import os
+import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from store.migrate import upgrade
 from store.private_files import (
     open_private,
     open_private_binary,
+    private_database_file,
     private_folder,
     write_private_text,
 )
@@ -182,3 +186,25 @@ def test_an_existing_readable_database_is_narrowed(tmp_path: Path) -> None:
     path.chmod(0o644)
     make_engine(f"sqlite:///{path}").dispose()
     assert mode(path) == 0o600
+
+
+def test_narrowing_an_open_database_leaves_its_sqlite_locks_alone(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops the process's POSIX locks on it; if making a
+    second engine did that, another process closing its last connection would think itself
+    alone, check the write-ahead log in and delete it under this process's feet."""
+    path = tmp_path / "store.db"
+    mine = sqlite3.connect(path, isolation_level=None)
+    mine.execute("PRAGMA journal_mode=WAL")
+    mine.execute("CREATE TABLE t (x)")
+    mine.execute("INSERT INTO t VALUES (1)")
+    os.chmod(path, 0o644)  # so that there is something to narrow
+    private_database_file(path)  # as a second engine of this process does
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    other = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "c.execute('SELECT * FROM t').fetchall(); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", other, str(path)], check=True)
+    # the other process saw this one still connected: the log is still there
+    assert Path(f"{path}-wal").exists()
+    mine.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from runner.settings import Settings
 from runner.web.app import create_app
 from runner.web.openapi import document
+from store.audit import AuditFilter, list_events
 from tests.runner.campaign_store import build_scored_base, launched_list
 from tests.runner.web.openapi_check import app_router, call
 from tests.runner.web_harness import Client, RunWeb, login_as
@@ -98,6 +100,19 @@ def test_plan_launch_pause_resume_stop(run_web: RunWeb, engine: Engine) -> None:
         assert "stopped" in body["message"]
 
     run_web(scenario)
+    # each plan and move is on the audit trail as the manager's; the refused one is not
+    with Session(engine) as session:
+        events = list(reversed(list_events(session, AuditFilter(actor="max"))))
+    planned = [(e.action, e.detail.get("dry_run")) for e in events if e.action != "login"]
+    assert planned == [
+        ("plan", True),
+        ("plan", False),
+        ("launch", None),
+        ("pause", None),
+        ("resume", None),
+        ("stop", None),
+    ]
+    assert len({e.target for e in events if e.action in ("launch", "stop")}) == 1
 
 
 def test_plan_errors_name_the_field(run_web: RunWeb, engine: Engine) -> None:

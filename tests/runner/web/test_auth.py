@@ -32,6 +32,7 @@ from runner.web.users import (
     set_password,
     verify_password,
 )
+from store.audit import Actor
 from store.db import transaction
 from store.models import Role, User
 from tests.runner.web_harness import (
@@ -72,10 +73,10 @@ def test_add_user_names_the_field_at_fault(engine: Engine) -> None:
     ]
     for args, field in cases:
         with pytest.raises(UserError) as caught:
-            add_user(engine, *args)
+            add_user(engine, *args, actor=Actor.cli())
         assert caught.value.field == field, args
         assert str(caught.value).startswith(f"{field}: ")
-    user = add_user(engine, " NewBie ", " New Bie ", Role.RETENTION, PASSWORD)
+    user = add_user(engine, " NewBie ", " New Bie ", Role.RETENTION, PASSWORD, actor=Actor.cli())
     assert (user.username, user.full_name, user.role, user.active) == (
         "newbie",
         "New Bie",
@@ -277,21 +278,21 @@ def test_a_new_password_or_a_disabled_user_ends_their_sessions(
 
     async def scenario(client: Client) -> None:
         await login_as(client, "agent")
-        set_password(engine, "ann", new_password)
+        set_password(engine, "ann", new_password, actor=Actor.cli())
         assert (await client.get("/api/me")).status == 401
         assert (await login(client, "ann", new_password)).status == 303
         assert (await client.get("/api/me")).status == 200
         kept = client.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE]
         # let in again, the user does not get back the sessions they had before
-        set_active(engine, "ann", active=False)
-        set_active(engine, "ann", active=True)
+        set_active(engine, "ann", active=False, actor=Actor.cli())
+        set_active(engine, "ann", active=True, actor=Actor.cli())
         client.session.cookie_jar.update_cookies({SESSION_COOKIE: kept.value})
         assert (await client.get("/api/me")).status == 401
         assert (await login(client, "ann", new_password)).status == 303
 
     run_web(scenario)
     with pytest.raises(UserError, match="no user is named 'nobody'"):
-        set_active(engine, "nobody", active=False)
+        set_active(engine, "nobody", active=False, actor=Actor.cli())
 
 
 def test_a_forged_cookie_is_no_session(run_web: RunWeb) -> None:

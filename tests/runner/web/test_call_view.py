@@ -15,6 +15,7 @@ from dialer.webhooks import DIALER
 from runner.web import call_view
 from runner.web.call_script import render_call_script
 from runner.web.card import customer_card
+from store.audit import AuditAction, AuditFilter, list_events
 from store.db import transaction
 from store.models import CampaignKind
 from tests.runner.web.console_base import _campaign, _end_call, _get, _give_call, _post
@@ -135,3 +136,36 @@ def test_a_polling_console_reads_the_card_once_per_call(
 
     run_web(scenario)
     assert cards == [customers[0], customers[1]]
+
+
+def _card_views(engine: Engine) -> list[tuple[str, str | None, dict[str, Any]]]:
+    with Session(engine) as session:
+        rows = list_events(session, AuditFilter(actions=[AuditAction.CARD_VIEW.value]))
+    return [(r.actor, r.target, r.detail) for r in reversed(rows)]
+
+
+def test_a_card_read_after_its_call_has_ended_is_audited_and_a_live_one_is_not(
+    run_web: RunWeb, engine: Engine, users: dict[str, int]
+) -> None:
+    campaign_id, customers = _campaign(engine)
+
+    async def scenario(client: Client) -> None:
+        dialer = client.server.app[DIALER]
+        token = await login_as(client, "agent")
+        await _post(client, "/api/agent/login", token, {"campaign_id": campaign_id})
+        attempt_id, _ = await _give_call(dialer, campaign_id, customers[0])
+        await _get(client, "/api/agent/call")  # on the call: part of the call
+        assert _card_views(engine) == []
+        await _end_call(dialer, attempt_id)
+        await _get(client, "/api/agent/call")  # still on screen from the call
+        assert _card_views(engine) == []
+        client.server.app[call_view.CALL_VIEWS].clear()  # the console reloaded later
+        ended = (await _get(client, "/api/agent/call"))["call"]
+        assert ended["call_state"] == "ended"
+
+    run_web(scenario)
+    ((actor, target, detail),) = _card_views(engine)
+    assert (actor, target) == (USERS["agent"][0], f"customer:{customers[0]}")
+    assert detail["campaign_id"] == campaign_id
+    assert detail["when"] == "after the call"
+    assert isinstance(detail["attempt_id"], int)

@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
 
+from store.audit import Actor, ActorKind, AuditAction, AuditFilter, list_events, record_apart
 from store.db import transaction
 from store.models import ImportRun, ModelVersion
 from tests.runner.campaign_store import build_scored_base
@@ -99,6 +101,17 @@ def test_plan_preview_store_launch_and_move(run_web: RunWeb, engine: Engine) -> 
         assert sum(r["group"] == "holdout" for r in rows) == 3
 
     run_web(scenario)
+    with Session(engine) as session:
+        events = list_events(session, AuditFilter(actor="max"))
+    assert [e.action for e in reversed(events)] == [
+        "login",
+        "plan",
+        "plan",
+        "launch",
+        "pause",
+        "export",
+    ]
+    assert events[0].detail == {"name": "autumn keep", "rows": 33}
 
 
 def test_a_bad_plan_form_shows_each_error_beside_its_field(run_web: RunWeb, engine: Engine) -> None:
@@ -206,3 +219,73 @@ def test_other_roles_do_not_see_the_manager_pages(run_web: RunWeb) -> None:
             assert response.status == 403, role
 
     run_web(scenario)
+
+
+def test_the_audit_page_filters_by_who_and_action_a_page_at_a_time(
+    run_web: RunWeb, engine: Engine
+) -> None:
+    rita = Actor(ActorKind.USER, "rita", address="192.0.2.8")
+    for number in range(60):
+        record_apart(engine, rita, AuditAction.EXPORT, detail={"rows": number})
+    record_apart(engine, Actor(ActorKind.API_KEY, "crm", api_key_id=1), AuditAction.APIKEY_USE)
+
+    async def scenario(client: Client) -> None:
+        await login_as(client, "manager")
+        first = await client.get("/manager/audit", params={"user": "rita", "action": "export"})
+        html = await first.text()
+        assert first.status == 200, html
+        assert "60 events; page 1 of 2." in html
+        assert "rows=59" in html  # newest first, 50 a page
+        assert "rows=9<" not in html
+        assert "192.0.2.8" in html
+        assert "/manager/audit?user=rita&amp;action=export&amp;page=2" in html
+        second = await (
+            await client.get("/manager/audit", params={"user": "rita", "page": "2"})
+        ).text()
+        assert "rows=9<" in second
+        assert "rows=10<" not in second
+        keys = await (await client.get("/manager/audit", params={"action": "apikey.use"})).text()
+        assert "apikey:crm" in keys
+        assert "rita" not in keys.split("<table")[-1]
+        bad = await client.get("/manager/audit", params={"action": "everything"})
+        assert bad.status == 400
+        assert "no such action" in await bad.text()
+
+    run_web(scenario)
+
+
+def test_a_manager_makes_a_key_sees_it_once_and_revokes_it(run_web: RunWeb, engine: Engine) -> None:
+    async def scenario(client: Client) -> None:
+        await login_as(client, "manager")
+        page = await client.get("/manager/api-keys")
+        token = form_token(await page.text())
+        made = await client.post(
+            "/manager/api-keys", data={"name": "crm-sync", "role": "retention", "csrf_token": token}
+        )
+        html = await made.text()
+        assert made.status == 201, html
+        assert made.headers["Cache-Control"] == "no-store"
+        key = re.search(r'id="new-key">(tck_[^<]+)<', html)
+        assert key is not None
+        listed = await (await client.get("/manager/api-keys")).text()
+        assert key.group(1) not in listed  # shown once only
+        assert "crm-sync" in listed
+        assert "cli:" not in listed  # made by max, on the page
+        taken = await client.post(
+            "/manager/api-keys", data={"name": "crm-sync", "role": "manager", "csrf_token": token}
+        )
+        assert taken.status == 400
+        assert "is taken" in await taken.text()
+        revoked = await client.post(
+            "/manager/api-keys/crm-sync/revoke", data={"csrf_token": token}, allow_redirects=False
+        )
+        assert revoked.status == 303
+        assert "revoked" in await (await client.get("/manager/api-keys")).text()
+        again = await client.post("/manager/api-keys/crm-sync/revoke", data={"csrf_token": token})
+        assert again.status == 409
+
+    run_web(scenario)
+    with Session(engine) as session:
+        events = list_events(session, AuditFilter(actor="max"))
+    assert [e.action for e in reversed(events)] == ["login", "apikey.add", "apikey.revoke"]
+    assert events[0].address == "127.0.0.1"

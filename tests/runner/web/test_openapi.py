@@ -6,6 +6,7 @@ import pytest
 from aiohttp import web
 
 from runner.web.api import add_api_routes
+from runner.web.auth import SESSION_COOKIE
 from runner.web.openapi import document
 from tests.runner.web.openapi_check import app_router
 
@@ -22,7 +23,24 @@ def test_every_api_route_is_described_at_its_routed_path() -> None:
     assert plan["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/PlanBody"
     }
-    assert plan["security"] == [{"session": [], "csrf": []}]
+    # either the session with its CSRF token, or an API key alone
+    assert plan["security"] == [{"session": [], "csrf": []}, {"bearer": []}]
+
+
+def test_both_security_schemes_are_declared_and_each_route_says_which_it_takes() -> None:
+    built = document(app_router())
+    schemes = built["components"]["securitySchemes"]
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
+    assert schemes["session"] == {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE}
+    paths = built["paths"]
+    # reports and campaigns take a key; a GET needs no CSRF token either way
+    assert paths["/api/reports/kpis/{name}"]["get"]["security"] == [{"session": []}, {"bearer": []}]
+    assert {"bearer": []} in paths["/api/campaigns/{name}/{action}"]["post"]["security"]
+    # the agent console is for a person at a browser: its routes take the session only
+    for path, operations in paths.items():
+        for operation in operations.values():
+            takes_key = {"bearer": []} in operation["security"]
+            assert takes_key == (not path.startswith(("/api/agent", "/api/attempts"))), path
 
 
 def test_an_undescribed_api_route_stops_the_build() -> None:

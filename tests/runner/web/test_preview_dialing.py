@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from dialer.clock import DialerClock
@@ -15,6 +16,7 @@ from dialer.context import Dialer
 from dialer.preview import SKIP_DELAY
 from dialer.provider import agent_identity
 from dialer.webhooks import DIALER
+from store.audit import AuditAction, AuditFilter, list_events
 from store.db import transaction
 from store.models import (
     AgentEvent,
@@ -109,6 +111,13 @@ def test_an_agent_previews_skips_and_dials_and_the_answer_comes_to_them(
         assert again["preview"]["entry_id"] == first_entry
         call = await (await client.get("/api/agent/call")).json()
         assert (call["call"], call["preview"]["entry_id"]) == (None, first_entry)
+        # each showing of a previewed card (no live call with the customer) is audited
+        with Session(engine) as session:
+            views = list_events(session, AuditFilter(actions=[AuditAction.CARD_VIEW.value]))
+        assert len(views) == 3
+        assert {(v.actor, v.target, v.detail["when"]) for v in views} == {
+            (USERS["agent"][0], f"customer:{shown['card']['customer']['id']}", "preview")
+        }
         # nothing was dialed by previewing
         with transaction(engine) as session:
             assert session.scalar(select(func.count()).select_from(Attempt)) == 0
