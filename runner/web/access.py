@@ -82,6 +82,9 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "manager-model": _MANAGER,
     "manager-model-calibration": _MANAGER,
     "manager-matrix": _MANAGER,
+    "manager-campaign-settings": _MANAGER,
+    "manager-settings": _MANAGER,
+    "manager-settings-change": _MANAGER,
     # the retention reports (runner.web.retention): the manager reads them too
     "retention-home": _REPORTS,
     "retention-monthly": _REPORTS,
@@ -95,6 +98,11 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "api-report-conversions": _REPORTS,
     "api-report-kpis": _REPORTS,
     "api-report-monthly": _REPORTS,
+    # settings: the retention team reads them (what its reports were made under)
+    "api-campaign-settings": _REPORTS,
+    "api-campaign-settings-change": _MANAGER,
+    "api-site-settings": _REPORTS,
+    "api-site-settings-change": _MANAGER,
 }
 
 # Public routes the middleware hands on without reading the session, so also without a

@@ -1,4 +1,5 @@
-"""The JSON API under ``/api/``: plan, move and watch campaigns; read the reports.
+"""The JSON API under ``/api/``: plan, move and watch campaigns; read the reports; the
+settings of campaigns and the site (``runner.web.settings_api``).
 
 Every route is described in ``runner.web.openapi`` (served at ``/api/openapi.json``), built
 from this route table and the models of ``runner.web.schemas``, and guarded by
@@ -48,6 +49,7 @@ from runner.web.desk import (
 from runner.web.openapi import document
 from runner.web.report_query import monthly_query
 from runner.web.schemas import PlanBody
+from runner.web.settings_api import add_settings_api_routes
 
 __all__ = [
     "add_api_routes",
@@ -268,3 +270,4 @@ def add_api_routes(app: web.Application) -> None:
     add.add_get("/api/reports/conversions/{name}", conversions, name="api-report-conversions")
     add.add_get("/api/reports/kpis/{name}", kpis, name="api-report-kpis")
     add.add_get("/api/reports/monthly", monthly, name="api-report-monthly")
+    add_settings_api_routes(app)

@@ -27,10 +27,17 @@ from runner.web.console_bodies import (
     PreviewNextBody,
 )
 from runner.web.report_query import MonthlyQuery
+from runner.web.settings_schemas import (
+    SettingsChanges,
+    SettingsRefused,
+    SettingsView,
+    SiteSettingsChanges,
+)
 
 __all__ = ["document"]
 
 _REFS = "#/components/schemas/{model}"
+_WITH_BODY = frozenset({"post", "put", "patch"})
 _ERRORS = ("400", "404", "409")
 
 
@@ -164,6 +171,13 @@ _VOICE = (
     '`{"mode": "simulated"}`: the console shows the call states from the board alone. '
     "Fetch a new token before `ttl` seconds have passed."
 )
+_SETTINGS_CHANGE = (
+    "Only the keys given change, as with `telecampaign settings set --file`: a section "
+    "merges key by key, the calling window is given whole, null sends a key back to the "
+    "default. Checked whole against the regulatory profiles; caller ID numbers are checked "
+    "with the carrier (refused when it cannot tell). A new version with who and when; in "
+    "force from the next pacing tick."
+)
 
 # by route name, in the document's order
 ROUTES: Final[dict[str, Route]] = {
@@ -215,6 +229,44 @@ ROUTES: Final[dict[str, Route]] = {
         "covers. A value the store does not know is a 400 naming the filter in `field`.",
         query=_MONTHLY_QUERY,
     ),
+    "api-campaign-settings": Route(
+        "A campaign's settings in force, their version and history",
+        "settings",
+        {"200": Answer("The settings.", SettingsView)},
+        errors=("404",),
+    ),
+    "api-campaign-settings-change": Route(
+        "Change a campaign's settings",
+        "settings",
+        {
+            "200": Answer("The settings now in force.", SettingsView),
+            "422": Answer("Refused whole, each field named; nothing changed.", SettingsRefused),
+        },
+        errors=("404",),
+        body=SettingsChanges,
+        description=_SETTINGS_CHANGE,
+    ),
+    "api-site-settings": Route(
+        "The site-wide settings, their version and history",
+        "settings",
+        {"200": Answer("The settings, with each country's regulatory profile.", SettingsView)},
+        errors=(),
+    ),
+    "api-site-settings-change": Route(
+        "Change the site-wide settings",
+        "settings",
+        {
+            "200": Answer("The settings now in force.", SettingsView),
+            "422": Answer(
+                "Refused whole, each field named (and the campaign that could not run under "
+                "it); nothing changed.",
+                SettingsRefused,
+            ),
+        },
+        errors=(),
+        body=SiteSettingsChanges,
+        description=_SETTINGS_CHANGE,
+    ),
     "agent-state": _console("The agent's state and campaign"),
     "agent-login": _console("Log in to a campaign: ready for calls", body=LoginBody),
     "agent-ready": _console("Ready again after a pause or wrap-up"),
@@ -257,7 +309,7 @@ _INFO = {
     "title": "telecampaign API",
     "version": "1.0.0",
     "description": "Plan, launch and watch calling campaigns; read their reports. Log in at "
-    "/login first: the API uses the page session (a cookie), and every POST sends the "
+    "/login first: the API uses the page session (a cookie), and every POST or PATCH sends the "
     "session's CSRF token (from GET /api/me) in X-CSRF-Token.",
 }
 _SECURITY_SCHEMES = {
@@ -285,7 +337,7 @@ def _operation(method: str, path_names: list[str], route: Route) -> dict[str, An
     if route.description:
         operation["description"] = route.description
     operation["tags"] = [route.tag]
-    operation["security"] = _WRITE if method == "post" else _READ
+    operation["security"] = _WRITE if method in _WITH_BODY else _READ
     parameters = [
         {"name": name, "in": "path", "required": True, **_PATH_PARAMETERS[name]}
         for name in path_names
@@ -293,7 +345,7 @@ def _operation(method: str, path_names: list[str], route: Route) -> dict[str, An
     parameters += [dict(p) for p in route.query]
     if parameters:
         operation["parameters"] = parameters
-    if method == "post" and (route.body is not None or route.any_body):
+    if method in _WITH_BODY and (route.body is not None or route.any_body):
         schema = _ref(route.body) if route.body is not None else dict(_ANY_OBJECT)
         operation["requestBody"] = {
             "required": route.body is not None and route.body_required,
@@ -334,7 +386,12 @@ def document(router: web.UrlDispatcher) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": dict(_INFO),
         "servers": [{"url": "/"}],
-        "tags": [{"name": "campaigns"}, {"name": "reports"}, {"name": "agent"}],
+        "tags": [
+            {"name": "campaigns"},
+            {"name": "settings"},
+            {"name": "reports"},
+            {"name": "agent"},
+        ],
         "paths": _paths(router),
         "components": {"schemas": _components(), "securitySchemes": _SECURITY_SCHEMES},
     }

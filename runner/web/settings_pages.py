@@ -1,0 +1,141 @@
+"""Settings on the manager's pages: the "Settings" section of a campaign's page and the
+site-wide settings page (``/manager/settings``), each with its history.
+
+A submit is checked whole; a refusal shows the form again as it was sent, with each
+problem beside its field, and stores nothing. A change is answered with a redirect back
+to the page, which then names the version now in force.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from campaigns.settings.resolve import SettingsError
+from campaigns.settings.windows import DAYS
+from dialer.provider import ProviderError
+from dialer.webhooks import DIALER
+from runner.web.keys import USER
+from runner.web.render import render_page
+from runner.web.settings_form import (
+    FIELD_GROUPS,
+    NEW_COUNTRY,
+    NO_CALLS,
+    PROFILE_NAMES,
+    changes_from,
+    field_errors,
+    form_values,
+    read_form,
+)
+from runner.web.settings_view import change_settings, names_caller_ids, settings_view
+
+__all__ = [
+    "SettingsSubmit",
+    "add_site_settings_routes",
+    "carrier_numbers",
+    "saved_url",
+    "settings_context",
+    "submit_settings",
+    "web_actor",
+]
+
+SAVED = "saved"  # the query parameter naming the version a change made
+
+
+@dataclass
+class SettingsSubmit:
+    """What a submitted settings form came to: the version in force, or the form again."""
+
+    version: int | None
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def web_actor(request: web.Request) -> str:
+    return f"web:{request[USER].username}"
+
+
+async def carrier_numbers(request: web.Request) -> list[str]:
+    """The carrier account's numbers; SettingsError on ``caller_id.numbers`` when the
+    carrier cannot tell, since a caller ID it has not confirmed is not shown to anyone."""
+    try:
+        return await request.app[DIALER].provider.owned_numbers()
+    except ProviderError as exc:
+        raise SettingsError(
+            [
+                (
+                    "caller_id.numbers",
+                    f"the carrier could not list the account's numbers ({exc}), so they "
+                    "cannot be checked: nothing changed; try again later",
+                )
+            ]
+        ) from None
+
+
+async def settings_context(
+    request: web.Request,
+    name: str | None,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the settings section needs: the view, and the form filled from it (or as
+    sent, with its errors)."""
+    view = await request.app[DIALER].gateway.write(lambda s: settings_view(s, name))
+    saved = request.query.get(SAVED)
+    return {
+        "settings_view": view,
+        "form": values if values is not None else form_values(view["settings"]),
+        "form_errors": errors or {},
+        "field_groups": FIELD_GROUPS,
+        "days": DAYS,
+        "no_calls": NO_CALLS,
+        "new_country": NEW_COUNTRY,
+        "profile_names": PROFILE_NAMES,
+        "saved": saved if saved and saved.isdigit() else None,
+    }
+
+
+async def submit_settings(request: web.Request, name: str | None) -> SettingsSubmit:
+    """Read the posted form and apply what it changes to campaign ``name`` (None: the
+    site). CampaignNotFoundError when there is no such campaign."""
+    values = read_form(await request.post(), site=name is None)
+    gateway = request.app[DIALER].gateway
+    shown = (await gateway.write(lambda s: settings_view(s, name)))["settings"]
+    try:
+        changes = changes_from(values, shown)
+        if not changes:
+            return SettingsSubmit(version=None, values=values, errors={})
+        owned = await carrier_numbers(request) if names_caller_ids(changes) else None
+        actor = web_actor(request)
+        version = await gateway.write(lambda s: change_settings(s, name, changes, actor, owned))
+    except SettingsError as exc:
+        return SettingsSubmit(None, values, field_errors(exc.problems, exc.where))
+    return SettingsSubmit(version)
+
+
+def saved_url(request: web.Request, route: str, version: int | None, **parts: str) -> str:
+    """The page again, naming the version a change made (none: nothing changed)."""
+    url = request.app.router[route].url_for(**parts)
+    return str(url.with_query({SAVED: str(version or 0)}).with_fragment("settings"))
+
+
+async def site_settings(request: web.Request) -> web.Response:
+    context = await settings_context(request, None)
+    return render_page(request, "manager_settings.html.j2", context)
+
+
+async def site_settings_change(request: web.Request) -> web.Response:
+    submitted = await submit_settings(request, None)
+    if submitted.errors:
+        context = await settings_context(request, None, submitted.values, submitted.errors)
+        return render_page(request, "manager_settings.html.j2", context, status=400)
+    raise web.HTTPSeeOther(saved_url(request, "manager-settings", submitted.version))
+
+
+def add_site_settings_routes(app: web.Application) -> None:
+    add = app.router
+    add.add_get("/manager/settings", site_settings, name="manager-settings")
+    add.add_post("/manager/settings", site_settings_change, name="manager-settings-change")
