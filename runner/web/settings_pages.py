@@ -22,6 +22,7 @@ from runner.web.keys import USER
 from runner.web.render import render_page
 from runner.web.settings_form import (
     FIELD_GROUPS,
+    FORM_ERROR,
     NEW_COUNTRY,
     NO_CALLS,
     PROFILE_NAMES,
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 SAVED = "saved"  # the query parameter naming the version a change made
+VERSION = "version"  # the form's hidden field: the version it was filled from
 
 
 @dataclass
@@ -82,12 +84,12 @@ async def settings_context(
     errors: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What the settings section needs: the view, and the form filled from it (or as
-    sent, with its errors)."""
+    sent, with its errors; none sent: filled from the view)."""
     view = await request.app[DIALER].gateway.write(lambda s: settings_view(s, name))
     saved = request.query.get(SAVED)
     return {
         "settings_view": view,
-        "form": values if values is not None else form_values(view["settings"]),
+        "form": values or form_values(view["settings"]),
         "form_errors": errors or {},
         "field_groups": FIELD_GROUPS,
         "days": DAYS,
@@ -95,17 +97,27 @@ async def settings_context(
         "new_country": NEW_COUNTRY,
         "profile_names": PROFILE_NAMES,
         "saved": saved if saved and saved.isdigit() else None,
+        "version_field": VERSION,
     }
 
 
 async def submit_settings(request: web.Request, name: str | None) -> SettingsSubmit:
     """Read the posted form and apply what it changes to campaign ``name`` (None: the
     site). CampaignNotFoundError when there is no such campaign."""
-    values = read_form(await request.post(), site=name is None)
+    form = await request.post()
+    values = read_form(form, site=name is None)
     gateway = request.app[DIALER].gateway
-    shown = (await gateway.write(lambda s: settings_view(s, name)))["settings"]
+    now = await gateway.write(lambda s: settings_view(s, name))
+    if str(form.get(VERSION, "")) != str(now["version"]):
+        # the form would undo, unseen, what was changed since it was loaded
+        said = (
+            f"the settings were changed since this page was loaded (now version "
+            f"{now['version']}, by {now['changed_by']}): reload the page and make the "
+            "change again"
+        )
+        return SettingsSubmit(None, {}, {FORM_ERROR: said})  # the form shows the new ones
     try:
-        changes = changes_from(values, shown)
+        changes = changes_from(values, now["settings"])
         if not changes:
             return SettingsSubmit(version=None, values=values, errors={})
         owned = await carrier_numbers(request) if names_caller_ids(changes) else None

@@ -114,6 +114,13 @@ def test_the_campaign_page_shows_and_changes_its_settings(
         assert 'value="09:30-19:45"' in html
         assert '<code>contact_cap: {"contacts": 2}</code>' in html
 
+        # the old form again, as from a second tab: it would undo version 1 unseen
+        stale = await client.post(f"{PAGE}/settings", data=_post_data(data))
+        html = await stale.text()
+        assert stale.status == 400
+        assert "changed since this page was loaded (now version 1, by web:max)" in html
+        assert 'name="version" value="1"' in html
+
     run_web(scenario)
     ((version, who, values),) = _versions(engine, "spring retention")
     assert (version, who) == (1, "web:max")
