@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from multidict import MultiDictProxy
+from pydantic import ValidationError
 
-from campaigns.settings.model import RETRIED, MachineAction, PacingMode
+from campaigns.settings.model import RETRIED, CallerId, MachineAction, PacingMode
 from campaigns.settings.profiles import PROFILES, Problem
 from campaigns.settings.resolve import SITE_ONLY, validated
 from campaigns.settings.windows import DAYS
@@ -30,6 +31,7 @@ __all__ = [
     "changes_from",
     "field_errors",
     "form_values",
+    "new_caller_ids",
     "read_form",
 ]
 
@@ -202,6 +204,17 @@ def field_errors(problems: Iterable[Problem], where: str = "") -> dict[str, str]
         said = f"{where}{reason}" if name != FORM_ERROR else f"{where}{path}: {reason}"
         errors[name] = f"{errors[name]}; {said}" if name in errors else said
     return errors
+
+
+def new_caller_ids(values: Mapping[str, Any], shown: Mapping[str, Any]) -> list[str]:
+    """The caller ID numbers the form names that the page did not show (E.164); those
+    the settings model cannot read are left to its own error."""
+    try:
+        numbers = CallerId.model_validate({"numbers": _settings(values)["caller_id"]["numbers"]})
+    except ValidationError:
+        return []
+    before = set((shown.get("caller_id") or {}).get("numbers") or ())
+    return [number for number in numbers.numbers if number not in before]
 
 
 def _settings(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from campaigns.settings.profiles import Problem
 from campaigns.settings.resolve import SettingsError
 from campaigns.settings.windows import DAYS
 from dialer.provider import ProviderError
@@ -29,6 +30,7 @@ from runner.web.settings_form import (
     changes_from,
     field_errors,
     form_values,
+    new_caller_ids,
     read_form,
 )
 from runner.web.settings_view import change_settings, names_caller_ids, settings_view
@@ -124,8 +126,31 @@ async def submit_settings(request: web.Request, name: str | None) -> SettingsSub
         actor = web_actor(request)
         version = await gateway.write(lambda s: change_settings(s, name, changes, actor, owned))
     except SettingsError as exc:
-        return SettingsSubmit(None, values, field_errors(exc.problems, exc.where))
+        problems = exc.problems
+        problems += await _foreign_caller_ids(request, values, now["settings"], problems)
+        return SettingsSubmit(None, values, field_errors(problems, exc.where))
     return SettingsSubmit(version)
+
+
+async def _foreign_caller_ids(
+    request: web.Request,
+    values: Mapping[str, Any],
+    shown: Mapping[str, Any],
+    seen: list[Problem],
+) -> list[Problem]:
+    """The form's new caller IDs the account does not own, checked although other fields
+    were refused, so that one submit shows every field's problem."""
+    numbers = new_caller_ids(values, shown)
+    if not numbers or any(path.startswith("caller_id.numbers") for path, _ in seen):
+        return []
+    try:
+        owned = set(await carrier_numbers(request))
+    except SettingsError as exc:
+        return exc.problems
+    foreign = [number for number in numbers if number not in owned]
+    if not foreign:
+        return []
+    return [("caller_id.numbers", f"{', '.join(foreign)}: not a number the account owns")]
 
 
 def saved_url(request: web.Request, route: str, version: int | None, **parts: str) -> str:

@@ -144,6 +144,7 @@ def test_a_bad_submit_shows_each_error_and_changes_nothing(
             {
                 "calling_window.funday": "09:00-10:00",
                 "contact_cap.contacts": "0",
+                "caller_id.numbers": f"{OWNED[1]}, +14155550123",
                 "csrf_token": form_token(html),
             }
         )
@@ -154,11 +155,19 @@ def test_a_bad_submit_shows_each_error_and_changes_nothing(
         window = _error(html, "calling_window")
         assert 'unknown weekday "funday"' in window
         assert "greater than 0" in _error(html, "contact_cap.contacts")
+        # checked with the carrier although other fields were wrong: one submit, every error
+        assert _error(html, "caller_id.numbers") == "+14155550123: not a number the account owns"
         assert 'name="calling_window.funday" type="text" value="09:00-10:00"' not in html
         assert 'name="contact_cap.contacts" value="0"' in html  # the form as sent, to correct
 
         data.pop("calling_window.funday")
-        data.update({"calling_window.tue": "18:00-09:00", "contact_cap.contacts": "2"})
+        data.update(
+            {
+                "calling_window.tue": "18:00-09:00",
+                "contact_cap.contacts": "2",
+                "caller_id.numbers": "",
+            }
+        )
         refused = await client.post(f"{PAGE}/settings", data=_post_data(data))
         html = await refused.text()
         assert "ends (09:00) before it starts (18:00)" in _error(html, "calling_window")
