@@ -30,6 +30,7 @@ class SettingsError(CampaignError):
 
     def __init__(self, problems: Iterable[Problem], where: str = "") -> None:
         self.problems = list(problems)
+        self.where = where  # whose settings could not run, e.g. "campaign 'x': "
         said = "; ".join(f"{name}: {reason}" for name, reason in self.problems)
         super().__init__(f"{where}{said}" if where else said)
 

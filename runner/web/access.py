@@ -87,6 +87,9 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "manager-api-keys": _MANAGER,  # runner.web.api_key_pages: keys for machine clients
     "manager-api-key-add": _MANAGER,
     "manager-api-key-revoke": _MANAGER,
+    "manager-campaign-settings": _MANAGER,
+    "manager-settings": _MANAGER,
+    "manager-settings-change": _MANAGER,
     # the retention reports (runner.web.retention): the manager reads them too
     "retention-home": _REPORTS,
     "retention-monthly": _REPORTS,
@@ -104,6 +107,11 @@ ROUTE_ROLES: Final[Mapping[str, Access]] = {
     "api-report-watchlist": _REPORTS,
     # erasing a person on request (GDPR art. 17) is the manager's alone
     "api-customer-erase": _MANAGER,
+    # settings: the retention team reads them (what its reports were made under)
+    "api-campaign-settings": _REPORTS,
+    "api-campaign-settings-change": _MANAGER,
+    "api-site-settings": _REPORTS,
+    "api-site-settings-change": _MANAGER,
 }
 
 # Routes an API key (``Authorization: Bearer``, runner.web.bearer) may use, by the same

@@ -1,4 +1,5 @@
-"""The JSON API under ``/api/``: plan, move and watch campaigns; read the reports.
+"""The JSON API under ``/api/``: plan, move and watch campaigns; read the reports; the
+settings of campaigns and the site (``runner.web.settings_api``).
 
 Every route is described in ``runner.web.openapi`` (served at ``/api/openapi.json``), built
 from this route table and the models of ``runner.web.schemas``, and guarded by
@@ -52,6 +53,7 @@ from runner.web.keys import SETTINGS
 from runner.web.openapi import document
 from runner.web.report_query import monthly_query, watch_list_query
 from runner.web.schemas import ErasureBody, PlanBody
+from runner.web.settings_api import add_settings_api_routes
 from runner.web.trail import actor_of, audit
 from store.audit import AuditAction
 
@@ -315,3 +317,4 @@ def add_api_routes(app: web.Application) -> None:
     add.add_get("/api/reports/monthly", monthly, name="api-report-monthly")
     add.add_get("/api/reports/watchlist", watchlist, name="api-report-watchlist")
     add.add_post("/api/customers/erase", erase_customers, name="api-customer-erase")
+    add_settings_api_routes(app)

@@ -1,5 +1,5 @@
-"""The campaign manager's pages: campaigns, planning, the live dashboard, imports, the
-model and the segment x product matrix.
+"""The campaign manager's pages: campaigns, planning, the live dashboard with the
+campaign's settings, imports, the model and the segment x product matrix.
 
 Forms post back here (with the session's CSRF token) and are answered with a redirect,
 or with the same form and an error beside each field; the live dashboard reads
@@ -34,6 +34,12 @@ from runner.web.desk import (
 )
 from runner.web.login import safe_next
 from runner.web.render import render_page
+from runner.web.settings_pages import (
+    add_site_settings_routes,
+    saved_url,
+    settings_context,
+    submit_settings,
+)
 from runner.web.trail import audit
 from store.audit import AuditAction
 from store.models import CampaignKind
@@ -148,16 +154,40 @@ async def campaign_move(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(back or str(request.app.router["manager-campaign"].url_for(name=name)))
 
 
-async def campaign_dashboard(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
+async def campaign_page(
+    request: web.Request,
+    name: str,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> web.Response:
+    """The campaign's live figures and its settings; with ``errors``, the settings form
+    as it was sent, each error beside its field (400)."""
     try:
         live = await live_view(request, name)
     except CampaignNotFoundError:
         raise web.HTTPNotFound() from None
     live_url = request.app.router["api-campaign-live"].url_for(name=name)
-    return render_page(
-        request, "manager_campaign.html.j2", {"live": live, "live_url": str(live_url)}
-    )
+    context = {
+        "live": live,
+        "live_url": str(live_url),
+        **await settings_context(request, name, values, errors),
+    }
+    return render_page(request, "manager_campaign.html.j2", context, status=400 if errors else 200)
+
+
+async def campaign_dashboard(request: web.Request) -> web.Response:
+    return await campaign_page(request, request.match_info["name"])
+
+
+async def campaign_settings_change(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    try:
+        submitted = await submit_settings(request, name)
+    except CampaignNotFoundError:
+        raise web.HTTPNotFound() from None
+    if submitted.errors:
+        return await campaign_page(request, name, submitted.values, submitted.errors)
+    raise web.HTTPSeeOther(saved_url(request, "manager-campaign", submitted.version, name=name))
 
 
 async def campaign_export(request: web.Request) -> web.Response:
@@ -238,6 +268,13 @@ def add_manager_routes(app: web.Application) -> None:
     add.add_get(
         "/manager/campaigns/{name}/export.csv", campaign_export, name="manager-campaign-export"
     )
+    # before the moves' route, which would take a post to the settings for a move
+    add.add_post(
+        "/manager/campaigns/{name}/settings",
+        campaign_settings_change,
+        name="manager-campaign-settings",
+    )
+    add_site_settings_routes(app)
     add.add_post("/manager/campaigns/{name}/{action}", campaign_move, name="manager-campaign-move")
     add.add_get("/manager/imports", imports, name="manager-imports")
     add.add_get("/manager/imports/{run_id}/rejects", import_rejects, name="manager-rejects")

@@ -28,10 +28,17 @@ from runner.web.console_bodies import (
     PreviewNextBody,
 )
 from runner.web.report_query import MonthlyQuery, WatchListQuery
+from runner.web.settings_schemas import (
+    SettingsChanges,
+    SettingsRefused,
+    SettingsView,
+    SiteSettingsChanges,
+)
 
 __all__ = ["document"]
 
 _REFS = "#/components/schemas/{model}"
+_WITH_BODY = frozenset({"post", "put", "patch"})
 _ERRORS = ("400", "404", "409")
 
 
@@ -168,6 +175,13 @@ _VOICE = (
     '`{"mode": "simulated"}`: the console shows the call states from the board alone. '
     "Fetch a new token before `ttl` seconds have passed."
 )
+_SETTINGS_CHANGE = (
+    "Only the keys given change, as with `telecampaign settings set --file`: a section "
+    "merges key by key, the calling window is given whole, null sends a key back to the "
+    "default. Checked whole against the regulatory profiles; caller ID numbers are checked "
+    "with the carrier (refused when it cannot tell). A new version with who and when; in "
+    "force from the next pacing tick."
+)
 
 # by route name, in the document's order
 ROUTES: Final[dict[str, Route]] = {
@@ -246,6 +260,44 @@ ROUTES: Final[dict[str, Route]] = {
         "them; keeps keyed hashes of the id and numbers so no import or list brings them "
         "back, and the anonymous facts the reports count. All the ids in one transaction.",
     ),
+    "api-campaign-settings": Route(
+        "A campaign's settings in force, their version and history",
+        "settings",
+        {"200": Answer("The settings.", SettingsView)},
+        errors=("404",),
+    ),
+    "api-campaign-settings-change": Route(
+        "Change a campaign's settings",
+        "settings",
+        {
+            "200": Answer("The settings now in force.", SettingsView),
+            "422": Answer("Refused whole, each field named; nothing changed.", SettingsRefused),
+        },
+        errors=("404",),
+        body=SettingsChanges,
+        description=_SETTINGS_CHANGE,
+    ),
+    "api-site-settings": Route(
+        "The site-wide settings, their version and history",
+        "settings",
+        {"200": Answer("The settings, with each country's regulatory profile.", SettingsView)},
+        errors=(),
+    ),
+    "api-site-settings-change": Route(
+        "Change the site-wide settings",
+        "settings",
+        {
+            "200": Answer("The settings now in force.", SettingsView),
+            "422": Answer(
+                "Refused whole, each field named (and the campaign that could not run under "
+                "it); nothing changed.",
+                SettingsRefused,
+            ),
+        },
+        errors=(),
+        body=SiteSettingsChanges,
+        description=_SETTINGS_CHANGE,
+    ),
     "agent-state": _console("The agent's state and campaign"),
     "agent-login": _console("Log in to a campaign: ready for calls", body=LoginBody),
     "agent-ready": _console("Ready again after a pause or wrap-up"),
@@ -292,10 +344,10 @@ _INFO = {
     "version": "1.0.0",
     "description": "Plan, launch and watch calling campaigns; read their reports. Two ways "
     "in. A person logs in at /login: the API uses the page session (a cookie), and every "
-    "POST sends the session's CSRF token (from GET /api/me) in X-CSRF-Token. A machine "
-    "client sends an API key (`telecampaign apikey add`) as `Authorization: Bearer <key>`, "
-    "with no cookie (a request with both is refused with 400) and no CSRF token, on the "
-    "routes whose security lists `bearer`; the key's role decides like a user's (403), a "
+    "POST or PATCH sends the session's CSRF token (from GET /api/me) in X-CSRF-Token. A "
+    "machine client sends an API key (`telecampaign apikey add`) as `Authorization: Bearer "
+    "<key>`, with no cookie (a request with both is refused with 400) and no CSRF token, on "
+    "the routes whose security lists `bearer`; the key's role decides like a user's (403), a "
     "wrong or revoked key gets 401, and every request made with a key is audited.",
 }
 _SECURITY_SCHEMES = {
@@ -329,7 +381,9 @@ def _operation(method: str, path_names: list[str], route: Route, *, bearer: bool
     if route.description:
         operation["description"] = route.description
     operation["tags"] = [route.tag]
-    operation["security"] = (_WRITE if method == "post" else _READ) + (_BEARER if bearer else [])
+    operation["security"] = (_WRITE if method in _WITH_BODY else _READ) + (
+        _BEARER if bearer else []
+    )
     parameters = [
         {"name": name, "in": "path", "required": True, **_PATH_PARAMETERS[name]}
         for name in path_names
@@ -337,7 +391,7 @@ def _operation(method: str, path_names: list[str], route: Route, *, bearer: bool
     parameters += [dict(p) for p in route.query]
     if parameters:
         operation["parameters"] = parameters
-    if method == "post" and (route.body is not None or route.any_body):
+    if method in _WITH_BODY and (route.body is not None or route.any_body):
         schema = _ref(route.body) if route.body is not None else dict(_ANY_OBJECT)
         operation["requestBody"] = {
             "required": route.body is not None and route.body_required,
@@ -384,6 +438,7 @@ def document(router: web.UrlDispatcher) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "tags": [
             {"name": "campaigns"},
+            {"name": "settings"},
             {"name": "reports"},
             {"name": "customers"},
             {"name": "agent"},
