@@ -26,6 +26,7 @@ from campaigns.settings.resolve import (
     resolve,
     validated,
 )
+from store.audit import Actor, AuditAction, record
 from store.models import (
     Campaign,
     CampaignKind,
@@ -38,6 +39,7 @@ from store.models import (
 __all__ = [
     "SITE",
     "apply_site",
+    "change_settings",
     "countries_of",
     "history",
     "in_force",
@@ -161,6 +163,27 @@ def apply_site(
             raise SettingsError(exc.problems, where=f"campaign {campaign.name!r}: ") from None
         out.append((campaign, settings))
     return out
+
+
+def change_settings(
+    session: Session,
+    campaign: Campaign | None,
+    changes: Mapping[str, Any],
+    actor: Actor,
+    owned_numbers: Collection[str] | None = None,
+) -> int:
+    """A change by ``actor`` to a campaign's settings (None: the site's), on the audit
+    trail in the same transaction; the version now in force. SettingsError when refused."""
+    if campaign is None:
+        set_site_settings(session, changes, actor.label, owned_numbers)
+        version = history(session, None)[-1].version
+        target: tuple[str, int | str] = ("settings", SITE)
+    else:
+        set_campaign_settings(session, campaign, changes, actor.label, owned_numbers)
+        version, target = campaign.settings_version, ("campaign", campaign.id)
+    detail = {"version": version, "keys": ",".join(sorted(changes))}
+    record(session, actor, AuditAction.SETTINGS_CHANGE, target=target, detail=detail)
+    return version
 
 
 def history(session: Session, campaign: Campaign | None) -> list[SettingsVersion]:

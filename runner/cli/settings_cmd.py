@@ -15,7 +15,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from runner.cli.common import cli_actor, console, fail, migrated_store, settings_of
+from runner.cli.common import console, fail, migrated_store, settings_of
 from runner.loop import run_async
 
 if TYPE_CHECKING:
@@ -76,7 +76,8 @@ def set_command(
     """Change settings from a YAML file: only the keys it names; `key: null` goes back to
     the default. Checked whole against the regulatory profiles; a bad file changes nothing."""
     from campaigns.settings.resolve import SettingsError
-    from campaigns.settings.versions import set_campaign_settings, set_site_settings
+    from campaigns.settings.versions import change_settings
+    from store.audit import Actor
     from store.db import transaction
 
     changes = read_settings_file(file)
@@ -85,13 +86,8 @@ def set_command(
     with migrated_store(settings) as engine:
         try:
             with transaction(engine) as session:
-                if campaign is None:
-                    set_site_settings(session, changes, cli_actor(), owned)
-                    version = _latest_version(session, None)
-                else:
-                    row = _campaign(session, campaign)
-                    set_campaign_settings(session, row, changes, cli_actor(), owned)
-                    version = row.settings_version
+                row = None if campaign is None else _campaign(session, campaign)
+                version = change_settings(session, row, changes, Actor.cli(), owned)
         except SettingsError as exc:
             problems = "\n".join(f"  {name}: {reason}" for name, reason in exc.problems)
             where = f"{campaign!r}" if campaign else "the site"

@@ -129,6 +129,12 @@ BEARER_ROUTES: Final = frozenset(
         "api-report-conversions",
         "api-report-kpis",
         "api-report-monthly",
+        "api-report-watchlist",
+        "api-customer-erase",
+        "api-campaign-settings",
+        "api-campaign-settings-change",
+        "api-site-settings",
+        "api-site-settings-change",
     }
 )
 

@@ -17,8 +17,9 @@ from aiohttp import web
 from campaigns.errors import CampaignNotFoundError
 from campaigns.settings.resolve import SettingsError
 from dialer.webhooks import DIALER
-from runner.web.settings_pages import carrier_numbers, web_actor
+from runner.web.settings_pages import carrier_numbers
 from runner.web.settings_view import change_settings, names_caller_ids, settings_view
+from runner.web.trail import actor_of
 
 __all__ = ["add_settings_api_routes"]
 
@@ -68,7 +69,7 @@ async def _change(request: web.Request, name: str | None) -> web.Response:
         if not changes:  # nothing asked: no new version
             return await _show(request, name)
         owned = await carrier_numbers(request) if names_caller_ids(changes) else None
-        actor = web_actor(request)
+        actor = actor_of(request)
         await gateway.write(lambda s: change_settings(s, name, changes, actor, owned))
     except SettingsError as exc:
         return _refused(exc.problems, exc.where)

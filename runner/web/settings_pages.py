@@ -19,7 +19,6 @@ from campaigns.settings.resolve import SettingsError
 from campaigns.settings.windows import DAYS
 from dialer.provider import ProviderError
 from dialer.webhooks import DIALER
-from runner.web.keys import USER
 from runner.web.render import render_page
 from runner.web.settings_form import (
     FIELD_GROUPS,
@@ -34,6 +33,7 @@ from runner.web.settings_form import (
     read_form,
 )
 from runner.web.settings_view import change_settings, names_caller_ids, settings_view
+from runner.web.trail import actor_of
 
 __all__ = [
     "SettingsSubmit",
@@ -42,7 +42,6 @@ __all__ = [
     "saved_url",
     "settings_context",
     "submit_settings",
-    "web_actor",
 ]
 
 SAVED = "saved"  # the query parameter naming the version a change made
@@ -56,10 +55,6 @@ class SettingsSubmit:
     version: int | None
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
-
-
-def web_actor(request: web.Request) -> str:
-    return f"web:{request[USER].username}"
 
 
 async def carrier_numbers(request: web.Request) -> list[str]:
@@ -123,7 +118,7 @@ async def submit_settings(request: web.Request, name: str | None) -> SettingsSub
         if not changes:
             return SettingsSubmit(version=None, values=values, errors={})
         owned = await carrier_numbers(request) if names_caller_ids(changes) else None
-        actor = web_actor(request)
+        actor = actor_of(request)
         version = await gateway.write(lambda s: change_settings(s, name, changes, actor, owned))
     except SettingsError as exc:
         problems = exc.problems

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 from campaigns.errors import CampaignNotFoundError
 from campaigns.settings.resolve import SITE_ONLY, resolve, site_profiles
 from campaigns.settings.versions import (
+    change_settings as audited_change,
+)
+from campaigns.settings.versions import (
     history,
     in_force,
-    set_campaign_settings,
-    set_site_settings,
     site_values,
 )
+from store.audit import Actor
 from store.models import Campaign, CampaignKind, SettingsVersion
 
 __all__ = ["change_settings", "names_caller_ids", "settings_view"]
@@ -60,18 +62,13 @@ def change_settings(
     session: Session,
     name: str | None,
     changes: Mapping[str, Any],
-    actor: str,
+    actor: Actor,
     owned_numbers: Collection[str] | None,
 ) -> int:
     """Apply ``changes`` to campaign ``name`` (None: the site); the version now in force.
     SettingsError names each field when the change is refused (nothing is stored)."""
-    if name is None:
-        set_site_settings(session, changes, actor, owned_numbers)
-        versions = history(session, None)
-        return versions[-1].version
-    campaign = _campaign(session, name)
-    set_campaign_settings(session, campaign, changes, actor, owned_numbers)
-    return campaign.settings_version
+    campaign = None if name is None else _campaign(session, name)
+    return audited_change(session, campaign, changes, actor, owned_numbers)
 
 
 def names_caller_ids(changes: Mapping[str, Any]) -> bool:

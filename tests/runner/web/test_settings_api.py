@@ -4,9 +4,11 @@ and answer checked against the OpenAPI document."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from dialer.provider import TwilioProvider
+from store.audit import AuditAction
+from store.models import AuditEvent
 from tests.runner.campaign_store import launched_list
 from tests.runner.web.openapi_check import call
 from tests.runner.web_harness import Client, RunWeb, login_as
@@ -24,7 +26,7 @@ def carrier(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_campaign_settings_read_and_patched(run_web: RunWeb, engine: Engine) -> None:
-    launched_list(engine)
+    campaign_id = launched_list(engine)["campaign"]
 
     async def scenario(client: Client) -> None:
         token = await login_as(client, "manager")
@@ -41,7 +43,7 @@ def test_campaign_settings_read_and_patched(run_web: RunWeb, engine: Engine) -> 
         }
         status, body = await call(client, "PATCH", PATH, body=change, token=token)
         assert status == 200, body
-        assert (body["version"], body["changed_by"]) == (1, "web:max")
+        assert (body["version"], body["changed_by"]) == (1, "max")
         assert body["settings"]["calling_window"]["sun"] is None
         assert body["settings"]["costs"] == {"contact": 1.25, "offer": 35.0}
         assert body["history"][0]["changed"]["contact_cap"] == {"contacts": 2, "days": 21}
@@ -70,6 +72,19 @@ def test_campaign_settings_read_and_patched(run_web: RunWeb, engine: Engine) -> 
         assert "not a number the account owns" in body["errors"]["caller_id.numbers"]
         status, body = await call(client, "GET", PATH)
         assert body["version"] == 1  # nothing refused was stored
+        # the change is on the audit trail, by who and with the version, nothing refused is
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    AuditEvent.actor_name,
+                    AuditEvent.target_type,
+                    AuditEvent.target_id,
+                    AuditEvent.detail,
+                ).where(AuditEvent.action == AuditAction.SETTINGS_CHANGE)
+            ).all()
+        assert [(who, kind, int(i), d["version"]) for who, kind, i, d in rows] == [
+            ("max", "campaign", campaign_id, 1)
+        ]
 
         status, body = await call(client, "GET", "/api/campaigns/nobody/settings")
         assert status == 404

@@ -110,7 +110,7 @@ def test_the_campaign_page_shows_and_changes_its_settings(
         assert saved.headers["Location"].endswith("?saved=1#settings")
         html = await (await client.get(saved.headers["Location"])).text()
         assert "Version 1 saved; in force from the next pacing tick." in html
-        assert "changed by web:max" in html
+        assert "changed by max" in html
         assert 'value="09:30-19:45"' in html
         assert '<code>contact_cap: {"contacts": 2}</code>' in html
 
@@ -118,12 +118,12 @@ def test_the_campaign_page_shows_and_changes_its_settings(
         stale = await client.post(f"{PAGE}/settings", data=_post_data(data))
         html = await stale.text()
         assert stale.status == 400
-        assert "changed since this page was loaded (now version 1, by web:max)" in html
+        assert "changed since this page was loaded (now version 1, by max)" in html
         assert 'name="version" value="1"' in html
 
     run_web(scenario)
     ((version, who, values),) = _versions(engine, "spring retention")
-    assert (version, who) == (1, "web:max")
+    assert (version, who) == (1, "max")
     # only what the manager changed is the campaign's own: the rest follows the site
     assert values["contact_cap"] == {"contacts": 2}
     assert values["caller_id"] == {"numbers": [OWNED[0]]}
