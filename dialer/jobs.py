@@ -16,12 +16,11 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.settings.model import CampaignSettings
-from campaigns.settings.templates import render
 from dialer.attempt_claim import claim_attempt
 from dialer.context import Dialer, DialerConfig
 from dialer.outcomes import apply_status
 from dialer.provider import PermanentProviderError, TransientProviderError
-from dialer.sms import OPT_OUT_LINE, render_sms
+from dialer.sms import campaign_sms
 from store.dialect import is_sqlite
 from store.models import (
     AgentEvent,
@@ -155,22 +154,13 @@ def _sms_body(
     assert campaign is not None
     assert customer is not None
     first_name = customer.name.split()[0] if customer.name.strip() else None
-    offer = entry.offer if entry is not None else None
-    if settings.templates.sms is not None:  # the campaign's own text, checked when set
-        return render(
-            settings.templates.sms,
-            company=config.company,
-            first_name=first_name or "",
-            callback_number=config.callback_number,
-            offer=offer or "",
-        )
-    return render_sms(
+    return campaign_sms(
+        settings,
         campaign.kind.value,
         company=config.company,
         first_name=first_name,
         callback_number=config.callback_number,
-        offer=offer,
-        opt_out=OPT_OUT_LINE,
+        offer=entry.offer if entry is not None else None,
     ).text
 
 

@@ -20,9 +20,10 @@ from typing import Literal
 import smsutil
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from campaigns.settings.templates import OPT_OUT_LINE
+from campaigns.settings.model import CampaignSettings
+from campaigns.settings.templates import OPT_OUT_LINE, render
 
-__all__ = ["OPT_OUT_LINE", "SMS_KINDS", "SmsBody", "measure", "render_sms"]
+__all__ = ["OPT_OUT_LINE", "SMS_KINDS", "SmsBody", "campaign_sms", "measure", "render_sms"]
 
 # Beside the packages both in the repository and in the wheel (force-included there).
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -82,3 +83,33 @@ def render_sms(kind: str, **fields: object) -> SmsBody:
         raise ValueError(f"no SMS template {kind!r}; known kinds: {', '.join(SMS_KINDS)}")
     text = _ENV.get_template(f"sms/{kind}{_SUFFIX}").render(**fields)
     return measure(" ".join(text.split()))
+
+
+def campaign_sms(
+    settings: CampaignSettings,
+    kind: str,
+    *,
+    company: str,
+    first_name: str | None,
+    callback_number: str,
+    offer: str | None,
+) -> SmsBody:
+    """The text a campaign sends: its own template (checked when it was set), else the
+    product's for its kind."""
+    if settings.templates.sms is not None:
+        own = render(
+            settings.templates.sms,
+            company=company,
+            first_name=first_name or "",
+            callback_number=callback_number,
+            offer=offer or "",
+        )
+        return measure(" ".join(own.split()))
+    return render_sms(
+        kind,
+        company=company,
+        first_name=first_name,
+        callback_number=callback_number,
+        offer=offer,
+        opt_out=OPT_OUT_LINE,
+    )

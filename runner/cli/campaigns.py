@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from campaigns.export import export_list
 from campaigns.lifecycle import move
 from campaigns.plan_request import CandidateSource
-from runner.cli.common import cli_actor, console, fail, migrated_store, settings_of
+from runner.cli.common import console, fail, migrated_store, settings_of
 from runner.reports.tables import plan_preview
 from store.audit import Actor, AuditAction, record_apart
 from store.models import Campaign, CampaignKind, Group, ListEntry
@@ -90,7 +90,7 @@ def plan_command(
             seed=seed,
             candidates=candidates,
             policy=read_settings_file(settings_file) if settings_file else {},
-            actor=cli_actor(),
+            actor=Actor.cli().label,
             expected_effect=expected_effect,
         )
     except PlanRequestError as exc:

@@ -47,13 +47,6 @@ def settings_of(ctx: typer.Context) -> Settings:
     return settings
 
 
-def cli_actor() -> str:
-    """Who made a change from the command line, as the audit trail names them."""
-    from store.audit import Actor
-
-    return Actor.cli().label
-
-
 def fail(message: str) -> typer.Exit:
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)

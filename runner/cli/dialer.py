@@ -18,7 +18,6 @@ import typer
 from rich.table import Table
 
 from runner.cli.common import (
-    cli_actor,
     console,
     fail,
     freeze_imports,
@@ -36,6 +35,19 @@ if TYPE_CHECKING:
     from store.models import Campaign
 
 __all__ = ["LOG_FORMAT", "register", "serve_logging"]
+
+# the settings the dialing command shows: how the dialer works the list
+DIALING_KEYS = (
+    "pacing",
+    "abandon_target",
+    "abandon_window_hours",
+    "ring_timeout",
+    "machine_detection",
+    "retry_minutes",
+    "max_attempts",
+    "sms_after_failed_calls",
+    "caller_id",
+)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -274,7 +286,8 @@ def _changed_dialing(row: Campaign, changes: dict[str, Any], retry: list[str]) -
     from sqlalchemy.orm import object_session
 
     from campaigns.settings.resolve import SettingsError
-    from campaigns.settings.versions import in_force, set_campaign_settings
+    from campaigns.settings.versions import change_settings, in_force
+    from store.audit import Actor
 
     current = in_force(row)
     if retry:
@@ -290,9 +303,10 @@ def _changed_dialing(row: Campaign, changes: dict[str, Any], retry: list[str]) -
     session = object_session(row)
     assert session is not None
     try:
-        return set_campaign_settings(session, row, changes, cli_actor())
+        change_settings(session, row, changes, Actor.cli())
     except SettingsError as exc:
         raise fail(f"dialing settings of {row.name!r} not changed: {exc}") from None
+    return in_force(row)
 
 
 def _print_dialing(
@@ -305,15 +319,15 @@ def _print_dialing(
     as_json: bool,
 ) -> None:
     """The settings as a table (or JSON), with the text the SMS fallback would send."""
-    from dialer.sms import OPT_OUT_LINE, render_sms
+    from dialer.sms import campaign_sms
 
-    text = render_sms(
+    text = campaign_sms(
+        updated,
         kind,
         company=settings.company_name,
         first_name="Alex",
         callback_number=settings.callback_number,
         offer=offer,
-        opt_out=OPT_OUT_LINE,
     )
     sms = {
         "text": text.text,
@@ -321,19 +335,21 @@ def _print_dialing(
         "segments": text.segments,
         "characters": text.characters,
     }
+    shown = {k: v for k, v in updated.as_json().items() if k in DIALING_KEYS}
     if as_json:
-        console.print_json(json.dumps({**updated.as_json(), "sms_fallback": sms}))
+        console.print_json(json.dumps({**shown, "sms_fallback": sms}))
         return
-    table = Table(title=f"dialing: {campaign}")
+    table = Table(title=f"dialing: {campaign} (every setting: `telecampaign settings show`)")
     table.add_column("setting")
     table.add_column("value")
-    for key, value in updated.as_json().items():
-        shown = (
-            ", ".join(f"{k} {v} min" for k, v in value.items())
+    for key, value in shown.items():
+        unit = " min" if key == "retry_minutes" else ""
+        said = (
+            ", ".join(f"{k} {v}{unit}" for k, v in value.items())
             if isinstance(value, dict)
             else value
         )
-        table.add_row(key, str(shown))
+        table.add_row(key, str(said))
     console.print(table)
     console.print(
         f"SMS fallback ({text.encoding}, {text.segments} segment"
