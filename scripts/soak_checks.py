@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaigns.settings.model import CampaignSettings
+from scripts.soak_abandon_checks import abandon_days, late_connects, list_figures, utc_days_over
 from scripts.soak_settings_checks import (
     DEFAULT,
     SETTINGS_RULES,
@@ -176,8 +177,8 @@ def reconcile(
     counts["over_cap_contacts"] = broken.by_rule["contact_cap"]
     mismatch = _check_outcomes(finals, store, counts, note)
     # the abandon rate over the measuring window at the end of each clock day
-    late = _late_connects(finals, rules, note)
-    counts["abandon_over_cap_days"] = _abandon_days(store, rules, note, late)
+    late = late_connects(finals, rules, note)
+    counts["abandon_over_cap_days"] = abandon_days(store, rules, note, late)
     counts["decided_outside_window"] = _decided_outside(store, note)
     _check_callbacks(ledger, store, counts, note)
     counts["state_regressions"] = _regressions(store.changes, note)
@@ -188,8 +189,8 @@ def reconcile(
     out["settings_breaches"] = {rule: broken.by_rule[rule] for rule in SETTINGS_RULES}
     out["outcome_mismatches"] = dict(mismatch)
     out["late_connects"] = len(late)
-    out["abandon_over_target_utc_days"] = _utc_days_over(store, rules, late)
-    out["lists"] = _list_figures(store)
+    out["abandon_over_target_utc_days"] = utc_days_over(store, rules, late)
+    out["lists"] = list_figures(store)
     out["examples"] = dict(examples)
     return out
 
@@ -314,109 +315,6 @@ def _check_callbacks(
         if r["signature"] == "replay" and _replay_changed(r, store):
             counts["replays_changed_state"] += 1
             note("replays_changed_state", {"event": r["event"], "attempt": r["attempt"]})
-
-
-def _live(attempt: Mapping[str, Any]) -> bool:
-    """Answered by a person: the abandon rate's denominator."""
-    return (
-        attempt["channel"] == "call"
-        and attempt["answered_at"] is not None
-        and attempt["answered_by"] != "machine"
-        and attempt["status"] != "machine"
-    )
-
-
-def _list_figures(store: StoreFacts) -> dict[int, dict[str, Any]]:
-    """Per campaign: calls placed, live answers, abandoned calls, the rate and its target."""
-    figures: dict[int, Counter[str]] = defaultdict(Counter)
-    for a in store.attempts:
-        if a["channel"] != "call" or a["sid"] is None:
-            continue
-        seen = figures[a["campaign_id"]]
-        seen["calls"] += 1
-        seen["live_answers"] += _live(a)
-        seen["abandoned"] += _live(a) and a["status"] == "abandoned"
-    return {
-        campaign: {
-            **seen,
-            "abandon_rate": round(seen["abandoned"] / seen["live_answers"], 4)
-            if seen["live_answers"]
-            else 0.0,
-            "target": store.targets.get(campaign),
-        }
-        for campaign, seen in sorted(figures.items())
-    }
-
-
-def _late_connects(finals: Mapping[str, Mapping[str, Any]], rules: Rules, note: Any) -> set[str]:
-    """Calls a person answered whose agent's line came after the grace, by the carrier's
-    clock: abandoned in all but name. The example says how late, in real seconds."""
-    late = set()
-    for sid, r in finals.items():
-        if r["kind"] != "call" or r.get("answered_by") != "human" or r.get("bridged") is None:
-            continue
-        waited = r["bridged"] - r["answered"]
-        if waited > rules.connect_grace:
-            late.add(sid)
-            note(
-                "late_connects", {"sid": sid, "attempt": r["attempt"], "seconds": round(waited, 2)}
-            )
-    return late
-
-
-def _abandon_days(store: StoreFacts, rules: Rules, note: Any, late: set[str]) -> int:
-    """Campaign-days over the target: the campaign's own measuring windows, one after the
-    other from its launch, each call counted in the window it was queued in (as the pacer
-    counts it)."""
-    over = 0
-    for campaign, seen in _live_calls(store, "queued_at", late).items():
-        launched, target = store.launched[campaign], store.targets.get(campaign, 0.03)
-        windows: dict[int, list[bool]] = defaultdict(list)
-        for moment, abandoned in seen:
-            windows[int((moment - launched) / rules.measuring_window)].append(abandoned)
-        for n, calls in sorted(windows.items()):
-            if sum(calls) > target * len(calls) + 1e-9:
-                over += 1
-                start = launched + n * rules.measuring_window
-                note(
-                    "abandon_over_cap_days",
-                    {
-                        "campaign": campaign,
-                        "window_from": start.isoformat(),
-                        "abandoned": sum(calls),
-                        "live_answers": len(calls),
-                        "target": target,
-                    },
-                )
-    return over
-
-
-def _utc_days_over(store: StoreFacts, rules: Rules, late: set[str]) -> int:
-    """For information: the same rate over the 24 hours before each UTC midnight, by answer
-    time. A sliding day can exceed the target across two of the campaign's windows, each
-    within it: the pacer cannot hold a sliding window (answers leaving it raise the rate
-    with no new abandon)."""
-    over = 0
-    for campaign, seen in _live_calls(store, "answered_at", late).items():
-        target = store.targets.get(campaign, 0.03)
-        for day in sorted({moment.date() for moment, _ in seen}):
-            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-            calls = [ab for moment, ab in seen if end - rules.measuring_window < moment <= end]
-            over += sum(calls) > target * len(calls) + 1e-9
-    return over
-
-
-def _live_calls(
-    store: StoreFacts, when: str, late: set[str]
-) -> dict[int, list[tuple[dt.datetime, bool]]]:
-    """Per campaign, (``when``, abandoned) of each call a person answered; one connected
-    late (``late``, by SID) counts as abandoned."""
-    calls: dict[int, list[tuple[dt.datetime, bool]]] = defaultdict(list)
-    for a in store.attempts:
-        if _live(a) and a[when] is not None:
-            abandoned = a["status"] == "abandoned" or a["sid"] in late
-            calls[a["campaign_id"]].append((a[when], abandoned))
-    return calls
 
 
 def _replay_changed(record: Mapping[str, Any], store: StoreFacts) -> bool:
