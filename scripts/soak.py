@@ -11,7 +11,9 @@ preview list through the console's JSON API from this process. The store is a fr
 file by default or a private database on ``--database``'s PostgreSQL server; Redis is a
 private server started here, or ``--redis``. The base (``soak_world``) is spread over US and
 European zones with do-not-call entries, opt-outs, customers without consent and a holdout,
-on a predictive, a progressive and a preview list at once. The dialer's clock runs
+on a predictive, a progressive and a preview list at once, each under its own settings
+drawn from ``--seed`` (window per weekday, cap, tries, retry delays; printed with the
+verdict, so a failure can be run again). The dialer's clock runs
 ``--scale`` times real speed from a start that makes the run cross calling days, the end of
 US daylight saving time and public holidays in Poland and Lithuania (1 and 2 November).
 
