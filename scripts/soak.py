@@ -268,7 +268,6 @@ def store_facts(soak: Soak) -> StoreFacts:
         customers=customers,
         dnc=dnc,
         holdout=holdout,
-        targets={campaign: s.abandon_target for campaign, s in settings.items()},
         settings=settings,
         launched=launched,
         stops=soak.stops,

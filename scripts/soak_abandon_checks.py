@@ -41,7 +41,7 @@ def list_figures(store: StoreFacts) -> dict[int, dict[str, Any]]:
             "abandon_rate": round(seen["abandoned"] / seen["live_answers"], 4)
             if seen["live_answers"]
             else 0.0,
-            "target": store.targets.get(campaign),
+            "target": store.settings_of(campaign).abandon_target,
         }
         for campaign, seen in sorted(figures.items())
     }
@@ -63,20 +63,22 @@ def late_connects(finals: Mapping[str, Mapping[str, Any]], rules: Rules, note: A
     return late
 
 
-def abandon_days(store: StoreFacts, rules: Rules, note: Any, late: set[str]) -> int:
+def abandon_days(store: StoreFacts, note: Any, late: set[str]) -> int:
     """Campaign-days over the target: the campaign's own measuring windows, one after the
     other from its launch, each call counted in the window it was queued in (as the pacer
     counts it)."""
     over = 0
     for campaign, seen in _live_calls(store, "queued_at", late).items():
-        launched, target = store.launched[campaign], store.targets.get(campaign, 0.03)
+        settings = store.settings_of(campaign)
+        launched, target = store.launched[campaign], settings.abandon_target
+        measuring = dt.timedelta(hours=settings.abandon_window_hours)
         windows: dict[int, list[bool]] = defaultdict(list)
         for moment, abandoned in seen:
-            windows[int((moment - launched) / rules.measuring_window)].append(abandoned)
+            windows[int((moment - launched) / measuring)].append(abandoned)
         for n, calls in sorted(windows.items()):
             if sum(calls) > target * len(calls) + 1e-9:
                 over += 1
-                start = launched + n * rules.measuring_window
+                start = launched + n * measuring
                 note(
                     "abandon_over_cap_days",
                     {
@@ -97,7 +99,7 @@ def utc_days_over(store: StoreFacts, rules: Rules, late: set[str]) -> int:
     with no new abandon)."""
     over = 0
     for campaign, seen in _live_calls(store, "answered_at", late).items():
-        target = store.targets.get(campaign, 0.03)
+        target = store.settings_of(campaign).abandon_target
         for day in sorted({moment.date() for moment, _ in seen}):
             end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
             calls = [ab for moment, ab in seen if end - rules.measuring_window < moment <= end]

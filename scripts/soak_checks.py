@@ -101,13 +101,15 @@ class StoreFacts:
     customers: dict[str, dict[str, Any]]  # by phone: id, country, timezone, call_consent
     dnc: dict[str, list[tuple[str, dt.datetime]]]  # phone -> (channel, since), clock time
     holdout: set[str]  # phones of customers in a holdout
-    targets: dict[int, float]  # campaign -> abandon target
     # campaign -> the settings it ran under (one without: the product's defaults)
     settings: dict[int, CampaignSettings] = field(default_factory=dict)
     launched: dict[int, dt.datetime] = field(default_factory=dict)  # campaign -> launch
     stops: dict[str, float] = field(default_factory=dict)  # phone -> wall time STOP answered
     # attempt -> [(wall time seen, status, answered_by, agent_id, answered_at)] as it changed
     changes: dict[int, list[tuple[float, tuple[Any, ...]]]] = field(default_factory=dict)
+
+    def settings_of(self, campaign: int | None) -> CampaignSettings:
+        return DEFAULT if campaign is None else self.settings.get(campaign, DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class Rules:
     # no two calls to one number closer than this, whatever the campaign: the soak draws
     # no retry delay shorter
     spacing: dt.timedelta = dt.timedelta(minutes=20)
+    # the sliding day over which the UTC days' abandon rates are given, for information
+    # (each campaign's own windows are its abandon_window_hours)
     measuring_window: dt.timedelta = dt.timedelta(hours=24)
     # from the dialer's decision to the carrier, in clock time: a second of real time at the
     # clock's speed (at 180x, a busy machine's half second is 90 clock seconds)
@@ -126,10 +130,6 @@ class Rules:
     # abandoned whatever the store says. Real, not clock, seconds: the dialer's own steps
     # take the real time they take in production however fast the simulated clock runs
     connect_grace: float = 2.0
-
-
-def _settings(store: StoreFacts, campaign: int | None) -> CampaignSettings:
-    return DEFAULT if campaign is None else store.settings.get(campaign, DEFAULT)
 
 
 def _decided_outside(store: StoreFacts, note: Any) -> int:
@@ -141,7 +141,7 @@ def _decided_outside(store: StoreFacts, note: Any) -> int:
         customer = store.customers.get(a["phone"])
         if a["sid"] is None or a["started_at"] is None or customer is None:
             continue
-        settings = _settings(store, a["campaign_id"])
+        settings = store.settings_of(a["campaign_id"])
         if not inside_window(settings, customer, a["started_at"], dt.timedelta(0)):
             outside += 1
             note(
@@ -178,7 +178,7 @@ def reconcile(
     mismatch = _check_outcomes(finals, store, counts, note)
     # the abandon rate over the measuring window at the end of each clock day
     late = late_connects(finals, rules, note)
-    counts["abandon_over_cap_days"] = abandon_days(store, rules, note, late)
+    counts["abandon_over_cap_days"] = abandon_days(store, note, late)
     counts["decided_outside_window"] = _decided_outside(store, note)
     _check_callbacks(ledger, store, counts, note)
     counts["state_regressions"] = _regressions(store.changes, note)
@@ -228,7 +228,7 @@ def _check_contacts(
         moment = clock.at(r["at"])
         attempt = by_id.get(int(r["attempt"])) if r["attempt"] else None
         campaign = None if attempt is None else attempt["campaign_id"]
-        contacts.append(Contact(moment, r, attempt, _settings(store, campaign)))
+        contacts.append(Contact(moment, r, attempt, store.settings_of(campaign)))
         customer = store.customers.get(r["to"])
         if customer is None:
             continue

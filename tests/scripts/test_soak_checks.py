@@ -62,7 +62,6 @@ def _store(attempts: list[dict[str, Any]], **changes: Any) -> StoreFacts:
         },
         dnc={},
         holdout=set(),
-        targets={1: 0.03},
         launched={1: dt.datetime(2026, 10, 31, 9, 0, tzinfo=dt.UTC)},
     )
     for name, value in changes.items():
@@ -172,6 +171,9 @@ def test_abandon_days_over_the_target() -> None:
     assert _counts([], _store(answered))["abandon_over_cap_days"] == 1  # 1 of 30 > 3%
     answered += [live(n) for n in range(31, 41)]
     assert _counts([], _store(answered))["abandon_over_cap_days"] == 0  # 1 of 40 < 3%
+    # held to the campaign's own target: 1 of 40 is over 1%
+    strict = CampaignSettings.model_validate({"abandon_target": 0.01})
+    assert _counts([], _store(answered, settings={1: strict}))["abandon_over_cap_days"] == 1
 
 
 def test_a_dial_the_carrier_refused_may_go_back_to_the_queue() -> None:
@@ -276,7 +278,7 @@ def test_a_contact_over_its_campaigns_cap_of_two_counts_across_campaigns() -> No
     ledger, attempts = _entry_calls([NY_09 + n * 24 * HOUR for n in range(3)])
     attempts[2]["campaign_id"] = 2
     tight = _own(contact_cap={"contacts": 2, "days": 7})
-    store = _store(attempts, settings={1: CampaignSettings(), 2: tight}, targets={1: 0.03})
+    store = _store(attempts, settings={1: CampaignSettings(), 2: tight})
     verdict = _counts(ledger, store)
     assert verdict["over_cap_contacts"] == 1
     assert verdict["settings_breaches"]["contact_cap"] == 1
