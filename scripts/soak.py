@@ -11,7 +11,9 @@ preview list through the console's JSON API from this process. The store is a fr
 file by default or a private database on ``--database``'s PostgreSQL server; Redis is a
 private server started here, or ``--redis``. The base (``soak_world``) is spread over US and
 European zones with do-not-call entries, opt-outs, customers without consent and a holdout,
-on a predictive, a progressive and a preview list at once. The dialer's clock runs
+on a predictive, a progressive and a preview list at once, each under its own settings
+drawn from ``--seed`` (window per weekday, cap, tries, retry delays; printed with the
+verdict, so a failure can be run again). The dialer's clock runs
 ``--scale`` times real speed from a start that makes the run cross calling days, the end of
 US daylight saving time and public holidays in Poland and Lithuania (1 and 2 November).
 
@@ -53,6 +55,7 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import Engine, func, select, update
 
+from campaigns.settings.model import CampaignSettings
 from dialer.agents import AgentBoard, AgentState
 from dialer.clock import DialerClock
 from scripts.backends import bench_database
@@ -69,7 +72,7 @@ from scripts.soak_fleet import (
     start_processes,
 )
 from scripts.soak_floor import customers_texting, preview_person, watch_store
-from scripts.soak_world import LISTS, write_base
+from scripts.soak_world import write_base
 from simulation.carrier.ledger import read_ledger
 from store.db import make_engine
 from store.models import (
@@ -192,6 +195,7 @@ def store_facts(soak: Soak) -> StoreFacts:
             {
                 "id": int(r.id),
                 "campaign_id": r.campaign_id,
+                "list_entry_id": r.list_entry_id,
                 "channel": str(r.channel),
                 "phone": r.phone,
                 "sid": r.provider_sid,
@@ -205,6 +209,7 @@ def store_facts(soak: Soak) -> StoreFacts:
                 select(
                     Attempt.id,
                     Attempt.campaign_id,
+                    Attempt.list_entry_id,
                     Attempt.channel,
                     Attempt.phone,
                     Attempt.provider_sid,
@@ -216,15 +221,14 @@ def store_facts(soak: Soak) -> StoreFacts:
                 )
             )
         ]
-        launched = {
-            int(i): at.replace(tzinfo=dt.UTC)
-            for i, at in conn.execute(
-                select(Campaign.id, Campaign.launched_at).where(
-                    Campaign.id.in_(list(soak.campaigns.values()))
-                )
+        campaigns = conn.execute(
+            select(Campaign.id, Campaign.launched_at, Campaign.settings).where(
+                Campaign.id.in_(list(soak.campaigns.values()))
             )
-            if at is not None
-        }
+        ).all()
+        launched = {int(i): at.replace(tzinfo=dt.UTC) for i, at, _ in campaigns if at is not None}
+        # what each campaign ran under, as the store holds it (not as the soak drew it)
+        settings = {int(i): CampaignSettings.model_validate(values) for i, _, values in campaigns}
         customers = {
             r.phone: {
                 "id": r.id,
@@ -259,9 +263,15 @@ def store_facts(soak: Soak) -> StoreFacts:
             ).scalars()
             if phone
         }
-    targets = {soak.campaigns[name]: target for name, _, _, target in LISTS}
     return StoreFacts(
-        attempts, customers, dnc, holdout, targets, launched, soak.stops, soak.changes
+        attempts=attempts,
+        customers=customers,
+        dnc=dnc,
+        holdout=holdout,
+        settings=settings,
+        launched=launched,
+        stops=soak.stops,
+        changes=soak.changes,
     )
 
 
@@ -358,6 +368,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         try:
             base = write_base(engine, args.customers, args.seed, start - dt.timedelta(hours=1))
             soak.campaigns = base.campaigns
+            for name, drawn in base.settings.items():
+                soak.log(f"{name} runs under {json.dumps(drawn)}")
             # every process reads the clock once, as it starts
             soak.clock = DialerClock.starting(start, args.scale)
             asyncio.run(save_clock_again(soak))
@@ -399,6 +411,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "scale": args.scale,
         "clock_from": start.isoformat(),
         "clock_to": soak.clock.utcnow().isoformat(),
+        "seed": args.seed,
+        "settings": base.settings,
         "examples": {k: v for k, v in examples.items() if v},
     }
 
@@ -442,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:>30}  {result[name]}")
         print(f"{'faults':>30}  {result['faults']}")
         print(f"{'lists':>30}  {result['lists']}")
+        print(f"{'settings_breaches':>30}  {result['settings_breaches']}")
+        for name, drawn in result["settings"].items():
+            print(f"{'settings of ' + name:>30}  {json.dumps(drawn)}")
         for name, cases in result["examples"].items():
             print(f"{name}: {cases}")
     return 1 if any(result[name] for name in COUNTS) else 0

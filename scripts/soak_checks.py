@@ -3,11 +3,12 @@
 Every count here should be 0. The ledger (``simulation.carrier.ledger``) is the carrier's own
 account, so each check reads what the carrier saw and asks whether the dialer's promise
 held: one carrier call per attempt and none to one number closer than the retry spacing;
-every final status the carrier gave held by the store; no contact outside the customer's
-calling window (the local time at the carrier, in the customer's zone, public holidays of
-the customer's country excluded), to a do-not-call or opted-out number, to a customer
-without consent or held out, or over the contact cap; no campaign's abandon rate above its
-target over its measuring window; no forged callback taken; no replayed one acted on.
+every final status the carrier gave held by the store; no contact outside the settings of
+the campaign that made it (``soak_settings_checks``: its calling window per weekday in the
+customer's local time, its contact cap, its tries per entry a day and in all, its retry
+delays), to a do-not-call or opted-out number, to a customer without consent or held out;
+no campaign's abandon rate above its target over its measuring window; no forged callback
+taken; no replayed one acted on.
 
 Times in the ledger are wall-clock; the dialer's clock ran ``scale`` times faster from
 ``origin`` at ``anchor`` (``dialer.clock``), so each is turned into clock time first.
@@ -15,21 +16,25 @@ Times in the ledger are wall-clock; the dialer's clock ran ``scale`` times faste
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import functools
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import holidays
+from campaigns.settings.model import CampaignSettings
+from scripts.soak_abandon_checks import abandon_days, late_connects, list_figures, utc_days_over
+from scripts.soak_settings_checks import (
+    DEFAULT,
+    SETTINGS_RULES,
+    Contact,
+    breaches,
+    inside_window,
+)
 
 __all__ = ["VERDICT_COUNTS", "Clock", "Rules", "StoreFacts", "reconcile"]
 
-CONTACTED_CALL = frozenset({"completed", "busy", "no-answer"})  # the phone rang
 _ANSWERS = ("answer", "fallback")  # the ledger's requests for a call's TwiML
 # the store's status for each final word of the carrier: an answered call the carrier
 # calls completed is ours to tell apart (talked, abandoned, a machine)
@@ -67,6 +72,7 @@ VERDICT_COUNTS = (
     "lost_outcomes",
     "state_regressions",
     "contacts_outside_window",
+    "contacts_outside_settings",
     "contacts_to_dnc_or_opted_out",
     "holdout_contacts",
     "over_cap_contacts",
@@ -95,19 +101,27 @@ class StoreFacts:
     customers: dict[str, dict[str, Any]]  # by phone: id, country, timezone, call_consent
     dnc: dict[str, list[tuple[str, dt.datetime]]]  # phone -> (channel, since), clock time
     holdout: set[str]  # phones of customers in a holdout
-    targets: dict[int, float]  # campaign -> abandon target
+    # campaign -> the settings it ran under (one without: the product's defaults)
+    settings: dict[int, CampaignSettings] = field(default_factory=dict)
     launched: dict[int, dt.datetime] = field(default_factory=dict)  # campaign -> launch
     stops: dict[str, float] = field(default_factory=dict)  # phone -> wall time STOP answered
     # attempt -> [(wall time seen, status, answered_by, agent_id, answered_at)] as it changed
     changes: dict[int, list[tuple[float, tuple[Any, ...]]]] = field(default_factory=dict)
 
+    def settings_of(self, campaign: int | None) -> CampaignSettings:
+        return DEFAULT if campaign is None else self.settings.get(campaign, DEFAULT)
+
 
 @dataclass(frozen=True)
 class Rules:
-    window: tuple[dt.time, dt.time] = (dt.time(8), dt.time(21))
-    cap: int = 3
-    cap_days: int = 30
-    spacing: dt.timedelta = dt.timedelta(minutes=20)  # the shortest retry delay
+    """What the soak holds every campaign to; each campaign's own settings come with the
+    store's facts."""
+
+    # no two calls to one number closer than this, whatever the campaign: the soak draws
+    # no retry delay shorter
+    spacing: dt.timedelta = dt.timedelta(minutes=20)
+    # the sliding day over which the UTC days' abandon rates are given, for information
+    # (each campaign's own windows are its abandon_window_hours)
     measuring_window: dt.timedelta = dt.timedelta(hours=24)
     # from the dialer's decision to the carrier, in clock time: a second of real time at the
     # clock's speed (at 180x, a busy machine's half second is 90 clock seconds)
@@ -118,34 +132,17 @@ class Rules:
     connect_grace: float = 2.0
 
 
-@functools.cache
-def _holidays(country: str) -> holidays.HolidayBase:
-    return holidays.country_holidays(country)
-
-
-def _inside(rules: Rules, customer: Mapping[str, Any], moment: dt.datetime) -> bool:
-    """Whether ``moment`` (or a moment up to the tolerance earlier: the dialer's check
-    came first) is inside the customer's window on a day that is no holiday there."""
-    zone = ZoneInfo(customer["timezone"])
-    for probe in (moment, moment - rules.tolerance):
-        local = probe.astimezone(zone)
-        if local.date() in _holidays(customer["country"]):
-            continue
-        if rules.window[0] <= local.time() < rules.window[1]:
-            return True
-    return False
-
-
-def _decided_outside(store: StoreFacts, rules: Rules, note: Any) -> int:
+def _decided_outside(store: StoreFacts, note: Any) -> int:
     """Contacts the dialer decided on (its claim, right after the policy check, under the
-    customer's lock) outside the customer's window or on a holiday there: no tolerance."""
-    strict = dataclasses.replace(rules, tolerance=dt.timedelta(0))
+    customer's lock) outside its campaign's window for the customer or on a holiday there:
+    no tolerance."""
     outside = 0
     for a in store.attempts:
         customer = store.customers.get(a["phone"])
         if a["sid"] is None or a["started_at"] is None or customer is None:
             continue
-        if not _inside(strict, customer, a["started_at"]):
+        settings = store.settings_of(a["campaign_id"])
+        if not inside_window(settings, customer, a["started_at"], dt.timedelta(0)):
             outside += 1
             note(
                 "decided_outside_window", {"attempt": a["id"], "clock": a["started_at"].isoformat()}
@@ -173,22 +170,27 @@ def reconcile(
 
     _check_dials(created, store, counts, note)
     contacts = _check_contacts(created, store, clock, rules, counts, note)
-    _check_spacing_and_cap(contacts, finals, rules, counts, note)
+    _check_spacing(contacts, rules, counts, note)
+    broken = breaches(contacts, store.customers, finals, clock.at, rules.tolerance, note)
+    counts["contacts_outside_settings"] = broken.contacts
+    counts["contacts_outside_window"] = broken.by_rule["window"]
+    counts["over_cap_contacts"] = broken.by_rule["contact_cap"]
     mismatch = _check_outcomes(finals, store, counts, note)
     # the abandon rate over the measuring window at the end of each clock day
-    late = _late_connects(finals, rules, note)
-    counts["abandon_over_cap_days"] = _abandon_days(store, rules, note, late)
-    counts["decided_outside_window"] = _decided_outside(store, rules, note)
+    late = late_connects(finals, rules, note)
+    counts["abandon_over_cap_days"] = abandon_days(store, note, late)
+    counts["decided_outside_window"] = _decided_outside(store, note)
     _check_callbacks(ledger, store, counts, note)
     counts["state_regressions"] = _regressions(store.changes, note)
 
     out: dict[str, Any] = {name: counts[name] for name in VERDICT_COUNTS}
     out["carrier_calls"] = sum(1 for r in created if r["resource"] == "call")
     out["carrier_messages"] = sum(1 for r in created if r["resource"] == "message")
+    out["settings_breaches"] = {rule: broken.by_rule[rule] for rule in SETTINGS_RULES}
     out["outcome_mismatches"] = dict(mismatch)
     out["late_connects"] = len(late)
-    out["abandon_over_target_utc_days"] = _utc_days_over(store, rules, late)
-    out["lists"] = _list_figures(store)
+    out["abandon_over_target_utc_days"] = utc_days_over(store, rules, late)
+    out["lists"] = list_figures(store)
     out["examples"] = dict(examples)
     return out
 
@@ -217,19 +219,19 @@ def _check_contacts(
     rules: Rules,
     counts: Counter[str],
     note: Any,
-) -> dict[str, list[tuple[dt.datetime, Mapping[str, Any]]]]:
-    """Each contact, in clock time, against the window, do-not-call, consent and holdout;
-    the contacts by number, for the spacing and the cap."""
-    contacts: dict[str, list[tuple[dt.datetime, Mapping[str, Any]]]] = defaultdict(list)
+) -> list[Contact]:
+    """Each contact, in clock time, against do-not-call, consent and holdout; each with
+    the attempt it was made for and that attempt's campaign's settings."""
+    by_id = {a["id"]: a for a in store.attempts}
+    contacts = []
     for r in created:
         moment = clock.at(r["at"])
-        contacts[r["to"]].append((moment, r))
+        attempt = by_id.get(int(r["attempt"])) if r["attempt"] else None
+        campaign = None if attempt is None else attempt["campaign_id"]
+        contacts.append(Contact(moment, r, attempt, store.settings_of(campaign)))
         customer = store.customers.get(r["to"])
         if customer is None:
             continue
-        if not _inside(rules, customer, moment):
-            counts["contacts_outside_window"] += 1
-            note("contacts_outside_window", {"sid": r["sid"], "clock": moment.isoformat()})
         if _opted_out(r, customer, moment, store, rules):
             counts["contacts_to_dnc_or_opted_out"] += 1
             note("contacts_to_dnc_or_opted_out", {"sid": r["sid"], "resource": r["resource"]})
@@ -264,34 +266,22 @@ def _opted_out(
     )
 
 
-def _check_spacing_and_cap(
-    contacts: Mapping[str, list[tuple[dt.datetime, Mapping[str, Any]]]],
-    finals: Mapping[str, Mapping[str, Any]],
-    rules: Rules,
-    counts: Counter[str],
-    note: Any,
+def _check_spacing(
+    contacts: Sequence[Contact], rules: Rules, counts: Counter[str], note: Any
 ) -> None:
-    """Per number: calls closer than the retry spacing, and contacts over the cap."""
-    for phone, seen in contacts.items():
-        seen.sort(key=lambda pair: pair[0])
-        calls = [moment for moment, r in seen if r["resource"] == "call"]
-        for before, after in itertools.pairwise(calls):
+    """Per number: calls closer than the spacing any retry keeps."""
+    calls: dict[str, list[dt.datetime]] = defaultdict(list)
+    for contact in contacts:
+        if contact.is_call:
+            calls[contact.record["to"]].append(contact.moment)
+    for phone, seen in calls.items():
+        seen.sort()
+        for before, after in itertools.pairwise(seen):
             if after - before < rules.spacing:
                 counts["duplicate_dials"] += 1
                 note(
                     "duplicate_dials", {"to_suffix": phone[-4:], "gap_s": (after - before).seconds}
                 )
-        reached = [
-            moment
-            for moment, r in seen
-            if r["resource"] == "message"
-            or finals.get(r["sid"], {}).get("status") in CONTACTED_CALL
-        ]
-        for i, moment in enumerate(reached):
-            earlier = [m for m in reached[:i] if moment - m < dt.timedelta(days=rules.cap_days)]
-            if len(earlier) >= rules.cap:
-                counts["over_cap_contacts"] += 1
-                note("over_cap_contacts", {"to_suffix": phone[-4:], "clock": moment.isoformat()})
 
 
 def _check_outcomes(
@@ -325,109 +315,6 @@ def _check_callbacks(
         if r["signature"] == "replay" and _replay_changed(r, store):
             counts["replays_changed_state"] += 1
             note("replays_changed_state", {"event": r["event"], "attempt": r["attempt"]})
-
-
-def _live(attempt: Mapping[str, Any]) -> bool:
-    """Answered by a person: the abandon rate's denominator."""
-    return (
-        attempt["channel"] == "call"
-        and attempt["answered_at"] is not None
-        and attempt["answered_by"] != "machine"
-        and attempt["status"] != "machine"
-    )
-
-
-def _list_figures(store: StoreFacts) -> dict[int, dict[str, Any]]:
-    """Per campaign: calls placed, live answers, abandoned calls, the rate and its target."""
-    figures: dict[int, Counter[str]] = defaultdict(Counter)
-    for a in store.attempts:
-        if a["channel"] != "call" or a["sid"] is None:
-            continue
-        seen = figures[a["campaign_id"]]
-        seen["calls"] += 1
-        seen["live_answers"] += _live(a)
-        seen["abandoned"] += _live(a) and a["status"] == "abandoned"
-    return {
-        campaign: {
-            **seen,
-            "abandon_rate": round(seen["abandoned"] / seen["live_answers"], 4)
-            if seen["live_answers"]
-            else 0.0,
-            "target": store.targets.get(campaign),
-        }
-        for campaign, seen in sorted(figures.items())
-    }
-
-
-def _late_connects(finals: Mapping[str, Mapping[str, Any]], rules: Rules, note: Any) -> set[str]:
-    """Calls a person answered whose agent's line came after the grace, by the carrier's
-    clock: abandoned in all but name. The example says how late, in real seconds."""
-    late = set()
-    for sid, r in finals.items():
-        if r["kind"] != "call" or r.get("answered_by") != "human" or r.get("bridged") is None:
-            continue
-        waited = r["bridged"] - r["answered"]
-        if waited > rules.connect_grace:
-            late.add(sid)
-            note(
-                "late_connects", {"sid": sid, "attempt": r["attempt"], "seconds": round(waited, 2)}
-            )
-    return late
-
-
-def _abandon_days(store: StoreFacts, rules: Rules, note: Any, late: set[str]) -> int:
-    """Campaign-days over the target: the campaign's own measuring windows, one after the
-    other from its launch, each call counted in the window it was queued in (as the pacer
-    counts it)."""
-    over = 0
-    for campaign, seen in _live_calls(store, "queued_at", late).items():
-        launched, target = store.launched[campaign], store.targets.get(campaign, 0.03)
-        windows: dict[int, list[bool]] = defaultdict(list)
-        for moment, abandoned in seen:
-            windows[int((moment - launched) / rules.measuring_window)].append(abandoned)
-        for n, calls in sorted(windows.items()):
-            if sum(calls) > target * len(calls) + 1e-9:
-                over += 1
-                start = launched + n * rules.measuring_window
-                note(
-                    "abandon_over_cap_days",
-                    {
-                        "campaign": campaign,
-                        "window_from": start.isoformat(),
-                        "abandoned": sum(calls),
-                        "live_answers": len(calls),
-                        "target": target,
-                    },
-                )
-    return over
-
-
-def _utc_days_over(store: StoreFacts, rules: Rules, late: set[str]) -> int:
-    """For information: the same rate over the 24 hours before each UTC midnight, by answer
-    time. A sliding day can exceed the target across two of the campaign's windows, each
-    within it: the pacer cannot hold a sliding window (answers leaving it raise the rate
-    with no new abandon)."""
-    over = 0
-    for campaign, seen in _live_calls(store, "answered_at", late).items():
-        target = store.targets.get(campaign, 0.03)
-        for day in sorted({moment.date() for moment, _ in seen}):
-            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-            calls = [ab for moment, ab in seen if end - rules.measuring_window < moment <= end]
-            over += sum(calls) > target * len(calls) + 1e-9
-    return over
-
-
-def _live_calls(
-    store: StoreFacts, when: str, late: set[str]
-) -> dict[int, list[tuple[dt.datetime, bool]]]:
-    """Per campaign, (``when``, abandoned) of each call a person answered; one connected
-    late (``late``, by SID) counts as abandoned."""
-    calls: dict[int, list[tuple[dt.datetime, bool]]] = defaultdict(list)
-    for a in store.attempts:
-        if _live(a) and a[when] is not None:
-            abandoned = a["status"] == "abandoned" or a["sid"] in late
-            calls[a["campaign_id"]].append((a[when], abandoned))
-    return calls
 
 
 def _replay_changed(record: Mapping[str, Any], store: StoreFacts) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from campaigns.settings.model import CampaignSettings
 from scripts.soak_checks import Clock, StoreFacts, reconcile
 
 # the clock reads what the wall reads: ledger times are clock times here
@@ -61,7 +62,6 @@ def _store(attempts: list[dict[str, Any]], **changes: Any) -> StoreFacts:
         },
         dnc={},
         holdout=set(),
-        targets={1: 0.03},
         launched={1: dt.datetime(2026, 10, 31, 9, 0, tzinfo=dt.UTC)},
     )
     for name, value in changes.items():
@@ -70,9 +70,7 @@ def _store(attempts: list[dict[str, Any]], **changes: Any) -> StoreFacts:
 
 
 def _counts(ledger: list[dict[str, Any]], store: StoreFacts) -> dict[str, Any]:
-    verdict = reconcile(ledger, store, CLOCK)
-    verdict.pop("examples")
-    return verdict
+    return reconcile(ledger, store, CLOCK)
 
 
 def test_a_clean_run_counts_nothing() -> None:
@@ -173,6 +171,9 @@ def test_abandon_days_over_the_target() -> None:
     assert _counts([], _store(answered))["abandon_over_cap_days"] == 1  # 1 of 30 > 3%
     answered += [live(n) for n in range(31, 41)]
     assert _counts([], _store(answered))["abandon_over_cap_days"] == 0  # 1 of 40 < 3%
+    # held to the campaign's own target: 1 of 40 is over 1%
+    strict = CampaignSettings.model_validate({"abandon_target": 0.01})
+    assert _counts([], _store(answered, settings={1: strict}))["abandon_over_cap_days"] == 1
 
 
 def test_a_dial_the_carrier_refused_may_go_back_to_the_queue() -> None:
@@ -210,3 +211,105 @@ def test_a_contact_decided_outside_the_window_counts_with_no_tolerance() -> None
     late = dt.datetime(2026, 11, 4, 2, 0, 5, tzinfo=dt.UTC)
     store = _store([_attempt(1, NY, "busy", started_at=late)])
     assert _counts([], store)["decided_outside_window"] == 1
+
+
+# -- each contact against the settings of the campaign that made it ------------------------
+
+# Tuesday 3 November 2026 in New York (EST): 09:00 is 14:00 UTC
+NY_09 = dt.datetime(2026, 11, 3, 14, 0, tzinfo=dt.UTC).timestamp()
+HOUR = 3600.0
+
+
+def _own(**values: Any) -> CampaignSettings:
+    return CampaignSettings.model_validate(values)
+
+
+def _entry_calls(
+    times: list[float], outcome: str = "no-answer", entry: int = 7
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Calls to New York for one list entry at ``times``, each ending 30 s after it rang."""
+    ledger: list[dict[str, Any]] = []
+    attempts = []
+    for n, at in enumerate(times, start=1):
+        ledger += [_rest(n, NY, at), {**_final(n, outcome), "at": at + 30}]
+        attempts.append(_attempt(n, NY, outcome, list_entry_id=entry))
+    return ledger, attempts
+
+
+def _settings_counts(
+    ledger: list[dict[str, Any]], attempts: list[dict[str, Any]], settings: CampaignSettings
+) -> dict[str, Any]:
+    return _counts(ledger, _store(attempts, settings={1: settings}))
+
+
+def test_a_contact_outside_its_campaigns_own_window_counts_inside_the_old_fixed_one() -> None:
+    ledger, attempts = _entry_calls([NY_09])
+    late_opener = _own(calling_window={"mon-fri": "10:00-17:00", "sat-sun": None})
+    verdict = _settings_counts(ledger, attempts, late_opener)
+    assert verdict["contacts_outside_window"] == 1
+    assert verdict["contacts_outside_settings"] == 1
+    assert verdict["settings_breaches"]["window"] == 1
+    # the same call is inside the product's default 08:00-21:00
+    assert _counts(ledger, _store(attempts))["contacts_outside_settings"] == 0
+    # and a day without calls in the campaign's week: Tuesday
+    no_tuesday = _own(calling_window={"mon": "08:00-21:00", "wed-sun": "08:00-21:00"})
+    assert _settings_counts(ledger, attempts, no_tuesday)["contacts_outside_window"] == 1
+
+
+def test_a_third_try_on_one_local_day_counts_with_two_a_day() -> None:
+    ledger, attempts = _entry_calls([NY_09, NY_09 + HOUR, NY_09 + 2 * HOUR])
+    soon = {"no-answer": 30}  # an hour between tries is no retry too soon
+    two_a_day = _own(max_attempts={"per_day": 2, "total": 6}, retry_minutes=soon)
+    verdict = _settings_counts(ledger, attempts, two_a_day)
+    assert verdict["settings_breaches"]["tries_per_day"] == 1
+    assert verdict["contacts_outside_settings"] == 1
+    assert verdict["examples"]["contacts_outside_settings"][0]["sid"] == "CA3"
+    # the third on the next local day is within the limit, and within a total of 3
+    ledger, attempts = _entry_calls([NY_09, NY_09 + HOUR, NY_09 + 24 * HOUR])
+    three_in_all = _own(max_attempts={"per_day": 2, "total": 3}, retry_minutes=soon)
+    assert _settings_counts(ledger, attempts, three_in_all)["contacts_outside_settings"] == 0
+    two_in_all = _own(max_attempts={"per_day": 2, "total": 2}, retry_minutes=soon)
+    verdict = _settings_counts(ledger, attempts, two_in_all)
+    assert verdict["settings_breaches"]["tries_total"] == 1
+
+
+def test_a_contact_over_its_campaigns_cap_of_two_counts_across_campaigns() -> None:
+    # two campaigns call one number on consecutive days; the second's cap is 2 in 7 days
+    ledger, attempts = _entry_calls([NY_09 + n * 24 * HOUR for n in range(3)])
+    attempts[2]["campaign_id"] = 2
+    tight = _own(contact_cap={"contacts": 2, "days": 7})
+    store = _store(attempts, settings={1: CampaignSettings(), 2: tight})
+    verdict = _counts(ledger, store)
+    assert verdict["over_cap_contacts"] == 1
+    assert verdict["settings_breaches"]["contact_cap"] == 1
+    assert verdict["contacts_outside_settings"] == 1
+    # the product's default cap (3 in 30 days) lets the same three calls through
+    assert _counts(ledger, _store(attempts))["over_cap_contacts"] == 0
+    # a call that never rang is no contact for the cap
+    ledger[-1]["status"] = "failed"
+    attempts[2]["status"] = "failed"
+    assert _counts(ledger, store)["over_cap_contacts"] == 0
+
+
+def test_a_retry_sooner_than_its_outcomes_delay_counts() -> None:
+    patient = _own(retry_minutes={"busy": 45})
+    ledger, attempts = _entry_calls([NY_09, NY_09 + 40 * 60], outcome="busy")
+    verdict = _settings_counts(ledger, attempts, patient)
+    assert verdict["settings_breaches"]["retry_spacing"] == 1
+    assert verdict["duplicate_dials"] == 0  # 40 minutes apart: no duplicate
+    ledger, attempts = _entry_calls([NY_09, NY_09 + 46 * 60], outcome="busy")
+    assert _settings_counts(ledger, attempts, patient)["contacts_outside_settings"] == 0
+
+
+def test_contacts_within_their_campaigns_settings_count_nothing() -> None:
+    settings = _own(
+        calling_window={"mon-fri": "09:00-17:00", "sat": "10:00-13:00", "sun": None},
+        contact_cap={"contacts": 2, "days": 7},
+        max_attempts={"per_day": 1, "total": 2},
+        retry_minutes={"no-answer": 120},
+    )
+    ledger, attempts = _entry_calls([NY_09, NY_09 + 24 * HOUR])
+    verdict = _settings_counts(ledger, attempts, settings)
+    assert verdict["contacts_outside_settings"] == 0
+    assert set(verdict["settings_breaches"].values()) == {0}
+    assert verdict["examples"] == {}
