@@ -245,8 +245,10 @@ async def voice_answer(request: web.Request) -> web.Response:
     abandon = abandon_twiml(dialer.config.company, dialer.config.callback_number)
     if campaign_id is None:
         return _twiml(abandon)
-    if change.agent_id is not None:
-        return _twiml(connect_to_agent_twiml(change.agent_id))  # a repeat while it lasts
+    if change.agent_id is not None:  # a repeat: the fallback after a failed answer, or a replay
+        if await _carrier_ended(dialer, sid):
+            return _twiml(hang_up_twiml())
+        return _twiml(connect_to_agent_twiml(change.agent_id))
     agent = await _claim_within_grace(dialer, campaign_id, attempt_id)
     if agent is None:
         change = await dialer.gateway.write(
@@ -265,6 +267,19 @@ async def voice_answer(request: web.Request) -> web.Response:
         await dialer.board.release(attempt_id, dialer.clock.now())
         return _twiml(hang_up_twiml())
     return _twiml(connect_to_agent_twiml(agent))
+
+
+async def _carrier_ended(dialer: Dialer, sid: str | None) -> bool:
+    """Whether the carrier has the call as over, for a repeated answer request: the store
+    may not know yet (its end's callbacks lost), and a replay must not be given the agent.
+    When the carrier cannot tell, the caller who may be waiting gets the agent."""
+    if sid is None:
+        return False
+    try:
+        status, _ = await dialer.provider.call_status(sid)
+    except ProviderError:
+        return False
+    return status != "in-progress"
 
 
 def _connect(

@@ -160,3 +160,32 @@ def test_the_reaper_frees_an_agent_held_on_a_call_that_ended(
         assert await reap({"dialer": h.dialer}) == 0
 
     run_hooks(scenario)
+
+
+def test_a_repeated_answer_gets_the_agent_only_while_the_carrier_has_the_call_up(
+    run_hooks: Callable[[Scenario], None],
+) -> None:
+    """The store may not know a call ended (its end's callbacks lost): a repeated answer
+    request, the fallback after a failed answer or a replay, asks the carrier first."""
+
+    async def scenario(h: Hooks) -> None:
+        agent = await _ready_agent(h)
+        attempt_id = h.store(lambda s: _attempt(s, h.campaign_id))
+        assert await h.call(attempt_id, "ringing") == 204
+        assert f"<Client>agent-{agent}</Client>" in await h.answer(attempt_id)
+        carrier = {"status": "in-progress"}
+
+        async def call_status(sid: str) -> tuple[str, int | None]:
+            assert sid == call_sid(attempt_id)
+            return carrier["status"], None
+
+        h.dialer.provider.call_status = call_status  # type: ignore[method-assign]
+        # the fallback while the call is up: the same agent
+        assert f"<Client>agent-{agent}</Client>" in await h.answer(attempt_id)
+        # a replay once the carrier has it over, its end not heard yet: no agent
+        carrier["status"] = "completed"
+        assert _hangs_up(await h.answer(attempt_id))
+        attempt = h.store(lambda s: s.get(Attempt, attempt_id))
+        assert (attempt.status, attempt.agent_id) == (S.IN_PROGRESS, agent)
+
+    run_hooks(scenario)
