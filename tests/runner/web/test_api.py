@@ -75,6 +75,9 @@ def test_plan_launch_pause_resume_stop(run_web: RunWeb, engine: Engine) -> None:
             10,
         )
         assert row["actions"] == ["launch", "stop"]
+        # the plan's settings are version 1, by the manager who planned it
+        status, settings = await call(client, "GET", "/api/campaigns/autumn keep/settings")
+        assert (status, settings["version"], settings["changed_by"]) == (200, 1, "max")
 
         for action, after in (
             ("launch", "running"),
@@ -106,6 +109,7 @@ def test_plan_launch_pause_resume_stop(run_web: RunWeb, engine: Engine) -> None:
     planned = [(e.action, e.detail.get("dry_run")) for e in events if e.action != "login"]
     assert planned == [
         ("plan", True),
+        ("plan", True),  # the second dry run, with the manager's expected effect
         ("plan", False),
         ("launch", None),
         ("pause", None),
