@@ -59,6 +59,7 @@ from campaigns.effects import lost_effect, sum_intervals
 from campaigns.errors import CampaignError
 from campaigns.outcomes import coverage_runs, list_outcomes
 from campaigns.reports import Costs
+from scoring.value import dissatisfied_bands
 from store.models import (
     Billing,
     Campaign,
@@ -505,8 +506,10 @@ def _complaints(
     dissatisfied = and_(
         Interaction.kind == InteractionKind.SURVEY,
         or_(
-            and_(Interaction.scale == 5, Interaction.score <= 3),
-            and_(Interaction.scale == 10, Interaction.score <= 6),
+            *(
+                and_(Interaction.scale == scale, Interaction.score.between(lowest, highest))
+                for scale, lowest, highest in dissatisfied_bands()
+            )
         ),
     )
     query = select(Interaction.occurred_at).where(

@@ -102,6 +102,11 @@ def satisfaction_category(score: npt.ArrayLike, scale: npt.ArrayLike) -> Labels:
     return out
 
 
+def dissatisfied_bands() -> tuple[tuple[int, int, int], ...]:
+    """(scale, lowest, highest) of the scores read as dissatisfied, for SQL to test."""
+    return tuple((k, lo, hi) for k, lo, hi, c in SATISFACTION_BANDS if c in DISSATISFIED)
+
+
 def is_dissatisfied(score: npt.ArrayLike, scale: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     """Scores the playbook treats as a complaint (or a watch-list entry on 1-10)."""
     category = satisfaction_category(score, scale)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scoring.value import is_dissatisfied
 from store.models import (
     Attempt,
     Campaign,
@@ -36,8 +37,6 @@ __all__ = ["CardError", "customer_card", "customer_zone", "iso"]
 
 RECENT_INTERACTIONS = 5
 RECENT_CONTACTS = 10
-# at or below these a survey score is a dissatisfied customer (DESIGN: satisfaction)
-_AT_RISK = {5: 3, 10: 6}
 
 
 class CardError(LookupError):
@@ -119,8 +118,8 @@ def _targeted(session: Session, segment_id: int | None) -> list[Product]:
 
 def _interaction(row: Interaction) -> dict[str, Any]:
     at_risk = None
-    if row.score is not None and row.scale in _AT_RISK:
-        at_risk = row.score <= _AT_RISK[row.scale]
+    if row.score is not None and row.scale is not None:
+        at_risk = bool(is_dissatisfied([row.score], [row.scale])[0])
     return {
         "kind": row.kind.value,
         "at": iso(row.occurred_at),

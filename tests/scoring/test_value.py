@@ -94,3 +94,15 @@ def test_clv_is_arpu_times_expected_lifetime() -> None:
     assert expected_lifetime([p])[0] == pytest.approx(expected)
     assert clv([100.0], [p])[0] == pytest.approx(100 * expected)
     assert clv([np.nan], [p])[0] == 0.0
+
+
+def test_the_bands_sql_tests_are_the_scores_read_as_dissatisfied() -> None:
+    from scoring.value import dissatisfied_bands, is_dissatisfied
+
+    for scale in (5, 10):
+        scores = list(range(1, scale + 1))
+        by_bands = [
+            any(k == scale and lo <= s <= hi for k, lo, hi in dissatisfied_bands()) for s in scores
+        ]
+        assert by_bands == list(is_dissatisfied(scores, [scale] * scale))
+    assert (5, 3, 3) in dissatisfied_bands()  # a 3 of 5 is hidden dissatisfaction
