@@ -17,6 +17,8 @@ from simulation.carrier.resources import SimCall, SimMessage
 
 __all__ = ["CarrierCore"]
 
+_REST_FAULTS = ("500", "429", "stall", "lost")
+
 
 class CarrierCore:
     """Calls, messages and counters of one simulator app, its seeded draws and its running
@@ -34,6 +36,7 @@ class CarrierCore:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ledger = CarrierLedger(config.ledger_path)
         self.faults = config.faults
+        self._rest_faults = 0
 
     @property
     def calls_live(self) -> int:
@@ -54,7 +57,11 @@ class CarrierCore:
 
     def rest_fault(self) -> str | None:
         """The fault a REST create meets: "500", "429", "stall", "lost" (the call or text
-        is made, and the answer is a 500 all the same) or None."""
+        is made, and the answer is a 500 all the same) or None. Whether a create meets one
+        is drawn (seeded); the kinds take turns, so a short run with a handful of faults
+        still meets each kind."""
         if not self.faults.rest or self.rng.random() >= self.faults.rest:
             return None
-        return self.rng.choice(["500", "429", "stall", "lost"])
+        kind = _REST_FAULTS[self._rest_faults % len(_REST_FAULTS)]
+        self._rest_faults += 1
+        return kind
