@@ -31,6 +31,11 @@ SIMULATOR_NETWORKS: Final = tuple(
 )
 
 
+def _kept_days(default: int, env: str, description: str) -> Any:
+    """A retention period in days, read from ``env``: at least a day."""
+    return Field(default=default, ge=1, validation_alias=AliasChoices(env), description=description)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
@@ -134,35 +139,24 @@ class Settings(BaseSettings):
             "$TELECAMPAIGN_HOME/erasure.key."
         ),
     )
-    retain_attempt_phones_days: int = Field(
-        default=365,
-        ge=1,
-        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_ATTEMPT_PHONES_DAYS"),
-        description="Days the number on a call or text is kept after it was made.",
+    retain_attempt_phones_days: int = _kept_days(
+        365,
+        "TELECAMPAIGN_RETAIN_ATTEMPT_PHONES_DAYS",
+        "Days the number on a call or text is kept after it was made.",
     )
-    retain_notes_days: int = Field(
-        default=365,
-        ge=1,
-        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_NOTES_DAYS"),
-        description="Days agents' notes on a call's outcome are kept.",
+    retain_notes_days: int = _kept_days(
+        365, "TELECAMPAIGN_RETAIN_NOTES_DAYS", "Days agents' notes on a call's outcome are kept."
     )
-    retain_message_bodies_days: int = Field(
-        default=90,
-        ge=1,
-        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_MESSAGE_BODIES_DAYS"),
-        description="Days the text of customers' messages, our replies and their numbers are kept.",
+    retain_message_bodies_days: int = _kept_days(
+        90,
+        "TELECAMPAIGN_RETAIN_MESSAGE_BODIES_DAYS",
+        "Days the text of customers' messages, our replies and their numbers are kept.",
     )
-    retain_reject_files_days: int = Field(
-        default=30,
-        ge=1,
-        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_REJECT_FILES_DAYS"),
-        description="Days an import's reject file is kept.",
+    retain_reject_files_days: int = _kept_days(
+        30, "TELECAMPAIGN_RETAIN_REJECT_FILES_DAYS", "Days an import's reject file is kept."
     )
-    retain_exports_days: int = Field(
-        default=30,
-        ge=1,
-        validation_alias=AliasChoices("TELECAMPAIGN_RETAIN_EXPORTS_DAYS"),
-        description="Days a file in $TELECAMPAIGN_HOME/exports is kept.",
+    retain_exports_days: int = _kept_days(
+        30, "TELECAMPAIGN_RETAIN_EXPORTS_DAYS", "Days a file in $TELECAMPAIGN_HOME/exports is kept."
     )
 
     @field_validator("trusted_proxies", mode="before")

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from runner.web.field_error import FieldError
 from runner.web.users import USERNAME
 from store.audit import Actor, AuditAction, record
 from store.db import transaction
@@ -44,13 +45,8 @@ KEY_PREFIX = "tck_"
 _PREFIX_BYTES = 6  # the public part: 12 hex digits after KEY_PREFIX
 
 
-class ApiKeyError(ValueError):
+class ApiKeyError(FieldError):
     """A key's field is not acceptable, or no such key; ``field`` names the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from runner.web.field_error import FieldError
 from store.audit import Actor, AuditAction, record
 from store.db import transaction
 from store.models import Role, User
@@ -49,13 +50,8 @@ USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 _hasher = PasswordHasher()
 
 
-class UserError(ValueError):
+class UserError(FieldError):
     """A user's field is not acceptable; ``field`` names it, the message says why."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
